@@ -1,0 +1,19 @@
+"""User-facing errors.
+
+Every mistake a user can make (a bad spec, a bad table, too few points to fit) is
+raised as :class:`ScalelabError` with one sentence that says what is wrong and how
+to mend it, before any work starts. The command line prints that sentence alone
+(no traceback) and exits with status 2.
+"""
+
+
+class ScalelabError(ValueError):
+    """A problem with the user's input, explained in one sentence."""
+
+
+class SpecError(ScalelabError):
+    """A sweep spec that cannot be run (missing file, bad YAML, unknown key, bad value)."""
+
+
+class TableError(ScalelabError):
+    """A runs table that cannot be analysed (missing columns, too few points, NaNs)."""

@@ -2,7 +2,10 @@
 
     scalelab run SPEC            run a sweep, fit laws, write the PDF report
     scalelab report STORE -o PDF write the report of a store (or CSV/Parquet table)
-    scalelab runs list STORE     list the runs of a store
+    scalelab sweep plan SPEC     print the expanded runs (count, sizes, FLOPs), run nothing
+    scalelab sweep run SPEC      run a sweep (no report); resumes a killed one
+    scalelab runs list|show|export STORE   inspect a store; export to CSV/Parquet
+    scalelab sync STORE_OR_DIR   push offline W&B runs to the server
 
 A user mistake prints one sentence (``scalelab: error: ...``) and exits with 2.
 """
@@ -49,11 +52,41 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", help="PDF path (default: report.pdf beside the store)")
     report.set_defaults(func=_cmd_report)
 
+    sweep = sub.add_parser("sweep", help="plan or run a sweep")
+    sweep_sub = sweep.add_subparsers(dest="sweep_command", required=True)
+    plan = sweep_sub.add_parser("plan", help="print the expanded runs without running them")
+    plan.add_argument("spec", help="sweep spec (YAML)")
+    plan.set_defaults(func=_cmd_sweep_plan)
+    sweep_run = sweep_sub.add_parser("run", help="run a sweep (resumes where it stopped)")
+    sweep_run.add_argument("spec", help="sweep spec (YAML)")
+    sweep_run.add_argument("--store", help="run store path (default: from the spec)")
+    sweep_run.add_argument("--workers", type=int, help="concurrent runs (default: CPU cores)")
+    sweep_run.add_argument("--executor", choices=("local", "ray"), help="override the spec")
+    sweep_run.add_argument("--retry-failed", action="store_true",
+                           help="run again the runs that used up their attempts")
+    sweep_run.add_argument("--no-wandb", action="store_true", help="do not track runs in W&B")
+    sweep_run.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep_run.set_defaults(func=_cmd_sweep_run)
+
     runs = sub.add_parser("runs", help="inspect a run store")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
     listing = runs_sub.add_parser("list", help="one line per run")
     listing.add_argument("store")
+    listing.add_argument("--status", help="only runs with this status (e.g. failed)")
     listing.set_defaults(func=_cmd_runs_list)
+    show = runs_sub.add_parser("show", help="one run: config, facts, curve, last error")
+    show.add_argument("store")
+    show.add_argument("run_id", help="run id (a unique prefix is enough)")
+    show.set_defaults(func=_cmd_runs_show)
+    export = runs_sub.add_parser("export", help="write the runs table to CSV or Parquet")
+    export.add_argument("store")
+    export.add_argument("-o", "--output", required=True, help="file.csv or file.parquet")
+    export.set_defaults(func=_cmd_runs_export)
+
+    sync = sub.add_parser("sync", help="push offline W&B runs to the server")
+    sync.add_argument("path", help="run store (runs.db), its folder, or a wandb folder")
+    sync.add_argument("--timeout", type=float, default=300, help="seconds (default 300)")
+    sync.set_defaults(func=_cmd_sync)
     return parser
 
 
@@ -101,17 +134,96 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _cmd_sweep_plan(args) -> int:
+    from scalelab.sweep import load_spec, plan_sweep
+    from scalelab.sweep.plan import varying_columns
+
+    spec = load_spec(args.spec)
+    table = plan_sweep(spec)
+    swept = varying_columns(table, spec)
+    cols = ["run_id", *swept, "params", "flops"]
+    print(f"sweep {spec.name!r}: {len(table)} runs, executor {spec.executor}, "
+          f"store {spec.store}")
+    print(table[cols].to_string(index=False, formatters={"flops": "{:.3g}".format}))
+    print(f"params: {table['params'].min():,} to {table['params'].max():,}; "
+          f"total training compute: {table['flops'].sum():.3g} FLOPs")
+    return 0
+
+
+def _cmd_sweep_run(args) -> int:
+    from scalelab.sweep import load_spec, run_sweep
+
+    spec = load_spec(args.spec)
+    if args.store:
+        spec.store = Path(args.store)
+    if args.workers:
+        spec.workers = args.workers
+    if args.executor:
+        spec.executor = args.executor
+    print(f"scalelab: sweep {spec.name!r}: {len(spec)} runs → {spec.store}", file=sys.stderr)
+    outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb,
+                        retry_failed=args.retry_failed)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "none"
+    print(f"runs: {counts}; {outcome.skipped} already in the store; "
+          f"{outcome.retries} retries")
+    print(f"run store: {spec.store}")
+    return 0 if not outcome.counts.get("failed") else 1
+
+
 def _cmd_runs_list(args) -> int:
     from scalelab.sweep import RunStore
 
-    with RunStore(args.store, create=False) as store:
+    with RunStore(args.store, readonly=True) as store:
         table = store.runs()
+    if args.status and not table.empty:
+        table = table[table["status"] == args.status]
     if table.empty:
         print("no runs")
         return 0
     cols = [c for c in ("run_id", "family", "width", "depth", "samples", "loss_variant",
-                        "params", "status", "attempts") if c in table]
+                        "params", "status", "attempts", "host") if c in table]
     print(table[cols].to_string(index=False))
+    return 0
+
+
+def _cmd_runs_show(args) -> int:
+    import json
+
+    from scalelab.sweep import RunStore
+
+    with RunStore(args.store, readonly=True) as store:
+        table = store.runs()
+        match = table[table["run_id"].str.startswith(args.run_id)] if not table.empty else table
+        if len(match) != 1:
+            raise ScalelabError(f"{args.store}: {len(match)} runs have an id starting with "
+                                f"{args.run_id!r}; give a longer prefix (scalelab runs list "
+                                f"shows the ids).")
+        run = match.iloc[0].to_dict()
+        curve = store.curves(run["run_id"])
+    error = run.pop("error", None)
+    for key, value in run.items():
+        print(f"{key:>18}: {json.dumps(value, default=str) if isinstance(value, dict) else value}")
+    if not curve.empty:
+        print()
+        print(curve.drop(columns=["run_id"]).to_string(index=False))
+    if isinstance(error, str) and error:
+        print("\nlast error:\n" + error)
+    return 0
+
+
+def _cmd_runs_export(args) -> int:
+    from scalelab.sweep import RunStore
+
+    with RunStore(args.store, readonly=True) as store:
+        print(f"exported: {store.export(args.output)}")
+    return 0
+
+
+def _cmd_sync(args) -> int:
+    from scalelab.sweep.tracking import sync_offline
+
+    dirs = sync_offline(args.path, timeout=args.timeout)
+    print(f"synced {len(dirs)} offline W&B runs")
     return 0
 
 

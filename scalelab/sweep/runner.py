@@ -1,15 +1,20 @@
 """Run a sweep: register its runs in the store, execute those not done, record each.
 
-The driver owns the store. A run that already finished (or diverged) in an earlier
-start of the same sweep is skipped — its ``run_id`` is the hash of its config — so
-a killed sweep resumes where it stopped. A failed run is recorded with its
-traceback and the sweep goes on.
+The driver owns the store (and its writer lock). On every start it skips what is
+done — runs are keyed by the hash of their config, so a run that finished or
+diverged in an earlier start is never run again — and queues the rest: pending
+runs, runs left ``running`` by a killed driver (they resume from their
+checkpoints), and failed runs that have attempts left. A run is marked running
+(one more attempt) at the moment a worker takes it. A failing run is recorded with
+its traceback and re-queued until ``max_attempts``; a diverged run is recorded and
+not retried; the sweep goes on either way. W&B tracking comes after the store.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
@@ -26,35 +31,74 @@ class SweepOutcome:
     store: str
     total: int
     skipped: int
-    counts: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)  # final status -> runs, this start
+    retries: int = 0
     wandb_dirs: list = field(default_factory=list)
     wandb_mode: str = "disabled"
 
 
-def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True) -> SweepOutcome:
-    """Execute every run of ``spec`` not already in its store; return what happened."""
+def runs_to_do(store: RunStore, spec: SweepSpec, retry_failed: bool = False) -> list:
+    """The runs of ``spec`` this start must execute, in spec order."""
+    todo = []
+    for cfg in spec.runs:
+        status = store.status(cfg.run_id)
+        if status in DONE:
+            continue
+        if status == "failed" and store.attempts(cfg.run_id) >= spec.max_attempts \
+                and not retry_failed:
+            continue
+        todo.append(cfg)
+    return todo
+
+
+def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
+              retry_failed: bool = False) -> SweepOutcome:
+    """Execute every run of ``spec`` not already done in its store; return what happened."""
     store = RunStore(spec.store)
     try:
         store.add_sweep(spec.name, spec.raw, spec.runs)
-        todo = [cfg for cfg in spec.runs if store.status(cfg.run_id) not in DONE]
+        todo = runs_to_do(store, spec, retry_failed)
         wandb_cfg = spec.wandb
         tracker = WandbTracker(
             project=wandb_cfg.get("project", f"scalelab-{spec.name}"),
             group=wandb_cfg.get("group", spec.name), entity=wandb_cfg.get("entity"),
-            tags=wandb_cfg.get("tags"), mode=wandb_cfg.get("mode", "auto") if tracking else "disabled",
+            tags=wandb_cfg.get("tags"),
+            mode=wandb_cfg.get("mode", "auto") if tracking else "disabled",
             dir=wandb_cfg.get("dir", spec.store.parent),
+            init_timeout=wandb_cfg.get("init_timeout", 30),
         )
         outcome = SweepOutcome(spec.name, str(spec.store), len(spec.runs),
                                len(spec.runs) - len(todo), wandb_mode=tracker.mode)
-        executor = make_executor(spec.executor, spec.workers)
+        executor = make_executor(spec, checkpoint_root=spec.store.parent / "checkpoints")
         best = math.inf
+        running = 0
         bar = tqdm(total=len(spec.runs), initial=outcome.skipped, unit="run",
-                   desc=f"sweep {spec.name}", disable=not progress, file=sys.stderr)
-        for cfg in todo:
-            store.mark_running(cfg.run_id)
-        for cfg, result in executor.map(todo):
+                   desc=f"sweep {spec.name}", disable=not progress, file=sys.stderr,
+                   dynamic_ncols=True)
+
+        def show() -> None:
+            bar.set_postfix({"finished": outcome.counts.get("finished", 0), "running": running,
+                             "failed": outcome.counts.get("failed", 0),
+                             **({"diverged": outcome.counts["diverged"]}
+                                if outcome.counts.get("diverged") else {}),
+                             "best": f"{best:.4g}"}, refresh=True)
+
+        def on_start(cfg, device: str) -> None:
+            nonlocal running
+            store.mark_running(cfg.run_id, device=device)
+            running += 1
+            show()
+
+        queue = deque(todo)
+        for cfg, result in executor.run(queue, on_start):
+            running -= 1
             if result.status == "failed":
-                store.record_failure(cfg.run_id, result.error or "unknown error")
+                store.record_failure(cfg.run_id, result.error or "unknown error", result.host)
+                if store.attempts(cfg.run_id) < spec.max_attempts:
+                    outcome.retries += 1
+                    queue.append(cfg)  # retried after the runs already queued
+                    show()
+                    continue
             else:
                 store.record_result(cfg.run_id, result.status, result.rows, result.info)
                 tracker.log_run(cfg.to_dict(), cfg.run_id, result.status, result.rows,
@@ -62,10 +106,11 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True) -> 
                 if result.rows and result.status == "finished":
                     best = min(best, result.rows[-1].get("val_loss", math.inf))
             outcome.counts[result.status] = outcome.counts.get(result.status, 0) + 1
-            bar.set_postfix({**outcome.counts, "best val_loss": f"{best:.4g}"}, refresh=False)
             bar.update(1)
+            show()
         bar.close()
         outcome.wandb_dirs = [str(d) for d in tracker.run_dirs]
+        outcome.wandb_mode = tracker.mode
         return outcome
     finally:
         store.close()

@@ -1,0 +1,38 @@
+"""``scalelab sweep plan``: what a sweep will run, without running it.
+
+For every expanded run: its id, the swept values, the model's exact parameter count
+N and the training compute C = 3 × forward FLOPs per sample × samples seen
+(forward + backward ≈ 3 × forward, Kaplan et al. 2020 §2.1), samples seen being
+steps × batch_size — the same convention as the curve rows of ``scalelab.train``.
+Models are built once per distinct architecture on the CPU (no training).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+
+def plan_sweep(spec) -> pd.DataFrame:
+    """One row per run of ``spec``: run_id, config fields, params, flops_per_sample, flops."""
+    from scalelab.models import build_model, count_params, forward_flops
+
+    sizes: dict = {}
+    rows = []
+    for cfg in spec.runs:
+        arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size)
+        if arch not in sizes:
+            model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale)
+            lr_size = cfg.field_size // cfg.scale
+            sizes[arch] = (count_params(model), forward_flops(model, (1, lr_size, lr_size)))
+        params, flops_per_sample = sizes[arch]
+        rows.append({"run_id": cfg.run_id, **cfg.to_dict(), "params": params,
+                     "flops_per_sample": flops_per_sample,
+                     "flops": 3.0 * flops_per_sample * cfg.steps * cfg.batch_size})
+    return pd.DataFrame.from_records(rows)
+
+
+def varying_columns(table: pd.DataFrame, spec) -> list[str]:
+    """The config fields that take more than one value in the sweep."""
+    names = [c for c in table.columns if c not in ("run_id", "params", "flops_per_sample",
+                                                   "flops", "options")]
+    return [c for c in names if table[c].astype(str).nunique() > 1]

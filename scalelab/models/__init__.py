@@ -14,18 +14,37 @@ from torch import nn
 from scalelab._errors import ScalelabError
 from scalelab.models.edsr import EDSR
 from scalelab.models.names import NAMES
+from scalelab.models.srcnn import SRCNN
+from scalelab.models.stochastic import Stochastic
+from scalelab.models.unet import UNet
 
-__all__ = ["NAMES", "EDSR", "build_model", "count_params", "forward_flops"]
+__all__ = ["NAMES", "EDSR", "SRCNN", "UNet", "Stochastic", "build_model", "count_params",
+           "forward_flops"]
 
-_FAMILIES = {"edsr": EDSR}
+_FAMILIES = {"edsr": EDSR, "srcnn": SRCNN, "unet": UNet}
+assert tuple(_FAMILIES) == NAMES
 
 
-def build_model(family: str, width: int, depth: int, scale: int, channels: int = 1) -> nn.Module:
+def build_model(family: str, width: int, depth: int, scale: int, channels: int = 1,
+                stochastic: bool = False, noise_channels: int = 1) -> nn.Module:
+    """A network of the named family; ``stochastic=True`` wraps it in :class:`Stochastic`.
+
+    The stochastic variant takes ``noise_channels`` extra input channels of N(0, 1)
+    noise; ``model.sample(lr, members)`` returns ``(B, M, C, H, W)``.
+    """
     if family not in _FAMILIES:
         raise ScalelabError(
             f"unknown model family {family!r}; valid choices are {', '.join(_FAMILIES)}."
         )
-    return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels)
+    for name, value in (("width", width), ("depth", depth), ("scale", scale),
+                        ("channels", channels), ("noise_channels", noise_channels)):
+        if not isinstance(value, int) or value < 1:
+            raise ScalelabError(f"{name} must be a positive integer, got {value!r}.")
+    if not stochastic:
+        return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels)
+    base = _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
+                             in_channels=channels + noise_channels)
+    return Stochastic(base, noise_channels)
 
 
 def count_params(model: nn.Module) -> int:

@@ -7,6 +7,8 @@ layer (Shi et al. 2016, PixelShuffle by the scale factor), so all convolutions r
 on the coarse grid. The network predicts the
 residual to a bilinear upsampling of the input, which is the standard practice for
 field downscaling. Width (channels) and depth (blocks) set its size.
+``in_channels`` > ``channels`` admits extra input channels (the noise of the
+stochastic variant); the bilinear base uses the first ``channels``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,12 @@ class ResBlock(nn.Module):
 
 
 class EDSR(nn.Module):
-    def __init__(self, width: int = 16, depth: int = 2, scale: int = 4, channels: int = 1):
+    def __init__(self, width: int = 16, depth: int = 2, scale: int = 4, channels: int = 1,
+                 in_channels: int | None = None):
         super().__init__()
         self.scale = scale
-        self.head = nn.Conv2d(channels, width, 3, padding=1)
+        self.channels = channels
+        self.head = nn.Conv2d(in_channels or channels, width, 3, padding=1)
         self.body = nn.Sequential(*[ResBlock(width, res_scale=0.1 if depth > 8 else 1.0)
                                     for _ in range(depth)])
         self.body_tail = nn.Conv2d(width, width, 3, padding=1)
@@ -44,5 +48,5 @@ class EDSR(nn.Module):
         h = self.head(lr)
         h = h + self.body_tail(self.body(h))
         out = self.upsample(h)
-        base = F.interpolate(lr, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        base = F.interpolate(lr[:, :self.channels], scale_factor=self.scale, mode="bilinear", align_corners=False)
         return base + out

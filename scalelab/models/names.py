@@ -1,3 +1,3 @@
 """Names of the network families (torch-free, for validation)."""
 
-NAMES = ("edsr",)
+NAMES = ("edsr", "srcnn", "unet")

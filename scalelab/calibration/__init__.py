@@ -1,10 +1,56 @@
 """Calibration metrics, recalibrators and proper scores; imports without torch.
 
-Plain functions over arrays (numpy; torch tensors are converted), with the axes
-named by the caller, in the style of properscoring/scoringrules.
+Plain functions over arrays, in the style of properscoring/scoringrules: numpy
+arrays and (when torch is installed) torch tensors on any device are accepted, the
+ensemble axis and the axes to reduce over are named by the caller. Each formula is
+documented with its reference in its module:
+
+- :mod:`scalelab.calibration.classification` — ECE (width/mass bins; top-label,
+  marginal, binary; l1/l2/max), the debiased calibration error of Kumar et al. 2019,
+  Brier score, NLL, reliability diagrams, bootstrap intervals.
+- :mod:`scalelab.calibration.scores` — ensemble CRPS (nrg, fair, pwm, almost-fair),
+  spread-skill ratio, rank histograms and their flatness, PIT, interval coverage,
+  quantile scores.
 """
 
-from scalelab.calibration.scores import crps_ensemble
-from scalelab.calibration.classification import ece
+from scalelab.calibration.classification import (
+    BootstrapInterval,
+    ReliabilityCurve,
+    bootstrap_ci,
+    brier_score,
+    calibration_error,
+    ece,
+    nll,
+    plot_reliability,
+    reliability_curve,
+)
+from scalelab.calibration.scores import (
+    RankFlatness,
+    crps_ensemble,
+    interval_coverage,
+    pit,
+    quantile_score,
+    rank_histogram,
+    rank_histogram_flatness,
+    spread_skill_ratio,
+)
 
-__all__ = ["ece", "crps_ensemble"]
+__all__ = [
+    "BootstrapInterval",
+    "RankFlatness",
+    "ReliabilityCurve",
+    "bootstrap_ci",
+    "brier_score",
+    "calibration_error",
+    "crps_ensemble",
+    "ece",
+    "interval_coverage",
+    "nll",
+    "pit",
+    "plot_reliability",
+    "quantile_score",
+    "rank_histogram",
+    "rank_histogram_flatness",
+    "reliability_curve",
+    "spread_skill_ratio",
+]

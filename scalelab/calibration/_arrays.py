@@ -1,12 +1,118 @@
-"""Array input handling shared by the metrics: numpy arrays or torch tensors in."""
+"""Array handling shared by the calibration metrics, without importing torch.
+
+Inputs may be numpy arrays, lists, or torch tensors on any device. A tensor is
+recognised by duck-typing (its class lives in the ``torch`` package, which must then
+already be imported), so ``import scalelab.calibration`` never pulls torch in.
+Metrics that have a torch path keep tensors on their device; the others convert
+to numpy (``.detach().cpu()``), which is correct everywhere and fast enough for the
+O(n) metrics.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
+from scalelab._errors import ScalelabError
 
-def as_numpy(values, dtype=np.float64) -> np.ndarray:
-    """Convert a numpy array, list or torch tensor (any device) to a numpy array."""
-    if hasattr(values, "detach") and hasattr(values, "cpu"):  # a torch tensor, without importing torch
+
+def is_torch(values) -> bool:
+    """True when ``values`` is a torch tensor (checked without importing torch)."""
+    return "torch" in sys.modules and type(values).__module__.split(".")[0] == "torch"
+
+
+def as_numpy(values, dtype=None) -> np.ndarray:
+    """A numpy array from a numpy array, list or torch tensor (any device)."""
+    if is_torch(values):
         values = values.detach().cpu().numpy()
     return np.asarray(values, dtype=dtype)
+
+
+def as_float(values, name: str, func: str) -> np.ndarray:
+    """Floating numpy array (float32 kept, everything else float64), no copy if possible."""
+    array = as_numpy(values)
+    if array.dtype.kind == "f" and array.dtype.itemsize >= 4:
+        return array
+    if array.dtype.kind not in "biuf":
+        raise ScalelabError(f"{func}: {name} must be numeric, got dtype {array.dtype}.")
+    return array.astype(np.float64)
+
+
+def check_choice(func: str, key: str, value, valid) -> None:
+    if value not in valid:
+        raise ScalelabError(f"{func}: unknown {key} {value!r}; valid choices are "
+                            f"{', '.join(map(str, valid))}.")
+
+
+def normalise_axes(reduce_axes, ndim: int, func: str) -> tuple[int, ...] | None:
+    """``None`` (no reduction), ``"all"``, an int or a tuple of ints → sorted positive axes."""
+    if reduce_axes is None:
+        return None
+    if isinstance(reduce_axes, str):
+        if reduce_axes != "all":
+            raise ScalelabError(f"{func}: reduce_axes must be None, 'all', an int or a tuple of "
+                                f"ints, got {reduce_axes!r}.")
+        return tuple(range(ndim))
+    axes = (reduce_axes,) if isinstance(reduce_axes, (int, np.integer)) else tuple(reduce_axes)
+    out = []
+    for ax in axes:
+        if not -ndim <= int(ax) < ndim:
+            raise ScalelabError(f"{func}: reduce axis {ax} is out of range for a score with "
+                                f"{ndim} dimensions; name axes of the observation array.")
+        out.append(int(ax) % ndim)
+    if len(set(out)) != len(out):
+        raise ScalelabError(f"{func}: reduce_axes {reduce_axes!r} names an axis twice.")
+    return tuple(sorted(out))
+
+
+def check_weights(weights, shape: tuple, func: str, torch_like=None):
+    """Validate weights broadcastable to ``shape`` (e.g. cos(latitude)[:, None])."""
+    if weights is None:
+        return None
+    if torch_like is not None and is_torch(weights):
+        w_np = weights.detach().cpu().numpy()
+    else:
+        w_np = as_numpy(weights, dtype=np.float64)
+    try:
+        np.broadcast_shapes(w_np.shape, shape)
+    except ValueError:
+        raise ScalelabError(f"{func}: weights of shape {w_np.shape} do not broadcast to the "
+                            f"score's shape {shape}; give one weight per point (e.g. "
+                            f"cos(lat)[:, None] for (lat, lon)).") from None
+    if np.broadcast_shapes(w_np.shape, shape) != tuple(shape):
+        raise ScalelabError(f"{func}: weights of shape {w_np.shape} would enlarge the score's "
+                            f"shape {shape}; give at most one weight per point.")
+    if not np.isfinite(w_np).all() or (w_np < 0).any() or w_np.sum() <= 0:
+        raise ScalelabError(f"{func}: weights must be finite, non-negative and not all zero.")
+    if torch_like is not None:
+        import torch  # already imported: the caller passed a tensor
+
+        return torch.as_tensor(w_np, dtype=torch_like.dtype, device=torch_like.device)
+    return w_np
+
+
+def weighted_mean(score, axes, weights):
+    """Mean of ``score`` over ``axes`` (None: no reduction), weighted when ``weights`` given.
+
+    Works on numpy arrays and torch tensors alike (only ``*``, ``sum`` used).
+    """
+    if axes is None:
+        return score
+    if weights is None:
+        if is_torch(score):
+            return score.mean(dim=axes) if axes else score
+        return score.mean(axis=axes)
+    full = weights * (score * 0 + 1)  # weights broadcast to the score's shape
+    if is_torch(score):
+        return (score * full).sum(dim=axes) / full.sum(dim=axes)
+    return (score * full).sum(axis=axes) / full.sum(axis=axes)
+
+
+def scalar_or_array(value):
+    """A python float for 0-d numpy results, the array otherwise (tensors unchanged)."""
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return float(value)
+    if isinstance(value, np.generic):
+        return float(value)
+    return value

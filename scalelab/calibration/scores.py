@@ -1,36 +1,347 @@
-"""Proper scores for ensemble forecasts.
+"""Proper scores and calibration diagnostics for ensemble forecasts of fields.
 
-CRPS of an M-member ensemble x against an observation y (Gneiting & Raftery 2007,
-eq. 21): CRPS = (1/M) Σ_j |x_j − y| − 1/(2M²) Σ_j Σ_k |x_j − x_k|. The pairwise term
-is computed from the sorted ensemble in O(M log M):
-Σ_j Σ_k |x_j − x_k| = 2 Σ_i (2i − M − 1) x_(i), i = 1..M.
+Every function takes the observation ``obs`` and the ensemble ``ens`` whose members
+lie along ``axis`` (``obs`` has ``ens``'s shape without that axis, or broadcasts to
+it), and reduces over the axes of the score the caller names in ``reduce_axes``
+(``None``: no reduction, ``"all"``: a scalar), optionally with ``weights`` that
+broadcast to the score (e.g. ``cos(lat)[:, None]`` on a (lat, lon) grid).
+
+CRPS (Gneiting & Raftery 2007, eq. 21), for M members x_j and observation y::
+
+    CRPS_nrg  = (1/M) Σ_j |x_j − y| − 1/(2M²)      Σ_j Σ_k |x_j − x_k|
+    CRPS_fair = (1/M) Σ_j |x_j − y| − 1/(2M(M−1)) Σ_j Σ_k |x_j − x_k|      (Ferro 2014)
+    CRPS_pwm  = (1/M) Σ_j |x_j − y| + β₀ − 2β₁,  β₀ = x̄,  β₁ = Σ_i (i−1) x_(i) / (M(M−1))
+                (probability-weighted moments, Taillardat et al. 2016; equal to fair)
+    afCRPS_α  = α CRPS_fair + (1−α) CRPS_nrg                                (Lang et al. 2024,
+                = 1/(2M(M−1)) Σ_j Σ_{k≠j} [|x_j−y| + |x_k−y| − (1−ε)|x_j−x_k|], ε = (1−α)/M)
+
+The pairwise term never forms an M×M array: with the members sorted,
+Σ_j Σ_k |x_j − x_k| = 2 Σ_i (2i − M − 1) x_(i)  (i = 1..M), so each estimator is
+(1/M) Σ_j |x_j − y| + Σ_i w_i x_(i) with fixed weights w, an O(M log M) sort and two
+dot products per point. The numpy path works through the field in cache-sized
+chunks (members moved last into a reused buffer, sorted in place, reduced with
+BLAS matrix-vector products), so 50 × 64 × 128 × 128 float32 needs ~2 MB beyond the
+inputs and the output. A torch tensor is scored with torch on its own device.
+
+Spread-skill ratio with the finite-ensemble factor √((M+1)/M) (Fortin et al. 2014,
+eq. 7); rank histograms with random tie-breaking (Hamill 2001) and their flatness
+(χ² test; Candille & Talagrand 2005 δ); randomised PIT; central-interval coverage;
+quantile (pinball) scores (Koenker & Bassett 1978).
 """
 
 from __future__ import annotations
 
+from math import prod
+from typing import NamedTuple
+
 import numpy as np
 
 from scalelab._errors import ScalelabError
-from scalelab.calibration._arrays import as_numpy
+from scalelab.calibration._arrays import (
+    as_float,
+    check_choice,
+    check_weights,
+    is_torch,
+    normalise_axes,
+    scalar_or_array,
+    weighted_mean,
+)
+
+ESTIMATORS = ("nrg", "fair", "pwm", "afair")
+_CHUNK_BYTES = 1 << 21  # working buffer per chunk: ~2 MB stays in L2/L3
 
 
-def crps_ensemble(obs, ens, axis: int = 0, estimator: str = "nrg") -> np.ndarray:
-    """CRPS of ensemble ``ens`` (members along ``axis``) against ``obs``.
+# ---------------------------------------------------------------------------- inputs
+def _ensemble_inputs(obs, ens, axis: int, func: str, min_members: int = 1):
+    """Validate shapes; return (obs, ens, axis, members, score_shape, torch?)."""
+    torch_in = is_torch(ens)
+    if torch_in:
+        import torch  # already imported: the caller passed a tensor
 
-    ``estimator``: ``"nrg"`` (the standard energy form) or ``"fair"`` (Ferro 2014,
-    pairwise term divided by 2M(M−1), unbiased for the infinite ensemble).
+        if not ens.is_floating_point():
+            ens = ens.double()
+        obs = torch.as_tensor(obs.detach() if is_torch(obs) else np.asarray(obs),
+                              device=ens.device, dtype=ens.dtype)
+        shape = tuple(ens.shape)
+    else:
+        ens = as_float(ens, "ens", func)
+        obs = as_float(obs, "obs", func)
+        shape = ens.shape
+    ndim = len(shape)
+    if ndim == 0:
+        raise ScalelabError(f"{func}: ens must have an ensemble axis, got a scalar.")
+    if not -ndim <= axis < ndim:
+        raise ScalelabError(f"{func}: axis {axis} is out of range for an ensemble of shape "
+                            f"{shape}; pass the axis that holds the members.")
+    axis %= ndim
+    members = shape[axis]
+    score_shape = shape[:axis] + shape[axis + 1:]
+    try:
+        broadcast = np.broadcast_shapes(tuple(obs.shape), score_shape)
+    except ValueError:
+        broadcast = None
+    if broadcast != score_shape:
+        raise ScalelabError(f"{func}: obs of shape {tuple(obs.shape)} does not match the ensemble "
+                            f"{shape} without its member axis {axis} ({score_shape}); check axis.")
+    if members < min_members:
+        raise ScalelabError(f"{func}: needs at least {min_members} ensemble members along axis "
+                            f"{axis}, got {members}.")
+    obs_finite = bool(torch.isfinite(obs).all()) if torch_in else bool(np.isfinite(obs).all())
+    if not obs_finite:
+        raise ScalelabError(f"{func}: obs holds NaN or infinite values; mask or fill them first.")
+    return obs, ens, axis, members, score_shape, torch_in
+
+
+def _check_finite_result(score, func: str) -> None:
+    finite = bool(score.isfinite().all()) if is_torch(score) else bool(np.isfinite(score).all())
+    if not finite:
+        raise ScalelabError(f"{func}: the ensemble holds NaN or infinite values; mask or fill "
+                            f"them first.")
+
+
+def _reduce(score, reduce_axes, weights, func: str):
+    axes = normalise_axes(reduce_axes, score.ndim, func)
+    if axes is None and weights is not None:
+        raise ScalelabError(f"{func}: weights need reduce_axes (e.g. reduce_axes='all').")
+    w = check_weights(weights, tuple(score.shape), func, score if is_torch(score) else None)
+    return scalar_or_array(weighted_mean(score, axes, w))
+
+
+# ---------------------------------------------------------------------------- CRPS
+def _sorted_weights(members: int, estimator: str, alpha: float) -> np.ndarray:
+    """w with Σ_i w_i x_(i) = the (negative) spread term of the estimator."""
+    rank = 2.0 * np.arange(1, members + 1) - members - 1  # 2i − M − 1
+    m = float(members)
+    if estimator == "nrg":
+        return -rank / (m * m)
+    if estimator in ("fair", "pwm"):
+        return -rank / (m * (m - 1))
+    return -rank * (m - 1 + alpha) / (m * m * (m - 1))  # afair
+
+
+def _crps_numpy(obs: np.ndarray, ens: np.ndarray, axis: int, weights: np.ndarray) -> np.ndarray:
+    members = ens.shape[axis]
+    dtype = np.result_type(ens.dtype, obs.dtype)
+    score_shape = ens.shape[:axis] + ens.shape[axis + 1:]
+    lead, trail = prod(ens.shape[:axis]), prod(ens.shape[axis + 1:])
+    ens3 = np.ascontiguousarray(ens).reshape(lead, members, trail)
+    obs2 = np.ascontiguousarray(np.broadcast_to(obs, score_shape), dtype=dtype).reshape(lead, trail)
+    out = np.empty((lead, trail), dtype=dtype)
+    w_sorted = weights.astype(dtype)
+    w_skill = np.full(members, 1.0 / members, dtype=dtype)
+    chunk = max(64, _CHUNK_BYTES // (members * dtype.itemsize))
+    buf_full = np.empty((chunk, members), dtype=dtype)
+
+    def score_block(block_t, y, dest):  # block_t: (c, M) view, y: (c,), dest: (c,)
+        buf = buf_full[: len(y)]
+        np.copyto(buf, block_t)
+        buf.sort(axis=1)
+        np.matmul(buf, w_sorted, out=dest)
+        np.subtract(buf, y[:, None], out=buf)
+        np.abs(buf, out=buf)
+        dest += buf @ w_skill
+
+    if trail == 1:  # members already last: chunk over rows
+        ens2, y_all, out_all = ens3[:, :, 0], obs2[:, 0], out[:, 0]
+        for start in range(0, lead, chunk):
+            stop = min(start + chunk, lead)
+            score_block(ens2[start:stop], y_all[start:stop], out_all[start:stop])
+    else:  # members before the grid: transpose one chunk at a time
+        for row in range(lead):
+            for start in range(0, trail, chunk):
+                stop = min(start + chunk, trail)
+                score_block(ens3[row, :, start:stop].T, obs2[row, start:stop],
+                            out[row, start:stop])
+    return out.reshape(score_shape)
+
+
+def _crps_torch(obs, ens, axis: int, weights: np.ndarray):
+    import torch  # already imported: the caller passed a tensor
+
+    members_last = ens.movedim(axis, -1)
+    w_sorted = torch.as_tensor(weights, dtype=ens.dtype, device=ens.device)
+    spread = torch.sort(members_last, dim=-1).values @ w_sorted
+    skill = (members_last - obs.unsqueeze(-1)).abs().mean(dim=-1)
+    return skill + spread
+
+
+def crps_ensemble(obs, ens, axis: int = 0, estimator: str = "nrg", alpha: float = 0.95,
+                  reduce_axes=None, weights=None):
+    """CRPS of the ensemble ``ens`` (members along ``axis``) against ``obs``.
+
+    ``estimator``: ``"nrg"`` (standard energy form), ``"fair"`` (Ferro 2014, unbiased
+    for the infinite ensemble), ``"pwm"`` (probability-weighted moments; same value
+    as fair) or ``"afair"`` (almost-fair CRPS of Lang et al. 2024 with weight
+    ``alpha``: 1 gives fair, 0 gives nrg). Returns the score per point (obs's shape),
+    or its (weighted) mean over ``reduce_axes``; a torch tensor in gives a tensor on
+    the same device.
     """
-    obs = as_numpy(obs)
-    ens = np.moveaxis(as_numpy(ens), axis, -1)
-    m = ens.shape[-1]
-    if estimator not in ("nrg", "fair"):
-        raise ScalelabError(f"crps_ensemble: unknown estimator {estimator!r}; valid choices "
-                            f"are nrg, fair.")
-    if estimator == "fair" and m < 2:
-        raise ScalelabError("crps_ensemble: the fair estimator needs at least 2 members, got 1.")
-    skill = np.abs(ens - obs[..., None]).mean(-1)
-    x = np.sort(ens, axis=-1)
-    rank = 2 * np.arange(1, m + 1) - m - 1
-    pair_sum = 2 * (x * rank).sum(-1)  # Σ_j Σ_k |x_j − x_k|
-    denom = 2 * m * m if estimator == "nrg" else 2 * m * (m - 1)
-    return skill - pair_sum / denom
+    func = "crps_ensemble"
+    check_choice(func, "estimator", estimator, ESTIMATORS)
+    if estimator == "afair" and not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise ScalelabError(f"{func}: alpha must be a number in [0, 1], got {alpha!r}.")
+    min_members = 1 if estimator == "nrg" else 2
+    obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(
+        obs, ens, axis, func, min_members)
+    if estimator == "afair" and members < 2:
+        raise ScalelabError(f"{func}: the afair estimator needs at least 2 members, got 1.")
+    weights_sorted = _sorted_weights(members, estimator, float(alpha))
+    if torch_in:
+        score = _crps_torch(obs, ens, axis, weights_sorted)
+    else:
+        score = _crps_numpy(obs, ens, axis, weights_sorted)
+    _check_finite_result(score, func)
+    return _reduce(score, reduce_axes, weights, func)
+
+
+# ---------------------------------------------------------------------------- spread/skill
+def spread_skill_ratio(obs, ens, axis: int = 0, reduce_axes="all", weights=None):
+    """Spread-skill ratio √((M+1)/M · mean var) / √(mean (x̄ − y)²) (Fortin et al. 2014).
+
+    ``var`` is the unbiased (ddof=1) ensemble variance; the factor (M+1)/M makes a
+    statistically consistent ensemble score 1 for any M. Means are taken over
+    ``reduce_axes`` (default all: one number) with optional ``weights``.
+    """
+    func = "spread_skill_ratio"
+    obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(obs, ens, axis, func, 2)
+    axes = normalise_axes(reduce_axes, len(score_shape), func)
+    if axes is None:
+        raise ScalelabError(f"{func}: reduce_axes cannot be None — the ratio is of means; "
+                            f"use 'all' or name the axes to average over.")
+    if torch_in:
+        ens_mean = ens.mean(dim=axis)
+        variance = ens.var(dim=axis, correction=1)
+    else:
+        ens_mean = ens.mean(axis=axis, dtype=np.float64)
+        variance = ens.var(axis=axis, ddof=1, dtype=np.float64)
+    squared_error = (ens_mean - obs) ** 2
+    _check_finite_result(variance, func)
+    w = check_weights(weights, score_shape, func, ens if torch_in else None)
+    spread = weighted_mean(variance, axes, w) * ((members + 1) / members)
+    skill = weighted_mean(squared_error, axes, w)
+    ratio = (spread / skill) ** 0.5
+    return scalar_or_array(ratio)
+
+
+# ---------------------------------------------------------------------------- ranks
+def _ranks(obs, ens, axis: int, func: str, rng) -> tuple[np.ndarray, int]:
+    obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(obs, ens, axis, func, 1)
+    if torch_in:
+        ens, obs = ens.detach().cpu().numpy(), obs.detach().cpu().numpy()
+    if np.isnan(ens).any():
+        raise ScalelabError(f"{func}: the ensemble holds NaN values; mask or fill them first.")
+    y = np.expand_dims(obs, axis)
+    below = np.count_nonzero(ens < y, axis=axis)
+    ties = np.count_nonzero(ens == y, axis=axis)
+    ranks = below
+    if ties.any():  # random tie-breaking (Hamill 2001): uniform over the tied positions
+        ranks = below + np.floor(rng.random(ties.shape) * (ties + 1)).astype(below.dtype)
+    return np.broadcast_to(ranks, score_shape), members
+
+
+def rank_histogram(obs, ens, axis: int = 0, weights=None, seed=None) -> np.ndarray:
+    """Counts of the observation's rank among the M members: an array of M+1 bins.
+
+    Rank r = #{x_j < y}, ties broken uniformly at random (Hamill 2001); a flat
+    histogram means the observation is indistinguishable from a member. ``weights``
+    (broadcast to obs's shape) give weighted counts. Test flatness with
+    :func:`rank_histogram_flatness`.
+    """
+    func = "rank_histogram"
+    ranks, members = _ranks(obs, ens, axis, func, np.random.default_rng(seed))
+    w = check_weights(weights, ranks.shape, func)
+    w_flat = None if w is None else np.broadcast_to(w, ranks.shape).ravel()
+    counts = np.bincount(ranks.ravel(), weights=w_flat, minlength=members + 1)
+    return counts
+
+
+class RankFlatness(NamedTuple):
+    """Flatness of a rank histogram: χ² statistic, its degrees of freedom and p-value,
+    and δ = Σ (s_k − N/(M+1))² / (N M/(M+1)) of Candille & Talagrand (2005), ≈ 1 when flat."""
+
+    chi2: float
+    dof: int
+    p_value: float
+    delta: float
+
+
+def rank_histogram_flatness(counts) -> RankFlatness:
+    """χ² goodness-of-fit of a rank histogram to the uniform, and δ (Candille & Talagrand 2005).
+
+    Note: neighbouring points of a field are correlated, so the χ² p-value is
+    optimistic for gridded data; δ is the scale-free summary to compare across runs.
+    """
+    from scipy.stats import chi2 as chi2_dist
+
+    counts = as_float(counts, "counts", "rank_histogram_flatness")
+    if counts.ndim != 1 or counts.size < 2 or (counts < 0).any() or counts.sum() <= 0:
+        raise ScalelabError("rank_histogram_flatness: counts must be a 1-D array of at least 2 "
+                            "non-negative counts with a positive total (from rank_histogram).")
+    total, bins = counts.sum(), counts.size
+    expected = total / bins
+    statistic = float(((counts - expected) ** 2).sum() / expected)
+    delta = float(((counts - expected) ** 2).sum() / (total * (bins - 1) / bins))
+    return RankFlatness(statistic, bins - 1, float(chi2_dist.sf(statistic, bins - 1)), delta)
+
+
+def pit(obs, ens, axis: int = 0, seed=None) -> np.ndarray:
+    """Randomised PIT values u = (r + V)/(M+1), V ~ U(0, 1), r the rank of obs.
+
+    u is exactly uniform on [0, 1] when the observation is exchangeable with the
+    members (the continuous form of the rank histogram; Gneiting et al. 2007, §3.1).
+    """
+    rng = np.random.default_rng(seed)
+    ranks, members = _ranks(obs, ens, axis, "pit", rng)
+    return (ranks + rng.random(ranks.shape)) / (members + 1)
+
+
+def interval_coverage(obs, ens, axis: int = 0, level: float = 0.9, reduce_axes="all",
+                      weights=None):
+    """Fraction of observations inside the ensemble's central ``level`` interval.
+
+    The interval's ends are the empirical (1−level)/2 and (1+level)/2 quantiles of
+    the members (numpy's linear interpolation); a calibrated ensemble covers
+    ≈ ``level`` (up to the finite-M bias of empirical quantiles).
+    """
+    func = "interval_coverage"
+    if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
+        raise ScalelabError(f"{func}: level must be a number in (0, 1), got {level!r}.")
+    obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(obs, ens, axis, func, 2)
+    if torch_in:
+        ens, obs = ens.detach().cpu().numpy(), obs.detach().cpu().numpy()
+    if np.isnan(ens).any():
+        raise ScalelabError(f"{func}: the ensemble holds NaN values; mask or fill them first.")
+    lower, upper = np.quantile(ens, [(1 - level) / 2, (1 + level) / 2], axis=axis)
+    inside = ((obs >= lower) & (obs <= upper)).astype(np.float64)
+    return _reduce(inside, reduce_axes, weights, func)
+
+
+def quantile_score(obs, quantiles, levels, axis: int = -1, reduce_axes=None, weights=None):
+    """Pinball loss of quantile forecasts, per level (Koenker & Bassett 1978).
+
+    ``quantiles`` holds one forecast per level in ``levels`` along ``axis``; the
+    score is ρ_τ(y − q) = (𝟙{y < q} − τ)(q − y), returned with the level axis last
+    (before any reduction over the other axes in ``reduce_axes``). Twice its mean over
+    levels approximates the CRPS.
+    """
+    func = "quantile_score"
+    levels = as_float(levels, "levels", func)
+    obs, quantiles, axis, n_levels, score_shape, torch_in = _ensemble_inputs(
+        obs, quantiles, axis, func, 1)
+    if torch_in:
+        quantiles, obs = quantiles.detach().cpu().numpy(), obs.detach().cpu().numpy()
+    if levels.shape != (n_levels,) or (levels <= 0).any() or (levels >= 1).any():
+        raise ScalelabError(f"{func}: levels must be {n_levels} numbers in (0, 1), one per "
+                            f"quantile along axis {axis}, got shape {levels.shape}.")
+    q = np.moveaxis(quantiles, axis, -1)
+    y = np.asarray(obs)[..., None]
+    loss = ((y < q) - levels) * (q - y)
+    _check_finite_result(loss, func)
+    axes = normalise_axes(reduce_axes, len(score_shape), func)
+    if axes is None:
+        if weights is not None:
+            raise ScalelabError(f"{func}: weights need reduce_axes (e.g. reduce_axes='all').")
+        return loss
+    w = check_weights(weights, score_shape, func)
+    w_full = None if w is None else np.asarray(w)[..., None]
+    return weighted_mean(loss, axes, w_full)

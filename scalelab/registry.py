@@ -39,6 +39,11 @@ def degradations() -> tuple[str, ...]:
 
 
 def check_choice(key: str, value: str, valid, source: str = "the spec") -> None:
+    if key == "loss_variant":  # a name or a weighted sum, e.g. "mse+0.1*spectral"
+        from scalelab.losses.names import check_variant
+
+        check_variant(value, source)
+        return
     if value not in valid:
         raise SpecError(
             f"{source}: unknown {key} {value!r}; valid choices are {', '.join(valid)}."

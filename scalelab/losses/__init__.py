@@ -1,35 +1,112 @@
-"""Loss variants by name.
+"""Loss variants by name, and weighted sums of them declared in the spec.
 
-``get_loss(name)`` returns a callable ``loss(pred, target, lr=None) -> scalar``.
+``get_loss(variant, scale=None, degradation=None)`` returns a callable
+``loss(pred, target, lr=None) -> scalar`` with the attribute ``needs_ensemble``.
+``variant`` is a name or an expression such as ``"mse+0.1*spectral"`` or
+``"crps_afair(alpha=0.95)"`` (syntax in :mod:`scalelab.losses.names`).
 
-- ``mse``: mean squared error, (1/n) Σ (ŷ − y)².
-- ``l1``: mean absolute error, (1/n) Σ |ŷ − y| (Lim et al. 2017 train EDSR with it).
+Names (formulas and references in :mod:`scalelab.losses.functional`): ``mse``,
+``l1``, ``charbonnier``, ``huber``, ``quantile`` (pinball), ``spectral`` (log power
+spectra), ``gradient`` (Sobel), ``downscale_consistency`` (pixel loss + weight ·
+MSE(D(ŷ), x), D the degradation operator and x the LR input: the PULSE idea, Menon
+et al. 2020, eq. 2, as a soft constraint), ``crps_nrg`` / ``crps_fair`` /
+``crps_afair`` (ensemble CRPS), ``wasserstein_reg`` (pixel loss + weight · W₁ of the
+intensity distributions, WassDiff) and ``class_weighted_ce`` (class-weighted
+cross-entropy over intensity bins, SaTformer).
+
+Ensemble losses take ``pred`` of shape ``(B, M, C, H, W)``; given a deterministic
+``(B, C, H, W)`` prediction they see it as M = 1. Deterministic losses given an
+ensemble use its mean.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from scalelab._errors import ScalelabError
-from scalelab.losses.names import NAMES
+from scalelab.losses import functional
+from scalelab.losses.names import ENSEMBLE, NAMES, PARAMS, needs_ensemble, parse_variant
 
-__all__ = ["NAMES", "get_loss", "mse", "l1"]
+__all__ = ["NAMES", "PARAMS", "Loss", "get_loss", "parse_variant", "needs_ensemble", "functional"]
 
-
-def mse(pred: torch.Tensor, target: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
-    return F.mse_loss(pred, target)
-
-
-def l1(pred: torch.Tensor, target: torch.Tensor, lr: torch.Tensor | None = None) -> torch.Tensor:
-    return F.l1_loss(pred, target)
+_PIXEL = {"mse": functional.mse, "l1": functional.l1}
 
 
-_LOSSES = {"mse": mse, "l1": l1}
-assert tuple(_LOSSES) == NAMES
+class Loss:
+    """A weighted sum of named loss terms, callable as ``loss(pred, target, lr=None)``."""
+
+    def __init__(self, variant: str, scale: int | None = None, degradation: str | None = None):
+        self.variant = variant
+        self.scale = scale
+        self.degradation = degradation or "block_mean"
+        self.terms = parse_variant(variant, source="get_loss")
+        self.needs_ensemble = any(name in ENSEMBLE for _, name, _ in self.terms)
+        from scalelab.data.degrade import check_degradation
+
+        check_degradation(self.degradation)
+
+    def __repr__(self) -> str:
+        return f"Loss({self.variant!r})"
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor,
+                 lr: torch.Tensor | None = None) -> torch.Tensor:
+        ensemble = pred if pred.dim() == target.dim() + 1 else pred.unsqueeze(1)
+        if ensemble.dim() != target.dim() + 1 or ensemble.shape[2:] != target.shape[1:]:
+            raise ScalelabError(f"prediction shape {tuple(pred.shape)} does not match target shape "
+                                f"{tuple(target.shape)}; give (B, C, H, W) or (B, M, C, H, W).")
+        mean = ensemble.mean(1)
+        total = 0.0
+        for weight, name, settings in self.terms:
+            if name in ENSEMBLE:
+                value = functional.crps_ensemble(ensemble, target, estimator=name[len("crps_"):],
+                                                 alpha=settings.get("alpha", 0.95))
+            else:
+                value = self._deterministic(name, settings, mean, target, lr)
+            total = total + weight * value
+        return total
+
+    def _deterministic(self, name, settings, pred, target, lr):
+        if name in _PIXEL:
+            return _PIXEL[name](pred, target)
+        if name == "charbonnier":
+            return functional.charbonnier(pred, target, settings["eps"])
+        if name == "huber":
+            return functional.huber(pred, target, settings["huber_delta"])
+        if name == "quantile":
+            return functional.quantile(pred, target, settings["tau"])
+        if name == "spectral":
+            return functional.spectral(pred, target, settings["eps"])
+        if name == "gradient":
+            return functional.gradient(pred, target)
+        if name == "wasserstein_reg":
+            return (_PIXEL[settings["pixel"]](pred, target)
+                    + settings["weight"] * functional.wasserstein_1d(pred, target))
+        if name == "downscale_consistency":
+            return (_PIXEL[settings["pixel"]](pred, target)
+                    + settings["weight"] * self._consistency(pred, lr))
+        if name == "class_weighted_ce":
+            edges = torch.tensor(settings["edges"], dtype=pred.dtype, device=pred.device)
+            classes = torch.bucketize(target, edges, right=True)
+            weights = settings["weights"]
+            weights = None if weights is None else torch.tensor(weights, dtype=pred.dtype)
+            log_probs = functional.bin_log_probs(pred, edges, settings["sigma"])
+            return functional.class_weighted_ce(log_probs, classes, weights)
+        raise AssertionError(name)  # parse_variant admits only known names
+
+    def _consistency(self, pred, lr):
+        from scalelab.data.degrade import degrade
+
+        if lr is None:
+            raise ScalelabError("downscale_consistency needs the LR input; call loss(pred, target, lr).")
+        scale = self.scale or pred.shape[-1] // lr.shape[-1]
+        if pred.shape[-1] != scale * lr.shape[-1] or pred.shape[-2] != scale * lr.shape[-2]:
+            raise ScalelabError(f"prediction {tuple(pred.shape[-2:])} is not {scale} times the LR "
+                                f"input {tuple(lr.shape[-2:])}; pass the run's scale to get_loss.")
+        # the LR input may carry extra channels (e.g. noise of a stochastic model)
+        return functional.mse(degrade(pred, scale, self.degradation), lr[:, :pred.shape[1]])
 
 
-def get_loss(name: str):
-    if name not in _LOSSES:
-        raise ScalelabError(f"unknown loss {name!r}; valid choices are {', '.join(_LOSSES)}.")
-    return _LOSSES[name]
+def get_loss(variant: str, scale: int | None = None, degradation: str | None = None) -> Loss:
+    """The loss of a name or weighted-sum expression; ``scale``/``degradation`` feed
+    ``downscale_consistency`` (default: inferred from the shapes, ``block_mean``)."""
+    return Loss(variant, scale=scale, degradation=degradation)

@@ -1,0 +1,174 @@
+"""The loss formulas, as plain functions of tensors (each with its formula and reference).
+
+Shapes: a deterministic prediction and the target are ``(B, C, H, W)``; an ensemble
+prediction is ``(B, M, C, H, W)``. Every function returns a scalar mean over the
+batch and is differentiable in the prediction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from scalelab._errors import ScalelabError
+
+
+def mse(pred, target):
+    """Mean squared error, (1/n) Σ (ŷ − y)²."""
+    return F.mse_loss(pred, target)
+
+
+def l1(pred, target):
+    """Mean absolute error, (1/n) Σ |ŷ − y| (Lim et al. 2017 train EDSR with it)."""
+    return F.l1_loss(pred, target)
+
+
+def charbonnier(pred, target, eps: float = 1e-3):
+    """Charbonnier loss, (1/n) Σ √((ŷ − y)² + ε²) (Charbonnier et al. 1994; LapSRN,
+    Lai et al. 2017, eq. 3, with ε = 10⁻³): a differentiable L1."""
+    return torch.sqrt((pred - target) ** 2 + eps**2).mean()
+
+
+def huber(pred, target, huber_delta: float = 1.0):
+    """Huber loss (Huber 1964): ½r² for |r| ≤ δ, δ(|r| − ½δ) otherwise, averaged."""
+    return F.huber_loss(pred, target, delta=huber_delta)
+
+
+def quantile(pred, target, tau: float = 0.5):
+    """Pinball (quantile) loss ρ_τ(r) = max(τ r, (τ − 1) r), r = y − ŷ (Koenker & Bassett
+    1978): minimised when ŷ is the τ-quantile of y; τ = ½ gives half the L1 loss."""
+    residual = target - pred
+    return torch.maximum(tau * residual, (tau - 1.0) * residual).mean()
+
+
+def _radial_spectrum(fields: torch.Tensor) -> torch.Tensor:
+    """Radially binned power spectrum of ``(B, C, H, W)``: ``(B, C, K)``, K = min(H, W)//2.
+
+    Power |F(k)|² / (H W)² summed over rings of integer radius |k| = 1 … K (in units of
+    the fundamental wavenumber of the shorter side); the mean (k = 0) is left out.
+    """
+    height, width = fields.shape[-2:]
+    power = torch.fft.fft2(fields).abs() ** 2 / (height * width) ** 2
+    ky = torch.fft.fftfreq(height, device=fields.device, dtype=fields.dtype) * min(height, width)
+    kx = torch.fft.fftfreq(width, device=fields.device, dtype=fields.dtype) * min(height, width)
+    radius = torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2).round().long()
+    kmax = min(height, width) // 2
+    ring = radius.clamp_max(kmax + 1).flatten()
+    sums = power.new_zeros(*power.shape[:-2], kmax + 2)
+    sums = sums.index_add(-1, ring, power.flatten(-2))
+    return sums[..., 1:kmax + 1]
+
+
+def spectral(pred, target, eps: float = 1e-8):
+    """Distance of log power spectra: mean over samples, channels and wavenumber rings of
+    (log(E_ŷ(k) + ε) − log(E_y(k) + ε))², E the radially binned power spectrum.
+
+    The spectral loss used against the over-smoothing of MSE-trained downscaling
+    networks (e.g. Harder et al. 2023 compare spectra; Kashinath et al. 2021, Phil.
+    Trans. A, eq. 4, penalise the spectrum's distance). ε keeps constant fields (zero
+    power) finite: two constant fields have loss 0.
+    """
+    return ((torch.log(_radial_spectrum(pred) + eps) - torch.log(_radial_spectrum(target) + eps))
+            ** 2).mean()
+
+
+_SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))
+
+
+def sobel(fields: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sobel derivatives (∂/∂y, ∂/∂x) of ``(B, C, H, W)`` on the interior (valid) pixels."""
+    kernel_x = torch.tensor(_SOBEL_X, dtype=fields.dtype, device=fields.device)
+    channels = fields.shape[1]
+    weight = torch.stack([kernel_x.T, kernel_x]).unsqueeze(1).repeat(channels, 1, 1, 1)
+    grads = F.conv2d(fields, weight, groups=channels)  # cross-correlation, like scipy.ndimage
+    return grads[:, 0::2], grads[:, 1::2]
+
+
+def gradient(pred, target):
+    """Gradient loss: mean squared difference of Sobel derivatives (Sobel & Feldman 1968),
+    (1/n) Σ [(G_y ŷ − G_y y)² + (G_x ŷ − G_x y)²] over interior pixels — the edge
+    term of e.g. Ma et al. 2020 (SPSR) that keeps fronts and edges sharp."""
+    gy_p, gx_p = sobel(pred)
+    gy_t, gx_t = sobel(target)
+    return ((gy_p - gy_t) ** 2 + (gx_p - gx_t) ** 2).mean()
+
+
+def crps_ensemble(pred: torch.Tensor, target: torch.Tensor, estimator: str = "fair",
+                  alpha: float = 0.95) -> torch.Tensor:
+    """CRPS of an M-member ensemble ``(B, M, ...)`` against ``(B, ...)``, averaged.
+
+    CRPS = (1/M) Σ_j |x_j − y| − c · Σ_{j,k} |x_j − x_k| with c = 1/(2M²) for the energy
+    (``nrg``) estimator and 1/(2M(M−1)) for the ``fair`` one (Ferro 2014; Zamo &
+    Naveau 2018, eqs. 3–4). ``afair`` is the almost fair CRPS of Lang et al. 2024
+    (AIFS-CRPS, eq. 4): (1/(2M(M−1))) Σ_{j≠k} (|x_j − y| + |x_k − y| − (1 − ε)|x_j − x_k|)
+    with ε = (1 − α)/M, equal to α·fair + (1 − α)·nrg. The pair sum uses the sorted
+    members: Σ_{j,k} |x_j − x_k| = 2 Σ_i (2i − M − 1) x_(i) (i = 1 … M).
+    """
+    members = pred.shape[1]
+    if estimator in ("fair", "afair") and members < 2:
+        raise ScalelabError(f"the {estimator} CRPS needs an ensemble of at least 2 members, got "
+                            f"{members}; set ensemble_members >= 2 or use crps_nrg.")
+    skill = (pred - target.unsqueeze(1)).abs().mean(1)
+    ordered = pred.sort(dim=1).values
+    rank = torch.arange(1, members + 1, device=pred.device, dtype=pred.dtype)
+    rank = (2 * rank - members - 1).view(1, members, *([1] * (pred.dim() - 2)))
+    pair_sum = 2 * (rank * ordered).sum(1)  # Σ_{j,k} |x_j − x_k|
+    if estimator == "nrg":
+        spread = pair_sum / (2 * members**2)
+    elif estimator == "fair":
+        spread = pair_sum / (2 * members * (members - 1))
+    elif estimator == "afair":
+        eps = (1.0 - alpha) / members
+        spread = (1.0 - eps) * pair_sum / (2 * members * (members - 1))
+    else:
+        raise ScalelabError(f"unknown CRPS estimator {estimator!r}; valid choices are nrg, fair, "
+                            "afair.")
+    return (skill - spread).mean()
+
+
+def wasserstein_1d(pred, target):
+    """1-D Wasserstein distance W₁ between the value distributions of each sample's
+    prediction and target (all pixels and channels pooled), averaged over the batch.
+
+    For two empirical distributions of n points each, W₁ = (1/n) Σ_i |ŷ_(i) − y_(i)|
+    over the sorted values (e.g. Peyré & Cuturi 2019, Remark 2.30); WassDiff (Liu et
+    al. 2024) adds it to the pixel loss so the predicted intensity distribution (dry
+    fraction, extremes) matches the target's.
+    """
+    flat_pred = pred.reshape(pred.shape[0], -1).sort(dim=1).values
+    flat_target = target.reshape(target.shape[0], -1).sort(dim=1).values
+    return (flat_pred - flat_target).abs().mean()
+
+
+def bin_log_probs(pred, edges: torch.Tensor, sigma: float) -> torch.Tensor:
+    """log P(bin k) of N(ŷ, σ²) for bins (−∞, e₁), [e₁, e₂), …, [e_K, ∞): ``(B, K+1, ...)``.
+
+    Turns a continuous prediction into differentiable class probabilities over
+    intensity bins: each bin's probability is the Gaussian mass it holds,
+    Φ((e_{k+1} − ŷ)/σ) − Φ((e_k − ŷ)/σ).
+    """
+    inf = torch.tensor([math.inf], dtype=pred.dtype, device=pred.device)
+    bounds = torch.cat([-inf, edges.to(pred), inf]).view(-1, *([1] * pred.dim()))
+    cdf = torch.special.ndtr((bounds - pred.unsqueeze(0)) / sigma)
+    probs = (cdf[1:] - cdf[:-1]).clamp_min(1e-12)
+    return torch.log(probs).movedim(0, 1)
+
+
+def class_weighted_ce(log_probs: torch.Tensor, classes: torch.Tensor,
+                      weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Class-weighted cross-entropy −Σ_i w_{c_i} log p_i(c_i) / Σ_i w_{c_i} over pixels i.
+
+    With ``weights=None`` the weights are "balanced" on the batch, w_c = n / (K n_c)
+    for the classes present (King & Zeng 2001; the inverse-frequency weighting of
+    SaTformer, Weather4cast 2025, that keeps rare heavy-rain bins from being ignored).
+    ``log_probs`` is ``(B, K, ...)``; ``classes`` holds bin indices ``(B, ...)``.
+    """
+    n_bins = log_probs.shape[1]
+    if weights is None:
+        counts = torch.bincount(classes.flatten(), minlength=n_bins).to(log_probs.dtype)
+        present = counts > 0
+        weights = torch.zeros(n_bins, dtype=log_probs.dtype, device=log_probs.device)
+        weights[present] = classes.numel() / (int(present.sum()) * counts[present])
+    return F.nll_loss(log_probs, classes, weight=weights.to(log_probs))

@@ -1,10 +1,12 @@
 """Scaling-law forms and their fits; imports numpy/scipy/pandas only (never torch).
 
 Every law is an estimator: ``Law(hyper-parameters).fit(table, column names...)``
-returns the fitted law with ``params_``, ``predict(...)`` and ``summary()``.
+returns the fitted law with ``params_``, ``bse_``, ``conf_int()``, ``predict(...)``,
+``predict_interval(...)`` and ``summary()``.
 """
 
 from scalelab.laws.base import Law, NotFittedError
-from scalelab.laws.power import PowerLaw
+from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
+from scalelab.laws.power import BrokenPowerLaw, PowerLaw
 
-__all__ = ["Law", "NotFittedError", "PowerLaw"]
+__all__ = ["BrokenPowerLaw", "ChinchillaLaw", "KaplanLaw", "Law", "NotFittedError", "PowerLaw"]

@@ -3,6 +3,8 @@
 Huber loss with a small ``delta`` (1e-3 by default) on the residual
 log(observed) − log(predicted), SUMMED over points (a mean makes L-BFGS stop early),
 with the prediction written in log-sum-exp form so that every term stays positive.
+:func:`robust_objective` evaluates it, with its analytic gradient, for a whole batch of
+parameter vectors (grid starts × bootstrap resamples) at once.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import numpy as np
 
 
 def huber(residual: np.ndarray, delta: float) -> np.ndarray:
-    """Huber loss ρ_δ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) otherwise."""
+    """Huber loss ρ_δ(r) = r²/2 for |r| ≤ δ, δ(|r| − δ/2) otherwise (Huber 1964)."""
     abs_r = np.abs(residual)
     return np.where(abs_r <= delta, 0.5 * residual**2, delta * (abs_r - 0.5 * delta))
 
@@ -19,3 +21,49 @@ def huber(residual: np.ndarray, delta: float) -> np.ndarray:
 def huber_grad(residual: np.ndarray, delta: float) -> np.ndarray:
     """dρ_δ/dr = clip(r, −δ, δ)."""
     return np.clip(residual, -delta, delta)
+
+
+def softmax_lse(*terms):
+    """log Σ exp(terms) and the softmax weights d(LSE)/d(term), broadcasting the terms."""
+    terms = np.broadcast_arrays(*terms)
+    top = np.maximum.reduce(terms)
+    top = np.where(np.isfinite(top), top, 0.0)
+    exps = [np.exp(t - top) for t in terms]
+    total = sum(exps)
+    with np.errstate(divide="ignore"):
+        lse = top + np.log(total)
+    return lse, [e / total for e in exps]
+
+
+def robust_objective(log_predict, inputs: dict, log_y: np.ndarray, delta: float,
+                     weights: np.ndarray | None = None, gather: np.ndarray | None = None,
+                     scatter: np.ndarray | None = None):
+    """Build ``fun_grad(theta, rows)`` for :func:`scalelab.laws._optim.minimize_batched`.
+
+    ``log_predict(theta, inputs)`` returns the log prediction ``(S, n)`` and its Jacobian
+    ``(S, n, P)`` for per-row parameters ``theta`` of shape ``(S, 1, P)`` (or ``(S, n, P)``
+    when points carry their own parameters). ``weights`` ``(R, n)`` are per-row point
+    weights (bootstrap counts; one row for all). ``gather`` ``(n, P)`` maps each point's
+    parameters to columns of the full vector (groups with shared parameters); ``scatter``
+    is its one-hot ``(n·P, P_full)`` transpose used to sum gradients back.
+    """
+
+    def fun_grad(theta, rows):
+        if gather is None:
+            per_point = theta[:, None, :]
+        else:
+            per_point = theta[:, gather]
+        log_pred, jac = log_predict(per_point, inputs)
+        residual = log_y - log_pred
+        w = 1.0 if weights is None else (weights if weights.shape[0] == 1 else weights[rows])
+        with np.errstate(invalid="ignore"):
+            value = np.sum(w * huber(residual, delta), axis=1)
+            psi = -w * huber_grad(residual, delta)
+        if gather is None:
+            grad = np.einsum("sn,snp->sp", psi, jac)
+        else:
+            grad = (psi[:, :, None] * jac).reshape(theta.shape[0], -1) @ scatter
+        value = np.where(np.isfinite(value), value, np.inf)
+        return value, grad
+
+    return fun_grad

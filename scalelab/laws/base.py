@@ -2,35 +2,439 @@
 
 Hyper-parameters go to ``__init__`` and are only stored; ``fit(table, **columns)``
 learns and returns ``self``; learned things end with an underscore (``params_``,
-``residuals_``, ``n_points_``); ``predict`` takes the same kind of input as ``fit``;
-``summary()`` returns a table a reviewer could paste into a paper.
+``bse_``, ``residuals_``, ``n_points_``); ``predict`` takes the same inputs as ``fit``;
+``conf_int(level)`` and ``predict_interval(..., level=)`` give bootstrap intervals;
+``summary()`` prints a table a reviewer could paste into a paper.
+
+The fit follows Hoffmann et al. 2022 (§D.2) and Epoch AI's replication (Besiroglu et
+al. 2024): parameters of scale (A, B, E, ...) are fitted in log form, the prediction is
+written in log-sum-exp form, the Huber loss (δ = 1e-3) of log(observed) − log(predicted)
+is summed over points and minimised with L-BFGS from a full grid of starts, the best
+kept. All starts run at once (:mod:`scalelab.laws._optim`), and so do the bootstrap
+refits: resampling points is a per-row weight (the count of each point), started from
+the full-data optimum, as Epoch started theirs from one point.
 """
 
 from __future__ import annotations
+
+import inspect
+import itertools
 
 import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError, TableError
+from scalelab.laws._objective import robust_objective
+from scalelab.laws._optim import minimize_batched
 
 
 class NotFittedError(ScalelabError):
     """A law was used before ``fit``."""
 
 
+def grid_starts(**values) -> np.ndarray:
+    """All combinations of the given start values, as rows in keyword order."""
+    return np.array(list(itertools.product(*[np.atleast_1d(v) for v in values.values()])),
+                    dtype=float)
+
+
 class Law:
-    """Base class: column handling, the fitted-state check and the summary table."""
+    """Base class of the law forms: the fit, the bootstrap, intervals and the summary.
+
+    Parameters (hyper-parameters of every law)
+    ----------
+    huber_delta : δ of the Huber loss on log residuals (Hoffmann et al.: 1e-3).
+    n_bootstrap : resamples of the points for intervals and standard errors (0: none).
+    seed : seed of the bootstrap's random generator.
+    fixed : ``{name: value}`` parameters held at a value (natural units, e.g. ``{"E": 1.7}``).
+    bounds : ``{name: (low, high)}`` bounds in natural units (``None`` for open).
+    shared : names of the parameters one value of which serves every group when ``fit``
+        gets ``group=`` (e.g. ``("alpha", "beta")`` for one exponent across loss variants);
+        the others are fitted per group.
+    starts : ``{name: values}`` to replace the default grid of starts for a parameter
+        (in the fitted coordinates: the log for A, B, E, ...).
+    drop_highest : leave out the k points of highest y before fitting (Epoch AI drop the
+        5 highest-loss Chinchilla points); the left-out rows are in ``excluded_``.
+    max_iter : L-BFGS iterations per start.
+    """
 
     #: names of the parameters in ``params_`` order
     param_names: tuple[str, ...] = ()
+    #: parameters fitted through their logarithm (positive, scale-like)
+    log_params: frozenset = frozenset()
+    #: the law's inputs, {symbol: keyword of fit() naming its column}
+    inputs: dict = {}
+    #: default natural-unit bounds of the law
+    default_bounds: dict = {}
     #: the formula, printed by ``summary()``
     formula: str = ""
 
+    def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
+                 fixed: dict | None = None, bounds: dict | None = None,
+                 shared: tuple | None = None, starts: dict | None = None,
+                 drop_highest: int = 0, max_iter: int = 2000):
+        self.huber_delta = huber_delta
+        self.n_bootstrap = n_bootstrap
+        self.seed = seed
+        self.fixed = fixed
+        self.bounds = bounds
+        self.shared = shared
+        self.starts = starts
+        self.drop_highest = drop_highest
+        self.max_iter = max_iter
+
+    # ---- what a law form provides -------------------------------------------------
+    def _log_predict(self, theta, X):  # pragma: no cover - abstract
+        """Log prediction (…, n) and Jacobian (…, n, P) for parameters theta (…, 1|n, P)."""
+        raise NotImplementedError
+
+    def _default_starts(self, X: dict, y: np.ndarray) -> dict:  # pragma: no cover
+        """``{name: start values}`` in fitted coordinates."""
+        raise NotImplementedError
+
+    def _check_inputs(self, X: dict, y: np.ndarray) -> None:
+        """Law-specific checks of the data (raise TableError)."""
+        law = type(self).__name__
+        for symbol, values in X.items():
+            if (values <= 0).any():
+                raise TableError(f"{law}.fit: {self.inputs[symbol]} must be positive for a "
+                                 f"power law in log space; drop the non-positive rows.")
+            if np.unique(values).size < 2:
+                raise TableError(f"{law}.fit: all points have the same "
+                                 f"{self.inputs[symbol]} ({values[0]:g}); a law in it needs "
+                                 f"runs at two or more values, so add runs of other sizes.")
+
+    # ---- coordinates ----------------------------------------------------------------
+    def _to_internal(self, name: str, value: float) -> float:
+        base = name.split("[")[0]
+        if base in self.log_params:
+            with np.errstate(divide="ignore"):
+                return float(np.log(value)) if value > 0 else -np.inf
+        return float(value)
+
+    def _to_natural(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.array(theta, dtype=float, copy=True)
+        for j, name in enumerate(self.full_names_):
+            if name.split("[")[0] in self.log_params:
+                theta[..., j] = np.exp(theta[..., j])
+        return theta
+
+    # ---- fit --------------------------------------------------------------------
+    def _read(self, data, columns: dict, y, group, what: str):
+        law = type(self).__name__
+        X = {symbol: self._column(data, col, self.inputs[symbol], law)
+             for symbol, col in columns.items()}
+        ys = self._column(data, y, "y", law)
+        sizes = {v.size for v in X.values()} | {ys.size}
+        if len(sizes) != 1:
+            raise TableError(f"{law}.{what}: the columns have different lengths ({sorted(sizes)}); "
+                             f"pass columns of one table.")
+        groups = None
+        if group is not None:
+            groups = (np.asarray(data[group]) if isinstance(group, str) and data is not None
+                      else np.asarray(group)).ravel()
+            if groups.size != ys.size:
+                raise TableError(f"{law}.{what}: group has {groups.size} values for {ys.size} "
+                                 f"points; pass a column of the same table.")
+        bad = np.isnan(ys) | np.any([np.isnan(v) for v in X.values()], axis=0)
+        if bad.any():
+            names = ", ".join(str(c) for c in [*columns.values(), y] if isinstance(c, str))
+            raise TableError(f"{law}.{what}: {int(bad.sum())} rows hold NaN in the columns used "
+                             f"({names}); drop them first, e.g. table.dropna(subset=[...]).")
+        return X, ys, groups
+
+    def _fit(self, data, columns: dict, y, group=None) -> "Law":
+        law = type(self).__name__
+        X, ys, groups = self._read(data, columns, y, group, "fit")
+        if (ys <= 0).any():
+            raise TableError(f"{law}.fit: y must be positive (the fit is on log y), but "
+                             f"{int((ys <= 0).sum())} values are <= 0; fit a positive metric "
+                             f"(e.g. an error, not a signed skill) or drop those rows.")
+        labels = (data.index.to_numpy() if isinstance(data, pd.DataFrame)
+                  else np.arange(ys.size))
+        keep = np.ones(ys.size, dtype=bool)
+        if self.drop_highest:
+            if not 0 <= self.drop_highest < ys.size:
+                raise ScalelabError(f"{law}: drop_highest={self.drop_highest} must be between 0 "
+                                    f"and the number of points ({ys.size}) minus one.")
+            keep[np.argsort(ys, kind="stable")[ys.size - self.drop_highest:]] = False
+        self.excluded_ = labels[~keep]
+        X = {k: v[keep] for k, v in X.items()}
+        ys = ys[keep]
+        groups = groups[keep] if groups is not None else None
+        self._check_inputs(X, ys)
+        self._setup_params(groups)
+        n_free = int(np.sum(self._lower < self._upper))
+        if ys.size <= n_free:
+            raise TableError(f"{law}.fit needs more points than free parameters ({n_free}), got "
+                             f"{ys.size}; add runs or fix parameters with fixed={{...}}.")
+        self.column_names_ = {s: (c if isinstance(c, str) else s) for s, c in columns.items()}
+        self.y_name_ = y if isinstance(y, str) else "y"
+        self._X, self._log_y = X, np.log(ys)
+
+        starts = self._starts(X, ys)
+        fun_grad = self._objective(X, np.log(ys), None)
+        # phase 1: every start, with scipy L-BFGS-B's default stopping tests
+        res = minimize_batched(fun_grad, starts, self._lower, self._upper,
+                               max_iter=self.max_iter, ftol=2.2e-9, fscale=1.0, pgtol=1e-5)
+        order = np.argsort(res.fun)
+        if not np.isfinite(res.fun[order[0]]):
+            raise TableError(f"{law}.fit found no start with a finite objective; check that the "
+                             f"table holds the law's inputs and a positive y.")
+        # phase 2: polish the best few to tight tolerances
+        top = res.x[order[:8]]
+        polished = minimize_batched(fun_grad, top, self._lower, self._upper,
+                                    max_iter=self.max_iter, ftol=1e-15, pgtol=1e-12)
+        best = int(np.argmin(polished.fun))
+        theta = polished.x[best]
+        self.theta_ = theta
+        self.objective_ = float(polished.fun[best])
+        self.n_starts_ = int(starts.shape[0])
+        self.converged_ = bool(polished.converged[best])
+        self.params_ = pd.Series(self._to_natural(theta), index=list(self.full_names_),
+                                 name=law)
+        self.n_points_ = int(ys.size)
+        self.residuals_ = np.log(ys) - self._log_predict_full(theta[None], X)[0]
+        self.rmse_log_ = float(np.sqrt(np.mean(self.residuals_**2)))
+        self.input_range_ = {s: (float(v.min()), float(v.max())) for s, v in X.items()}
+        self._groups_fit = groups
+        self._bootstrap(fun_grad_factory=lambda w: self._objective(X, np.log(ys), w),
+                        groups=groups, n=ys.size)
+        return self
+
+    def _setup_params(self, groups) -> None:
+        law = type(self).__name__
+        shared = tuple(self.shared or ())
+        for name in [*shared, *(self.fixed or {}), *(self.bounds or {}), *(self.starts or {})]:
+            if name not in self.param_names:
+                raise ScalelabError(f"{law}: unknown parameter {name!r}; its parameters are "
+                                    f"{', '.join(self.param_names)}.")
+        if groups is None:
+            self.groups_ = None
+            names = list(self.param_names)
+            gather = None
+        else:
+            self.groups_ = list(pd.unique(groups))
+            names, column = [], {}
+            for p in self.param_names:
+                if p in shared:
+                    column[(p, None)] = len(names)
+                    names.append(p)
+                else:
+                    for g in self.groups_:
+                        column[(p, g)] = len(names)
+                        names.append(f"{p}[{g}]")
+            gather = np.array([[column[(p, None)] if p in shared else column[(p, g)]
+                                for p in self.param_names] for g in groups])
+        self.full_names_ = tuple(names)
+        self._gather = gather
+        if gather is not None:
+            n, P = gather.shape
+            self._scatter = np.zeros((n * P, len(names)))
+            self._scatter[np.arange(n * P), gather.ravel()] = 1.0
+        bounds = {**self.default_bounds, **(self.bounds or {})}
+        lower, upper = [], []
+        for name in names:
+            base = name.split("[")[0]
+            lo, hi = bounds.get(base, (None, None))
+            if base in (self.fixed or {}):
+                lo = hi = self.fixed[base]
+            lower.append(-np.inf if lo is None else self._to_internal(base, lo))
+            upper.append(np.inf if hi is None else self._to_internal(base, hi))
+        self._lower, self._upper = np.array(lower), np.array(upper)
+        if (self._lower > self._upper).any():
+            raise ScalelabError(f"{law}: a lower bound exceeds its upper bound; check bounds=.")
+
+    def _starts(self, X, ys) -> np.ndarray:
+        values = self._default_starts(X, ys)
+        values.update({k: v for k, v in (self.starts or {}).items()})
+        for name, value in (self.fixed or {}).items():
+            values[name] = [self._to_internal(name, value)]
+        grid = grid_starts(**{p: values[p] for p in self.param_names})
+        if self._gather is not None:  # every group starts from the same grid point
+            col = [self.param_names.index(n.split("[")[0]) for n in self.full_names_]
+            grid = grid[:, col]
+        return np.clip(grid, self._lower, self._upper)
+
+    def _objective(self, X, log_y, weights):
+        return robust_objective(self._log_predict, X, log_y, self.huber_delta, weights,
+                                self._gather, getattr(self, "_scatter", None))
+
+    def _log_predict_full(self, theta, X, groups=None):
+        """Log predictions (S, n) for full parameter rows theta (S, P_full)."""
+        if self._gather is None:
+            return self._log_predict(theta[:, None, :], X)[0]
+        gather = self._gather if groups is None else self._group_gather(groups)
+        return self._log_predict(theta[:, gather], X)[0]
+
+    def _group_gather(self, groups):
+        law = type(self).__name__
+        rows = []
+        for g in np.atleast_1d(groups):
+            if g not in self.groups_:
+                raise ScalelabError(f"{law}.predict: unknown group {g!r}; fitted groups are "
+                                    f"{', '.join(map(str, self.groups_))}.")
+            rows.append([self.full_names_.index(p if p in (self.shared or ()) else f"{p}[{g}]")
+                         for p in self.param_names])
+        return np.array(rows)
+
+    # ---- bootstrap ------------------------------------------------------------------
+    def _bootstrap(self, fun_grad_factory, groups, n: int) -> None:
+        B = int(self.n_bootstrap)
+        if B <= 0:
+            self.bootstrap_params_ = None
+            self.bse_ = None
+            return
+        rng = np.random.default_rng(self.seed)
+        weights = np.zeros((B, n))
+        strata = [np.arange(n)] if groups is None else [np.flatnonzero(groups == g)
+                                                        for g in pd.unique(groups)]
+        for idx in strata:  # resample within each group so every group stays fitted
+            weights[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size),
+                                              size=B)
+        fun_grad = fun_grad_factory(weights)
+        res = minimize_batched(fun_grad, np.repeat(self.theta_[None], B, axis=0), self._lower,
+                               self._upper, max_iter=self.max_iter, ftol=1e-12, pgtol=1e-10)
+        self.bootstrap_theta_ = res.x
+        self.bootstrap_params_ = pd.DataFrame(self._to_natural(res.x),
+                                              columns=list(self.full_names_))
+        self.bse_ = self.bootstrap_params_.std(ddof=1).rename("std err")
+
+    # ---- results --------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call "
                                  f".fit(table, ...) first.")
 
+    def _need_bootstrap(self, what: str) -> None:
+        self._check_fitted()
+        if getattr(self, "bootstrap_params_", None) is None:
+            raise ScalelabError(f"{type(self).__name__}.{what} needs bootstrap resamples; fit "
+                                f"with n_bootstrap > 0 (e.g. n_bootstrap=1000).")
+
+    @staticmethod
+    def _check_level(level: float) -> None:
+        if not 0 < level < 1:
+            raise ScalelabError(f"level must be between 0 and 1 (e.g. 0.95), got {level}.")
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Bootstrap percentile intervals of the parameters (columns ``lower``, ``upper``)."""
+        self._check_level(level)
+        self._need_bootstrap("conf_int")
+        q = [(1 - level) / 2, (1 + level) / 2]
+        table = self.bootstrap_params_.quantile(q).T
+        table.columns = ["lower", "upper"]
+        return table
+
+    def cov_params(self) -> pd.DataFrame:
+        """Bootstrap covariance of the parameters (natural units)."""
+        self._need_bootstrap("cov_params")
+        return self.bootstrap_params_.cov()
+
+    def _inputs_from(self, data, kwargs: dict, what: str) -> dict:
+        law = type(self).__name__
+        X = {}
+        for symbol, keyword in self.inputs.items():
+            if symbol in kwargs:
+                value = kwargs.pop(symbol)
+            elif keyword in kwargs:
+                value = kwargs.pop(keyword)
+            elif isinstance(data, pd.DataFrame) and self.column_names_[symbol] in data:
+                value = data[self.column_names_[symbol]]
+            elif data is not None and not isinstance(data, pd.DataFrame) and len(self.inputs) == 1:
+                value = data
+            else:
+                raise ScalelabError(f"{law}.{what} needs {symbol}= (the {keyword}); e.g. "
+                                    f"{what}({', '.join(f'{s}=...' for s in self.inputs)}).")
+            X[symbol] = np.asarray(value, dtype=float)
+        if kwargs:
+            raise ScalelabError(f"{law}.{what}: unexpected argument {next(iter(kwargs))!r}; "
+                                f"its inputs are {', '.join(self.inputs)}.")
+        shape = np.broadcast_shapes(*[v.shape for v in X.values()])
+        return {k: np.broadcast_to(v, shape) for k, v in X.items()}, shape
+
+    def _predict_theta(self, theta, data, kwargs, what):
+        self._check_fitted()
+        kwargs = dict(kwargs)
+        group = kwargs.pop("group", None)
+        X, shape = self._inputs_from(data, kwargs, what)
+        flat = {k: v.ravel() for k, v in X.items()}
+        n = int(np.prod(shape)) if shape else 1
+        if self.groups_ is not None:
+            if group is None:
+                raise ScalelabError(f"{type(self).__name__}.{what}: the law was fitted per "
+                                    f"group; pass group=<one of {self.groups_}>.")
+            gather = self._group_gather(np.broadcast_to(group, (n,)))
+            log_pred = self._log_predict(theta[:, gather], flat)[0]
+        else:
+            log_pred = self._log_predict(theta[:, None, :], flat)[0]
+        return np.exp(log_pred), shape
+
+    def predict(self, data=None, **inputs) -> np.ndarray:
+        """Predicted y at the given inputs (keywords, or a table holding the fitted columns)."""
+        pred, shape = self._predict_theta(self.theta_[None], data, inputs, "predict")
+        out = pred[0].reshape(shape)
+        return out if shape else float(out)
+
+    def predict_interval(self, data=None, level: float = 0.9, kind: str = "mean",
+                         **inputs) -> pd.DataFrame:
+        """Bootstrap interval of the prediction at the given inputs.
+
+        ``kind="mean"``: percentile interval of the refitted laws' predictions (where the
+        law's curve lies); ``kind="observation"``: each bootstrap prediction also times a
+        resampled exp(residual) of the fit (where one new run's value lies).
+        Returns a DataFrame with ``prediction``, ``lower``, ``upper``.
+        """
+        self._check_level(level)
+        self._need_bootstrap("predict_interval")
+        if kind not in ("mean", "observation"):
+            raise ScalelabError(f"kind must be 'mean' or 'observation', got {kind!r}.")
+        pred, shape = self._predict_theta(self.bootstrap_theta_, data, inputs, "predict_interval")
+        if kind == "observation":
+            rng = np.random.default_rng(self.seed + 1)
+            pred = pred * np.exp(rng.choice(self.residuals_, size=pred.shape))
+        centre, _ = self._predict_theta(self.theta_[None], data, inputs, "predict_interval")
+        lower, upper = np.quantile(pred, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return pd.DataFrame({"prediction": centre[0], "lower": lower, "upper": upper})
+
+    def params_table(self) -> pd.DataFrame:
+        """Parameters as a DataFrame: estimate, std err and 95% interval where known."""
+        self._check_fitted()
+        table = pd.DataFrame({"estimate": self.params_})
+        if getattr(self, "bse_", None) is not None:
+            table["std err"] = self.bse_
+            ci = self.conf_int(0.95)
+            table["[0.025"] = ci["lower"]
+            table["0.975]"] = ci["upper"]
+        return table
+
+    def summary(self) -> str:
+        """A statsmodels-like text table: law, objective, points, parameters with intervals."""
+        self._check_fitted()
+        width = 78
+        boot = (f"{self.n_bootstrap} resamples (seed {self.seed})"
+                if getattr(self, "bse_", None) is not None else "none")
+        left_out = len(getattr(self, "excluded_", []))
+        lines = [f"{type(self).__name__} results".center(width), "=" * width,
+                 f"Law:          {self.formula}",
+                 f"Objective:    Huber(δ={self.huber_delta:g}) on log residuals, summed = "
+                 f"{self.objective_:.6g}",
+                 f"Points used:  {self.n_points_}   left out: {left_out}"
+                 + (f" (rows {self.excluded_[:8].tolist()})" if left_out else ""),
+                 f"Starts:       {self.n_starts_} (L-BFGS, best kept)   RMS log-residual: "
+                 f"{self.rmse_log_:.4g}",
+                 f"Bootstrap:    {boot}"]
+        backtest = getattr(self, "backtest_", None)
+        if backtest is not None and len(backtest):
+            lines.append(f"Backtest:     mean ARE {backtest['are'].mean():.3%} over "
+                         f"{len(backtest)} hold-outs, interval covered "
+                         f"{backtest['covered'].mean():.0%}")
+        lines.append("-" * width)
+        lines.append(self.params_table().to_string(float_format=lambda v: f"{v:.5g}"))
+        lines.append("=" * width)
+        return "\n".join(lines)
+
+    # ---- helpers ----------------------------------------------------------------------
     @staticmethod
     def _column(data, name_or_values, role: str, law: str) -> np.ndarray:
         """Values of a column given by name (with ``data``) or as an array."""
@@ -51,31 +455,15 @@ class Law:
         except (TypeError, ValueError):
             raise TableError(f"{law}.fit: {role} must be numeric.") from None
 
-    def summary(self) -> str:
-        """A plain-text table of the fit: parameters, residual error, points used."""
-        self._check_fitted()
-        lines = [f"{type(self).__name__}: {self.formula}",
-                 f"points used: {self.n_points_}   robust objective (Huber δ={self.huber_delta:g}):"
-                 f" {self.objective_:.6g}   RMS log-residual: {self.rmse_log_:.4g}"]
-        table = self.params_table()
-        lines.append(table.to_string(float_format=lambda v: f"{v:.5g}"))
-        return "\n".join(lines)
-
-    def params_table(self) -> pd.DataFrame:
-        """Parameters as a DataFrame (one row per parameter; intervals where known)."""
-        self._check_fitted()
-        table = pd.DataFrame({"estimate": self.params_})
-        bse = getattr(self, "bse_", None)
-        if bse is not None:
-            table["std err"] = bse
-        return table
-
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
     def get_params(self) -> dict:
-        import inspect
-
+        """Hyper-parameters, as scikit-learn's ``get_params``."""
         names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
         return {name: getattr(self, name) for name in names}
+
+    def clone(self) -> "Law":
+        """An unfitted copy with the same hyper-parameters."""
+        return type(self)(**self.get_params())

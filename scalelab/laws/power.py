@@ -1,98 +1,113 @@
-"""PowerLaw: L(x) = E + A·x^(−alpha), one variable (parameters, samples or compute).
+"""Laws in one variable: the saturating power law and the smoothly broken power law.
 
-The saturating power law of Hestness et al. 2017 and Kaplan et al. 2020 with an
-irreducible floor E (Henighan et al. 2020). Fitted as Hoffmann et al. 2022 fit
-their law: parameters in log form (a = log A, e = log E), prediction
-log L̂ = LSE(a − alpha·log x, e), Huber loss on log L − log L̂ summed over points,
-L-BFGS from a grid of starts, best kept.
+- :class:`PowerLaw`: L(x) = E + A·x^(−alpha), the power law with an irreducible floor
+  (Hestness et al. 2017; Kaplan et al. 2020, eq. 1.1–1.3; Henighan et al. 2020), in one
+  variable: parameters, samples or compute.
+- :class:`BrokenPowerLaw`: the smoothly broken power law with one break of Caballero et
+  al. 2023 ("Broken Neural Scaling Laws", eq. 1, n = 1):
+  L(x) = E + A·x^(−alpha)·(1 + (x/x_break)^(1/sharpness))^(−alpha_change·sharpness),
+  whose exponent moves from alpha to alpha + alpha_change around x_break.
+
+Both are fitted as Hoffmann et al. 2022 fit theirs (see :mod:`scalelab.laws.base`):
+log L̂ = LSE(e, log of the power term), Huber loss on log residuals, grid of starts.
 """
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
-import pandas as pd
-from scipy.optimize import minimize
-from scipy.special import logsumexp
+from scipy.special import expit
 
 from scalelab._errors import TableError
-from scalelab.laws._objective import huber, huber_grad
+from scalelab.laws._objective import softmax_lse
 from scalelab.laws.base import Law
 
 
 class PowerLaw(Law):
-    """Fit ``y = E + A·x^(−alpha)`` robustly.
+    """Fit ``y = E + A·x^(−alpha)`` robustly; y may be a loss or any positive metric.
 
     >>> law = PowerLaw().fit(runs, x="params", y="val_loss")
-    >>> law.params_          # E, A, alpha
-    >>> law.predict(1e8)
+    >>> law.params_                       # E, A, alpha
+    >>> law.predict(1e8)                  # or law.predict(x=1e8)
+    >>> law.predict_interval(x=1e8, level=0.9)
+
+    ``E`` is fitted through its log, so it is ≥ 0 as an error metric's floor must be;
+    bound it further with ``bounds={"E": (0, 1)}`` or fix it with ``fixed={"E": 0.0}``.
     """
 
     param_names = ("E", "A", "alpha")
+    log_params = frozenset({"E", "A"})
+    inputs = {"x": "x"}
+    default_bounds = {"alpha": (0.0, 5.0)}
     formula = "L = E + A·x^(−alpha)"
 
-    def __init__(self, huber_delta: float = 1e-3, alpha_bounds: tuple = (0.0, 5.0)):
-        self.huber_delta = huber_delta
-        self.alpha_bounds = alpha_bounds
+    def fit(self, data=None, x="params", y="val_loss", group=None) -> "PowerLaw":
+        """Fit to the columns ``x`` and ``y`` of ``data`` (names, or arrays with no table);
+        ``group`` names a column whose groups get their own parameters except ``shared``."""
+        return self._fit(data, {"x": x}, y, group)
 
-    def fit(self, data: pd.DataFrame | None = None, x="params", y="val_loss") -> "PowerLaw":
-        law = type(self).__name__
-        xs = self._column(data, x, "x", law)
-        ys = self._column(data, y, "y", law)
-        if xs.shape != ys.shape:
-            raise TableError(f"{law}.fit: x and y have different lengths ({xs.size} vs {ys.size}).")
-        if np.isnan(xs).any() or np.isnan(ys).any():
-            raise TableError(f"{law}.fit: x or y holds NaN values; drop those rows "
-                             f"(e.g. table.dropna(subset=[...])) before fitting.")
-        if (xs <= 0).any() or (ys <= 0).any():
-            raise TableError(f"{law}.fit: x and y must be positive for a power law in log "
-                             f"space; drop or shift the non-positive rows.")
-        if np.unique(xs).size < 3:
-            raise TableError(f"{law}.fit needs at least 3 distinct x values to fit 3 parameters "
-                             f"(E, A, alpha), got {np.unique(xs).size}; add runs at more sizes.")
-        self.x_name_ = x if isinstance(x, str) else "x"
-        self.y_name_ = y if isinstance(y, str) else "y"
-        log_x, log_y = np.log(xs), np.log(ys)
-        delta = self.huber_delta
+    def _check_inputs(self, X, y):
+        super()._check_inputs(X, y)
+        if np.unique(X["x"]).size < 3:
+            raise TableError(f"{type(self).__name__}.fit needs at least 3 distinct x values to "
+                             f"fit E, A and alpha, got {np.unique(X['x']).size}; add runs at "
+                             f"more sizes.")
 
-        def objective(theta):
-            a, alpha, e = theta
-            terms = np.stack([a - alpha * log_x, np.full_like(log_x, e)])
-            log_pred = logsumexp(terms, axis=0)
-            r = log_y - log_pred
-            weights = np.exp(terms - log_pred)  # softmax: d log_pred / d term
-            g = -huber_grad(r, delta)
-            grad = np.array([np.sum(g * weights[0]), np.sum(g * weights[0] * -log_x),
-                             np.sum(g * weights[1])])
-            return float(np.sum(huber(r, delta))), grad
+    def _log_predict(self, theta, X):
+        e, a, alpha = theta[..., 0], theta[..., 1], theta[..., 2]
+        log_x = np.log(X["x"])
+        lse, (w_e, w_a) = softmax_lse(e, a - alpha * log_x)
+        return lse, np.stack([w_e, w_a, -log_x * w_a], axis=-1)
 
-        # starts: a grid in the spirit of Hoffmann et al./Epoch (alpha × e × a), placed on
-        # the data's scale: e near log(min y), a so that A·x^(−alpha) spans the data's range
-        span = np.log(max(ys.max() - ys.min(), 1e-3 * ys.max()))
-        centre = np.median(log_x)
-        bounds = [(None, None), self.alpha_bounds, (None, None)]
-        best = None
-        for alpha0, de, da in itertools.product(np.arange(0.0, 2.5, 0.5),
-                                                 (-2.0, -0.5, -0.1), (-2.0, 0.0, 2.0)):
-            start = np.array([span + da + alpha0 * centre, alpha0, np.log(ys.min()) + de])
-            res = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
-            if np.isfinite(res.fun) and (best is None or res.fun < best.fun):
-                best = res
-        a, alpha, e = best.x
-        self.params_ = pd.Series({"E": np.exp(e), "A": np.exp(a), "alpha": alpha}, name=law)
-        self.objective_ = float(best.fun)
-        self.n_points_ = int(xs.size)
-        self.residuals_ = log_y - np.log(self.predict(xs))
-        self.rmse_log_ = float(np.sqrt(np.mean(self.residuals_**2)))
-        self.x_range_ = (float(xs.min()), float(xs.max()))
-        return self
+    def _default_starts(self, X, y):
+        log_x = np.log(X["x"])
+        # Epoch's grid for the exponent; scale and floor placed on the data's scale
+        alpha = np.arange(0.0, 2.5, 0.5)
+        span = np.log(max(y.max() - y.min(), 1e-3 * y.max()))
+        a = span + np.median(log_x) * np.array([0.0, 0.25, 0.5, 1.0, 1.5]) + np.array([-2, 0, 2])[:, None]
+        return {"E": np.log(y.min()) + np.array([-3.0, -1.0, -0.3, -0.05]),
+                "A": np.unique(a.ravel()), "alpha": alpha}
 
-    def predict(self, x) -> np.ndarray:
-        """Predicted y at ``x`` (scalar, array, or a DataFrame holding the fitted x column)."""
-        self._check_fitted()
-        if isinstance(x, pd.DataFrame):
-            x = x[self.x_name_]
-        x = np.asarray(x, dtype=float)
-        E, A, alpha = self.params_[["E", "A", "alpha"]]
-        return E + A * x ** (-alpha)
+
+class BrokenPowerLaw(Law):
+    """Smoothly broken power law with one break (Caballero et al. 2023, eq. 1)."""
+
+    param_names = ("E", "A", "alpha", "alpha_change", "x_break", "sharpness")
+    log_params = frozenset({"E", "A", "x_break", "sharpness"})
+    inputs = {"x": "x"}
+    default_bounds = {"alpha": (0.0, 5.0), "alpha_change": (-5.0, 5.0),
+                      "sharpness": (1e-2, 1e2)}
+    formula = "L = E + A·x^(−alpha)·(1 + (x/x_break)^(1/sharpness))^(−alpha_change·sharpness)"
+
+    def fit(self, data=None, x="params", y="val_loss", group=None) -> "BrokenPowerLaw":
+        """Fit to the columns ``x`` and ``y`` of ``data``."""
+        return self._fit(data, {"x": x}, y, group)
+
+    def _check_inputs(self, X, y):
+        super()._check_inputs(X, y)
+        if np.unique(X["x"]).size < 6:
+            raise TableError(f"{type(self).__name__}.fit needs at least 6 distinct x values for "
+                             f"its 6 parameters, got {np.unique(X['x']).size}; add runs or use "
+                             f"PowerLaw.")
+
+    def _log_predict(self, theta, X):
+        e, a, alpha, change, log_break, log_sharp = (theta[..., j] for j in range(6))
+        log_x = np.log(X["x"])
+        sharp = np.exp(log_sharp)
+        z = (log_x - log_break) / sharp
+        soft = np.logaddexp(0.0, z)
+        sig = expit(z)
+        term = a - alpha * log_x - change * sharp * soft
+        lse, (w_e, w_t) = softmax_lse(e, term)
+        jac = np.stack([w_e, w_t, -log_x * w_t, -sharp * soft * w_t, change * sig * w_t,
+                        sharp * change * (z * sig - soft) * w_t], axis=-1)
+        return lse, np.broadcast_to(jac, lse.shape + (6,))
+
+    def _default_starts(self, X, y):
+        log_x = np.log(X["x"])
+        span = np.log(max(y.max() - y.min(), 1e-3 * y.max()))
+        return {"E": np.log(y.min()) + np.array([-2.0, -0.3]),
+                "A": span + log_x.min() * np.array([0.0, 0.5]),
+                "alpha": np.array([0.0, 0.5]),
+                "alpha_change": np.array([-0.5, 0.5, 1.0]),
+                "x_break": np.quantile(log_x, [0.25, 0.5, 0.75]),
+                "sharpness": np.log([0.3, 1.0])}

@@ -439,27 +439,26 @@ def read_wandb_log(run_dir: str | Path, timeout: float = 60) -> dict:
 
 def _wandb_frames(records: Iterable[tuple[dict, list[dict], dict, str | None]], sweep):
     known = set(RunConfig.field_names())
-    runs, curves = [], []
+    chosen: dict = {}  # run_id -> (record, history); a run logged twice keeps its longest log
     for config, history, summary, group in records:
         if sweep is not None and group != sweep:
             continue
         run_id = config.get("run_id") or summary.get("run_id")
         if run_id is None:
             continue
+        if run_id in chosen and len(chosen[run_id][1]) >= len(history):
+            continue
         fields = {k: v for k, v in config.items() if k in known}
-        runs.append({"run_id": run_id, **RunConfig(**fields).to_dict(),
-                     "status": summary.get("status", "finished"), "attempts": None,
-                     "params": summary.get("params"),
-                     "flops_per_sample": summary.get("flops_per_sample"),
-                     "error": None})
-        curves += [{"run_id": run_id, **row} for row in history]
-    runs_df = pd.DataFrame.from_records(runs)
-    if not runs_df.empty:  # a run logged twice (resumed) counts once
-        runs_df = runs_df.drop_duplicates("run_id", keep="last")
-    curves_df = pd.DataFrame.from_records(curves)
-    if not curves_df.empty:
-        curves_df = curves_df.drop_duplicates(["run_id", "step"], keep="last")
-    return runs_df, curves_df
+        chosen[run_id] = ({"run_id": run_id, **RunConfig(**fields).to_dict(),
+                           "status": summary.get("status", "finished"), "attempts": None,
+                           "params": summary.get("params"),
+                           "flops_per_sample": summary.get("flops_per_sample"),
+                           "error": None}, history)
+    runs = pd.DataFrame.from_records([run for run, _ in chosen.values()])
+    curves = pd.DataFrame.from_records([{"run_id": run_id, **row}
+                                        for run_id, (_, history) in chosen.items()
+                                        for row in history])
+    return runs, curves
 
 
 def _wandb_offline(path: Path, sweep):

@@ -57,6 +57,7 @@ class WandbTracker:
                               f"this sweep offline in {self.dir / 'wandb'} — push it later "
                               f"with: scalelab sync {self.dir}", stacklevel=2)
                 self.mode, self.fell_back = "offline", True
+                _reset_wandb()  # the failed init still holds this run id in W&B's service
                 return self.log_run(config, run_id, status, rows, info)
             warnings.warn(f"W&B tracking of run {run_id} failed ({err}); the run is safe in "
                           f"the run store.", stacklevel=2)
@@ -85,6 +86,15 @@ class WandbTracker:
             run.finish()
         self.run_dirs.append(run_dir)
         return run_dir
+
+
+def _reset_wandb() -> None:
+    try:
+        import wandb
+
+        wandb.teardown()
+    except Exception:  # noqa: BLE001 - a fresh service starts at the next init anyway
+        pass
 
 
 def offline_run_dirs(path: str | Path) -> list[Path]:

@@ -1,0 +1,229 @@
+"""The run store: schema migration, one writer, non-blocking readers, transactions,
+refusal of foreign/corrupted files, export, and reading W&B offline runs back."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import scalelab
+from scalelab import ScalelabError
+from scalelab.config import RunConfig
+from scalelab.sweep.store import SCHEMA_VERSION, RunStore
+
+# The schema of version 1 stores, as scalelab 0.1's first release wrote it.
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE sweeps (name TEXT PRIMARY KEY, spec TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, config TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+        ('pending', 'running', 'finished', 'diverged', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0, info TEXT NOT NULL DEFAULT '{}',
+    error TEXT, created REAL NOT NULL, updated REAL NOT NULL);
+CREATE TABLE sweep_runs (sweep TEXT NOT NULL, run_id TEXT NOT NULL, PRIMARY KEY (sweep, run_id));
+CREATE TABLE curve (run_id TEXT NOT NULL, step INTEGER NOT NULL, metrics TEXT NOT NULL,
+    PRIMARY KEY (run_id, step));
+INSERT INTO meta VALUES ('schema_version', '1');
+"""
+
+ROWS = [{"step": 0, "samples_seen": 0, "flops": 0.0, "lr": 1e-3, "train_loss": float("nan"),
+         "val_loss": 1.5},
+        {"step": 10, "samples_seen": 320, "flops": 9.6e6, "lr": 5e-4, "train_loss": 0.9,
+         "val_loss": 0.75}]
+
+
+def _finished_store(path, widths=(4, 8)):
+    cfgs = [RunConfig(width=w, field_size=16, steps=10) for w in widths]
+    with RunStore(path) as store:
+        store.add_sweep("s", {"name": "s"}, cfgs)
+        for cfg in cfgs:
+            store.mark_running(cfg.run_id)
+            store.record_result(cfg.run_id, "finished", ROWS,
+                                {"params": 100 * cfg.width, "host": "h1", "device": "cpu",
+                                 "versions": {"torch": "x"}})
+    return cfgs
+
+
+def test_v1_store_is_migrated_in_place(tmp_path):
+    path = tmp_path / "runs.db"
+    db = sqlite3.connect(path)
+    db.executescript(V1_SCHEMA)
+    cfg = RunConfig(width=4)
+    db.execute("INSERT INTO runs VALUES (?, ?, 'finished', 1, ?, NULL, 0, 0)",
+               (cfg.run_id, json.dumps(cfg.to_dict()),
+                json.dumps({"params": 7, "host": "old-host", "device": "cpu"})))
+    db.execute("INSERT INTO curve VALUES (?, 0, ?)", (cfg.run_id, json.dumps(ROWS[1])))
+    db.commit()
+    db.close()
+
+    with RunStore(path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT host, device FROM runs").fetchone() == ("old-host", "cpu")
+    db.close()
+    table = scalelab.load_runs(path)
+    assert table["val_loss"].tolist() == [0.75] and table["params"].tolist() == [7]
+
+
+def test_second_writer_is_refused_and_lock_dies_with_its_holder(tmp_path):
+    path = tmp_path / "runs.db"
+    _finished_store(path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from scalelab.sweep.store import RunStore; "
+         f"s = RunStore({str(path)!r}); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ScalelabError, match="another process .*pid .* is writing"):
+            RunStore(path)
+        # readers are not writers: they still read
+        assert len(scalelab.load_runs(path)) == 4
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with RunStore(path) as store:  # the kernel released the lock of the killed holder
+        assert store.status(RunConfig(width=4, field_size=16, steps=10).run_id) == "finished"
+
+
+def test_readers_do_not_wait_for_an_open_write_transaction(tmp_path):
+    path = tmp_path / "runs.db"
+    cfgs = _finished_store(path)
+    writer = RunStore(path)
+    try:
+        writer._db.execute("BEGIN IMMEDIATE")
+        writer._db.execute("DELETE FROM curve")  # not committed
+        t0 = time.monotonic()
+        table = scalelab.load_runs(path)
+        assert time.monotonic() - t0 < 25  # the busy timeout is 30 s: not waited on
+        assert sorted(table["run_id"].unique()) == sorted(c.run_id for c in cfgs)
+        assert len(table) == 4
+        writer._db.execute("ROLLBACK")
+    finally:
+        writer.close()
+
+
+def test_a_failing_write_leaves_the_previous_result_whole(tmp_path):
+    path = tmp_path / "runs.db"
+    cfgs = _finished_store(path, widths=(4,))
+    with RunStore(path) as store:
+        with pytest.raises(KeyError):  # second row has no step: fails mid-transaction
+            store.record_result(cfgs[0].run_id, "finished", [{"step": 0, "val_loss": 9.0},
+                                                             {"val_loss": 8.0}], {})
+    table = scalelab.load_runs(path)
+    assert table["val_loss"].tolist() == [1.5, 0.75]
+
+
+@pytest.mark.parametrize("content, expected", [
+    (b"SQLite format 3\x00" + b"\x07" * 4000, "corrupted SQLite file"),
+    (b"station,temp\n1,2\n", "not a SQLite file"),
+])
+def test_corrupted_or_foreign_file_is_refused_and_untouched(tmp_path, content, expected):
+    path = tmp_path / "runs.db"
+    path.write_bytes(content)
+    with pytest.raises(ScalelabError, match=expected):
+        RunStore(path)
+    with pytest.raises(ScalelabError, match=expected):
+        scalelab.load_runs(path)
+    assert path.read_bytes() == content
+
+
+def test_foreign_sqlite_and_newer_schema_are_refused(tmp_path):
+    foreign = tmp_path / "other.db"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE stations (id INTEGER)")
+    db.commit()
+    db.close()
+    before = foreign.read_bytes()
+    with pytest.raises(ScalelabError, match="not a scalelab run store"):
+        RunStore(foreign)
+    assert foreign.read_bytes() == before
+
+    newer = tmp_path / "newer.db"
+    _finished_store(newer)
+    db = sqlite3.connect(newer)
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(ScalelabError, match="schema version 99 is newer"):
+        RunStore(newer)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_export_round_trips(tmp_path, suffix):
+    path = tmp_path / "runs.db"
+    cfgs = _finished_store(path)
+    out = tmp_path / f"runs{suffix}"
+    result = subprocess.run([sys.executable, "-m", "scalelab.cli", "runs", "export", str(path),
+                             "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+    assert len(table) == 4
+    assert sorted(table["width"].unique()) == [4, 8]
+    assert sorted(table["run_id"].unique()) == sorted(c.run_id for c in cfgs)
+    # the numbers written are the numbers given
+    assert table.groupby("run_id")["val_loss"].apply(list).tolist() == [[1.5, 0.75]] * 2
+    assert table["lr"].unique().tolist() == [RunConfig().lr]  # the config's peak rate
+    assert sorted(table["lr_step"].unique()) == [5e-4, 1e-3]  # the curve's rate at each step
+    # and `scalelab.load_runs` reads the export back
+    assert len(scalelab.load_runs(out)) == 4
+
+
+def test_runs_show_and_list(tmp_path):
+    path = tmp_path / "runs.db"
+    cfgs = _finished_store(path)
+    shown = subprocess.run([sys.executable, "-m", "scalelab.cli", "runs", "show", str(path),
+                            cfgs[0].run_id[:6]], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert cfgs[0].run_id in shown.stdout and "0.75" in shown.stdout
+    listed = subprocess.run([sys.executable, "-m", "scalelab.cli", "runs", "list", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert all(c.run_id in listed.stdout for c in cfgs) and "finished" in listed.stdout
+
+
+def test_load_runs_reads_wandb_offline_folders(tmp_path):
+    """Runs logged offline with the real wandb are read back from their .wandb logs."""
+    from scalelab.sweep.tracking import WandbTracker
+
+    rng = np.random.default_rng(0)
+    tracker = WandbTracker("p", group="mysweep", mode="offline", dir=tmp_path)
+    other = WandbTracker("p", group="another", mode="offline", dir=tmp_path)
+    logged = {}
+    for width in (4, 8):
+        cfg = RunConfig(width=width, samples=256)
+        rows = [{"step": s, "val_loss": float(v), "train_loss": float("nan") if s == 0 else 1.0}
+                for s, v in zip((0, 5, 10), rng.uniform(0.1, 2.0, 3))]
+        assert tracker.log_run(cfg.to_dict(), cfg.run_id, "finished", rows,
+                               {"params": 11 * width}) is not None
+        logged[cfg.run_id] = rows
+    stray = RunConfig(width=99)
+    other.log_run(stray.to_dict(), stray.run_id, "diverged", ROWS, {})
+
+    table = scalelab.load_runs(tmp_path / "wandb", sweep="mysweep")
+    assert sorted(table["run_id"].unique()) == sorted(logged)
+    for run_id, rows in logged.items():
+        got = table[table["run_id"] == run_id].sort_values("step")
+        assert got["step"].tolist() == [0, 5, 10]
+        np.testing.assert_allclose(got["val_loss"], [r["val_loss"] for r in rows], rtol=1e-12)
+        assert np.isnan(got["train_loss"].iloc[0])
+        assert (got["samples"] == 256).all() and (got["params"] == 11 * got["width"]).all()
+    everything = scalelab.load_runs(tmp_path, status=None)
+    assert stray.run_id in set(everything["run_id"])
+    assert set(everything.loc[everything["run_id"] == stray.run_id, "status"]) == {"diverged"}
+
+
+def test_missing_and_empty_sources(tmp_path):
+    with pytest.raises(ScalelabError, match="no run store here"):
+        scalelab.load_runs(tmp_path / "nope.db")
+    with pytest.raises(ScalelabError, match="no W&B runs"):
+        scalelab.load_runs(tmp_path)
+    os.environ.pop("WANDB_API_KEY", None)
+    with pytest.raises(ScalelabError, match="needs WANDB_API_KEY"):
+        scalelab.load_runs("wandb:me/project")

@@ -1,4 +1,9 @@
-"""One training run from a RunConfig (``train``); knows nothing of executors or stores."""
+"""One training run from a RunConfig (``train``); knows nothing of executors or stores.
+
+``train(cfg, on_row=None, checkpoint_dir=None)`` runs it (resuming from a checkpoint
+when ``checkpoint_dir`` holds one); ``scalelab.train.metrics`` holds the validation
+metrics; ``scalelab.train.checkpoint`` the atomic checkpoint files.
+"""
 
 from scalelab.train.loop import RunResult, evaluate, lr_at, resolve_device, train
 

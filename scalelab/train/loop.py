@@ -1,32 +1,56 @@
 """One training run, read top to bottom.
 
-build data → build model, loss, optimiser → step; every ``eval_every`` steps
-evaluate and record a curve row → finish. No callbacks hide what happens at a step;
-the sweep machinery (stores, executors, tracking) lives outside, in
-``scalelab.sweep``, and receives the rows this returns (or streams through
+build data → build model, loss, optimiser → (resume from a checkpoint) → step;
+every ``eval_every`` steps evaluate and record a curve row; every
+``checkpoint_every`` steps write a checkpoint → finish. No callbacks hide what
+happens at a step; the sweep machinery (stores, executors, tracking) lives outside,
+in ``scalelab.sweep``, and receives the rows this returns (or streams through
 ``on_row``).
 
 A curve row holds: ``step``, ``samples_seen``, ``flops`` (training FLOPs so far,
 3 × forward FLOPs per sample × samples seen: forward + backward ≈ 3 × forward,
-Kaplan et al. 2020 §2.1), ``lr``, ``train_loss`` (mean over the steps since the
-last row) and the validation metrics (``val_loss`` in the run's loss, ``val_mse``,
-``val_rmse``, ``val_psnr``).
+Kaplan et al. 2020 §2.1), ``lr`` (of the last step taken), ``train_loss`` (mean
+over the steps since the last row), ``wall_time_s``, and the validation metrics of
+:mod:`scalelab.train.metrics` (``val_loss`` in the run's own loss, ``val_mse``,
+``val_rmse``, ``val_mae``, ``val_psnr``, ``val_ssim``, ``val_spectrum_error``,
+``val_p99_bias``, ``val_p999_bias``; for ensembles also ``val_crps`` and the
+calibration of exceedance probabilities).
+
+Learning-rate schedules (:func:`lr_at`): ``constant``; ``cosine`` (Loshchilov &
+Hutter 2017, SGDR eq. 5 without restarts, from ``lr`` to 0); ``wsd``
+(warmup-stable-decay, Hu et al. 2024 "MiniCPM" §4; Hägele et al. 2024: hold ``lr``,
+then decay linearly to 0 over the last ``options["decay_fraction"]`` (default 0.2)
+of the steps after warmup). All three start with a linear warmup of
+``warmup_steps``.
+
+Speed switches (for CUDA; each a field of the config): ``amp: bf16`` runs forward
+and loss under bf16 autocast, ``channels_last`` stores activations NHWC,
+``compile`` wraps the network in ``torch.compile``. The data are generated on the
+run's device. A non-finite training loss ends the run as ``diverged`` at that step;
+the loss is read back to the host only at evaluation and checkpoint steps, so the
+GPU is not stalled every step.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 import platform
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 
+from scalelab._errors import ScalelabError
 from scalelab.config import RunConfig
 from scalelab.data import make_pairs
 from scalelab.losses import get_loss
 from scalelab.models import build_model, count_params, forward_flops
+from scalelab.train import metrics
+from scalelab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
 @dataclass
@@ -54,57 +78,143 @@ def lr_at(step: int, cfg: RunConfig) -> float:
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-    if cfg.schedule == "wsd":  # warmup-stable-decay: linear decay over the last 20 %
-        decay_from = 0.8
-        return cfg.lr if progress < decay_from else cfg.lr * (1 - progress) / (1 - decay_from)
+    if cfg.schedule == "wsd":  # warmup-stable-decay: linear decay to 0 over the last fraction
+        decay_fraction = float(cfg.options.get("decay_fraction", 0.2))
+        decay_from = 1.0 - decay_fraction
+        return cfg.lr if progress < decay_from else cfg.lr * (1 - progress) / decay_fraction
     raise ValueError(f"unknown schedule {cfg.schedule!r}")
 
 
+def make_model(cfg: RunConfig) -> torch.nn.Module:
+    """The network of the config: the stochastic variant of the family when M > 1."""
+    if cfg.ensemble_members == 1:
+        return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale)
+    if "stochastic" not in inspect.signature(build_model).parameters:
+        raise ScalelabError(f"ensemble_members={cfg.ensemble_members} needs a stochastic variant "
+                            f"of {cfg.family!r}, which this scalelab lacks; set ensemble_members: 1.")
+    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, stochastic=True)
+
+
+def make_loss(cfg: RunConfig):
+    """The loss of the config; losses that depend on the degradation receive it."""
+    accepts = inspect.signature(get_loss).parameters
+    extras = {k: v for k, v in (("scale", cfg.scale), ("degradation", cfg.degradation))
+              if k in accepts}
+    loss_fn = get_loss(cfg.loss_variant, **extras)
+    if getattr(loss_fn, "needs_ensemble", False) and cfg.ensemble_members < 2:
+        raise ScalelabError(f"loss_variant {cfg.loss_variant!r} scores an ensemble; set "
+                            f"ensemble_members to 2 or more.")
+    return loss_fn
+
+
+def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    opt_cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+    return opt_cls[cfg.optimizer](model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def predict(model, forward, lr: torch.Tensor, members: int, ensemble: bool) -> torch.Tensor:
+    """What the loss sees: ``(B, M, C, H, W)`` members for an ensemble loss, else ``(B, C, H, W)``."""
+    return model.sample(lr, members) if ensemble else forward(lr)
+
+
 @torch.no_grad()
-def evaluate(model, loss_fn, lr_val, hr_val, batch_size: int = 256) -> dict:
+def evaluate(model, forward, loss_fn, lr_val, hr_val, data_range: float, members: int = 1,
+             threshold: float | None = None, autocast=None, ref: dict | None = None,
+             seed: int = 0, batch_size: int = 256) -> dict:
+    """Validation loss and metrics of the model on the whole validation set.
+
+    ``ref``: :func:`scalelab.train.metrics.reference` of ``hr_val``, computed once per run.
+    """
+    ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
+    # the same noise at every evaluation, drawn apart from the training noise
+    noise = torch.Generator(device="cpu").manual_seed(seed) if members > 1 else None
     model.eval()
-    loss_sum = se_sum = 0.0
-    n = lr_val.shape[0]
-    for i in range(0, n, batch_size):
+    loss_sum, preds, ensembles = 0.0, [], []
+    for i in range(0, lr_val.shape[0], batch_size):
         lr_b, hr_b = lr_val[i:i + batch_size], hr_val[i:i + batch_size]
-        pred = model(lr_b)
-        loss_sum += float(loss_fn(pred, hr_b, lr_b)) * lr_b.shape[0]
-        se_sum += float(torch.mean((pred - hr_b) ** 2)) * lr_b.shape[0]
+        with autocast or torch.autocast(lr_b.device.type, enabled=False):
+            if members > 1:
+                ens = model.sample(lr_b, members, generator=noise).float()  # (B, M, C, H, W)
+                ensembles.append(ens)
+                pred = ens.mean(1)  # deterministic skill of the ensemble mean
+                scored = ens if ensemble_loss else model(lr_b, generator=noise).float()
+            else:
+                pred = scored = forward(lr_b).float()
+            loss_sum += float(loss_fn(scored, hr_b, lr_b)) * lr_b.shape[0]
+        preds.append(pred)
     model.train()
-    mse = se_sum / n
-    data_range = float(hr_val.max() - hr_val.min())
-    return {
-        "val_loss": loss_sum / n,
-        "val_mse": mse,
-        "val_rmse": math.sqrt(mse),
-        "val_psnr": 10 * math.log10(data_range**2 / mse) if mse > 0 else float("inf"),
-    }
+    pred = torch.cat(preds)
+    row = {"val_loss": loss_sum / lr_val.shape[0],
+           **metrics.deterministic_metrics(pred, hr_val, data_range, ref)}
+    if members > 1:
+        row.update(metrics.ensemble_metrics(torch.cat(ensembles), hr_val, threshold, seed))
+    return row
 
 
-def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None) -> RunResult:
-    """Train one network as ``cfg`` says and return its curve."""
+def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
+          checkpoint_dir=None) -> RunResult:
+    """Train one network as ``cfg`` says and return its curve.
+
+    ``checkpoint_dir``: a folder for this run's checkpoint (None: no checkpointing).
+    If it holds a checkpoint of this run, the run resumes from it and returns the
+    same full curve as an uninterrupted run; ``on_row`` then receives only the rows
+    computed in this call.
+    """
+    cfg.validate(source=f"run {cfg.run_id}")
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
+    if cfg.amp == "bf16" and device.type not in ("cuda", "cpu"):
+        raise ScalelabError(f"amp: bf16 runs on cuda or cpu, not {device.type}; set amp: none.")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fastest convolution algorithms for fixed shapes
+        torch.cuda.reset_peak_memory_stats(device)
     torch.manual_seed(cfg.seed)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16")
+    members = cfg.ensemble_members
 
-    # data: D training pairs and a validation set that does not depend on D
+    # data: D training pairs and a validation set that does not depend on D, made on the device
     (lr_train, hr_train), (lr_val, hr_val) = make_pairs(
         cfg.field, cfg.samples, cfg.val_samples, cfg.field_size, cfg.scale,
         cfg.degradation, data_seed=0, device=device, options=cfg.options,
     )
+    lr_train = lr_train.contiguous(memory_format=memory_format)
+    lr_val = lr_val.contiguous(memory_format=memory_format)
+    data_range = float(hr_val.max() - hr_val.min())  # R of PSNR and SSIM, fixed per validation set
+    val_reference = metrics.reference(hr_val)  # spectrum and percentiles of the truth, once
+    # exceedance threshold for the calibration of ensembles: the 90th percentile of the truth
+    threshold = float(cfg.options.get("threshold", metrics.quantile(hr_val, 0.9)))
 
     # model, loss, optimiser
-    model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale).to(device)
+    model = make_model(cfg).to(device, memory_format=memory_format)
     params = count_params(model)
-    flops_per_sample = forward_flops(model, tuple(lr_train.shape[1:]))
-    loss_fn = get_loss(cfg.loss_variant)
-    opt_cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-    optimizer = opt_cls[cfg.optimizer](model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = make_loss(cfg)
+    ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
+    # an ensemble loss runs the network once per member
+    flops_per_sample = forward_flops(model, tuple(lr_train.shape[1:])) * (
+        members if ensemble_loss else 1)
+    optimizer = make_optimizer(cfg, model)
+    forward = torch.compile(model) if cfg.compile else model
 
-    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    # state that a checkpoint carries
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # batch indices
     rows: list[dict] = []
-    status, diverged_step = "finished", None
-    running, since_last = 0.0, 0
+    start_step, running_sum, running_count, elapsed_before = 0, 0.0, 0, 0.0
+    status, diverged_step = "running", None
+    saved = load_checkpoint(checkpoint_dir, cfg.run_id) if checkpoint_dir is not None else None
+    if saved is not None:
+        if saved["status"] != "running":  # the run had ended; hand back what it recorded
+            return RunResult(cfg.run_id, saved["status"], saved["rows"], saved["info"])
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        gen.set_state(saved["rng"]["batches"])
+        set_rng_state(saved["rng"], device)
+        rows = saved["rows"]
+        start_step, running_sum, running_count = saved["step"], saved["running_sum"], saved["running_count"]
+        elapsed_before = saved["elapsed_s"]
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - t0
 
     def record(step: int, train_loss: float) -> None:
         samples_seen = step * cfg.batch_size
@@ -114,38 +224,110 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None) -> RunRe
             "flops": 3.0 * flops_per_sample * samples_seen,
             "lr": lr_at(max(step - 1, 0), cfg),
             "train_loss": train_loss,
-            **evaluate(model, loss_fn, lr_val, hr_val),
+            **evaluate(model, forward, loss_fn, lr_val, hr_val, data_range, members,
+                       threshold, autocast, val_reference, cfg.seed),
         }
+        row["wall_time_s"] = elapsed()
         rows.append(row)
         if on_row is not None:
             on_row(row)
 
-    record(0, float("nan"))
-    for step in range(cfg.steps):
+    def info() -> dict:
+        return {
+            "params": params,
+            "flops_per_sample": flops_per_sample,
+            "device": str(device),
+            "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
+            else platform.processor() or platform.machine(),
+            "host": platform.node(),
+            "wall_time_s": elapsed(),
+            "peak_memory_bytes": _peak_memory_bytes(device),
+            "diverged_step": diverged_step,
+            "resumed_from_step": start_step if saved is not None else None,
+            "versions": _versions(),
+            "config": cfg.to_dict(),
+        }
+
+    def checkpoint(step: int) -> None:
+        save_checkpoint(checkpoint_dir, {
+            "run_id": cfg.run_id, "status": status, "step": step,
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": {"batches": gen.get_state(), **rng_state(device)},
+            "running_sum": running_sum, "running_count": running_count,
+            "rows": rows, "elapsed_s": elapsed(), "info": info() if status != "running" else {},
+        })
+
+    if start_step == 0:
+        record(0, float("nan"))
+    step_losses: list[torch.Tensor] = []  # on the device; read back at eval/checkpoint steps
+    for step in range(start_step, cfg.steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen).to(device)
-        pred = model(lr_train[idx])
-        loss = loss_fn(pred, hr_train[idx], lr_train[idx])
-        if not torch.isfinite(loss):
-            status, diverged_step = "diverged", step + 1
-            break
+        lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
+        with autocast:
+            pred = predict(model, forward, lr_b, members, ensemble_loss)
+            loss = loss_fn(pred.float(), hr_b, lr_b)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        running += loss.item()
-        since_last += 1
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            record(step + 1, running / since_last)
-            running, since_last = 0.0, 0
+        step_losses.append(loss.detach())
 
-    info = {
-        "params": params,
-        "flops_per_sample": flops_per_sample,
-        "device": str(device),
-        "host": platform.node(),
-        "wall_time_s": time.perf_counter() - t0,
-        "diverged_step": diverged_step,
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        done = step + 1
+        evaluate_now = done % cfg.eval_every == 0 or done == cfg.steps
+        checkpoint_now = checkpoint_dir is not None and cfg.checkpoint_every > 0 and (
+            done % cfg.checkpoint_every == 0)
+        if evaluate_now or checkpoint_now:
+            values = torch.stack(step_losses).tolist()
+            step_losses.clear()
+            bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+            if bad:  # the first non-finite loss; the steps after it are discarded
+                status, diverged_step = "diverged", done - len(values) + bad[0] + 1
+                break
+            for value in values:  # one at a time, so the sum is the same wherever we stop
+                running_sum += value
+                running_count += 1
+        if evaluate_now:
+            record(done, running_sum / running_count)
+            running_sum, running_count = 0.0, 0
+            if not math.isfinite(rows[-1]["val_loss"]):
+                status, diverged_step = "diverged", done
+                rows.pop()
+                break
+        if checkpoint_now:
+            checkpoint(done)
+
+    if status == "running":
+        status = "finished"
+    if checkpoint_dir is not None and cfg.checkpoint_every > 0:
+        checkpoint(rows[-1]["step"])  # the ended run: a restart returns it at once
+    return RunResult(run_id=cfg.run_id, status=status, rows=rows, info=info())
+
+
+def _peak_memory_bytes(device: torch.device) -> int:
+    """Peak GPU memory allocated by torch on CUDA; else the process's peak resident memory."""
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        scalelab_version = version("scalelab")
+    except PackageNotFoundError:
+        scalelab_version = "unknown"
+    return {
+        "scalelab": scalelab_version,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
     }
-    return RunResult(run_id=cfg.run_id, status=status, rows=rows, info=info)

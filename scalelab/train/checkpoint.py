@@ -1,0 +1,77 @@
+"""Checkpoints of a run: written atomically, loadable with ``weights_only=True``.
+
+A checkpoint is one file, ``<checkpoint_dir>/last.pt``, holding everything a killed
+run needs to end with the same curve it would have had: the step, the model and
+optimiser state, the random-number-generator states (as uint8 tensors), the train
+loss accumulated since the last curve row, and the curve rows so far (plain dicts of
+numbers). It is written to a temporary file in the same folder, flushed to disk,
+and renamed over the old one (``os.replace`` is atomic on POSIX and Windows), so a
+kill at any moment leaves either the old or the new checkpoint, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from scalelab._errors import ScalelabError
+
+FILENAME = "last.pt"
+
+
+def checkpoint_path(checkpoint_dir: str | os.PathLike) -> Path:
+    return Path(checkpoint_dir) / FILENAME
+
+
+def save_checkpoint(checkpoint_dir: str | os.PathLike, state: dict) -> Path:
+    """Write ``state`` to ``<checkpoint_dir>/last.pt`` atomically (temporary file, then rename)."""
+    folder = Path(checkpoint_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / FILENAME
+    fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def load_checkpoint(checkpoint_dir: str | os.PathLike, run_id: str) -> dict | None:
+    """The checkpoint in ``checkpoint_dir``, or None if there is none.
+
+    Loaded with ``weights_only=True`` (no arbitrary code runs). A checkpoint written
+    by another run (a different ``run_id``) is refused with one sentence.
+    """
+    path = checkpoint_path(checkpoint_dir)
+    if not path.exists():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("run_id") != run_id:
+        raise ScalelabError(
+            f"checkpoint {path} belongs to run {state.get('run_id')!r}, not {run_id!r}; "
+            "give each run its own checkpoint folder."
+        )
+    return state
+
+
+def rng_state(device: torch.device) -> dict:
+    """Global RNG states as tensors (CPU, and CUDA when the run is on a GPU)."""
+    state = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)

@@ -25,14 +25,19 @@ def huber_grad(residual: np.ndarray, delta: float) -> np.ndarray:
 
 def softmax_lse(*terms):
     """log Σ exp(terms) and the softmax weights d(LSE)/d(term), broadcasting the terms."""
-    terms = np.broadcast_arrays(*terms)
-    top = np.maximum.reduce(terms)
+    shape = np.broadcast_shapes(*[np.shape(t) for t in terms])
+    top = terms[0]
+    for t in terms[1:]:
+        top = np.maximum(top, t)
     top = np.where(np.isfinite(top), top, 0.0)
     exps = [np.exp(t - top) for t in terms]
-    total = sum(exps)
+    total = exps[0]
+    for e in exps[1:]:
+        total = total + e
+    inv = 1.0 / total
     with np.errstate(divide="ignore"):
         lse = top + np.log(total)
-    return lse, [e / total for e in exps]
+    return np.broadcast_to(lse, shape), [np.broadcast_to(e * inv, shape) for e in exps]
 
 
 def robust_objective(log_predict, inputs: dict, log_y: np.ndarray, delta: float,
@@ -41,7 +46,7 @@ def robust_objective(log_predict, inputs: dict, log_y: np.ndarray, delta: float,
     """Build ``fun_grad(theta, rows)`` for :func:`scalelab.laws._optim.minimize_batched`.
 
     ``log_predict(theta, inputs)`` returns the log prediction ``(S, n)`` and its Jacobian
-    ``(S, n, P)`` for per-row parameters ``theta`` of shape ``(S, 1, P)`` (or ``(S, n, P)``
+    as a list of ``P`` arrays broadcastable to ``(S, n)`` for per-row parameters ``theta`` of shape ``(S, 1, P)`` (or ``(S, n, P)``
     when points carry their own parameters). ``weights`` ``(R, n)`` are per-row point
     weights (bootstrap counts; one row for all). ``gather`` ``(n, P)`` maps each point's
     parameters to columns of the full vector (groups with shared parameters); ``scatter``
@@ -60,8 +65,9 @@ def robust_objective(log_predict, inputs: dict, log_y: np.ndarray, delta: float,
             value = np.sum(w * huber(residual, delta), axis=1)
             psi = -w * huber_grad(residual, delta)
         if gather is None:
-            grad = np.einsum("sn,snp->sp", psi, jac)
+            grad = np.stack([np.sum(psi * column, axis=1) for column in jac], axis=1)
         else:
+            jac = np.stack(np.broadcast_arrays(*jac), axis=-1)
             grad = (psi[:, :, None] * jac).reshape(theta.shape[0], -1) @ scatter
         value = np.where(np.isfinite(value), value, np.inf)
         return value, grad

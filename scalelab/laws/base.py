@@ -85,7 +85,7 @@ class Law:
 
     # ---- what a law form provides -------------------------------------------------
     def _log_predict(self, theta, X):  # pragma: no cover - abstract
-        """Log prediction (…, n) and Jacobian (…, n, P) for parameters theta (…, 1|n, P)."""
+        """Log prediction (…, n) and its Jacobian, a list of P arrays, for theta (…, 1|n, P)."""
         raise NotImplementedError
 
     def _default_starts(self, X: dict, y: np.ndarray) -> dict:  # pragma: no cover

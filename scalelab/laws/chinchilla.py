@@ -43,7 +43,7 @@ class ChinchillaLaw(Law):
         e, a, b, alpha, beta = (theta[..., j] for j in range(5))
         log_n, log_d = np.log(X["N"]), np.log(X["D"])
         lse, (w_e, w_a, w_b) = softmax_lse(e, a - alpha * log_n, b - beta * log_d)
-        return lse, np.stack([w_e, w_a, w_b, -log_n * w_a, -log_d * w_b], axis=-1)
+        return lse, [w_e, w_a, w_b, -log_n * w_a, -log_d * w_b]
 
     def _default_starts(self, X, y):
         # Epoch AI's grid (Besiroglu et al. 2024; analyzing-chinchilla, data_analysis.ipynb)
@@ -78,8 +78,7 @@ class KaplanLaw(Law):
         ratio = a_n / a_d
         u_n = ratio * (nc - log_n)
         lse, (w_n, w_d) = softmax_lse(u_n, dc - log_d)
-        jac = np.stack([a_n * w_n, a_d * w_d, w_n * (nc - log_n), lse - w_n * u_n], axis=-1)
-        return a_d * lse, np.broadcast_to(jac, lse.shape + (4,))
+        return a_d * lse, [a_n * w_n, a_d * w_d, w_n * (nc - log_n), lse - w_n * u_n]
 
     def _default_starts(self, X, y):
         top_n, top_d = np.log(X["N"].max()), np.log(X["D"].max())

@@ -56,7 +56,7 @@ class PowerLaw(Law):
         e, a, alpha = theta[..., 0], theta[..., 1], theta[..., 2]
         log_x = np.log(X["x"])
         lse, (w_e, w_a) = softmax_lse(e, a - alpha * log_x)
-        return lse, np.stack([w_e, w_a, -log_x * w_a], axis=-1)
+        return lse, [w_e, w_a, -log_x * w_a]
 
     def _default_starts(self, X, y):
         log_x = np.log(X["x"])
@@ -98,9 +98,8 @@ class BrokenPowerLaw(Law):
         sig = expit(z)
         term = a - alpha * log_x - change * sharp * soft
         lse, (w_e, w_t) = softmax_lse(e, term)
-        jac = np.stack([w_e, w_t, -log_x * w_t, -sharp * soft * w_t, change * sig * w_t,
-                        sharp * change * (z * sig - soft) * w_t], axis=-1)
-        return lse, np.broadcast_to(jac, lse.shape + (6,))
+        return lse, [w_e, w_t, -log_x * w_t, -sharp * soft * w_t, change * sig * w_t,
+                     sharp * change * (z * sig - soft) * w_t]
 
     def _default_starts(self, X, y):
         log_x = np.log(X["x"])

@@ -147,13 +147,23 @@ def bin_log_probs(pred, edges: torch.Tensor, sigma: float) -> torch.Tensor:
 
     Turns a continuous prediction into differentiable class probabilities over
     intensity bins: each bin's probability is the Gaussian mass it holds,
-    Φ((e_{k+1} − ŷ)/σ) − Φ((e_k − ŷ)/σ).
+    Φ(z_b) − Φ(z_a) with z = (e − ŷ)/σ, computed in log space without cancellation:
+    log Φ(z_b) + log(1 − e^{log Φ(z_a) − log Φ(z_b)}) below the mean, and the same on
+    the mirrored tail above it. Standardised bounds are clipped to ±40 (Φ is 1 or 0
+    there to double precision), which keeps every branch finite.
     """
-    inf = torch.tensor([math.inf], dtype=pred.dtype, device=pred.device)
-    bounds = torch.cat([-inf, edges.to(pred), inf]).view(-1, *([1] * pred.dim()))
-    cdf = torch.special.ndtr((bounds - pred.unsqueeze(0)) / sigma)
-    probs = (cdf[1:] - cdf[:-1]).clamp_min(1e-12)
-    return torch.log(probs).movedim(0, 1)
+    limit = 40.0
+    inf = torch.tensor([limit], dtype=pred.dtype, device=pred.device)
+    bounds = torch.cat([-inf * sigma, edges.to(pred), inf * sigma]).view(-1, *([1] * pred.dim()))
+    z = ((bounds - pred.unsqueeze(0)) / sigma).clamp(-limit, limit)
+    z[0], z[-1] = -limit, limit
+    za, zb = z[:-1], z[1:]
+    tiny = torch.finfo(pred.dtype).tiny
+    lower = torch.special.log_ndtr(zb) + torch.log(
+        (-torch.expm1(torch.special.log_ndtr(za) - torch.special.log_ndtr(zb))).clamp_min(tiny))
+    upper = torch.special.log_ndtr(-za) + torch.log(
+        (-torch.expm1(torch.special.log_ndtr(-zb) - torch.special.log_ndtr(-za))).clamp_min(tiny))
+    return torch.where(za + zb < 0, lower, upper).movedim(0, 1)
 
 
 def class_weighted_ce(log_probs: torch.Tensor, classes: torch.Tensor,

@@ -73,6 +73,9 @@ def _number(node) -> float | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) \
             and not isinstance(node.value, bool):
         return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
     return None
 
 
@@ -113,8 +116,6 @@ def _value(node, where: str):
     number = _number(node)
     if number is not None:
         return number
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and _number(node.operand) is not None:
-        return -_number(node.operand)
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     if isinstance(node, (ast.List, ast.Tuple)):

@@ -171,3 +171,88 @@ def test_reliability_plot_draws():
     probs, labels = _classifier(seed=11)
     ax = plot_reliability(reliability_curve(probs, labels), label="model")
     assert ax.get_xlabel() == "confidence"
+
+
+# ---------------------------------------------------------------------------- recalibrators
+def _overconfident_binary(n=3000, seed=12):
+    rng = np.random.default_rng(seed)
+    truth = rng.beta(2, 2, n)
+    y = (rng.random(n) < truth).astype(np.int64)
+    logit = np.log(truth / (1 - truth))
+    return 1 / (1 + np.exp(-2.0 * logit - 0.3)), y  # over-confident and shifted
+
+
+def test_temperature_scaling_satisfies_the_nll_stationarity_condition():
+    from scalelab.calibration import TemperatureScaling
+
+    rng = np.random.default_rng(13)
+    logits = rng.standard_normal((3000, 5)) * 3
+    sharp = np.exp(logits / 2.5)
+    labels = ((sharp / sharp.sum(1, keepdims=True)).cumsum(1) > rng.random((3000, 1))).argmax(1)
+    model = TemperatureScaling().fit(logits, labels)
+    assert model.temperature_ == pytest.approx(2.5, rel=0.15)
+    probs = model.predict_proba(logits)
+    # d NLL / dT = 0  ⇔  Σ_i z_{i,y_i} = Σ_i Σ_k p_ik z_ik  (closed form of the optimum)
+    true_logit = logits[np.arange(3000), labels].sum()
+    assert (probs * logits).sum() == pytest.approx(true_logit, rel=1e-6)
+
+
+def test_platt_matches_statsmodels_and_kumar():
+    import statsmodels.api as sm
+
+    from scalelab.calibration import PlattScaling
+
+    p, y = _overconfident_binary()
+    model = PlattScaling().fit(p, y)
+    logit = np.log(p / (1 - p))
+    reference = sm.Logit(y, sm.add_constant(logit)).fit(disp=0, tol=1e-12)
+    assert model.intercept_ == pytest.approx(reference.params[0], rel=RTOL)
+    assert model.slope_ == pytest.approx(reference.params[1], rel=RTOL)
+    kumar_platt = kumar.get_platt_scaler(p, y)
+    np.testing.assert_allclose(model.predict_proba(p), kumar_platt(p), rtol=1e-4)  # lbfgs tol
+
+
+def test_histogram_binning_and_scaling_binning_match_kumar():
+    from scalelab.calibration import HistogramBinning, ScalingBinning
+
+    p, y = _overconfident_binary(seed=14)
+    test_p = np.random.default_rng(15).random(500)
+    reference = kumar.HistogramCalibrator(len(p), 10)
+    reference.train_calibration(p, y)
+    np.testing.assert_allclose(HistogramBinning(bins=10).fit(p, y).predict_proba(test_p),
+                               reference.calibrate(test_p), rtol=RTOL)
+    ours = ScalingBinning(bins=10).fit(p, y).predict_proba(test_p)
+    reference = kumar.PlattBinnerCalibrator(len(p), 10)
+    reference.train_calibration(p, y)
+    np.testing.assert_allclose(ours, reference.calibrate(test_p), rtol=1e-4)  # Platt via lbfgs
+    assert np.unique(ours).size <= 10
+
+
+def test_isotonic_matches_sklearn():
+    from sklearn.isotonic import IsotonicRegression
+
+    from scalelab.calibration import IsotonicCalibrator
+
+    p, y = _overconfident_binary(seed=16)
+    p = np.round(p, 3)  # ties in p, pooled like sklearn does
+    test_p = np.linspace(0, 1, 301)
+    reference = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(p, y)
+    np.testing.assert_allclose(IsotonicCalibrator().fit(p, y).predict_proba(test_p),
+                               reference.predict(test_p), rtol=RTOL, atol=1e-12)
+
+
+def test_recalibration_lowers_calibration_error():
+    from scalelab.calibration import PlattScaling
+
+    p, y = _overconfident_binary(n=20_000, seed=17)
+    half = 10_000
+    fixed = PlattScaling().fit(p[:half], y[:half]).predict_proba(p[half:])
+    before = ece(p[half:], y[half:], binary="p_positive")
+    assert ece(fixed, y[half:], binary="p_positive") < 0.5 * before
+
+
+def test_unfitted_recalibrator_says_so():
+    from scalelab.calibration import IsotonicCalibrator
+
+    with pytest.raises(ScalelabError, match="not fitted"):
+        IsotonicCalibrator().predict_proba(np.array([0.5]))

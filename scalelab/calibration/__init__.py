@@ -11,6 +11,8 @@ documented with its reference in its module:
 - :mod:`scalelab.calibration.scores` — ensemble CRPS (nrg, fair, pwm, almost-fair),
   spread-skill ratio, rank histograms and their flatness, PIT, interval coverage,
   quantile scores.
+- :mod:`scalelab.calibration.recalibration` — temperature, Platt, histogram-binning,
+  isotonic and scaling-binning recalibrators (``fit`` / ``predict_proba``).
 """
 
 from scalelab.calibration.classification import (
@@ -24,6 +26,13 @@ from scalelab.calibration.classification import (
     plot_reliability,
     reliability_curve,
 )
+from scalelab.calibration.recalibration import (
+    HistogramBinning,
+    IsotonicCalibrator,
+    PlattScaling,
+    ScalingBinning,
+    TemperatureScaling,
+)
 from scalelab.calibration.scores import (
     RankFlatness,
     crps_ensemble,
@@ -36,6 +45,11 @@ from scalelab.calibration.scores import (
 )
 
 __all__ = [
+    "HistogramBinning",
+    "IsotonicCalibrator",
+    "PlattScaling",
+    "ScalingBinning",
+    "TemperatureScaling",
     "BootstrapInterval",
     "RankFlatness",
     "ReliabilityCurve",

@@ -1,0 +1,196 @@
+"""Recalibrators with the scikit-learn contract: ``fit(...)`` returns self, learned
+state ends in ``_``, ``predict_proba(...)`` maps new scores to calibrated probabilities.
+
+- :class:`TemperatureScaling` (Guo et al. 2017, §4.2): softmax(z / T), T > 0 minimising
+  the NLL of (n, k) logits.
+- :class:`PlattScaling` (Platt 1999): σ(a·logit(p) + b) fitted by maximum likelihood
+  (Newton's method) on binary probabilities P(y=1); the same map as Kumar et al.'s
+  ``get_platt_scaler``.
+- :class:`HistogramBinning` (Zadrozny & Elkan 2001): equal-mass bins of p, each mapped
+  to its outcome frequency (an empty bin to its midpoint), as Kumar et al.'s
+  ``HistogramCalibrator``.
+- :class:`IsotonicCalibrator` (Zadrozny & Elkan 2002): the monotone least-squares fit
+  by pool-adjacent-violators, interpolated linearly and clipped outside the data, as
+  scikit-learn's ``IsotonicRegression(out_of_bounds="clip")``.
+- :class:`ScalingBinning` (Kumar, Liang & Ma 2019, §4): Platt scaling, then equal-mass
+  bins of the scaled values, each mapped to the mean scaled value in it — calibration
+  error measurable with few samples, as their ``PlattBinnerCalibrator`` (fitted on
+  the same data; pass a held-out split yourself if you follow the paper's 3-way split).
+
+The binary recalibrators take (n,) probabilities of the positive event (e.g. of a
+threshold exceedance) and 0/1 labels; for a classifier's top label pass its
+confidence and whether it was right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scalelab._errors import ScalelabError
+from scalelab.calibration._arrays import as_numpy
+from scalelab.calibration.classification import _check_probs_labels, bin_edges
+
+_EPS = 1e-12
+
+
+def _binary(probs, labels, name: str):
+    return _check_probs_labels(probs, labels, f"{name}.fit", "p_positive")
+
+
+def _probs_in(probs, name: str) -> np.ndarray:
+    probs = as_numpy(probs, dtype=np.float64)
+    if probs.ndim != 1 or np.isnan(probs).any() or (probs < 0).any() or (probs > 1).any():
+        raise ScalelabError(f"{name}.predict_proba: probs must be a 1-D array of probabilities "
+                            f"in [0, 1] without NaN.")
+    return probs
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _check_fitted(model, attribute: str) -> None:
+    if not hasattr(model, attribute):
+        raise ScalelabError(f"{type(model).__name__} is not fitted yet; call fit(...) first.")
+
+
+class TemperatureScaling:
+    """softmax(logits / T) with the temperature T fitted by minimum NLL (Guo et al. 2017)."""
+
+    def fit(self, logits, labels) -> "TemperatureScaling":
+        from scipy.optimize import minimize_scalar
+
+        logits = as_numpy(logits, dtype=np.float64)
+        labels = as_numpy(labels)
+        if logits.ndim != 2 or labels.shape != (logits.shape[0],) or not np.isfinite(logits).all():
+            raise ScalelabError("TemperatureScaling.fit: logits must be finite (n, k) with labels "
+                                f"(n,), got {logits.shape} and {labels.shape}.")
+        labels = labels.astype(np.int64)
+        if labels.min() < 0 or labels.max() >= logits.shape[1]:
+            raise ScalelabError(f"TemperatureScaling.fit: labels must be class indices in "
+                                f"[0, {logits.shape[1] - 1}].")
+        true_logit = logits[np.arange(logits.shape[0]), labels]
+
+        def nll_of(log_t):
+            scaled = logits / np.exp(log_t)
+            top = scaled.max(axis=1)
+            log_z = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1))
+            return float(np.mean(log_z - true_logit / np.exp(log_t)))
+
+        result = minimize_scalar(nll_of, bounds=(-6.0, 6.0), method="bounded",
+                                 options={"xatol": 1e-10})
+        self.temperature_ = float(np.exp(result.x))
+        return self
+
+    def predict_proba(self, logits) -> np.ndarray:
+        _check_fitted(self, "temperature_")
+        scaled = as_numpy(logits, dtype=np.float64) / self.temperature_
+        scaled = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+        return scaled / scaled.sum(axis=-1, keepdims=True)
+
+
+class PlattScaling:
+    """σ(a·logit(p) + b) for binary probabilities p = P(y=1), fitted by maximum likelihood."""
+
+    def __init__(self, max_iter: int = 100, tol: float = 1e-12):
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, probs, labels) -> "PlattScaling":
+        probs, labels = _binary(probs, labels, "PlattScaling")
+        if labels.min() == labels.max():
+            raise ScalelabError("PlattScaling.fit: labels hold a single class; need both 0 and 1.")
+        design = np.column_stack([_logit(probs), np.ones_like(probs)])
+        coef = np.zeros(2)
+        for _ in range(self.max_iter):  # Newton–Raphson on the logistic log-likelihood
+            fitted = 1 / (1 + np.exp(-(design @ coef)))
+            gradient = design.T @ (labels - fitted)
+            hessian = (design * (fitted * (1 - fitted))[:, None]).T @ design
+            step = np.linalg.solve(hessian + 1e-12 * np.eye(2), gradient)
+            coef += step
+            if np.abs(step).max() < self.tol:
+                break
+        self.slope_, self.intercept_ = float(coef[0]), float(coef[1])
+        return self
+
+    def predict_proba(self, probs) -> np.ndarray:
+        _check_fitted(self, "slope_")
+        z = self.slope_ * _logit(_probs_in(probs, "PlattScaling")) + self.intercept_
+        return 1 / (1 + np.exp(-z))
+
+
+class HistogramBinning:
+    """Equal-mass (or equal-width) bins of p mapped to the outcome frequency in each."""
+
+    def __init__(self, bins: int = 15, binning: str = "mass"):
+        self.bins = bins
+        self.binning = binning
+
+    def fit(self, probs, labels) -> "HistogramBinning":
+        if self.binning not in ("mass", "width"):
+            raise ScalelabError(f"HistogramBinning: binning must be 'mass' or 'width', got "
+                                f"{self.binning!r}.")
+        probs, labels = _binary(probs, labels, "HistogramBinning")
+        self.edges_, self.values_ = _bin_means(probs, labels.astype(np.float64), self.bins,
+                                               self.binning)
+        return self
+
+    def predict_proba(self, probs) -> np.ndarray:
+        _check_fitted(self, "edges_")
+        return self.values_[np.searchsorted(self.edges_, _probs_in(probs, "HistogramBinning"))]
+
+
+def _bin_means(probs, values, bins, binning):
+    edges = bin_edges(probs, bins, binning)
+    index = np.searchsorted(edges, probs)
+    count = np.bincount(index, minlength=edges.size)
+    sums = np.bincount(index, weights=values, minlength=edges.size)
+    lower = np.concatenate([[0.0], edges[:-1]])
+    means = np.where(count > 0, sums / np.maximum(count, 1), (lower + edges) / 2)
+    return edges, means
+
+
+class IsotonicCalibrator:
+    """Monotone non-decreasing map fitted by pool-adjacent-violators (least squares)."""
+
+    def fit(self, probs, labels) -> "IsotonicCalibrator":
+        probs, labels = _binary(probs, labels, "IsotonicCalibrator")
+        x, inverse = np.unique(probs, return_inverse=True)
+        weight = np.bincount(inverse).astype(np.float64)
+        y = np.bincount(inverse, weights=labels.astype(np.float64)) / weight
+        # pool adjacent violators on (y, weight) with a stack of blocks
+        means, weights, sizes = [], [], []
+        for value, w in zip(y.tolist(), weight.tolist()):
+            size = 1
+            while means and means[-1] >= value:
+                total = weights[-1] + w
+                value = (means[-1] * weights[-1] + value * w) / total
+                w, size = total, size + sizes[-1]
+                means.pop(), weights.pop(), sizes.pop()
+            means.append(value), weights.append(w), sizes.append(size)
+        self.x_ = x
+        self.y_ = np.repeat(means, sizes)
+        return self
+
+    def predict_proba(self, probs) -> np.ndarray:
+        _check_fitted(self, "x_")
+        return np.interp(_probs_in(probs, "IsotonicCalibrator"), self.x_, self.y_)
+
+
+class ScalingBinning:
+    """Platt scaling followed by equal-mass binning of the scaled values (Kumar et al. 2019)."""
+
+    def __init__(self, bins: int = 15):
+        self.bins = bins
+
+    def fit(self, probs, labels) -> "ScalingBinning":
+        self.platt_ = PlattScaling().fit(probs, labels)
+        scaled = self.platt_.predict_proba(probs)
+        self.edges_, self.values_ = _bin_means(scaled, scaled, self.bins, "mass")
+        return self
+
+    def predict_proba(self, probs) -> np.ndarray:
+        _check_fitted(self, "platt_")
+        scaled = self.platt_.predict_proba(probs)
+        return self.values_[np.searchsorted(self.edges_, scaled)]

@@ -6,8 +6,14 @@ returns the fitted law with ``params_``, ``bse_``, ``conf_int()``, ``predict(...
 """
 
 from scalelab.laws.annealing import AnnealingLaw, annealing_areas
+from scalelab.laws.allocation import (Allocation, compute_optimal, envelope_allocation,
+                                      isoflop_allocation)
+from scalelab.laws.backtest import backtest
 from scalelab.laws.base import Law, NotFittedError
+from scalelab.laws.compare import Crossover, crossover
 from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
 
-__all__ = ["AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "KaplanLaw", "Law", "NotFittedError", "PowerLaw", "annealing_areas"]
+__all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
+           "KaplanLaw", "Law", "NotFittedError", "PowerLaw", "annealing_areas", "backtest",
+           "compute_optimal", "crossover", "envelope_allocation", "isoflop_allocation"]

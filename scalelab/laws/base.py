@@ -397,6 +397,14 @@ class Law:
         lower, upper = np.quantile(pred, [(1 - level) / 2, (1 + level) / 2], axis=0)
         return pd.DataFrame({"prediction": centre[0], "lower": lower, "upper": upper})
 
+    def backtest(self, data, **options) -> pd.DataFrame:
+        """Run :func:`scalelab.laws.backtest` with this law, keep the result as ``backtest_``
+        (shown by ``summary()``) and return it."""
+        from scalelab.laws.backtest import backtest
+
+        self.backtest_ = backtest(self, data, **options)
+        return self.backtest_
+
     def params_table(self) -> pd.DataFrame:
         """Parameters as a DataFrame: estimate, std err and 95% interval where known."""
         self._check_fitted()

@@ -1,0 +1,186 @@
+"""Compute-optimal allocation: how to split a compute budget C between parameters N and
+data D (Hoffmann et al. 2022, §3).
+
+- Approach 3, :func:`compute_optimal`: from a fitted :class:`ChinchillaLaw` with
+  C = k·N·D (k = 6 FLOPs per parameter per sample for a transformer, Kaplan et al. 2020
+  §2.1; use the measured FLOPs per parameter-sample of your network otherwise), the
+  minimiser of L(N, C/(kN)) is N_opt = G·(C/k)^a, D_opt = G⁻¹·(C/k)^b with
+  a = beta/(alpha+beta), b = alpha/(alpha+beta), G = (alpha·A/(beta·B))^(1/(alpha+beta))
+  (Hoffmann et al. 2022, eq. 4); intervals from the law's bootstrap refits.
+- Approach 1, :func:`envelope_allocation`: for each budget C, the run whose training
+  curve reaches the lowest loss at C (the envelope of the loss-vs-FLOPs curves) gives
+  N_opt(C); a power law N_opt = k·C^a is fitted by least squares in log–log.
+- Approach 2, :func:`isoflop_allocation`: for each budget (an IsoFLOP profile), a
+  parabola of final loss against log N, its vertex N_opt(C); then the same power law.
+
+Approaches 1 and 2 fit log N_opt = log k + a·log C with statsmodels OLS, whose
+``conf_int`` gives the interval of the exponent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+
+from scalelab._errors import ScalelabError, TableError
+from scalelab.table import require_columns
+
+
+def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: float = 0.9,
+                    group=None) -> pd.DataFrame:
+    """N_opt(C), D_opt(C) and the loss there, from a fitted ChinchillaLaw (approach 3).
+
+    Returns a DataFrame indexed by ``flops`` with ``params``, ``samples``, ``loss`` and,
+    when the law has bootstrap refits, ``params_lower/upper`` and ``samples_lower/upper``
+    at ``level``.
+    """
+    from scalelab.laws.chinchilla import ChinchillaLaw
+
+    if not isinstance(law, ChinchillaLaw):
+        raise ScalelabError(f"compute_optimal needs a fitted ChinchillaLaw, got "
+                            f"{type(law).__name__}; fit L(N, D) = E + A/N^alpha + B/D^beta first.")
+    law._check_fitted()
+    flops = np.atleast_1d(np.asarray(flops, dtype=float))
+    if (flops <= 0).any() or flops_per_param_sample <= 0:
+        raise ScalelabError("compute_optimal: flops and flops_per_param_sample must be positive.")
+    names = ["E", "A", "B", "alpha", "beta"]
+
+    def pick(table: pd.DataFrame) -> np.ndarray:
+        cols = [n if n in table.columns else f"{n}[{group}]" for n in names]
+        missing = [c for c in cols if c not in table.columns]
+        if missing:
+            raise ScalelabError(f"compute_optimal: the law was fitted per group; pass group= "
+                                f"one of {law.groups_}.")
+        return table[cols].to_numpy()
+
+    def optimum(p):
+        E, A, B, alpha, beta = (p[:, j:j + 1] for j in range(5))
+        G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+        budget = flops[None, :] / flops_per_param_sample
+        n_opt = G * budget ** (beta / (alpha + beta))
+        d_opt = budget / n_opt
+        return n_opt, d_opt, E + A * n_opt**-alpha + B * d_opt**-beta
+
+    n_opt, d_opt, loss = optimum(pick(law.params_.to_frame().T))
+    out = pd.DataFrame({"params": n_opt[0], "samples": d_opt[0], "loss": loss[0]},
+                       index=pd.Index(flops, name="flops"))
+    if getattr(law, "bootstrap_params_", None) is not None:
+        q = [(1 - level) / 2, (1 + level) / 2]
+        n_b, d_b, _ = optimum(pick(law.bootstrap_params_))
+        out["params_lower"], out["params_upper"] = np.quantile(n_b, q, axis=0)
+        out["samples_lower"], out["samples_upper"] = np.quantile(d_b, q, axis=0)
+    return out
+
+
+@dataclass
+class Allocation:
+    """A compute-optimal frontier N_opt(C) = k·C^a fitted in log–log (approach 1 or 2)."""
+
+    frontier: pd.DataFrame  # one row per budget: flops, params (N_opt), loss
+    ols: object  # statsmodels OLS results of log N_opt on log C
+    approach: str
+
+    @property
+    def exponent(self) -> float:
+        """a in N_opt ∝ C^a."""
+        return float(self.ols.params[1])
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """OLS interval of log k (``log_coefficient``) and a (``exponent``)."""
+        ci = np.asarray(self.ols.conf_int(1 - level))
+        return pd.DataFrame(ci, index=["log_coefficient", "exponent"], columns=["lower", "upper"])
+
+    def predict(self, flops, level: float = 0.9) -> pd.DataFrame:
+        """N_opt at ``flops`` with the OLS interval of the fitted line (``mean_ci``)."""
+        flops = np.atleast_1d(np.asarray(flops, dtype=float))
+        exog = sm.add_constant(np.log(flops), has_constant="add")
+        frame = self.ols.get_prediction(exog).summary_frame(alpha=1 - level)
+        return pd.DataFrame({"params": np.exp(frame["mean"].to_numpy()),
+                             "lower": np.exp(frame["mean_ci_lower"].to_numpy()),
+                             "upper": np.exp(frame["mean_ci_upper"].to_numpy())},
+                            index=pd.Index(flops, name="flops"))
+
+    def __repr__(self) -> str:
+        lo, hi = self.conf_int(0.95).loc["exponent"]
+        return (f"Allocation(approach {self.approach}: N_opt ∝ C^{self.exponent:.3f} "
+                f"[95%: {lo:.3f}, {hi:.3f}], {len(self.frontier)} budgets)")
+
+
+def _power_fit(frontier: pd.DataFrame, approach: str) -> Allocation:
+    if len(frontier) < 3:
+        raise TableError(f"approach {approach} found optima at {len(frontier)} budgets; at least "
+                         f"3 are needed to fit N_opt ∝ C^a, so add runs at more budgets.")
+    exog = sm.add_constant(np.log(frontier["flops"].to_numpy()))
+    ols = sm.OLS(np.log(frontier["params"].to_numpy()), exog).fit()
+    return Allocation(frontier=frontier.reset_index(drop=True), ols=ols, approach=approach)
+
+
+def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str = "flops",
+                        y: str = "val_loss", run: str = "run_id", n_budgets: int = 20) -> Allocation:
+    """Chinchilla approach 1: the envelope of loss-vs-FLOPs training curves.
+
+    ``curves`` holds one row per run × evaluation with the run's parameter count, the
+    FLOPs spent so far and the loss. For ``n_budgets`` budgets spaced log-evenly over
+    the range that at least two runs reach, each run's loss at the budget is interpolated
+    (linearly in log FLOPs) along its curve; the smallest gives N_opt(C).
+    """
+    require_columns(curves, params, flops, y, run, what="envelope_allocation")
+    table = curves.dropna(subset=[params, flops, y])
+    table = table[table[flops] > 0]
+    runs = [g.sort_values(flops) for _, g in table.groupby(run)]
+    runs = [g for g in runs if len(g) >= 2]
+    if len(runs) < 2:
+        raise TableError("envelope_allocation needs training curves (2+ rows each) of at least "
+                         "2 runs; pass the full runs table, not only final rows.")
+    starts = np.sort([g[flops].iloc[0] for g in runs])
+    ends = np.sort([g[flops].iloc[-1] for g in runs])
+    lo, hi = starts[1], ends[-2]
+    if not hi > lo:
+        raise TableError("envelope_allocation: the curves do not overlap in FLOPs; runs must "
+                         "share a range of compute.")
+    rows = []
+    for budget in np.geomspace(lo, hi, n_budgets):
+        best = None
+        for g in runs:
+            f = g[flops].to_numpy(dtype=float)
+            if not f[0] <= budget <= f[-1]:
+                continue
+            loss = np.interp(np.log(budget), np.log(f), g[y].to_numpy(dtype=float))
+            if best is None or loss < best[1]:
+                best = (float(g[params].iloc[0]), loss)
+        rows.append({"flops": budget, "params": best[0], "loss": best[1]})
+    return _power_fit(pd.DataFrame(rows), "1 (envelope)")
+
+
+def isoflop_allocation(runs: pd.DataFrame, params: str = "params", flops: str = "flops",
+                       y: str = "val_loss", budget: str | None = None,
+                       decimals: int = 1) -> Allocation:
+    """Chinchilla approach 2: IsoFLOP profiles.
+
+    ``runs`` holds each run's final row. Runs are grouped by their budget (the column
+    ``budget``, or ``flops`` rounded to ``decimals`` in log10); for each budget with 3+
+    sizes a parabola of ``y`` against log N is fitted and its vertex is N_opt(C)
+    (budgets whose parabola opens downward or whose vertex lies outside the sizes tried
+    are skipped, as the minimum is not bracketed).
+    """
+    require_columns(runs, params, flops, y, *([budget] if budget else []),
+                    what="isoflop_allocation")
+    table = runs.dropna(subset=[params, flops, y])
+    key = table[budget] if budget else np.round(np.log10(table[flops].astype(float)), decimals)
+    rows = []
+    for _, g in table.groupby(key):
+        log_n = np.log(g[params].to_numpy(dtype=float))
+        if np.unique(log_n).size < 3:
+            continue
+        c2, c1, c0 = np.polyfit(log_n, g[y].to_numpy(dtype=float), 2)
+        if c2 <= 0:
+            continue
+        vertex = -c1 / (2 * c2)
+        if not log_n.min() <= vertex <= log_n.max():
+            continue
+        rows.append({"flops": float(g[flops].astype(float).median()), "params": float(np.exp(vertex)),
+                     "loss": float(c0 - c1**2 / (4 * c2))})
+    return _power_fit(pd.DataFrame(rows, columns=["flops", "params", "loss"]), "2 (IsoFLOP)")

@@ -34,6 +34,7 @@ GPU is not stalled every step.
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import platform
 import sys
@@ -254,7 +255,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "rng": {"batches": gen.get_state(), **rng_state(device)},
             "running_sum": running_sum, "running_count": running_count,
-            "rows": rows, "elapsed_s": elapsed(), "info": info() if status != "running" else {},
+            "rows": rows, "elapsed_s": elapsed(),
+            # plain JSON types only, so that weights_only=True loads it
+            "info": json.loads(json.dumps(info(), default=str)) if status != "running" else {},
         })
 
     if start_step == 0:
@@ -325,7 +328,7 @@ def _versions() -> dict:
         scalelab_version = "unknown"
     return {
         "scalelab": scalelab_version,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
         "numpy": np.__version__,
         "python": platform.python_version(),
         "cuda": torch.version.cuda,

@@ -1,0 +1,161 @@
+"""Sweeps end to end on the local executor: failures retried, divergence recorded, nothing
+run twice, and a driver killed with SIGKILL again and again that still loses nothing."""
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import scalelab
+
+TINY = {"field_size": {"value": 16}, "depth": {"value": 1}, "samples": {"value": 64},
+        "val_samples": {"value": 16}, "batch_size": {"value": 16}}
+
+
+def write_spec(tmp_path, parameters, **scalelab_section):
+    store = tmp_path / "out" / "runs.db"
+    spec = {"name": "t", "method": "grid", "metric": {"name": "val_loss", "goal": "minimize"},
+            "parameters": {**TINY, **parameters},
+            "scalelab": {"workers": 2, "store": str(store), **scalelab_section}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path, store
+
+
+def cli(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "scalelab.cli", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def runs_of(store):
+    db = sqlite3.connect(store)
+    rows = db.execute("SELECT run_id, config, status, attempts, info, error FROM runs").fetchall()
+    curves = {run_id: [json.loads(m) for (m,) in db.execute(
+        "SELECT metrics FROM curve WHERE run_id=? ORDER BY step", (run_id,))]
+        for run_id, *_ in rows}
+    db.close()
+    return {r[0]: {"config": json.loads(r[1]), "status": r[2], "attempts": r[3],
+                   "info": json.loads(r[4]), "error": r[5], "curve": curves[r[0]]}
+            for r in rows}
+
+
+def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path):
+    # good runs; runs that diverge (SGD at lr 1e6); runs that fail (their data file is missing)
+    spec, store = write_spec(tmp_path, {
+        "width": {"values": [4, 6]}, "steps": {"value": 20}, "eval_every": {"value": 10},
+        "optimizer": {"value": "sgd"}, "schedule": {"value": "constant"},
+        "lr": {"values": [0.01, 1.0e6]}, "field": {"values": ["grf", "gridded"]},
+        "options": {"value": {"path": str(tmp_path / "missing.nc"), "variable": "tas"}}},
+        max_attempts=2)
+    plan = cli("sweep", "plan", str(spec))
+    assert plan.returncode == 0, plan.stderr
+    assert "8 runs" in plan.stdout
+
+    first = cli("sweep", "run", str(spec), "--no-wandb")
+    assert first.returncode == 1, first.stderr  # some runs failed: status 1, sweep completed
+    runs = runs_of(store)
+    assert len(runs) == 8
+    by_kind = {}
+    for run in runs.values():
+        kind = ("missing" if run["config"]["field"] == "gridded" else
+                "big_lr" if run["config"]["lr"] > 1 else "good")
+        by_kind.setdefault(kind, []).append(run)
+    for run in by_kind["good"]:
+        assert run["status"] == "finished" and run["attempts"] == 1
+        assert [r["step"] for r in run["curve"]] == [0, 10, 20]
+        assert run["curve"][-1]["val_loss"] < run["curve"][0]["val_loss"]
+    for run in by_kind["big_lr"]:
+        assert run["status"] == "diverged" and run["attempts"] == 1  # not retried
+    for run in by_kind["missing"]:
+        assert run["status"] == "failed" and run["attempts"] == 2  # retried up to the limit
+        assert "Traceback" in run["error"]
+    assert "2 retries" not in first.stdout and "4 retries" in first.stdout
+    assert "finished=2" in first.stderr and "best=" in first.stderr  # the progress bar
+
+    # plan and training agree on size and compute
+    table = scalelab.load_runs(store)
+    final = table.sort_values("step").groupby("run_id").tail(1)
+    finished = final[final["status"] == "finished"]
+    planned = {ln.split()[0]: ln.split() for ln in plan.stdout.splitlines()[2:-1]}
+    for run_id, row in finished.set_index("run_id").iterrows():
+        assert int(planned[run_id][-2]) == int(row["params"])
+        assert float(planned[run_id][-1]) == pytest.approx(row["flops"], rel=5e-3)
+
+    # a second start runs nothing again
+    again = cli("sweep", "run", str(spec), "--no-wandb", "--quiet")
+    assert "8 already in the store" in again.stdout
+    assert {k: v["attempts"] for k, v in runs_of(store).items()} == \
+        {k: v["attempts"] for k, v in runs.items()}
+
+
+@pytest.mark.slow
+def test_sigkilled_driver_loses_nothing_and_resumes_from_checkpoints(tmp_path):
+    steps, eval_every = 30, 10
+    spec, store = write_spec(tmp_path, {
+        "width": {"values": [4, 5]}, "seed": {"values": [0, 1]}, "steps": {"value": steps},
+        "eval_every": {"value": eval_every}, "checkpoint_every": {"value": 2}})
+    checkpoints = store.parent / "checkpoints"
+    rng = random.Random(1234)
+    snapshots = []
+    command = [sys.executable, "-m", "scalelab.cli", "sweep", "run", str(spec), "--no-wandb",
+               "--quiet"]
+    for _ in range(3):
+        driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # kill at a random moment once some run is training and has written a checkpoint
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and driver.poll() is None:
+            if store.exists() and any(
+                    (checkpoints / run_id / "last.pt").exists()
+                    for run_id, run in runs_of(store).items() if run["status"] == "running"):
+                break
+            time.sleep(0.1)
+        time.sleep(rng.uniform(0.0, 1.0))
+        if driver.poll() is not None:
+            break  # the sweep finished before this kill
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+        snapshots.append(runs_of(store))
+        time.sleep(0.7)  # the orphaned workers notice their driver died and exit
+
+    final_start = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert final_start.returncode == 0, final_start.stderr
+    final = runs_of(store)
+
+    assert len(final) == 4  # every run present exactly once (run_id is the primary key)
+    interrupted = set()
+    for snapshot in snapshots:
+        for run_id, run in snapshot.items():
+            if run["status"] == "finished":  # finished before a kill: never run again
+                assert final[run_id]["attempts"] == run["attempts"]
+                assert final[run_id]["curve"] == run["curve"]
+            if run["status"] == "running" and (checkpoints / run_id / "last.pt").exists():
+                interrupted.add(run_id)
+    assert snapshots and interrupted, "no kill hit a run in training"
+    for run_id, run in final.items():
+        assert run["status"] == "finished"
+        assert [r["step"] for r in run["curve"]] == list(range(0, steps + 1, eval_every))
+        assert np.isfinite(run["curve"][-1]["val_loss"])
+    for run_id in interrupted:  # started again from the checkpoint, not from step 0
+        assert final[run_id]["attempts"] >= 2
+        resumed = final[run_id]["info"].get("resumed_from_step")
+        assert resumed is not None and resumed > 0, final[run_id]["info"]
+
+
+def test_store_given_as_foreign_file_is_untouched_by_a_sweep(tmp_path):
+    spec, store = write_spec(tmp_path, {"width": {"value": 4}, "steps": {"value": 2},
+                                        "eval_every": {"value": 1}})
+    store.parent.mkdir(parents=True)
+    store.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    before = store.read_bytes()
+    result = cli("sweep", "run", str(spec), "--no-wandb", "--quiet")
+    assert result.returncode == 2 and "left untouched" in result.stderr
+    assert store.read_bytes() == before
+    assert not (store.parent / "checkpoints").exists()

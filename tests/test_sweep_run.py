@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import scalelab
@@ -36,8 +37,15 @@ def cli(*args, timeout=300):
 
 
 def runs_of(store):
-    db = sqlite3.connect(store)
-    rows = db.execute("SELECT run_id, config, status, attempts, info, error FROM runs").fetchall()
+    if not store.exists():
+        return {}
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT run_id, config, status, attempts, info, error FROM runs"
+                          ).fetchall()
+    except sqlite3.OperationalError:  # the driver is creating the store right now
+        db.close()
+        return {}
     curves = {run_id: [json.loads(m) for (m,) in db.execute(
         "SELECT metrics FROM curve WHERE run_id=? ORDER BY step", (run_id,))]
         for run_id, *_ in rows}
@@ -96,12 +104,25 @@ def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path)
         {k: v["attempts"] for k, v in runs.items()}
 
 
+def same(rows_a, rows_b):
+    """Equal curves, NaN equal to NaN (the step-0 train_loss is NaN)."""
+    return json.dumps(rows_a, sort_keys=True) == json.dumps(rows_b, sort_keys=True)
+
+
+def read_checkpoints(folder):
+    saved = {}
+    for path in folder.glob("*/last.pt"):
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved[path.parent.name] = (state["status"], state["step"], state["rows"])
+    return saved
+
+
 @pytest.mark.slow
 def test_sigkilled_driver_loses_nothing_and_resumes_from_checkpoints(tmp_path):
-    steps, eval_every = 30, 10
+    steps, eval_every = 120, 40
     spec, store = write_spec(tmp_path, {
         "width": {"values": [4, 5]}, "seed": {"values": [0, 1]}, "steps": {"value": steps},
-        "eval_every": {"value": eval_every}, "checkpoint_every": {"value": 2}})
+        "eval_every": {"value": eval_every}, "checkpoint_every": {"value": 5}})
     checkpoints = store.parent / "checkpoints"
     rng = random.Random(1234)
     snapshots = []
@@ -112,41 +133,50 @@ def test_sigkilled_driver_loses_nothing_and_resumes_from_checkpoints(tmp_path):
         # kill at a random moment once some run is training and has written a checkpoint
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and driver.poll() is None:
-            if store.exists() and any(
+            if any(
                     (checkpoints / run_id / "last.pt").exists()
                     for run_id, run in runs_of(store).items() if run["status"] == "running"):
                 break
             time.sleep(0.1)
-        time.sleep(rng.uniform(0.0, 1.0))
+        time.sleep(rng.uniform(0.0, 0.5))
         if driver.poll() is not None:
             break  # the sweep finished before this kill
         driver.send_signal(signal.SIGKILL)
         driver.wait()
-        snapshots.append(runs_of(store))
-        time.sleep(0.7)  # the orphaned workers notice their driver died and exit
+        time.sleep(1.0)  # the orphaned workers notice their driver died and exit
+        saved = read_checkpoints(checkpoints)
+        time.sleep(0.5)
+        later = read_checkpoints(checkpoints)  # no orphan is still training
+        assert {k: v[:2] for k, v in later.items()} == {k: v[:2] for k, v in saved.items()}
+        snapshots.append((runs_of(store), saved))
 
     final_start = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert final_start.returncode == 0, final_start.stderr
     final = runs_of(store)
 
     assert len(final) == 4  # every run present exactly once (run_id is the primary key)
-    interrupted = set()
-    for snapshot in snapshots:
-        for run_id, run in snapshot.items():
+    interrupted = {}  # run_id -> the step of its checkpoint when the driver was restarted
+    for runs, saved in snapshots:
+        for run_id, run in runs.items():
             if run["status"] == "finished":  # finished before a kill: never run again
                 assert final[run_id]["attempts"] == run["attempts"]
-                assert final[run_id]["curve"] == run["curve"]
-            if run["status"] == "running" and (checkpoints / run_id / "last.pt").exists():
-                interrupted.add(run_id)
+                assert same(final[run_id]["curve"], run["curve"])
+            elif run["status"] == "running" and run_id in saved:
+                status, step, rows = saved[run_id]
+                if status == "running":  # killed mid-training
+                    interrupted[run_id] = max(interrupted.get(run_id, 0), step)
+                else:  # training had ended, the driver had not yet stored it: not re-run
+                    assert same(final[run_id]["curve"], rows)
     assert snapshots and interrupted, "no kill hit a run in training"
     for run_id, run in final.items():
         assert run["status"] == "finished"
         assert [r["step"] for r in run["curve"]] == list(range(0, steps + 1, eval_every))
         assert np.isfinite(run["curve"][-1]["val_loss"])
-    for run_id in interrupted:  # started again from the checkpoint, not from step 0
+    for run_id, step in interrupted.items():
+        # started again from its checkpoint (at that step or a later one), not from step 0
         assert final[run_id]["attempts"] >= 2
         resumed = final[run_id]["info"].get("resumed_from_step")
-        assert resumed is not None and resumed > 0, final[run_id]["info"]
+        assert resumed is not None and resumed >= step > 0, (step, final[run_id]["info"])
 
 
 def test_store_given_as_foreign_file_is_untouched_by_a_sweep(tmp_path):

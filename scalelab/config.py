@@ -123,6 +123,12 @@ class RunConfig:
 
         registry.check_choice("family", self.family, registry.model_families(), source)
         registry.check_choice("loss_variant", self.loss_variant, registry.loss_variants(), source)
+        from scalelab.losses.names import needs_ensemble
+
+        if needs_ensemble(self.loss_variant) and self.ensemble_members < 2:
+            raise SpecError(
+                f"{source}: loss_variant {self.loss_variant!r} scores an ensemble, so "
+                f"ensemble_members must be at least 2 (got {self.ensemble_members}).")
         registry.check_choice("field", self.field, registry.fields(), source)
         registry.check_choice("degradation", self.degradation, registry.degradations(), source)
         registry.check_choice("optimizer", self.optimizer, registry.OPTIMIZERS, source)

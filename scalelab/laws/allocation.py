@@ -125,7 +125,8 @@ def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str
     ``curves`` holds one row per run × evaluation with the run's parameter count, the
     FLOPs spent so far and the loss. For ``n_budgets`` budgets spaced log-evenly over
     the range that at least two runs reach, each run's loss at the budget is interpolated
-    (linearly in log FLOPs) along its curve; the smallest gives N_opt(C).
+    (linearly in log FLOPs) along its curve; the smallest gives N_opt(C). Budgets whose
+    best run is the smallest or the largest size are skipped (the optimum may lie beyond).
     """
     require_columns(curves, params, flops, y, run, what="envelope_allocation")
     table = curves.dropna(subset=[params, flops, y])
@@ -141,6 +142,8 @@ def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str
     if not hi > lo:
         raise TableError("envelope_allocation: the curves do not overlap in FLOPs; runs must "
                          "share a range of compute.")
+    sizes = [float(g[params].iloc[0]) for g in runs]
+    smallest, largest = min(sizes), max(sizes)
     rows = []
     for budget in np.geomspace(lo, hi, n_budgets):
         best = None
@@ -151,8 +154,10 @@ def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str
             loss = np.interp(np.log(budget), np.log(f), g[y].to_numpy(dtype=float))
             if best is None or loss < best[1]:
                 best = (float(g[params].iloc[0]), loss)
+        if best[0] in (smallest, largest):
+            continue  # the optimum is not bracketed by the sizes tried
         rows.append({"flops": budget, "params": best[0], "loss": best[1]})
-    return _power_fit(pd.DataFrame(rows), "1 (envelope)")
+    return _power_fit(pd.DataFrame(rows, columns=["flops", "params", "loss"]), "1 (envelope)")
 
 
 def isoflop_allocation(runs: pd.DataFrame, params: str = "params", flops: str = "flops",

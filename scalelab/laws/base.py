@@ -372,6 +372,7 @@ class Law:
 
     def predict(self, data=None, **inputs) -> np.ndarray:
         """Predicted y at the given inputs (keywords, or a table holding the fitted columns)."""
+        self._check_fitted()
         pred, shape = self._predict_theta(self.theta_[None], data, inputs, "predict")
         out = pred[0].reshape(shape)
         return out if shape else float(out)

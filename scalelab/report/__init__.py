@@ -1,6 +1,15 @@
-"""Figures and the PDF report from a runs table and fits; knows nothing of how runs were made."""
+"""Figures and the PDF report from a runs table and fits; knows nothing of how runs were made.
 
-from scalelab.report.figures import fit_power_laws, plot_scaling, plot_training_curves
+Every figure of the report is a public function here, so a notebook can draw any one.
+"""
+
+from scalelab.report.analysis import Analysis, analyse
+from scalelab.report.context import ReportContext, parse_target
+from scalelab.report.figures import (fit_power_laws, label, plot_frontier, plot_isoflop,
+                                     plot_metric_scaling, plot_residuals, plot_scaling,
+                                     plot_training_curves)
 from scalelab.report.pdf import write_report
 
-__all__ = ["fit_power_laws", "plot_scaling", "plot_training_curves", "write_report"]
+__all__ = ["Analysis", "ReportContext", "analyse", "fit_power_laws", "label", "parse_target",
+           "plot_frontier", "plot_isoflop", "plot_metric_scaling", "plot_residuals",
+           "plot_scaling", "plot_training_curves", "write_report"]

@@ -1,16 +1,19 @@
 """Figures of the report, each a public function that a notebook can call alone.
 
-Every function takes the runs table (and optionally fitted laws), draws on a given
-matplotlib ``ax`` (or a new figure) and returns the figure. Log axes, units and
-legends are set here once so the PDF and notebooks agree.
+Every function takes the runs table (one row per run × evaluation step, or final
+rows) and optional fitted laws, draws on a given matplotlib ``ax`` (or a new figure)
+and returns the figure. Log axes, units and legends are set here once, so the PDF and
+the notebooks agree. A figure that cannot be drawn from the table raises
+:class:`~scalelab.ScalelabError` with one sentence.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib.ticker import LogLocator, NullFormatter
+import numpy as np
+import pandas as pd
 
 from scalelab._errors import ScalelabError
 from scalelab.laws import PowerLaw
@@ -20,97 +23,303 @@ LABELS = {
     "params": "parameters N",
     "samples": "training samples D",
     "flops": "training compute C (FLOP)",
-    "val_loss": "validation loss",
-    "val_mse": "validation MSE (field units²)",
     "samples_seen": "samples seen",
+    "val_loss": "validation loss",
+    "train_loss": "training loss",
+    "val_mse": "validation MSE (field units²)",
+    "val_rmse": "validation RMSE (field units)",
+    "val_mae": "validation MAE (field units)",
+    "val_psnr": "validation PSNR (dB)",
+    "val_ssim": "validation SSIM",
+    "val_crps": "validation CRPS (field units)",
+    "val_spread_skill": "spread-skill ratio",
+    "val_rank_delta": "rank-histogram flatness δ",
+    "val_exceed_ece": "exceedance ECE",
+    "val_exceed_brier": "exceedance Brier score",
 }
+LEVEL = 0.9
 
 
-def _label(column: str) -> str:
-    return LABELS.get(column, column)
+def label(column: str) -> str:
+    """The axis label of a runs-table column, with units where they are known."""
+    return LABELS.get(column, column.replace("_", " "))
 
 
 def fit_power_laws(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
-                   by: str | None = "samples", huber_delta: float = 1e-3) -> dict:
-    """Fit a PowerLaw of ``y`` against ``x`` on each run's final row, one per ``by`` group.
+                   by: str | None = "samples", n_bootstrap: int = 200, seed: int = 0,
+                   huber_delta: float = 1e-3) -> dict:
+    """Fit ``y = E + A·x^(−alpha)`` on each run's final row, one law per ``by`` group.
 
-    Returns ``{group value: fitted PowerLaw or the error sentence (str)}``.
+    Returns ``{group value: fitted PowerLaw, or the sentence (str) saying why not}``.
+    Seeds of the same configuration are separate points of the fit.
     """
     table = final_rows(runs)
     require_columns(table, x, y, *([by] if by else []), what="fit_power_laws")
     groups = table.groupby(by) if by else [(None, table)]
     fits = {}
     for key, group in groups:
-        group = group.dropna(subset=[x, y])
+        group = group[np.isfinite(group[y].astype(float)) & (group[x] > 0)]
         try:
-            fits[key] = PowerLaw(huber_delta=huber_delta).fit(group, x=x, y=y)
+            fits[key] = PowerLaw(huber_delta=huber_delta, n_bootstrap=n_bootstrap,
+                                 seed=seed).fit(group, x=x, y=y)
         except ScalelabError as err:
             fits[key] = str(err)
     return fits
 
 
+def _seed_summary(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """Mean of ``y`` over seeds at each ``x``, with the seeds' min and max."""
+    return group.groupby(x)[y].agg(["mean", "min", "max", "count"]).reset_index()
+
+
 def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
                  by: str | None = "samples", fits: dict | None = None,
-                 extrapolate: float = 10.0, ax=None):
-    """Final ``y`` against ``x`` (log–log), one colour per ``by`` group, each with its
-    fitted power law drawn through the points and extrapolated to ``extrapolate`` × the
-    largest ``x`` (dashed beyond the data)."""
+                 extrapolate_to: float | None = None, level: float = LEVEL, ax=None,
+                 title: str | None = None):
+    """Final ``y`` against ``x`` on log–log axes, one colour per ``by`` group.
+
+    Points are the mean over seeds with the seeds' range as error bars. Each group's
+    fitted power law is drawn through its points with its ``level`` confidence band,
+    then dashed beyond the data up to ``extrapolate_to`` (default 10× the largest
+    ``x``) with its ``level`` prediction band; the value there is marked ★.
+    """
     table = final_rows(runs)
     require_columns(table, x, y, *([by] if by else []), what="plot_scaling")
+    table = table[np.isfinite(table[y].astype(float))]
+    if table.empty:
+        raise ScalelabError(f"no finished run has a finite {y!r}, so there is nothing to plot.")
     if fits is None:
-        fits = fit_power_laws(runs, x=x, y=y, by=by)
+        fits = fit_power_laws(table, x=x, y=y, by=by)
     fig, ax = _figure(ax)
     groups = list(table.groupby(by)) if by else [(None, table)]
-    colours = plt.cm.viridis(np.linspace(0.1, 0.85, max(len(groups), 1)))
+    colours = plt.cm.viridis(np.linspace(0.05, 0.85, max(len(groups), 1)))
+    x_max = float(table[x].max())
+    x_end = extrapolate_to or 10 * x_max
     for colour, (key, group) in zip(colours, groups):
-        name = f"{by.replace('_', ' ')} = {_fmt(key)}" if by else "runs"
-        ax.scatter(group[x], group[y], color=colour, s=28, zorder=3, label=name)
+        name = f"{label(by).split(' ')[-1] if by else ''} = {_fmt(key)}" if by else "runs"
+        stats = _seed_summary(group, x, y)
+        err = [stats["mean"] - stats["min"], stats["max"] - stats["mean"]]
+        ax.errorbar(stats[x], stats["mean"], yerr=err if (stats["count"] > 1).any() else None,
+                    fmt="o", color=colour, ms=5, capsize=2, zorder=3, label=name)
         fit = fits.get(key)
         if isinstance(fit, PowerLaw):
-            lo, hi = group[x].min(), group[x].max()
-            grid_in = np.geomspace(lo, hi, 100)
-            grid_out = np.geomspace(hi, hi * extrapolate, 50)
-            ax.plot(grid_in, fit.predict(grid_in), color=colour, lw=1.6)
-            ax.plot(grid_out, fit.predict(grid_out), color=colour, lw=1.6, ls="--")
-            ax.scatter([hi * extrapolate], fit.predict(hi * extrapolate), color=colour,
-                       marker="*", s=90, zorder=4, edgecolor="k", linewidth=0.5)
-    ax.axvline(table[x].max(), color="0.6", lw=0.8, ls=":")
+            _draw_law(ax, fit, float(group[x].min()), float(group[x].max()), x_end, colour,
+                      level)
+    ax.axvline(x_max, color="0.6", lw=0.8, ls=":")
+    _log_axes(ax)
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    ax.set_title(title or f"{label(y)} vs {label(x)}", fontsize=8)
+    ax.legend(fontsize=7, frameon=False, title=label(by) if by else None, title_fontsize=7)
+    return fig
+
+
+def _draw_law(ax, fit, lo: float, hi: float, end: float, colour, level: float) -> None:
+    grid_in = np.geomspace(lo, hi, 60)
+    ax.plot(grid_in, fit.predict(x=grid_in), color=colour, lw=1.5)
+    has_boot = getattr(fit, "bootstrap_params_", None) is not None
+    if has_boot:
+        band = fit.predict_interval(x=grid_in, level=level, kind="mean")
+        ax.fill_between(grid_in, band["lower"], band["upper"], color=colour, alpha=0.18, lw=0)
+    if end > hi:
+        grid_out = np.geomspace(hi, end, 40)
+        ax.plot(grid_out, fit.predict(x=grid_out), color=colour, lw=1.5, ls="--")
+        if has_boot:
+            band = fit.predict_interval(x=grid_out, level=level, kind="observation")
+            ax.fill_between(grid_out, band["lower"], band["upper"], color=colour, alpha=0.10,
+                            lw=0, hatch="///", edgecolor=colour)
+        ax.scatter([end], [fit.predict(x=end)], color=colour, marker="*", s=110, zorder=4,
+                   edgecolor="k", linewidth=0.5)
+
+
+def plot_residuals(fits: dict, by: str = "samples", ax=None, title: str | None = None):
+    """Log residuals log(observed) − log(fitted) of each fitted law against its x."""
+    fig, ax = _figure(ax)
+    laws = [(k, f) for k, f in fits.items() if isinstance(f, PowerLaw)]
+    if not laws:
+        raise ScalelabError("no law was fitted, so there are no residuals to show.")
+    colours = plt.cm.viridis(np.linspace(0.05, 0.85, len(laws)))
+    for colour, (key, fit) in zip(colours, laws):
+        xs = np.asarray(fit._X["x"])  # the points the law was fitted to
+        resid = np.asarray(fit.residuals_)
+        ax.scatter(xs, resid, color=colour, s=18, label=f"{by} = {_fmt(key)}")
+    ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel(_label(x))
-    ax.set_ylabel(_label(y))
-    ax.set_title(f"{_label(y)} vs {_label(x)}: fit L = E + A·N^(−α), dashed = extrapolation "
-                 f"to {extrapolate:g}× (★)", fontsize=9)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+    ax.set_xlabel(label(getattr(laws[0][1], "column_names_", {}).get("x", "params")))
+    ax.set_ylabel("log residual")
+    ax.set_title(title or "residuals of the fits (log observed − log fitted)", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=7, frameon=False)
     return fig
 
 
 def plot_training_curves(runs: pd.DataFrame, x: str = "samples_seen", y: str = "val_loss",
-                         colour_by: str = "params", ax=None):
-    """``y`` against ``x`` for each run, coloured by ``colour_by``; diverged runs marked ×."""
+                         colour_by: str = "params", ax=None, title: str | None = None):
+    """``y`` against ``x`` for each run, coloured by ``colour_by``; diverged runs end in ×."""
     require_columns(runs, "run_id", x, y, what="plot_training_curves")
     fig, ax = _figure(ax)
-    table = runs.dropna(subset=[x, y])
+    table = runs[np.isfinite(pd.to_numeric(runs[y], errors="coerce"))]
     table = table[table[x] > 0]
-    values = table[colour_by] if colour_by in table else pd.Series(0, index=table.index)
-    norm = matplotlib.colors.LogNorm(values.min(), values.max()) if values.min() > 0 and \
-        values.max() > values.min() else None
-    for run_id, curve in table.groupby("run_id"):
-        c = plt.cm.plasma(norm(curve[colour_by].iloc[0])) if norm else "C0"
-        ax.plot(curve[x], curve[y], color=c, lw=1, alpha=0.8)
+    if table.empty:
+        raise ScalelabError(f"no run has a finite {y!r} after step 0, so there are no curves.")
+    values = table[colour_by] if colour_by in table else pd.Series(1.0, index=table.index)
+    lo, hi = float(values.min()), float(values.max())
+    norm = matplotlib.colors.LogNorm(lo, hi) if lo > 0 and hi > lo else None
+    styles = {v: s for v, s in zip(sorted(table["samples"].unique()) if "samples" in table
+                                   else [], ["-", "--", ":", "-."] * 10)}
+    diverged = False
+    for _, curve in table.groupby("run_id"):
+        colour = plt.cm.plasma(norm(curve[colour_by].iloc[0]) * 0.9) if norm else "C0"
+        style = styles.get(curve["samples"].iloc[0], "-") if "samples" in curve else "-"
+        ax.plot(curve[x], curve[y], color=colour, lw=1, ls=style, alpha=0.85)
         if "status" in curve and (curve["status"] == "diverged").any():
-            ax.scatter(curve[x].iloc[-1], curve[y].iloc[-1], marker="x", color="red", zorder=3)
+            diverged = True
+            ax.scatter(curve[x].iloc[-1], curve[y].iloc[-1], marker="x", color="red", s=50,
+                       zorder=3)
     if norm:
-        fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="plasma"), ax=ax,
-                     label=_label(colour_by))
+        bar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap="plasma"), ax=ax, pad=0.02,
+                           fraction=0.05, aspect=30)
+        bar.set_label(label(colour_by), fontsize=7)
+        bar.ax.tick_params(labelsize=6)
+        ticks = sorted(values.unique())
+        if len(ticks) <= 8:
+            bar.set_ticks(ticks)
+            bar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+    if styles:
+        handles = [matplotlib.lines.Line2D([], [], color="0.3", ls=s, label=f"D = {_fmt(v)}")
+                   for v, s in styles.items()]
+        ax.legend(handles=handles, fontsize=7, frameon=False)
+    _log_axes(ax)
+    ax.set_xlabel(label(x))
+    ax.set_ylabel(label(y))
+    ax.set_title(title or ("training curves" + (" (× = diverged)" if diverged else
+                                                "; no run diverged")), fontsize=8)
+    return fig
+
+
+def plot_frontier(allocation, compute_targets=(), level: float = LEVEL, ax=None,
+                  flops_per_param_sample: float | None = None):
+    """Compute-optimal N_opt (and D_opt) against compute, with the fitted power law.
+
+    ``allocation`` is an :class:`~scalelab.laws.Allocation` (approach 1 or 2); the band
+    is the ``level`` interval of the fitted line, extended to ``compute_targets``.
+    ``flops_per_param_sample`` (k in C = k·N·D) adds D_opt = C/(k·N_opt) on a twin axis.
+    """
+    fig, ax = _figure(ax)
+    frontier = allocation.frontier
+    lo = float(frontier["flops"].min())
+    hi = max([float(frontier["flops"].max()), *compute_targets])
+    grid = np.geomspace(lo, hi, 60)
+    pred = allocation.predict(grid, level=level)
+    ax.scatter(frontier["flops"], frontier["params"], color="C0", s=22, zorder=3,
+               label=f"N_opt, approach {allocation.approach}")
+    ax.plot(grid, pred["params"], color="C0", lw=1.5,
+            label=f"N_opt ∝ C^{allocation.exponent:.2f}")
+    ax.fill_between(grid, pred["lower"], pred["upper"], color="C0", alpha=0.2, lw=0,
+                    label=f"{level:.0%} interval")
+    if flops_per_param_sample:
+        d_opt = grid / (flops_per_param_sample * pred["params"].to_numpy())
+        ax.plot(grid, d_opt, color="C3", lw=1.5, ls="-.", label="D_opt = C/(k·N_opt)")
+        ax.scatter(frontier["flops"],
+                   frontier["flops"] / (flops_per_param_sample * frontier["params"]),
+                   color="C3", s=14, marker="s", zorder=3)
+    for c in compute_targets:
+        ax.axvline(c, color="0.5", ls=":", lw=0.8)
+    _log_axes(ax)
+    ax.set_xlabel(label("flops"))
+    ax.set_ylabel("N_opt (parameters), D_opt (samples)")
+    ax.set_title("compute-optimal frontier", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def plot_isoflop(runs: pd.DataFrame, y: str = "val_loss", n_budgets: int = 5, ax=None):
+    """IsoFLOP profiles: loss against N at fixed compute, read off the training curves.
+
+    Each run's curve is interpolated (linearly in log FLOPs) at ``n_budgets`` budgets
+    spaced log-evenly over the compute every run reached... or as many runs as reach it.
+    """
+    require_columns(runs, "run_id", "params", "flops", y, what="plot_isoflop")
+    table = runs[(runs["flops"] > 0) & np.isfinite(pd.to_numeric(runs[y], errors="coerce"))]
+    curves = [g.sort_values("flops") for _, g in table.groupby("run_id") if len(g) >= 2]
+    if len(curves) < 3:
+        raise ScalelabError("IsoFLOP profiles need the training curves of at least 3 runs.")
+    lo = np.quantile([c["flops"].iloc[0] for c in curves], 0.5)
+    hi = np.quantile([c["flops"].iloc[-1] for c in curves], 0.5)
+    if not hi > lo:
+        raise ScalelabError("the runs' curves share no range of compute for IsoFLOP profiles.")
+    fig, ax = _figure(ax)
+    colours = plt.cm.cividis(np.linspace(0.05, 0.9, n_budgets))
+    for colour, budget in zip(colours, np.geomspace(lo, hi, n_budgets)):
+        points = []
+        for c in curves:
+            f = c["flops"].to_numpy(float)
+            if f[0] <= budget <= f[-1]:
+                loss = np.interp(np.log(budget), np.log(f), c[y].to_numpy(float))
+                points.append((float(c["params"].iloc[0]), loss))
+        if len(points) < 2:
+            continue
+        frame = pd.DataFrame(points, columns=["params", y]).groupby("params")[y].min()
+        ax.plot(frame.index, frame.values, "o-", color=colour, ms=4, lw=1.2,
+                label=f"C = {budget:.2g} FLOP")
+        best = frame.idxmin()
+        ax.scatter([best], [frame[best]], marker="*", color=colour, s=90, edgecolor="k",
+                   linewidth=0.5, zorder=4)
+    _log_axes(ax)
+    ax.set_xlabel(label("params"))
+    ax.set_ylabel(label(y))
+    ax.set_title("IsoFLOP profiles from training curves (best of each marked ★; for all data "
+                 "sizes)", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def plot_metric_scaling(runs: pd.DataFrame, metric: str, x: str = "params",
+                        by: str | None = "samples", target: float | None = None,
+                        ideal: float | None = None, ax=None):
+    """A calibration (or any) metric against size with per-group power-law fits.
+
+    For metrics whose ideal value is not 0 (the spread-skill ratio's is 1) the law is
+    fitted to the distance from ``ideal``, |metric − ideal|, so that E ≥ 0 is the floor
+    of a miscalibration.
+    """
+    table = final_rows(runs)
+    require_columns(table, x, metric, what="plot_metric_scaling")
+    table = table[np.isfinite(pd.to_numeric(table[metric], errors="coerce"))].copy()
+    if table.empty:
+        raise ScalelabError(f"no finished run records {metric!r}.")
+    column = metric
+    if ideal is not None:
+        column = f"|{metric} − {ideal:g}|"
+        table[column] = (table[metric] - ideal).abs()
+    fits = fit_power_laws(table, x=x, y=column, by=by, n_bootstrap=100)
+    return plot_scaling(table, x=x, y=column, by=by, fits=fits,
+                        extrapolate_to=target, ax=ax,
+                        title=f"{label(metric)}" + (f" (distance from ideal {ideal:g})"
+                                                    if ideal is not None else "")
+                        + " vs size, power-law fit per group")
+
+
+def _log_axes(ax) -> None:
+    """Log–log axes labelled in plain numbers where a range spans less than ~1.5 decades."""
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel(_label(x))
-    ax.set_ylabel(_label(y))
-    ax.set_title("training curves (× = diverged)", fontsize=9)
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        axis.set_minor_formatter(NullFormatter())
+        if lo > 0 and hi / lo < 30:
+            axis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
+            axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
     ax.grid(True, which="both", alpha=0.25)
-    return fig
+
+
+def _tick(value, _pos=None) -> str:
+    if 1 <= value < 1e6 and float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
 
 
 def _figure(ax):
@@ -121,6 +330,13 @@ def _figure(ax):
 
 
 def _fmt(value) -> str:
-    if isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer()):
+    """Numbers as people write them: 4,096; 1.2e+08; names unchanged."""
+    if isinstance(value, (bool, np.bool_)) or value is None:
+        return str(value)
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating))
+                                                 and float(value).is_integer()
+                                                 and abs(value) < 1e7):
         return f"{int(value):,}"
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.3g}"
+    return str(value)

@@ -1,0 +1,469 @@
+"""The pages of the PDF report, one function each: ``page_<name>(ctx, analysis) -> [figures]``.
+
+A page that cannot be drawn raises :class:`~scalelab.ScalelabError`; the writer puts
+its one sentence on the page in place of the figure.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from datetime import datetime, timezone
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from scalelab._errors import ScalelabError
+from scalelab.laws import PowerLaw
+from scalelab.report.analysis import Analysis, default_targets
+from scalelab.report.context import ReportContext
+from scalelab.report.figures import (LEVEL, _fmt, label, plot_frontier, plot_isoflop,
+                                     plot_metric_scaling, plot_residuals, plot_scaling,
+                                     plot_training_curves)
+
+A4 = (11.69, 8.27)  # landscape, inches
+CALIBRATION_METRICS = {  # metric: ideal value (None: 0 is ideal)
+    "val_crps": None, "val_exceed_ece": None, "val_exceed_brier": None,
+    "val_spread_skill": 1.0, "val_rank_delta": 1.0,
+}
+
+
+def new_page(title: str, ctx: ReportContext):
+    fig = plt.figure(figsize=A4)
+    fig.suptitle(title, fontsize=14, weight="bold", x=0.03, ha="left", y=0.975)
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    fig.text(0.03, 0.012, f"scalelab · {ctx.title} · {ctx.n_runs} runs · {stamp}",
+             fontsize=7, color="0.45")
+    return fig
+
+
+def message(fig_or_ax, text: str) -> None:
+    ax = fig_or_ax if hasattr(fig_or_ax, "axis") else fig_or_ax.add_axes([0.05, 0.1, 0.9, 0.8])
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="0.25",
+            transform=ax.transAxes)
+
+
+def _text_block(fig, x, y, lines, size=10, **kw) -> float:
+    """Write lines from (x, y) downwards in figure coordinates; return the next y."""
+    step = size / 72 / A4[1] * 1.55
+    for line in lines:
+        weight = "bold" if line.startswith("## ") else "normal"
+        text = line[3:] if line.startswith("## ") else line
+        fig.text(x, y, text, fontsize=size + (1 if weight == "bold" else 0), weight=weight,
+                 va="top", wrap=True, **kw)
+        y -= step * (1.35 if weight == "bold" else 1)
+    return y
+
+
+def _table(ax, frame: pd.DataFrame, size: int = 8, col_widths=None) -> None:
+    ax.axis("off")
+    if frame.empty:
+        return
+    table = ax.table(cellText=frame.astype(str).values, colLabels=list(frame.columns),
+                     loc="upper center", cellLoc="center", colWidths=col_widths)
+    table.auto_set_font_size(False)
+    table.set_fontsize(size)
+    table.scale(1, 1.35)
+    for (row, _), cell in table.get_celld().items():
+        cell.set_edgecolor("0.75")
+        if row == 0:
+            cell.set_facecolor("0.92")
+            cell.set_text_props(weight="bold")
+
+
+def _range(values) -> str:
+    values = sorted(pd.Series(values).dropna().unique().tolist())
+    if not values:
+        return "—"
+    if len(values) <= 6:
+        return ", ".join(_fmt(v) for v in values)
+    return f"{len(values)} values, {_fmt(values[0])} … {_fmt(values[-1])}"
+
+
+# -- 1. summary ---------------------------------------------------------------------------
+def page_summary(ctx: ReportContext, analysis: Analysis):
+    fig = new_page(ctx.title, ctx)
+    runs = ctx.runs.drop_duplicates("run_id") if "run_id" in ctx.runs else ctx.runs
+    statuses = ", ".join(f"{n} {s}" for s, n in ctx.status_counts().items()) or \
+        f"{len(runs)} rows"
+    swept = ["## What was swept"]
+    for column, what in [("family", "network family"), ("width", "width"), ("depth", "depth"),
+                         ("params", "parameters N"), ("samples", "training samples D"),
+                         ("loss_variant", "loss variants"), ("seed", "seeds"),
+                         ("field", "field"), ("scale", "scale factor")]:
+        if column in runs.columns:
+            swept.append(f"{what}: {_range(runs[column])}")
+    compute = ctx.total_compute
+    swept.append(f"runs: {statuses}" + (f"; total training compute {compute:.3g} FLOP"
+                                        if compute else ""))
+    y = _text_block(fig, 0.03, 0.92, swept, size=10)
+
+    y = _text_block(fig, 0.03, y - 0.02, [f"## Headline predictions of {label(ctx.y)} "
+                                           f"({LEVEL:.0%} prediction intervals)"])
+    preds = analysis.predictions.copy()
+    if preds.empty:
+        y = _text_block(fig, 0.05, y, ["no target could be predicted (no law was fitted)."])
+    else:
+        shown = pd.DataFrame({
+            "target": preds["target"], "loss variant": preds["variant"].astype(str),
+            "prediction": preds["prediction"].map(lambda v: f"{v:.4g}" if np.isfinite(v) else "—"),
+            f"{LEVEL:.0%} interval": [f"{lo:.4g} – {hi:.4g}" if np.isfinite(lo) else "—"
+                                       for lo, hi in zip(preds["lower"], preds["upper"])],
+            "law": preds["law"], "note": preds["note"].map(lambda s: s[:70]),
+        })
+        height = 0.045 * (len(shown) + 1)
+        _table(fig.add_axes([0.03, y - height, 0.94, height]), shown,
+               col_widths=[0.14, 0.1, 0.08, 0.12, 0.16, 0.4])
+        y -= height + 0.03
+    lines = []
+    if analysis.best:
+        lines += ["## Which loss variant, from what size on", *analysis.best]
+    lines.append("## How far to trust it (leave-largest-out backtest, Choshen et al. 2024)")
+    for variant, va in analysis.variants.items():
+        name = f"{variant}: " if variant is not None else ""
+        if isinstance(va.backtest, pd.DataFrame) and len(va.backtest):
+            bt = va.backtest.iloc[0]
+            lines.append(f"{name}fitted on N < {bt['target']:.3g}, predicted {bt['prediction']:.4g} "
+                         f"for a truth of {bt['truth']:.4g}: ARE {bt['are']:.2%}, the {LEVEL:.0%} "
+                         f"interval {'covered' if bt['covered'] else 'did NOT cover'} it.")
+        else:
+            lines.append(f"{name}backtest not possible: {va.backtest}")
+    lines.append("## Laws used")
+    lines.append("L(N) = E + A·N^(−α) per data size D (robust Huber fit on log loss, Hoffmann et "
+                 "al. 2022), predictions from the largest D;")
+    lines.append(f"L(C) fitted to the loss envelope of the training curves; intervals from "
+                 f"bootstrap resamples of the runs.")
+    _text_block(fig, 0.03, y, lines, size=9)
+    return [("summary", fig)]
+
+
+# -- 2. scaling curves ----------------------------------------------------------------------
+def page_scaling(ctx: ReportContext, analysis: Analysis):
+    """Per loss variant: y vs N (per D), y vs D (per N), y vs compute; with the fitted
+    laws, their confidence bands, extrapolations with prediction bands, and (for the
+    first variant) the table of the fitted parameters of L(N)."""
+    pages = []
+    variants = list(analysis.variants.items())
+    targets = default_targets(ctx)
+    n_target = max([t.get("params", 0) for t in targets] + [0]) or None
+    d_target = max([t.get("samples", 0) for t in targets] + [0]) or None
+    for start in range(0, len(variants), 2):
+        chunk = variants[start:start + 2]
+        fig = new_page("Scaling curves", ctx)
+        one = len(chunk) == 1
+        axes = fig.subplots(len(chunk), 3, squeeze=False,
+                            gridspec_kw={"hspace": 0.5, "wspace": 0.3, "top": 0.87,
+                                         "bottom": 0.36 if one else 0.08, "left": 0.06,
+                                         "right": 0.97})
+        for row, (variant, va) in zip(axes, chunk):
+            rows = ctx.variant_rows(variant)
+            tag = f"[{variant}] " if variant is not None else ""
+            n_end = max(n_target or 0, 10 * float(rows["params"].max())) \
+                if "params" in rows and len(rows) else None
+            _guarded(row[0], plot_scaling, rows, x="params", y=ctx.y,
+                     by="samples" if "samples" in rows else None, fits=va.fits_by_samples,
+                     extrapolate_to=n_end,
+                     title=f"{tag}vs parameters, per data size\nL = E + A·N^(−α); band: "
+                           f"{LEVEL:.0%} CI; dashed: to ★ with {LEVEL:.0%} PI")
+            _guarded(row[1], _plot_vs_samples, rows, ctx.y, va, d_target, tag)
+            _guarded(row[2], _plot_vs_compute, ctx, variant, va, tag)
+        if one:
+            _fit_table(fig.add_axes([0.06, 0.04, 0.9, 0.22]), chunk[0][1], n_end)
+        pages.append((f"scaling_{start // 2 + 1}", fig))
+    return pages
+
+
+def _fit_table(ax, va, n_end) -> None:
+    rows = []
+    for key, fit in va.fits_by_samples.items():
+        if isinstance(fit, PowerLaw):
+            p, ci = fit.params_, (fit.conf_int(0.95) if fit.bse_ is not None else None)
+            cell = (lambda name, f: f"{p[name]:{f}}" + (f"  [{ci.loc[name, 'lower']:{f}}, "
+                                                       f"{ci.loc[name, 'upper']:{f}}]"
+                                                       if ci is not None else ""))
+            band = fit.predict_interval(x=n_end, level=LEVEL, kind="observation").iloc[0]
+            rows.append([_fmt(key), cell("E", ".4g"), cell("A", ".3g"), cell("alpha", ".3f"),
+                         f"{fit.rmse_log_:.3g}", str(fit.n_points_),
+                         f"{band['prediction']:.4g}  [{band['lower']:.4g}, {band['upper']:.4g}]"])
+        else:
+            rows.append([_fmt(key), "—", "—", "—", "—", "—", _wrap(f"not fitted: {fit}", 60)])
+    ax.set_title(f"fitted L(N) = E + A·N^(−α) per data size D (95% bootstrap intervals) and "
+                 f"the prediction at N = {_fmt(n_end)} ({LEVEL:.0%} PI)", fontsize=9)
+    _table(ax, pd.DataFrame(rows, columns=["D", "E (floor)", "A", "α", "RMS log-resid.",
+                                           "points", f"L at N = {_fmt(n_end)}"]),
+           col_widths=[0.08, 0.17, 0.17, 0.15, 0.1, 0.06, 0.2])
+
+
+def _plot_vs_samples(ax, rows, y, va, d_target, tag):
+    if "samples" not in rows or rows["samples"].nunique() < 2:
+        raise ScalelabError("the sweep has one data size, so there is no curve in D.")
+    enough = any(isinstance(f, PowerLaw) for f in va.fits_by_params.values())
+    plot_scaling(rows, x="samples", y=y, by="params",
+                 fits=va.fits_by_params if enough else {},
+                 extrapolate_to=max(d_target or 0, 10 * float(rows["samples"].max())), ax=ax,
+                 title=f"{tag}vs training samples, per model size"
+                 + ("" if enough else "\n(a law in D needs 4+ data sizes)"))
+
+
+def _plot_vs_compute(ax, ctx, variant, va, tag):
+    runs = ctx.runs if variant is None or "loss_variant" not in ctx.runs else \
+        ctx.runs[ctx.runs["loss_variant"] == variant]
+    if "flops" not in runs:
+        raise ScalelabError("the table has no 'flops' column, so there is no curve in compute.")
+    plot_training_curves(runs, x="flops", y=ctx.y, ax=ax,
+                         title=f"{tag}vs compute, every run's curve\nblack: loss envelope "
+                               f"and its law L(C) with {LEVEL:.0%} PI")
+    law = va.compute_law
+    if isinstance(law, PowerLaw) and not isinstance(va.allocation, str):
+        frontier = va.allocation.frontier
+        targets = [t["compute"] for t in default_targets(ctx) if "compute" in t]
+        end = max([float(frontier["flops"].max()) * 10, *targets])
+        grid = np.geomspace(float(frontier["flops"].min()), end, 80)
+        ax.plot(frontier["flops"], frontier["loss"], "k.", ms=4)
+        ax.plot(grid, law.predict(x=grid), "k-", lw=1.2)
+        band = law.predict_interval(x=grid, level=LEVEL, kind="observation")
+        ax.fill_between(grid, band["lower"], band["upper"], color="k", alpha=0.1, lw=0)
+
+
+def _guarded(ax, fn, *args, **kwargs):
+    try:
+        fn(ax, *args, **kwargs) if fn in (_plot_vs_samples, _plot_vs_compute) else \
+            fn(*args, ax=ax, **kwargs)
+    except ScalelabError as err:
+        ax.cla()
+        message(ax, _wrap(str(err)))
+
+
+def _wrap(text: str, width: int = 45) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
+# -- 3. fit quality -----------------------------------------------------------------------
+def page_fit_quality(ctx: ReportContext, analysis: Analysis):
+    pages = []
+    for variant, va in analysis.variants.items():
+        tag = f" [{variant}]" if variant is not None else ""
+        fig = new_page(f"Fit quality{tag}", ctx)
+        ax = fig.add_axes([0.06, 0.52, 0.4, 0.36])
+        try:
+            plot_residuals(va.fits_by_samples, ax=ax)
+        except ScalelabError as err:
+            message(ax, _wrap(str(err)))
+        # backtest table
+        ax_bt = fig.add_axes([0.52, 0.52, 0.45, 0.36])
+        ax_bt.axis("off")
+        ax_bt.set_title("leave-largest-out backtest (largest D)", fontsize=9)
+        if isinstance(va.backtest, pd.DataFrame) and len(va.backtest):
+            bt = va.backtest
+            _table(ax_bt, pd.DataFrame({
+                "fit on": bt["checkpoints"], "runs": bt["n_runs"],
+                "target N": bt["target"].map(lambda v: f"{v:.3g}"),
+                "truth": bt["truth"].map(lambda v: f"{v:.4g}"),
+                "predicted": bt["prediction"].map(lambda v: f"{v:.4g}"),
+                f"{LEVEL:.0%} PI": [f"{a:.4g}–{b:.4g}" for a, b in zip(bt["lower"], bt["upper"])],
+                "ARE": bt["are"].map(lambda v: f"{v:.2%}"),
+                "covered": bt["covered"].map(lambda v: "yes" if v else "NO")}))
+        else:
+            message(ax_bt, _wrap(f"no backtest: {va.backtest}", 60))
+        # parameter tables of every fitted law in N
+        rows = []
+        for key, fit in va.fits_by_samples.items():
+            if isinstance(fit, PowerLaw):
+                table = fit.params_table()
+                for name, r in table.iterrows():
+                    ci = (f"[{r['[0.025']:.4g}, {r['0.975]']:.4g}]" if "[0.025" in r else "—")
+                    rows.append([_fmt(key), name, f"{r['estimate']:.5g}",
+                                 f"{r.get('std err', np.nan):.3g}", ci,
+                                 str(fit.n_points_), f"{fit.rmse_log_:.3g}"])
+            else:
+                rows.append([_fmt(key), "—", "—", "—", "not fitted", "—", _wrap(str(fit), 60)])
+        ax_t = fig.add_axes([0.06, 0.05, 0.9, 0.4])
+        ax_t.set_title("parameters of L = E + A·N^(−α) per data size D (bootstrap std err and "
+                       "95% interval)", fontsize=9)
+        _table(ax_t, pd.DataFrame(rows, columns=["D", "parameter", "estimate", "std err",
+                                                 "95% interval", "points", "RMS log-resid."]))
+        pages.append((f"fit_quality{'_' + str(variant) if variant is not None else ''}", fig))
+    return pages
+
+
+# -- 4. compute-optimal frontier ------------------------------------------------------------
+def page_frontier(ctx: ReportContext, analysis: Analysis):
+    pages = []
+    targets = [t["compute"] for t in default_targets(ctx) if "compute" in t]
+    for variant, va in analysis.variants.items():
+        tag = f" [{variant}]" if variant is not None else ""
+        fig = new_page(f"Compute-optimal frontier{tag}", ctx)
+        ax1 = fig.add_axes([0.06, 0.2, 0.4, 0.66])
+        ax2 = fig.add_axes([0.56, 0.2, 0.4, 0.66])
+        if isinstance(va.allocation, str):
+            message(ax1, _wrap(f"no frontier: {va.allocation}"))
+        else:
+            plot_frontier(va.allocation, compute_targets=targets, ax=ax1,
+                          flops_per_param_sample=analysis.flops_per_param_sample)
+        runs = ctx.runs if variant is None or "loss_variant" not in ctx.runs else \
+            ctx.runs[ctx.runs["loss_variant"] == variant]
+        try:
+            plot_isoflop(runs, y=ctx.y, ax=ax2)
+        except ScalelabError as err:
+            message(ax2, _wrap(str(err)))
+        notes = []
+        if not isinstance(va.allocation, str):
+            lo, hi = va.allocation.conf_int(0.95).loc["exponent"]
+            notes.append(f"Approach 1 (envelope of training curves): N_opt ∝ C^"
+                         f"{va.allocation.exponent:.3f} (95% interval {lo:.3f} – {hi:.3f}).")
+        notes.append("Approach 2 (IsoFLOP parabolas of final losses): "
+                     + (_wrap(va.isoflop, 150).replace("\n", " ")[:150]
+                        if isinstance(va.isoflop, str) else repr(va.isoflop)))
+        if analysis.flops_per_param_sample:
+            notes.append(f"k = C/(N·D) measured from the runs: {analysis.flops_per_param_sample:.3g} "
+                         f"FLOP per parameter per sample (a transformer's is 6).")
+        _text_block(fig, 0.06, 0.13, notes, size=8)
+        pages.append((f"frontier{'_' + str(variant) if variant is not None else ''}", fig))
+    return pages
+
+
+# -- 5. calibration ---------------------------------------------------------------------------
+def page_calibration(ctx: ReportContext, analysis: Analysis):
+    metrics = [m for m in CALIBRATION_METRICS if m in ctx.final.columns
+               and np.isfinite(pd.to_numeric(ctx.final[m], errors="coerce")).any()]
+    if not metrics:
+        raise ScalelabError("no run in this table is stochastic (ensemble_members ≥ 2), so "
+                            "there are no calibration metrics (CRPS, spread-skill, rank "
+                            "histograms) to show.")
+    fig = new_page("Calibration of the ensembles against model size", ctx)
+    n = len(metrics)
+    cols = min(3, n)
+    rows = int(np.ceil(n / cols))
+    axes = fig.subplots(rows, cols, squeeze=False,
+                        gridspec_kw={"hspace": 0.45, "wspace": 0.3, "top": 0.88,
+                                     "bottom": 0.08, "left": 0.06, "right": 0.98})
+    for ax, metric in zip(axes.ravel(), metrics):
+        try:
+            plot_metric_scaling(ctx.final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax,
+                                by="samples" if "samples" in ctx.final else None)
+        except ScalelabError as err:
+            ax.cla()
+            message(ax, _wrap(f"{label(metric)}: {err}"))
+    for ax in axes.ravel()[n:]:
+        ax.axis("off")
+    pages = [("calibration", fig)]
+    hist = _rank_histogram_page(ctx)
+    if hist is not None:
+        pages.append(("calibration_histograms", hist))
+    return pages
+
+
+def _rank_histogram_page(ctx: ReportContext):
+    columns = [c for c in ("val_rank_hist", "val_exceed_reliability") if c in ctx.final.columns]
+    if not columns:
+        return None
+    final = ctx.final.dropna(subset=columns[:1]).sort_values("params")
+    if final.empty:
+        return None
+    sizes = final.groupby("params").tail(1).tail(4)
+    fig = new_page("Rank histograms and reliability at each size", ctx)
+    axes = fig.subplots(2, len(sizes), squeeze=False,
+                        gridspec_kw={"hspace": 0.45, "top": 0.86, "bottom": 0.08})
+    from scalelab.calibration import ReliabilityCurve, plot_reliability
+
+    for j, (_, run) in enumerate(sizes.iterrows()):
+        counts = _as_list(run.get("val_rank_hist"))
+        ax = axes[0, j]
+        if counts:
+            counts = np.asarray(counts, dtype=float)
+            ax.bar(np.arange(1, counts.size + 1), counts / counts.sum(), color="C0")
+            ax.axhline(1 / counts.size, color="k", ls="--", lw=0.8)
+            ax.set_xlabel("rank of observation")
+            ax.set_ylabel("frequency")
+        ax.set_title(f"N = {_fmt(run['params'])}", fontsize=8)
+        rel = _as_dict(run.get("val_exceed_reliability"))
+        ax = axes[1, j]
+        if rel:
+            curve = ReliabilityCurve(**{k: np.asarray(v, dtype=float) for k, v in rel.items()})
+            plot_reliability(curve, ax=ax)
+            ax.set_title("exceedance reliability", fontsize=8)
+        else:
+            ax.axis("off")
+    return fig
+
+
+def _as_list(value):
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, (list, tuple, np.ndarray)) else None
+
+
+def _as_dict(value):
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value if isinstance(value, dict) else None
+
+
+# -- 6. training curves ---------------------------------------------------------------------
+def page_curves(ctx: ReportContext, analysis: Analysis):
+    variants = ctx.variants
+    fig = new_page("Training curves", ctx)
+    axes = fig.subplots(1, len(variants), squeeze=False,
+                        gridspec_kw={"top": 0.86, "bottom": 0.1, "left": 0.07, "right": 0.97,
+                                     "wspace": 0.3})[0]
+    x = "samples_seen" if "samples_seen" in ctx.runs else "step"
+    for ax, variant in zip(axes, variants):
+        runs = ctx.runs if variant is None or "loss_variant" not in ctx.runs else \
+            ctx.runs[ctx.runs["loss_variant"] == variant]
+        try:
+            plot_training_curves(runs, x=x, y=ctx.y, ax=ax,
+                                 title=(f"[{variant}] " if variant is not None else "")
+                                 + f"{label(ctx.y)} during training")
+        except ScalelabError as err:
+            message(ax, _wrap(str(err)))
+    return [("curves", fig)]
+
+
+# -- 7. reproducibility ---------------------------------------------------------------------
+def page_reproducibility(ctx: ReportContext, analysis: Analysis):
+    import scalelab
+
+    fig = new_page("Reproducibility", ctx)
+    runs = ctx.runs.drop_duplicates("run_id") if "run_id" in ctx.runs else ctx.runs
+    lines = ["## Provenance", f"source: {ctx.source or '(a table in memory)'}",
+             f"report written: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+             f"scalelab {scalelab.__version__}, python {platform.python_version()}, numpy "
+             f"{np.__version__}, pandas {pd.__version__}"]
+    for column, what in [("device", "devices"), ("host", "hosts")]:
+        if column in runs:
+            lines.append(f"{what}: {_range(runs[column])}")
+    if "versions" in runs:
+        versions = runs["versions"].dropna()
+        if len(versions):
+            first = versions.iloc[0]
+            first = json.loads(first) if isinstance(first, str) else first
+            if isinstance(first, dict):
+                lines.append("training libraries: " + ", ".join(f"{k} {v}" for k, v in
+                                                                 list(first.items())[:8]))
+    if "wall_time_s" in runs:
+        lines.append(f"wall time of the runs: {runs['wall_time_s'].sum():.0f} s in total")
+    y = _text_block(fig, 0.03, 0.92, lines, size=9)
+    _text_block(fig, 0.03, y - 0.01, ["## Sweep spec"], size=9)
+    spec_text = _spec_text(ctx.spec)
+    fig.text(0.03, y - 0.05, spec_text, fontsize=7, family="monospace", va="top")
+    return [("reproducibility", fig)]
+
+
+def _spec_text(spec) -> str:
+    if not spec:
+        return "(no spec was given: the table came without one)"
+    import yaml
+
+    text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=120)
+    lines = text.splitlines()
+    if len(lines) > 55:
+        lines = lines[:55] + [f"... ({len(lines) - 55} more lines)"]
+    return "\n".join(lines)
+
+
+PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_calibration,
+         page_curves, page_reproducibility]

@@ -1,0 +1,189 @@
+"""Training throughput (samples/s) of every network family at three sizes, on this device.
+
+Times the training step of ``scalelab.train`` (the same model, loss and optimiser
+builders; forward, loss, backward, optimiser step) on fields already on the
+device, after warm-up steps, and prints samples/s and the achieved model FLOP/s
+(3 × forward FLOPs per sample × samples/s, forward FLOPs by torch's counter;
+Kaplan et al. 2020 §2.1). On CUDA it also prints the fraction of the device's peak
+dense bf16 tensor FLOP/s (table below, from the vendors' data sheets) and times the
+plain fp32 step against the speed switches (bf16 autocast + channels_last, and
+``--compile``) in the same process, printing the ratio. Variants are timed in
+interleaved rounds and the best round counts, so other load on the machine does not
+favour one of them.
+
+    python benchmarks/bench_train.py                 # all families, auto device
+    python benchmarks/bench_train.py --device cuda --compile
+    python benchmarks/bench_train.py --families edsr --steps 5   # a quick CPU look
+
+Small downscaling networks are far from the peak: their convolutions have few
+channels, so the fraction of peak is a measure of how much a bigger width or batch
+would cost for free, not a target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import replace
+
+import torch
+
+from scalelab import registry
+from scalelab.config import RunConfig
+from scalelab.data import make_pairs
+from scalelab.models import count_params, forward_flops
+from scalelab.train.loop import make_loss, make_model, make_optimizer, resolve_device
+
+# dense (no sparsity) bf16 tensor-core peak, TFLOP/s, by a substring of the CUDA device
+# name; the first match wins, so the more specific names come first
+PEAK_BF16_TFLOPS = (
+    ("GH200", 989.0),
+    ("H200", 989.0),
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),  # SXM5 (e.g. "NVIDIA H100 80GB HBM3")
+    ("H800", 989.0),
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("A800", 312.0),
+    ("L40S", 362.0),
+    ("L40", 181.0),
+    ("L4", 121.0),
+    ("A10", 125.0),
+)
+
+# (width, depth) of the small, medium and large network of each family
+SIZES = {
+    "unet": ((8, 2), (16, 3), (32, 4)),  # depth = levels; the HR grid must divide by 2^depth
+}
+DEFAULT_SIZES = ((16, 2), (32, 4), (64, 8))
+
+
+def peak_bf16_flops(device_name: str) -> float | None:
+    for key, tflops in PEAK_BF16_TFLOPS:
+        if key in device_name:
+            return tflops * 1e12
+    return None
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_step(cfg: RunConfig, device: torch.device, lr_train, hr_train):
+    """One training step of ``cfg`` as ``scalelab.train`` takes it (a closure over its state)."""
+    torch.manual_seed(cfg.seed)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16")
+    model = make_model(cfg).to(device, memory_format=memory_format)
+    loss_fn = make_loss(cfg)
+    optimizer = make_optimizer(cfg, model)
+    forward = torch.compile(model) if cfg.compile else model
+    ensemble = getattr(loss_fn, "needs_ensemble", False)
+    lr_train = lr_train.contiguous(memory_format=memory_format)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def step():
+        idx = torch.randint(0, lr_train.shape[0], (cfg.batch_size,), generator=gen).to(device)
+        lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
+        with autocast:
+            pred = model.sample(lr_b, cfg.ensemble_members) if ensemble else forward(lr_b)
+            loss = loss_fn(pred.float(), hr_b, lr_b)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def throughputs(steps_by_variant: list, device: torch.device, batch: int, steps: int,
+                warmup: int, rounds: int) -> list[float]:
+    """Samples/s of each step function: the best of ``rounds`` interleaved timings of ``steps``
+    steps each, so that load from other processes and warm caches favour no variant."""
+    for step in steps_by_variant:
+        for _ in range(warmup):
+            step()
+    best = [0.0] * len(steps_by_variant)
+    for _ in range(rounds):
+        for i, step in enumerate(steps_by_variant):
+            synchronize(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            synchronize(device)
+            best[i] = max(best[i], steps * batch / (time.perf_counter() - start))
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--families", nargs="*", default=list(registry.model_families()))
+    parser.add_argument("--field-size", type=int, default=64, help="HR field size in pixels")
+    parser.add_argument("--scale", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default 256 on CUDA, 16 on CPU")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 50 CUDA, 5 CPU)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved timing rounds per variant; the best counts")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 10 CUDA, 2 CPU)")
+    parser.add_argument("--members", type=int, default=1,
+                        help="M > 1: the stochastic variant trained with fair CRPS on M members")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--compare", action="store_true",
+                        help="time the switches on CPU too (on CUDA they are always timed)")
+    args = parser.parse_args()
+
+    device = resolve_device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    batch = args.batch_size or (256 if cuda else 16)
+    steps = args.steps or (50 if cuda else 5)
+    warmup = args.warmup or (10 if cuda else 2)
+    name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    peak = peak_bf16_flops(name) if cuda else None
+    print(f"device: {name}; torch {torch.__version__}; HR {args.field_size}², ×{args.scale}, "
+          f"batch {batch}, {args.members} member(s), best of {args.rounds} × {steps} timed steps after {warmup}")
+    if cuda and peak is None:
+        print("  (no peak bf16 figure for this device in PEAK_BF16_TFLOPS; fraction not shown)")
+
+    (lr_train, hr_train), _ = make_pairs("grf", 4 * batch, 1, args.field_size, args.scale,
+                                         device=device)
+    variants = [("fp32", {})]
+    if cuda or args.compare:
+        variants.append(("bf16+NHWC", {"amp": "bf16", "channels_last": True}))
+        if args.compile:
+            variants.append(("bf16+NHWC+compile", {"amp": "bf16", "channels_last": True,
+                                                   "compile": True}))
+    header = f"{'family':8} {'width':>5} {'depth':>5} {'params':>10} {'GFLOP/sample':>12}"
+    for label, _ in variants:
+        header += f" | {label + ' samples/s':>26} {'TFLOP/s':>8}" + (f" {'% peak':>7}" if peak else "")
+    if len(variants) > 1:
+        header += " | speed-up"
+    print(header)
+    for family in args.families:
+        for width, depth in SIZES.get(family, DEFAULT_SIZES):
+            base = RunConfig(family=family, width=width, depth=depth, scale=args.scale,
+                             field_size=args.field_size, batch_size=batch, device=str(device),
+                             ensemble_members=args.members,
+                             loss_variant="crps_fair" if args.members > 1 else "mse")
+            model = make_model(base).to(device)
+            flops = forward_flops(model, tuple(lr_train.shape[1:])) * args.members
+            line = f"{family:8} {width:>5} {depth:>5} {count_params(model):>10} {flops / 1e9:>12.3f}"
+            rates = throughputs(
+                [make_step(replace(base, **switches), device, lr_train, hr_train)
+                 for _, switches in variants], device, batch, steps, warmup, args.rounds)
+            for rate in rates:
+                achieved = 3 * flops * rate
+                line += f" | {rate:>26.1f} {achieved / 1e12:>8.4f}"
+                if peak:
+                    line += f" {100 * achieved / peak:>6.2f}%"
+            if len(rates) > 1:
+                line += " | " + " ".join(f"{r / rates[0]:.2f}×" for r in rates[1:])
+            print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

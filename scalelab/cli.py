@@ -50,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the PDF report of a run store or table")
     report.add_argument("source", help="run store (runs.db) or CSV/Parquet runs table")
     report.add_argument("-o", "--output", help="PDF path (default: report.pdf beside the store)")
+    report.add_argument("--spec", help="the sweep spec (YAML): its targets and text go in the "
+                                       "report (default: the spec saved in the store)")
+    report.add_argument("--target", action="append", default=[], metavar="KEY=VALUE",
+                        help="a headline prediction, e.g. --target params=1e8 --target "
+                             "compute=1e18 (repeatable; 'params=1e8,samples=1e6' for a point)")
+    report.add_argument("--y", default="val_loss", help="the metric to fit (default val_loss)")
+    report.add_argument("--sweep", help="only this sweep of the store")
     report.set_defaults(func=_cmd_report)
 
     sweep = sub.add_parser("sweep", help="plan or run a sweep")
@@ -115,23 +122,50 @@ def _cmd_run(args) -> int:
         from scalelab.report import write_report
 
         runs = load_runs(spec.store, sweep=spec.name)
-        path = write_report(runs, spec.report, title=f"scalelab sweep '{spec.name}'")
+        path = write_report(runs, spec.report, title=f"scalelab sweep '{spec.name}'",
+                            spec=spec.raw, targets=spec.targets, source=str(spec.store))
         print(f"report: {path}")
     return 0 if not outcome.counts.get("failed") else 1
 
 
 def _cmd_report(args) -> int:
-    from scalelab.report import write_report
+    from scalelab.report import parse_target, write_report
     from scalelab.sweep import load_runs
 
     source = Path(args.source)
     if not source.exists():
         raise ScalelabError(f"{source}: no such run store or table; give the path of a "
                             f"runs.db, CSV or Parquet file.")
-    runs = load_runs(source)
+    targets = [parse_target(t) for t in args.target]  # bad targets fail before any work
     output = Path(args.output) if args.output else source.with_name("report.pdf")
-    print(f"report: {write_report(runs, output, title=f'scalelab report: {source}')}")
+    if output.suffix.lower() != ".pdf":
+        raise ScalelabError(f"{output}: a report is a PDF; give an output path ending in .pdf.")
+    spec = None
+    if args.spec:
+        from scalelab.sweep import load_spec
+
+        spec = load_spec(args.spec).raw
+    elif source.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        spec = _spec_in_store(source, args.sweep)
+    runs = load_runs(source, sweep=args.sweep)
+    path = write_report(runs, output, title=f"scalelab report: {source.name}", spec=spec,
+                        targets=targets or None, source=str(source), y=args.y)
+    print(f"report: {path}")
     return 0
+
+
+def _spec_in_store(store: Path, sweep: str | None):
+    """The spec a store saved with its sweep (the named one, or the only one)."""
+    from scalelab.sweep import RunStore
+
+    try:
+        with RunStore(store, readonly=True) as db:
+            sweeps = dict(db.sweeps())
+    except ScalelabError:
+        return None
+    if sweep is not None:
+        return sweeps.get(sweep)
+    return next(iter(sweeps.values())) if len(sweeps) == 1 else None
 
 
 def _cmd_sweep_plan(args) -> int:

@@ -25,13 +25,13 @@ def test_quickstart_end_to_end(tmp_path):
     # it says where the outputs went and showed a progress bar over runs
     assert f"run store: {store}" in result.stdout
     assert "report: " in result.stdout
-    assert "12/12" in result.stderr
+    assert "25/25" in result.stderr
 
     # the store: 12 finished runs, each with its curve, in a real SQLite file
     db = sqlite3.connect(store)
-    assert db.execute("SELECT count(*) FROM runs WHERE status='finished'").fetchone()[0] == 12
+    assert db.execute("SELECT count(*) FROM runs WHERE status='finished'").fetchone()[0] == 25
     steps = db.execute("SELECT run_id, count(*) FROM curve GROUP BY run_id").fetchall()
-    assert len(steps) == 12 and all(n >= 2 for _, n in steps)
+    assert len(steps) == 25 and all(n >= 2 for _, n in steps)
     db.close()
 
     runs = scalelab.load_runs(store)
@@ -39,8 +39,8 @@ def test_quickstart_end_to_end(tmp_path):
                    "width", "samples_seen", "train_loss"):
         assert column in runs.columns
     final = runs.sort_values("step").groupby("run_id").tail(1)
-    assert sorted(final["samples"].unique()) == [256, 1024, 4096]
-    assert final["width"].nunique() == 4
+    assert sorted(final["samples"].unique()) == [256, 512, 1024, 2048, 4096]
+    assert final["width"].nunique() == 5
     # the training did something: every run beats its own step-0 loss
     first = runs.sort_values("step").groupby("run_id").head(1).set_index("run_id")["val_loss"]
     last = final.set_index("run_id")["val_loss"]
@@ -51,7 +51,7 @@ def test_quickstart_end_to_end(tmp_path):
 
     # W&B offline runs, one per training run, each with its binary log
     wandb_dirs = sorted((store.parent / "wandb").glob("offline-run-*"))
-    assert len(wandb_dirs) == 12
+    assert len(wandb_dirs) == 25
     assert all(list(d.glob("run-*.wandb")) for d in wandb_dirs)
 
     # the PDF: opened and rendered; its first page is not blank
@@ -73,5 +73,5 @@ def test_quickstart_end_to_end(tmp_path):
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "12 already in the store" in again.stdout
-    assert len(list((store.parent / "wandb").glob("offline-run-*"))) == 12
+    assert "25 already in the store" in again.stdout
+    assert len(list((store.parent / "wandb").glob("offline-run-*"))) == 25

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from scalelab._errors import SpecError
+from scalelab._errors import ScalelabError, SpecError
 from scalelab.config import RunConfig
 
 TOP_KEYS = {"name", "description", "method", "metric", "parameters", "program", "command",
@@ -64,7 +64,7 @@ class SweepSpec:
     store: Path = Path("reports/sweep/runs.db")
     report: Path | None = None
     wandb: dict = field(default_factory=dict)
-    targets: dict = field(default_factory=dict)
+    targets: list = field(default_factory=list)  # [{"params": 1e8}, {"compute": 1e18}, ...]
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -197,8 +197,18 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None) -> 
         devices=devices, runs_per_gpu=runs_per_gpu, address=address,
         max_attempts=max_attempts, ray_max_retries=ray_max_retries,
         store=store, report=Path(report) if report else None, wandb=dict(wandb_cfg),
-        targets=dict(extra.get("targets") or {}),
+        targets=_targets(raw, source),
     )
+
+
+def _targets(raw: dict, source: str) -> list:
+    """The report's targets (``scalelab.targets``), checked now so a typo fails early."""
+    from scalelab.report.context import targets_from_spec
+
+    try:
+        return targets_from_spec(raw)
+    except ScalelabError as err:
+        raise SpecError(f"{source}: scalelab.targets: {err}") from None
 
 
 def _positive_int(mapping: dict, key: str, default: int, source: str, minimum: int = 1) -> int:

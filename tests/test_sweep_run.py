@@ -86,12 +86,14 @@ def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path)
         assert run["status"] == "failed" and run["attempts"] == 2  # retried up to the limit
         assert "Traceback" in run["error"]
     assert "2 retries" not in first.stdout and "4 retries" in first.stdout
-    assert "finished=2" in first.stderr and "best=" in first.stderr  # the progress bar
+    assert "finished=2" in first.stderr and "best val_loss=" in first.stderr  # progress bar
 
     # plan and training agree on size and compute
     table = scalelab.load_runs(store)
     final = table.sort_values("step").groupby("run_id").tail(1)
     finished = final[final["status"] == "finished"]
+    best = final.loc[final["status"] == "finished", "val_loss"].min()
+    assert f"best val_loss={best:.4g}" in first.stderr
     planned = {ln.split()[0]: ln.split() for ln in plan.stdout.splitlines()[2:-1]}
     for run_id, row in finished.set_index("run_id").iterrows():
         assert int(planned[run_id][-2]) == int(row["params"])

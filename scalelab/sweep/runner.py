@@ -70,7 +70,9 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
         outcome = SweepOutcome(spec.name, str(spec.store), len(spec.runs),
                                len(spec.runs) - len(todo), wandb_mode=tracker.mode)
         executor = make_executor(spec, checkpoint_root=spec.store.parent / "checkpoints")
-        best = math.inf
+        metric = (spec.raw.get("metric") or {}).get("name", "val_loss")
+        sign = -1.0 if (spec.raw.get("metric") or {}).get("goal") == "maximize" else 1.0
+        best = math.inf  # sign × the best value of the spec's metric so far
         running = 0
         bar = tqdm(total=len(spec.runs), initial=outcome.skipped, unit="run",
                    desc=f"sweep {spec.name}", disable=not progress, file=sys.stderr,
@@ -81,7 +83,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
                              "failed": outcome.counts.get("failed", 0),
                              **({"diverged": outcome.counts["diverged"]}
                                 if outcome.counts.get("diverged") else {}),
-                             "best": f"{best:.4g}"}, refresh=True)
+                             f"best {metric}": f"{sign * best:.4g}"}, refresh=True)
 
         def on_start(cfg, device: str) -> None:
             nonlocal running
@@ -103,8 +105,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
                 store.record_result(cfg.run_id, result.status, result.rows, result.info)
                 tracker.log_run(cfg.to_dict(), cfg.run_id, result.status, result.rows,
                                 result.info)
-                if result.rows and result.status == "finished":
-                    best = min(best, result.rows[-1].get("val_loss", math.inf))
+                value = result.rows[-1].get(metric) if result.rows else None
+                if result.status == "finished" and isinstance(value, (int, float)) \
+                        and math.isfinite(value):
+                    best = min(best, sign * value)
             outcome.counts[result.status] = outcome.counts.get(result.status, 0) + 1
             bar.update(1)
             show()

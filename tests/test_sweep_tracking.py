@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import yaml
 
 import scalelab
@@ -25,6 +26,7 @@ def unreachable_env():
     return env
 
 
+@pytest.mark.slow
 def test_unreachable_server_falls_back_to_offline_and_loses_nothing(tmp_path):
     store = tmp_path / "out" / "runs.db"
     spec = tmp_path / "spec.yaml"

@@ -79,6 +79,30 @@ def test_divergence_step_is_the_first_non_finite_loss(monkeypatch):
     assert [r["step"] for r in result.rows] == [0, 4]
 
 
+def test_non_finite_validation_loss_ends_the_run_without_its_row(monkeypatch):
+    import scalelab.train.loop as loop
+
+    real = loop.make_loss
+
+    def loss_nan_at_third_evaluation(cfg):
+        inner, calls = real(cfg), {"eval": 0}
+
+        def loss(pred, target, lr):
+            value = inner(pred, target, lr)
+            if not torch.is_grad_enabled():
+                calls["eval"] += 1
+                if calls["eval"] == 3:
+                    return value * float("inf")
+            return value
+        return loss
+
+    monkeypatch.setattr(loop, "make_loss", loss_nan_at_third_evaluation)
+    seen = []
+    result = train(TINY, on_row=seen.append)
+    assert result.status == "diverged" and result.info["diverged_step"] == 8
+    assert [r["step"] for r in result.rows] == [r["step"] for r in seen] == [0, 4]
+
+
 def test_schedules_at_known_steps():
     cfg = replace(TINY, lr=1.0, steps=110, warmup_steps=10)
     constant = replace(cfg, schedule="constant")

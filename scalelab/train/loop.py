@@ -217,7 +217,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - t0
 
-    def record(step: int, train_loss: float) -> None:
+    def record(step: int, train_loss: float) -> bool:
+        """Evaluate and append a curve row; False (and no row) if the validation loss is not finite."""
         samples_seen = step * cfg.batch_size
         row = {
             "step": step,
@@ -229,9 +230,12 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
                        threshold, autocast, val_reference, cfg.seed),
         }
         row["wall_time_s"] = elapsed()
+        if not math.isfinite(row["val_loss"]):
+            return False
         rows.append(row)
         if on_row is not None:
             on_row(row)
+        return True
 
     def info() -> dict:
         return {
@@ -260,10 +264,10 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             "info": json.loads(json.dumps(info(), default=str)) if status != "running" else {},
         })
 
-    if start_step == 0:
-        record(0, float("nan"))
+    if start_step == 0 and not record(0, float("nan")):
+        status, diverged_step = "diverged", 0  # not finite before any training: nothing to run
     step_losses: list[torch.Tensor] = []  # on the device; read back at eval/checkpoint steps
-    for step in range(start_step, cfg.steps):
+    for step in range(start_step, cfg.steps if status == "running" else start_step):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, cfg)
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen).to(device)
@@ -291,19 +295,17 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
                 running_sum += value
                 running_count += 1
         if evaluate_now:
-            record(done, running_sum / running_count)
-            running_sum, running_count = 0.0, 0
-            if not math.isfinite(rows[-1]["val_loss"]):
+            if not record(done, running_sum / running_count):
                 status, diverged_step = "diverged", done
-                rows.pop()
                 break
+            running_sum, running_count = 0.0, 0
         if checkpoint_now:
             checkpoint(done)
 
     if status == "running":
         status = "finished"
     if checkpoint_dir is not None and cfg.checkpoint_every > 0:
-        checkpoint(rows[-1]["step"])  # the ended run: a restart returns it at once
+        checkpoint(rows[-1]["step"] if rows else 0)  # the ended run: a restart returns it at once
     return RunResult(run_id=cfg.run_id, status=status, rows=rows, info=info())
 
 

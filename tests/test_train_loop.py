@@ -189,3 +189,11 @@ def test_bad_inputs_raise_one_sentence_before_work():
         train(replace(TINY, loss_variant="crps_fair"))
     with pytest.raises(ScalelabError, match="lr must be positive"):
         train(replace(TINY, lr=0.0))
+
+
+@pytest.mark.slow
+def test_compiled_run_gives_the_eager_curve():
+    """torch.compile (inductor, here on CPU) changes how the network runs, not what it computes."""
+    eager, compiled = train(TINY), train(replace(TINY, compile=True))
+    assert compiled.status == "finished"
+    np.testing.assert_allclose(curve(compiled)["val_mse"], curve(eager)["val_mse"], rtol=1e-4)

@@ -15,10 +15,11 @@ Deterministic skill
   and channels.
 - ``spectrum_error``: the log spectral distance between the radially averaged power
   spectra of prediction and target, (1/K) Σ_k |log10 E_pred(k) − log10 E_true(k)|
-  over k = 1 … ⌊min(H, W)/2⌋ − 1 (e.g. Harris et al. 2022, "A generative deep learning
-  approach to stochastic downscaling of precipitation forecasts", §3.3, compare
-  radially averaged power spectra). It is 0 for a perfect spectrum and
-  log10(c²) for a prediction that is the target times c.
+  over k = 1 … ⌊min(H, W)/2⌋ − 1 (radially averaged power spectra are how
+  downscaling papers judge small-scale structure, e.g. Harris et al. 2022, JAMES,
+  "A generative deep learning approach to stochastic downscaling of precipitation
+  forecasts"). It is 0 for a perfect spectrum and log10(c²) for a prediction that
+  is the target times c.
 - ``percentile_bias``: relative bias of the p-th percentile over all pixels,
   (q_p(pred) − q_p(true)) / |q_p(true)|, at p = 99 and 99.9 for extremes; quantiles
   use numpy's default (linear) interpolation.

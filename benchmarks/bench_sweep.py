@@ -5,7 +5,11 @@ through ``scalelab.sweep.run_sweep`` into fresh stores, in this process, in
 interleaved rounds (the best round of each counts, so other load on the machine
 does not favour one of them):
 
-- **one at a time**: the local executor with one worker slot;
+- **one at a time**: the local executor with one worker slot, which gets every
+  core as torch threads (what a plain loop over runs does);
+- **one at a time, 1 thread**: the same with one torch thread (on a CPU this
+  separates packing from torch's intra-op threading, which is poor for small
+  convolutions and collapses when other processes load the cores);
 - **packed**: the local executor's default slots — one per CPU core, or, with CUDA,
   every visible GPU × ``--runs-per-gpu`` (several small runs share one GPU).
 
@@ -46,10 +50,13 @@ def sweep_spec(args, store: Path, workers: int | None, runs_per_gpu: int) -> dic
     }
 
 
-def timed(args, root: Path, label: str, workers: int | None, runs_per_gpu: int) -> float:
+def timed(args, root: Path, label: str, workers: int | None, runs_per_gpu: int,
+          threads: int | None = None) -> float:
     spec = parse_spec(sweep_spec(args, root / label / "runs.db", workers, runs_per_gpu))
+    executor = LocalExecutor(workers, runs_per_gpu=runs_per_gpu, threads=threads,
+                             checkpoint_root=spec.store.parent / "checkpoints")
     t0 = time.perf_counter()
-    outcome = run_sweep(spec, progress=False, tracking=False)
+    outcome = run_sweep(spec, progress=False, tracking=False, executor=executor)
     seconds = time.perf_counter() - t0
     assert outcome.counts.get("finished") == args.runs, outcome.counts
     return seconds
@@ -75,13 +82,20 @@ def main() -> None:
           f"on {where}; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        single = many = float("inf")
+        best = {"one at a time": float("inf"), "one at a time, 1 thread": float("inf"),
+                "packed": float("inf")}
         for round_ in range(args.repeats):
-            single = min(single, timed(args, root, f"one_at_a_time{round_}", 1, 1))
-            many = min(many, timed(args, root, f"packed{round_}", None, args.runs_per_gpu))
-    for label, seconds in (("one at a time", single), ("packed", many)):
-        print(f"{label:>14}: {seconds:7.1f} s  {args.runs / seconds * 3600:8.0f} runs/hour")
-    print(f"{'ratio':>14}: {single / many:.2f}× (packed / one at a time)")
+            for label, workers, rpg, threads in (
+                    ("one at a time", 1, 1, None),
+                    ("one at a time, 1 thread", 1, 1, 1),
+                    ("packed", None, args.runs_per_gpu, None)):
+                seconds = timed(args, root, f"{label}{round_}".replace(" ", "_"), workers,
+                                rpg, threads)
+                best[label] = min(best[label], seconds)
+    for label, seconds in best.items():
+        print(f"{label:>24}: {seconds:7.1f} s  {args.runs / seconds * 3600:8.0f} runs/hour")
+    for label in ("one at a time", "one at a time, 1 thread"):
+        print(f"{'ratio vs ' + label:>34}: {best[label] / best['packed']:.2f}×")
 
 
 if __name__ == "__main__":

@@ -11,10 +11,12 @@ __all__ = ["SweepSpec", "load_spec", "parse_spec", "RunStore", "load_runs", "run
            "plan_sweep"]
 
 
-def run_sweep(spec, progress: bool = True, tracking: bool = True, retry_failed: bool = False):
+def run_sweep(spec, progress: bool = True, tracking: bool = True, retry_failed: bool = False,
+              executor=None):
     from scalelab.sweep.runner import run_sweep as _run
 
-    return _run(spec, progress=progress, tracking=tracking, retry_failed=retry_failed)
+    return _run(spec, progress=progress, tracking=tracking, retry_failed=retry_failed,
+                executor=executor)
 
 
 def plan_sweep(spec):

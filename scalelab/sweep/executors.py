@@ -131,7 +131,7 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, devices="auto", runs_per_gpu: int = 1,
-                 checkpoint_root: str | Path | None = None):
+                 checkpoint_root: str | Path | None = None, threads: int | None = None):
         self.cores = _cores()
         self.checkpoint_root = checkpoint_root
         gpus = visible_cuda_devices() if devices == "auto" else (
@@ -142,7 +142,7 @@ class LocalExecutor:
         else:
             self.slots = ["cpu"] * (workers or self.cores)
         self.workers = len(self.slots)
-        self.threads = max(1, self.cores // self.workers)
+        self.threads = threads or max(1, self.cores // self.workers)
 
     def _pool(self, device: str) -> ProcessPoolExecutor:
         cuda_index = int(device.split(":")[1]) if device.startswith("cuda") else None

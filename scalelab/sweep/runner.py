@@ -52,8 +52,11 @@ def runs_to_do(store: RunStore, spec: SweepSpec, retry_failed: bool = False) -> 
 
 
 def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
-              retry_failed: bool = False) -> SweepOutcome:
-    """Execute every run of ``spec`` not already done in its store; return what happened."""
+              retry_failed: bool = False, executor=None) -> SweepOutcome:
+    """Execute every run of ``spec`` not already done in its store; return what happened.
+
+    ``executor``: an executor object to use instead of the one the spec names.
+    """
     store = RunStore(spec.store)
     try:
         store.add_sweep(spec.name, spec.raw, spec.runs)
@@ -69,7 +72,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
         )
         outcome = SweepOutcome(spec.name, str(spec.store), len(spec.runs),
                                len(spec.runs) - len(todo), wandb_mode=tracker.mode)
-        executor = make_executor(spec, checkpoint_root=spec.store.parent / "checkpoints")
+        if executor is None:
+            executor = make_executor(spec, checkpoint_root=spec.store.parent / "checkpoints")
         metric = (spec.raw.get("metric") or {}).get("name", "val_loss")
         sign = -1.0 if (spec.raw.get("metric") or {}).get("goal") == "maximize" else 1.0
         best = math.inf  # sign × the best value of the spec's metric so far

@@ -55,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--target", action="append", default=[], metavar="KEY=VALUE",
                         help="a headline prediction, e.g. --target params=1e8 --target "
                              "compute=1e18 (repeatable; 'params=1e8,samples=1e6' for a point)")
-    report.add_argument("--y", default="val_loss", help="the metric to fit (default val_loss)")
+    report.add_argument("--y", help="the metric to fit (default: the spec's metric, else val_loss)")
     report.add_argument("--sweep", help="only this sweep of the store")
     report.set_defaults(func=_cmd_report)
 

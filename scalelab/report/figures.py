@@ -280,7 +280,7 @@ def plot_isoflop(runs: pd.DataFrame, y: str = "val_loss", n_budgets: int = 5, ax
 
 def plot_metric_scaling(runs: pd.DataFrame, metric: str, x: str = "params",
                         by: str | None = "samples", target: float | None = None,
-                        ideal: float | None = None, ax=None):
+                        ideal: float | None = None, ax=None, n_bootstrap: int = 100):
     """A calibration (or any) metric against size with per-group power-law fits.
 
     For metrics whose ideal value is not 0 (the spread-skill ratio's is 1) the law is
@@ -296,7 +296,7 @@ def plot_metric_scaling(runs: pd.DataFrame, metric: str, x: str = "params",
     if ideal is not None:
         column = f"|{metric} − {ideal:g}|"
         table[column] = (table[metric] - ideal).abs()
-    fits = fit_power_laws(table, x=x, y=column, by=by, n_bootstrap=100)
+    fits = fit_power_laws(table, x=x, y=column, by=by, n_bootstrap=n_bootstrap)
     return plot_scaling(table, x=x, y=column, by=by, fits=fits,
                         extrapolate_to=target, ax=ax,
                         title=f"{label(metric)}" + (f" (distance from ideal {ideal:g})"

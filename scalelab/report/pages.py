@@ -118,6 +118,9 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
                col_widths=[0.14, 0.1, 0.08, 0.12, 0.16, 0.4])
         y -= height + 0.03
     lines = []
+    if len(analysis.variants) > 1 and ctx.y == "val_loss":
+        lines += ["## Caution", "val_loss is each variant's own training loss, so variants are "
+                  "not compared on one scale; report a shared metric (--y val_mse, val_crps)."]
     if analysis.best:
         lines += ["## Which loss variant, from what size on", *analysis.best]
     lines.append("## How far to trust it (leave-largest-out backtest, Choshen et al. 2024)")
@@ -334,17 +337,21 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
         raise ScalelabError("no run in this table is stochastic (ensemble_members ≥ 2), so "
                             "there are no calibration metrics (CRPS, spread-skill, rank "
                             "histograms) to show.")
-    fig = new_page("Calibration of the ensembles against model size", ctx)
+    largest = (f" (D = {_fmt(ctx.final['samples'].max())})" if "samples" in ctx.final else "")
+    fig = new_page(f"Calibration of the ensembles against model size{largest}", ctx)
     n = len(metrics)
     cols = min(3, n)
     rows = int(np.ceil(n / cols))
     axes = fig.subplots(rows, cols, squeeze=False,
                         gridspec_kw={"hspace": 0.45, "wspace": 0.3, "top": 0.88,
                                      "bottom": 0.08, "left": 0.06, "right": 0.98})
+    final = ctx.final
+    if "samples" in final and final["samples"].nunique() > 1:  # the largest data size
+        final = final[final["samples"] == final["samples"].max()]
     for ax, metric in zip(axes.ravel(), metrics):
         try:
-            plot_metric_scaling(ctx.final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax,
-                                by="samples" if "samples" in ctx.final else None)
+            plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax,
+                                by="loss_variant" if "loss_variant" in final else None)
         except ScalelabError as err:
             ax.cla()
             message(ax, _wrap(f"{label(metric)}: {err}"))

@@ -24,16 +24,19 @@ from scalelab.report.pages import PAGES, message, new_page
 
 
 def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab report",
-                 y: str = "val_loss", targets=None, spec: dict | None = None,
+                 y: str | None = None, targets=None, spec: dict | None = None,
                  source: str = "", n_bootstrap: int = N_BOOTSTRAP, png: bool = True) -> Path:
     """Write the report of ``runs`` to ``path`` and each page as ``<stem>_<page>.png``.
 
-    ``targets``: a list like ``["params=1e8", "compute=1e18"]`` or dicts; by default the
+    ``y``: the metric to fit and predict; by default the spec's ``metric.name``, else
+    ``val_loss``. ``targets``: a list like ``["params=1e8", "compute=1e18"]`` or dicts; by default the
     spec's ``scalelab.targets``, else 10× the largest model.
     """
     path = Path(path)
     if path.suffix.lower() != ".pdf":
         raise ScalelabError(f"{path}: a report is a PDF; give an output path ending in .pdf.")
+    if y is None:
+        y = ((spec or {}).get("metric") or {}).get("name") or "val_loss"
     ctx = ReportContext.build(runs, y=y, targets=targets, spec=spec, source=source,
                               title=title)
     analysis = analyse(ctx, n_bootstrap=n_bootstrap)

@@ -294,7 +294,7 @@ def plot_metric_scaling(runs: pd.DataFrame, metric: str, x: str = "params",
         raise ScalelabError(f"no finished run records {metric!r}.")
     column = metric
     if ideal is not None:
-        column = f"|{metric} − {ideal:g}|"
+        column = f"|{label(metric)} − {ideal:g}|"
         table[column] = (table[metric] - ideal).abs()
     fits = fit_power_laws(table, x=x, y=column, by=by, n_bootstrap=n_bootstrap)
     return plot_scaling(table, x=x, y=column, by=by, fits=fits,

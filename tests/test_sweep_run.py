@@ -121,10 +121,10 @@ def read_checkpoints(folder):
 
 @pytest.mark.slow
 def test_sigkilled_driver_loses_nothing_and_resumes_from_checkpoints(tmp_path):
-    steps, eval_every = 120, 40
+    steps, eval_every = 400, 100
     spec, store = write_spec(tmp_path, {
         "width": {"values": [4, 5]}, "seed": {"values": [0, 1]}, "steps": {"value": steps},
-        "eval_every": {"value": eval_every}, "checkpoint_every": {"value": 5}})
+        "eval_every": {"value": eval_every}, "checkpoint_every": {"value": 10}})
     checkpoints = store.parent / "checkpoints"
     rng = random.Random(1234)
     snapshots = []
@@ -135,12 +135,13 @@ def test_sigkilled_driver_loses_nothing_and_resumes_from_checkpoints(tmp_path):
         # kill at a random moment once some run is training and has written a checkpoint
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and driver.poll() is None:
-            if any(
-                    (checkpoints / run_id / "last.pt").exists()
-                    for run_id, run in runs_of(store).items() if run["status"] == "running"):
+            running = [run_id for run_id, run in runs_of(store).items()
+                       if run["status"] == "running"]
+            saved = read_checkpoints(checkpoints)
+            if any(saved.get(run_id, ("",))[0] == "running" for run_id in running):
                 break
             time.sleep(0.1)
-        time.sleep(rng.uniform(0.0, 0.5))
+        time.sleep(rng.uniform(0.0, 0.3))
         if driver.poll() is not None:
             break  # the sweep finished before this kill
         driver.send_signal(signal.SIGKILL)

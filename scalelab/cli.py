@@ -116,7 +116,7 @@ def _cmd_run(args) -> int:
     if outcome.wandb_dirs:
         where = Path(outcome.wandb_dirs[0]).parent
         print(f"W&B ({outcome.wandb_mode}): {len(outcome.wandb_dirs)} runs in {where}"
-              + ("  (push later with: wandb sync " + str(where) + "/offline-run-*)"
+              + (f"  (push later with: scalelab sync {spec.store})"
                  if outcome.wandb_mode == "offline" else ""))
     if not args.no_report and spec.report is not None:
         from scalelab.report import write_report

@@ -75,8 +75,7 @@ def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | 
 
         kwargs = {}
         if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(train).parameters:
-            Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-            kwargs["checkpoint_dir"] = checkpoint_dir
+            kwargs["checkpoint_dir"] = checkpoint_dir  # train creates it when it saves
         result = train(cfg, **kwargs)
         return Outcome(cfg.run_id, result.status, result.rows, result.info)
     except Exception:  # noqa: BLE001 - a failing run must not end the sweep

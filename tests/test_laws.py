@@ -224,7 +224,7 @@ def test_annealing_law_areas_and_fit():
         steps = np.arange(50, 2001, 50)
         loss = (2.0 + 1.5 * f[steps - 1] ** -0.5 - 0.3 * a[steps - 1]) * np.exp(
             rng.normal(0, 0.002, steps.size))
-        rows += [{"run_id": name, "step": s, "lr": sched[s - 1], "train_loss": v}
+        rows += [{"run_id": name, "step": s, "lr_step": sched[s - 1], "train_loss": v}
                  for s, v in zip(steps, loss)]
     law = AnnealingLaw(n_bootstrap=0).fit(pd.DataFrame(rows))
     assert law.params_["alpha"] == pytest.approx(0.5, abs=0.03)

@@ -33,7 +33,7 @@ def run_cli(*args, cwd=None):
         (GOOD.replace("[4]", "[-4]"), "width must be a positive integer, got -4"),
         (GOOD + "  executor: moon\n", "scalelab.executor 'moon' is unknown"),
         (GOOD.replace("width: {values: [4]}", "loss_variant: {value: nope}"),
-         "unknown loss_variant 'nope'"),
+         "loss_variant 'nope': unknown loss 'nope'; valid choices are mse, l1"),
         (GOOD.replace("scalelab:", "colour: red\nscalelab:"), "unknown top-level key 'colour'"),
         (GOOD.replace("{value: 16}", "{value: 18}"), "scale 4 does not divide field_size 18"),
         (GOOD.replace("{values: [4]}", "{values: []}"), "values must be a non-empty list"),

@@ -44,7 +44,10 @@ def annealing_areas(lr, decay: float = 0.999):
 class AnnealingLaw(Law):
     """Fit ``L(s) = L0 + A·S1^(−alpha) − C·S2`` on training curves (Tissue et al. 2024).
 
-    >>> law = AnnealingLaw().fit(curves, step="step", lr="lr", y="train_loss", run="run_id")
+    >>> law = AnnealingLaw().fit(curves, step="step", lr="lr_step", y="train_loss", run="run_id")
+
+    ``lr_step`` is the learning rate at each curve row in ``scalelab.load_runs`` tables
+    (``lr`` there is the config's peak rate); name another column with ``lr=``.
     >>> law.predict_curve(my_schedule)       # loss after each step of a new schedule
 
     The curves table holds rows of (run, step, learning rate, loss); the learning rate
@@ -66,7 +69,7 @@ class AnnealingLaw(Law):
                          drop_highest, max_iter)
         self.decay = decay
 
-    def fit(self, data: pd.DataFrame, step="step", lr="lr", y="train_loss",
+    def fit(self, data: pd.DataFrame, step="step", lr="lr_step", y="train_loss",
             run: str | None = "run_id") -> "AnnealingLaw":
         """Fit to the curves in ``data``: one row per (run, step) with its lr and loss."""
         law = type(self).__name__
@@ -81,7 +84,7 @@ class AnnealingLaw(Law):
         table["forward_area"], table["annealing_area"] = self.areas(table, step, lr, run)
         return self._fit(table, {"S1": "forward_area", "S2": "annealing_area"}, y)
 
-    def areas(self, table: pd.DataFrame, step="step", lr="lr", run="run_id"):
+    def areas(self, table: pd.DataFrame, step="step", lr="lr_step", run="run_id"):
         """S1 and S2 at each row of a curves table (per run, lr interpolated over steps)."""
         forward = np.empty(len(table))
         anneal = np.empty(len(table))

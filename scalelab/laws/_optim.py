@@ -8,11 +8,30 @@ initialisations (Epoch AI's grid has 4,500) and keep the best. A Python loop of
 objective evaluates all rows, so numpy does the loop.
 
 The algorithm is limited-memory BFGS (Nocedal & Wright 2006, Alg. 7.4, the two-loop
-recursion) with bounds handled by projection: variables at a bound whose gradient
-points outward are frozen for the step, the step is projected onto the box, and the
-step length is found by backtracking until the Armijo condition holds. A row stops
-when its projected gradient is below ``pgtol``, when its objective falls by less than
-``ftol`` relative, or when the line search cannot decrease it.
+recursion, with the initial Hessian scaled by ``s·y / y·y`` of the latest pair, eq. 7.20)
+with bounds handled by projection: variables at a bound whose gradient points outward
+are frozen for the step, the step is projected onto the box, and the step length is
+found by backtracking until the Armijo condition holds. A row whose two-loop direction
+is not a descent direction forgets its curvature pairs and takes a scaled gradient
+step (a restart). Only the rows still running are kept in the work arrays, so the cost
+of an iteration follows the number of rows that still move.
+
+A row stops when
+
+- its projected gradient is below ``pgtol`` (``"gradient"``);
+- its objective fell by less than ``ftol`` relative over the last ``window``
+  iterations (``"ftol"``; ``window=1`` is scipy L-BFGS-B's per-iteration test). The
+  Huber objective of a scaling-law fit is nearly piecewise linear (residuals on the
+  loss's linear arms), and rows there creep along a valley, each step lowering the
+  objective by a few ulps; a window longer than one iteration tells that creep from
+  progress;
+- the line search cannot decrease it (``"linesearch"``);
+- with ``keep_best=k``: even if it kept falling at its rate of the last ``window``
+  iterations (at least 10) for all its remaining iterations, it would stay above the
+  k-th lowest objective of any row so far, so it cannot change which rows are best
+  (``"pruned"``). A grid search keeps only its best few starts, and its slowest rows
+  are mostly such hopeless creepers;
+- or after ``max_iter`` iterations (``"max_iter"``).
 """
 
 from __future__ import annotations
@@ -20,6 +39,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+#: iterations over which a row's recent rate of decrease is measured for ``keep_best``
+PRUNE_WINDOW = 10
 
 
 @dataclass
@@ -30,44 +52,52 @@ class BatchResult:
     fun: np.ndarray  # (S,) objective values
     grad: np.ndarray  # (S, P) gradients at x
     n_iter: np.ndarray  # (S,) iterations used
-    converged: np.ndarray  # (S,) True where a stopping test (not max_iter) ended the row
+    converged: np.ndarray  # (S,) True where a convergence test (gradient, ftol, line search) ended the row
+    reason: np.ndarray  # (S,) which test ended the row: gradient, ftol, linesearch, pruned, max_iter
 
 
 def minimize_batched(fun_grad, x0, lower=None, upper=None, *, max_iter: int = 2000,
                      memory: int = 10, pgtol: float = 1e-9, ftol: float = 1e-13,
-                     fscale: float = 0.0, max_linesearch: int = 40) -> BatchResult:
+                     fscale: float = 0.0, window: int = 1, keep_best: int | None = None,
+                     max_linesearch: int = 40) -> BatchResult:
     """Minimise ``S`` independent problems with L-BFGS, all rows at once.
 
     ``fun_grad(x, rows)`` takes an ``(k, P)`` array of points and the indices ``rows``
     (into the ``S`` starts) they belong to, and returns the objectives ``(k,)`` and
     gradients ``(k, P)``; ``rows`` lets a row have its own data (bootstrap weights).
     ``lower``/``upper`` are ``(P,)`` bounds (``-inf``/``inf`` for none; equal bounds fix a
-    variable). The relative-decrease test is ``f_k − f_{k+1} <= ftol·max(|f_k|, |f_{k+1}|,
-    fscale)``; ``fscale=1`` with ``ftol=2.2e-9`` is scipy's L-BFGS-B default test.
+    variable). The relative-decrease test is ``f_{k−w} − f_k <= ftol·max(|f_{k−w}|,
+    |f_k|, fscale)`` with ``w = window``; ``window=1, fscale=1, ftol=2.2e-9`` is scipy's
+    L-BFGS-B default test. ``keep_best=k`` stops rows that cannot reach the k best (see
+    the module docstring); their ``fun`` is where they stood.
     """
     x = np.array(x0, dtype=float, copy=True)
     S, P = x.shape
     lo = np.full(P, -np.inf) if lower is None else np.asarray(lower, dtype=float)
     hi = np.full(P, np.inf) if upper is None else np.asarray(upper, dtype=float)
     x = np.clip(x, lo, hi)
-    all_rows = np.arange(S)
-    f, g = fun_grad(x, all_rows)
+    f, g = fun_grad(x, np.arange(S))
     f = np.where(np.isfinite(f), f, np.inf)
-    s_hist = np.zeros((memory, S, P))
-    y_hist = np.zeros((memory, S, P))
-    rho = np.zeros((memory, S))
-    gnorm = np.sqrt(np.sum(np.where(np.isfinite(g), g, 0.0) ** 2, axis=1))
-    gamma = 1.0 / np.maximum(gnorm, 1.0)  # first step: a unit-length gradient step at most
-    active = np.isfinite(f) & np.all(np.isfinite(g), axis=1)
-    converged = np.zeros(S, dtype=bool)
     n_iter = np.zeros(S, dtype=int)
+    reason = np.full(S, "max_iter", dtype=object)
+    finite = np.isfinite(f) & np.all(np.isfinite(g), axis=1)
+    reason[~finite] = "non-finite start"
+
+    # work arrays hold the running rows only (ids: their row numbers), compacted as rows stop
+    ids = np.flatnonzero(finite)
+    xa, fa, ga = x[ids], f[ids], g[ids]
+    s_hist = np.zeros((memory, ids.size, P))
+    y_hist = np.zeros((memory, ids.size, P))
+    rho = np.zeros((memory, ids.size))
+    gamma = 1.0 / np.maximum(np.sqrt(np.sum(ga**2, axis=1)), 1.0)  # first step: length <= 1
+    span = max(int(window), PRUNE_WINDOW if keep_best else 1) + 1
+    f_hist = np.full((span, ids.size), np.inf)  # f_hist[k % span]: objective after iteration k
+    f_hist[0] = fa
     slot = 0
     n_stored = 0
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+    for it in range(1, max_iter + 1):
+        if ids.size == 0:
             break
-        xa, fa, ga = x[idx], f[idx], g[idx]
         at_bound = ((xa <= lo) & (ga > 0)) | ((xa >= hi) & (ga < 0)) | (lo == hi)
         gf = np.where(at_bound, 0.0, ga)
         done = np.max(np.abs(gf), axis=1) <= pgtol
@@ -76,26 +106,30 @@ def minimize_batched(fun_grad, x0, lower=None, upper=None, *, max_iter: int = 20
         order = [(slot - 1 - j) % memory for j in range(min(n_stored, memory))]
         alphas = []
         for j in order:
-            a_j = rho[j, idx] * np.sum(s_hist[j, idx] * q, axis=1)
-            q -= a_j[:, None] * y_hist[j, idx]
+            a_j = rho[j] * np.sum(s_hist[j] * q, axis=1)
+            q -= a_j[:, None] * y_hist[j]
             alphas.append(a_j)
-        r = gamma[idx, None] * q
+        r = gamma[:, None] * q
         for j, a_j in zip(reversed(order), reversed(alphas)):
-            b_j = rho[j, idx] * np.sum(y_hist[j, idx] * r, axis=1)
-            r += s_hist[j, idx] * (a_j - b_j)[:, None]
+            b_j = rho[j] * np.sum(y_hist[j] * r, axis=1)
+            r += s_hist[j] * (a_j - b_j)[:, None]
         d = np.where(at_bound, 0.0, -r)
         slope = np.sum(gf * d, axis=1)
         bad = ~(slope < 0) | ~np.all(np.isfinite(d), axis=1)
-        d[bad] = -gamma[idx[bad], None] * gf[bad]
+        if bad.any():  # restart: forget the pairs, step along the scaled gradient
+            d[bad] = -gamma[bad, None] * gf[bad]
+            s_hist[:, bad] = 0.0
+            y_hist[:, bad] = 0.0
+            rho[:, bad] = 0.0
         # backtracking (Armijo) line search on the projected path, rows in parallel
-        step = np.ones(idx.size)
+        step = np.ones(ids.size)
         x_new, f_new, g_new = xa.copy(), fa.copy(), ga.copy()
         pending = np.flatnonzero(~done)
         for _ls in range(max_linesearch):
             if pending.size == 0:
                 break
             trial = np.clip(xa[pending] + step[pending, None] * d[pending], lo, hi)
-            ft, gt = fun_grad(trial, idx[pending])
+            ft, gt = fun_grad(trial, ids[pending])
             decrease = np.sum(ga[pending] * (trial - xa[pending]), axis=1)
             ok = (np.isfinite(ft) & np.all(np.isfinite(gt), axis=1)
                   & (ft <= fa[pending] + 1e-4 * decrease))
@@ -103,25 +137,53 @@ def minimize_batched(fun_grad, x0, lower=None, upper=None, *, max_iter: int = 20
             x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
             pending = pending[~ok]
             step[pending] *= 0.5
-        stuck = np.zeros(idx.size, dtype=bool)
+        stuck = np.zeros(ids.size, dtype=bool)
         stuck[pending] = True
+        moved = ~stuck & ~done
         # curvature pair; a row whose pair fails s·y > 0 stores nothing this time
         s = x_new - xa
         yv = g_new - ga
         sy = np.sum(s * yv, axis=1)
         yy = np.sum(yv * yv, axis=1)
-        valid = (sy > 1e-12 * np.sqrt(np.sum(s * s, axis=1) * yy)) & (yy > 0) & ~stuck & ~done
-        s_hist[slot, idx] = np.where(valid[:, None], s, 0.0)
-        y_hist[slot, idx] = np.where(valid[:, None], yv, 0.0)
-        rho[slot, idx] = np.where(valid, 1.0 / np.where(valid, sy, 1.0), 0.0)
-        gamma[idx] = np.where(valid, sy / np.where(valid, yy, 1.0), gamma[idx])
+        valid = (sy > 1e-12 * np.sqrt(np.sum(s * s, axis=1) * yy)) & (yy > 0) & moved
+        s_hist[slot] = np.where(valid[:, None], s, 0.0)
+        y_hist[slot] = np.where(valid[:, None], yv, 0.0)
+        rho[slot] = np.where(valid, 1.0 / np.where(valid, sy, 1.0), 0.0)
+        gamma = np.where(valid, sy / np.where(valid, yy, 1.0), gamma)
         slot = (slot + 1) % memory
         n_stored += 1
-        small = (fa - f_new) <= ftol * np.maximum(np.maximum(np.abs(fa), np.abs(f_new)), max(fscale, 1e-300))
-        moved = ~stuck & ~done
-        x[idx[moved]], f[idx[moved]], g[idx[moved]] = x_new[moved], f_new[moved], g_new[moved]
-        n_iter[idx] += 1
-        stop = done | stuck | (small & moved)
-        converged[idx[stop]] = True
-        active[idx[stop]] = False
-    return BatchResult(x=x, fun=f, grad=g, n_iter=n_iter, converged=converged)
+        xa = np.where(moved[:, None], x_new, xa)
+        fa = np.where(moved, f_new, fa)
+        ga = np.where(moved[:, None], g_new, ga)
+        n_iter[ids] += 1
+        f_hist[it % span] = fa
+        # stopping tests
+        stop = np.full(ids.size, "", dtype=object)
+        if it >= window:
+            before = f_hist[(it - window) % span]
+            small = (before - fa) <= ftol * np.maximum(np.maximum(np.abs(before), np.abs(fa)),
+                                                        max(fscale, 1e-300))
+            stop[small & moved] = "ftol"
+        if keep_best and it >= PRUNE_WINDOW:
+            x[ids], f[ids] = xa, fa  # the k-th best over every row, stopped ones included
+            kth = np.partition(f, min(keep_best, S) - 1)[min(keep_best, S) - 1]
+            rate = (f_hist[(it - PRUNE_WINDOW) % span] - fa) / PRUNE_WINDOW
+            reachable = fa - rate * (max_iter - it)
+            stop[(reachable > kth) & (stop == "")] = "pruned"
+        stop[stuck] = "linesearch"
+        stop[done] = "gradient"
+        ended = stop != ""
+        if it == max_iter:
+            ended[:] = True
+            stop[stop == ""] = "max_iter"
+        if ended.any():
+            out = ids[ended]
+            x[out], f[out], g[out], reason[out] = xa[ended], fa[ended], ga[ended], stop[ended]
+            keep = ~ended
+            ids, xa, fa, ga, gamma = ids[keep], xa[keep], fa[keep], ga[keep], gamma[keep]
+            s_hist, y_hist, rho = s_hist[:, keep], y_hist[:, keep], rho[:, keep]
+            f_hist = f_hist[:, keep]
+    x[ids], f[ids], g[ids] = xa, fa, ga  # rows cut off by max_iter == 0
+    converged = np.isin(reason, ("gradient", "ftol", "linesearch"))
+    return BatchResult(x=x, fun=f, grad=g, n_iter=n_iter, converged=converged,
+                       reason=reason)

@@ -48,9 +48,11 @@ def message(fig_or_ax, text: str) -> None:
 def _text_block(fig, x, y, lines, size=10, **kw) -> float:
     """Write lines from (x, y) downwards in figure coordinates; return the next y."""
     step = size / 72 / A4[1] * 1.55
-    for line in lines:
+    for i, line in enumerate(lines):
         weight = "bold" if line.startswith("## ") else "normal"
         text = line[3:] if line.startswith("## ") else line
+        if weight == "bold" and i:
+            y -= step * 0.6  # room above a heading
         fig.text(x, y, text, fontsize=size + (1 if weight == "bold" else 0), weight=weight,
                  va="top", wrap=True, **kw)
         y -= step * (1.35 if weight == "bold" else 1)

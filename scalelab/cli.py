@@ -64,6 +64,11 @@ def _parser() -> argparse.ArgumentParser:
     plan = sweep_sub.add_parser("plan", help="print the expanded runs without running them")
     plan.add_argument("spec", help="sweep spec (YAML)")
     plan.set_defaults(func=_cmd_sweep_plan)
+    to_wandb = sweep_sub.add_parser("wandb", help="write the spec as W&B's sweep controller "
+                                                  "takes it (without the scalelab section)")
+    to_wandb.add_argument("spec", help="sweep spec (YAML)")
+    to_wandb.add_argument("-o", "--output", help="YAML file to write (default: print it)")
+    to_wandb.set_defaults(func=_cmd_sweep_wandb)
     sweep_run = sweep_sub.add_parser("run", help="run a sweep (resumes where it stopped)")
     sweep_run.add_argument("spec", help="sweep spec (YAML)")
     sweep_run.add_argument("--store", help="run store path (default: from the spec)")
@@ -166,6 +171,22 @@ def _spec_in_store(store: Path, sweep: str | None):
     if sweep is not None:
         return sweeps.get(sweep)
     return next(iter(sweeps.values())) if len(sweeps) == 1 else None
+
+
+def _cmd_sweep_wandb(args) -> int:
+    import yaml
+
+    from scalelab.sweep import load_spec
+    from scalelab.sweep.spec import wandb_config
+
+    text = yaml.safe_dump(wandb_config(load_spec(args.spec)), sort_keys=False)
+    if args.output:
+        Path(args.output).write_text(text)
+        print(f"W&B sweep config: {args.output}  (create the sweep with: wandb sweep "
+              f"{args.output})")
+    else:
+        print(text, end="")
+    return 0
 
 
 def _cmd_sweep_plan(args) -> int:

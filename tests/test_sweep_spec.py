@@ -1,6 +1,7 @@
 """Sweep specs in the W&B format: grid and random expansion, distributions, validation."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,3 +105,29 @@ def test_shipped_specs_are_valid():
     for path in specs:
         s = load_spec(path)
         assert len(s) > 0 and math.isfinite(len(s))
+
+
+def test_exported_specs_are_valid_wandb_sweep_configs(tmp_path):
+    """Every shipped spec, exported for W&B, passes W&B's own sweep schema (wandb/sweeps
+    config/schema.json, copied in tests/data/wandb_sweeps with its source)."""
+    import json
+    import subprocess
+    import sys
+
+    import jsonschema
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    schema = json.loads((root / "tests/data/wandb_sweeps/schema.json").read_text())
+    for spec in sorted((root / "sweeps").glob("*.yaml")):
+        raw = yaml.safe_load(spec.read_text())
+        # the file as is has scalelab's own section, which W&B's schema refuses
+        with pytest.raises(jsonschema.ValidationError, match="scalelab"):
+            jsonschema.validate(raw, schema)
+        out = tmp_path / f"{spec.stem}.wandb.yaml"
+        done = subprocess.run([sys.executable, "-m", "scalelab.cli", "sweep", "wandb", str(spec),
+                               "-o", str(out)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        exported = yaml.safe_load(out.read_text())
+        jsonschema.validate(exported, schema)
+        assert exported["parameters"] == raw["parameters"]

@@ -211,6 +211,22 @@ def _targets(raw: dict, source: str) -> list:
         raise SpecError(f"{source}: scalelab.targets: {err}") from None
 
 
+def wandb_config(spec: SweepSpec) -> dict:
+    """The spec as W&B's sweep controller takes it: everything but the ``scalelab`` section.
+
+    W&B's sweep schema (wandb/sweeps, ``config/schema.json``) allows no top-level keys of
+    its own beyond its list, so ``wandb sweep`` with a local controller refuses a file with
+    a ``scalelab`` section; ``scalelab sweep wandb SPEC -o FILE`` writes this instead. The
+    expanded runs are the same: grid/random search, distributions, nested parameters.
+    """
+    config = {k: v for k, v in spec.raw.items() if k != "scalelab"}
+    config.setdefault("name", spec.name)
+    project = (spec.wandb or {}).get("project")
+    if project and "project" not in config:
+        config["project"] = project
+    return config
+
+
 def _positive_int(mapping: dict, key: str, default: int, source: str, minimum: int = 1) -> int:
     value = mapping.get(key, default)
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:

@@ -11,7 +11,9 @@ The algorithm is limited-memory BFGS (Nocedal & Wright 2006, Alg. 7.4, the two-l
 recursion, with the initial Hessian scaled by ``s·y / y·y`` of the latest pair, eq. 7.20)
 with bounds handled by projection: variables at a bound whose gradient points outward
 are frozen for the step, the step is projected onto the box, and the step length is
-found by backtracking until the Armijo condition holds. A row whose two-loop direction
+found by backtracking until the Armijo condition holds, each new trial at the
+minimiser of the quadratic that interpolates the last one (Nocedal & Wright 2006,
+§3.5); a row whose predicted decrease falls below the objective's rounding stops. A row whose two-loop direction
 is not a descent direction forgets its curvature pairs and takes a scaled gradient
 step (a restart). Only the rows still running are kept in the work arrays, so the cost
 of an iteration follows the number of rows that still move.
@@ -26,8 +28,8 @@ A row stops when
   objective by a few ulps; a window longer than one iteration tells that creep from
   progress;
 - the line search cannot decrease it (``"linesearch"``);
-- with ``keep_best=k``: even if it kept falling at its rate of the last ``window``
-  iterations (at least 10) for all its remaining iterations, it would stay above the
+- with ``keep_best=k``: even if it kept falling at four times its rate of the last 10
+  iterations for all its remaining iterations, it would stay above the
   k-th lowest objective of any row so far, so it cannot change which rows are best
   (``"pruned"``). A grid search keeps only its best few starts, and its slowest rows
   are mostly such hopeless creepers;
@@ -42,6 +44,10 @@ import numpy as np
 
 #: iterations over which a row's recent rate of decrease is measured for ``keep_best``
 PRUNE_WINDOW = 10
+#: the recent rate is multiplied by this before extrapolating, as creeping rows can speed up
+PRUNE_SAFETY = 4.0
+#: a trial step whose predicted decrease is below this times |f| cannot show a decrease
+_ROUNDING = 4 * np.finfo(float).eps
 
 
 @dataclass
@@ -135,8 +141,17 @@ def minimize_batched(fun_grad, x0, lower=None, upper=None, *, max_iter: int = 20
                   & (ft <= fa[pending] + 1e-4 * decrease))
             acc = pending[ok]
             x_new[acc], f_new[acc], g_new[acc] = trial[ok], ft[ok], gt[ok]
-            pending = pending[~ok]
-            step[pending] *= 0.5
+            # a step whose first-order decrease is below f's rounding cannot pass the test
+            hopeless = np.abs(decrease) <= _ROUNDING * np.abs(fa[pending])
+            retry = ~ok & ~hopeless
+            # next trial at the minimiser of the quadratic through f(0), f'(0) and f(trial),
+            # kept within [0.1, 0.5] of this one (Nocedal & Wright 2006, §3.5)
+            curve = ft[retry] - fa[pending[retry]] - decrease[retry]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                shrink = np.where(curve > 0, -decrease[retry] / (2 * curve), 0.5)
+            shrink = np.clip(np.nan_to_num(shrink, nan=0.1), 0.1, 0.5)
+            pending = pending[retry]
+            step[pending] *= shrink
         stuck = np.zeros(ids.size, dtype=bool)
         stuck[pending] = True
         moved = ~stuck & ~done
@@ -168,7 +183,7 @@ def minimize_batched(fun_grad, x0, lower=None, upper=None, *, max_iter: int = 20
             x[ids], f[ids] = xa, fa  # the k-th best over every row, stopped ones included
             kth = np.partition(f, min(keep_best, S) - 1)[min(keep_best, S) - 1]
             rate = (f_hist[(it - PRUNE_WINDOW) % span] - fa) / PRUNE_WINDOW
-            reachable = fa - rate * (max_iter - it)
+            reachable = fa - PRUNE_SAFETY * rate * (max_iter - it)
             stop[(reachable > kth) & (stop == "")] = "pruned"
         stop[stuck] = "linesearch"
         stop[done] = "gradient"

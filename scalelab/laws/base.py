@@ -28,6 +28,17 @@ from scalelab.laws._objective import robust_objective
 from scalelab.laws._optim import minimize_batched
 
 
+#: starts polished after the grid phase; the grid phase stops rows that cannot reach them
+N_POLISH = 8
+#: polish: stop when 10 iterations lower the objective by < 1e-13 relative (creep at float
+#: resolution; a per-iteration ftol below float64 resolution never fires). Rows are not
+#: pruned here: a polished row may pick up speed and overtake the one ahead of it.
+POLISH_STOP = dict(ftol=1e-13, window=10)
+#: bootstrap refits (warm started at the optimum): 10 iterations lowering a resample's
+#: objective by < 1e-10 relative end it
+BOOTSTRAP_STOP = dict(ftol=1e-10, window=10)
+
+
 class NotFittedError(ScalelabError):
     """A law was used before ``fit``."""
 
@@ -180,15 +191,15 @@ class Law:
         # the objective is nearly piecewise linear) stops there and competes as it stands
         res = minimize_batched(fun_grad, starts, self._lower, self._upper,
                                max_iter=max(self.max_iter // 4, 1), ftol=2.2e-9, fscale=1.0,
-                               pgtol=1e-5)
+                               pgtol=1e-5, keep_best=N_POLISH)
         order = np.argsort(res.fun)
         if not np.isfinite(res.fun[order[0]]):
             raise TableError(f"{law}.fit found no start with a finite objective; check that the "
                              f"table holds the law's inputs and a positive y.")
         # phase 2: polish the best few to tight tolerances
-        top = res.x[order[:8]]
+        top = res.x[order[:N_POLISH]]
         polished = minimize_batched(fun_grad, top, self._lower, self._upper,
-                                    max_iter=self.max_iter, ftol=1e-15, pgtol=1e-12)
+                                    max_iter=self.max_iter, pgtol=1e-12, **POLISH_STOP)
         best = int(np.argmin(polished.fun))
         theta = polished.x[best]
         self.theta_ = theta
@@ -298,7 +309,8 @@ class Law:
                                               size=B)
         fun_grad = fun_grad_factory(weights)
         res = minimize_batched(fun_grad, np.repeat(self.theta_[None], B, axis=0), self._lower,
-                               self._upper, max_iter=self.max_iter, ftol=1e-12, pgtol=1e-10)
+                               self._upper, max_iter=self.max_iter, pgtol=1e-10,
+                               **BOOTSTRAP_STOP)
         self.bootstrap_theta_ = res.x
         self.bootstrap_params_ = pd.DataFrame(self._to_natural(res.x),
                                               columns=list(self.full_names_))

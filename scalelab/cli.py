@@ -13,6 +13,7 @@ A user mistake prints one sentence (``scalelab: error: ...``) and exits with 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,9 @@ from scalelab._errors import ScalelabError
 
 
 def main(argv: list[str] | None = None) -> int:
+    # a W&B service address inherited from a parent process (a notebook, a test runner)
+    # belongs to that process: this command starts and tears down its own
+    os.environ.pop("WANDB_SERVICE", None)
     parser = _parser()
     args = parser.parse_args(argv)
     try:

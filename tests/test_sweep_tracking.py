@@ -20,7 +20,9 @@ def closed_port() -> int:
 
 
 def unreachable_env():
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_MODE"}
+    # WANDB_SERVICE: the address of this test process's own W&B service, if an earlier
+    # test started one; the sweep under test must not share it
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_SERVICE")}
     env.update(WANDB_API_KEY="0" * 40, WANDB_BASE_URL=f"http://127.0.0.1:{closed_port()}",
                WANDB_SILENT="true")
     return env

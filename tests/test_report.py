@@ -42,14 +42,15 @@ def tiny_report(tiny_store, tmp_path_factory):
 
 def test_every_page_renders_and_none_is_blank(tiny_report, tmp_path):
     pages = pdf_pages(tiny_report, tmp_path)
-    # summary, scaling (2 variants on one page), fit quality ×2, frontier ×2, calibration,
-    # training curves, reproducibility
-    assert len(pages) == 9
+    # summary, scaling (2 variants on one page), fit quality ×2, frontier ×2, calibration
+    # metrics, rank histograms and reliability, training curves, reproducibility
+    assert len(pages) == 10
     for image in pages:
         assert image[..., :3].std() > 0.03  # a blank page is one colour
     # the figures are saved as PNG beside the PDF too
     pngs = sorted(tiny_report.parent.glob("tiny_*.png"))
     assert {p.stem for p in pngs} >= {"tiny_summary", "tiny_scaling_1", "tiny_calibration",
+                                      "tiny_calibration_histograms",
                                       "tiny_curves", "tiny_reproducibility"}
 
 

@@ -367,48 +367,84 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
 
 
 def _rank_histogram_page(ctx: ReportContext):
+    """Per loss variant (two at most), at the largest data size: the rank histogram and the
+    exceedance reliability diagram of each model size's final evaluation."""
     columns = [c for c in ("val_rank_hist", "val_exceed_reliability") if c in ctx.final.columns]
     if not columns:
         return None
-    final = ctx.final.dropna(subset=columns[:1]).sort_values("params")
+    final = ctx.final.dropna(subset=columns[:1])
+    if "samples" in final and len(final):
+        final = final[final["samples"] == final["samples"].max()]
     if final.empty:
         return None
-    sizes = final.groupby("params").tail(1).tail(4)
-    fig = new_page("Rank histograms and reliability at each size", ctx)
-    axes = fig.subplots(2, len(sizes), squeeze=False,
-                        gridspec_kw={"hspace": 0.45, "top": 0.86, "bottom": 0.08})
+    variants = [v for v in ctx.variants if v is None or len(ctx.variant_rows(v))][:2]
+    sizes = sorted(final["params"].unique())[-5:] if "params" in final else [None]
+    largest = f", D = {_fmt(final['samples'].iloc[0])}" if "samples" in final else ""
+    fig = new_page(f"Rank histograms and exceedance reliability at each size{largest}", ctx)
+    axes = fig.subplots(2 * len(variants), len(sizes), squeeze=False,
+                        gridspec_kw={"hspace": 0.7, "wspace": 0.35, "top": 0.88,
+                                     "bottom": 0.07, "left": 0.07, "right": 0.98})
     from scalelab.calibration import ReliabilityCurve, plot_reliability
 
-    for j, (_, run) in enumerate(sizes.iterrows()):
-        counts = _as_list(run.get("val_rank_hist"))
-        ax = axes[0, j]
-        if counts:
-            counts = np.asarray(counts, dtype=float)
-            ax.bar(np.arange(1, counts.size + 1), counts / counts.sum(), color="C0")
-            ax.axhline(1 / counts.size, color="k", ls="--", lw=0.8)
-            ax.set_xlabel("rank of observation")
-            ax.set_ylabel("frequency")
-        ax.set_title(f"N = {_fmt(run['params'])}", fontsize=8)
-        rel = _as_dict(run.get("val_exceed_reliability"))
-        ax = axes[1, j]
-        if rel:
-            curve = ReliabilityCurve(**{k: np.asarray(v, dtype=float) for k, v in rel.items()})
-            plot_reliability(curve, ax=ax)
-            ax.set_title("exceedance reliability", fontsize=8)
-        else:
-            ax.axis("off")
+    for v, variant in enumerate(variants):
+        rows = final if variant is None or "loss_variant" not in final else \
+            final[final["loss_variant"] == variant]
+        tag = f"[{variant}] " if variant is not None else ""
+        for j, size in enumerate(sizes):
+            ax_hist, ax_rel = axes[2 * v, j], axes[2 * v + 1, j]
+            run = rows[rows["params"] == size] if size is not None else rows
+            counts = _as_list(run["val_rank_hist"].iloc[-1]) if len(run) else None
+            if counts:
+                counts = np.asarray(counts, dtype=float)
+                ax_hist.bar(np.arange(1, counts.size + 1), counts / counts.sum(), color="C0")
+                ax_hist.axhline(1 / counts.size, color="k", ls="--", lw=0.8)
+                ax_hist.set_xlabel("rank of observation", fontsize=7)
+                ax_hist.tick_params(labelsize=7)
+            else:
+                ax_hist.axis("off")
+            ax_hist.set_title(f"{tag}N = {_fmt(size)}", fontsize=8)
+            rel = _as_dict(run["val_exceed_reliability"].iloc[-1]) \
+                if len(run) and "val_exceed_reliability" in run else None
+            if rel:
+                curve = ReliabilityCurve(**{k: np.asarray(x, dtype=float)
+                                            for k, x in rel.items()})
+                plot_reliability(curve, ax=ax_rel)
+                ax_rel.set_aspect("auto")
+                ax_rel.tick_params(labelsize=7)
+                ax_rel.xaxis.label.set_fontsize(7)
+                ax_rel.yaxis.label.set_fontsize(7)
+                ax_rel.set_title(f"{tag}exceedance reliability", fontsize=8)
+            else:
+                ax_rel.axis("off")
+            if j:
+                ax_hist.set_ylabel("")
+                ax_rel.set_ylabel("")
+            else:
+                ax_hist.set_ylabel("frequency", fontsize=7)
     return fig
 
 
+def _parse(value):
+    """A list/dict cell as the store gives it, or as text after a CSV round trip."""
+    if not isinstance(value, str):
+        return value
+    import ast
+
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return parse(value.replace("nan", "NaN") if parse is json.loads else value)
+        except (ValueError, SyntaxError):
+            continue
+    return None
+
+
 def _as_list(value):
-    if isinstance(value, str):
-        value = json.loads(value)
+    value = _parse(value)
     return value if isinstance(value, (list, tuple, np.ndarray)) else None
 
 
 def _as_dict(value):
-    if isinstance(value, str):
-        value = json.loads(value)
+    value = _parse(value)
     return value if isinstance(value, dict) else None
 
 

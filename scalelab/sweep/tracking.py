@@ -75,8 +75,9 @@ class WandbTracker:
                                     init_timeout=self.init_timeout),
         )
         try:
-            for row in rows:
-                run.log({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
+            for row in rows:  # curves are numbers; lists (rank histograms) go to the summary
+                run.log({k: v for k, v in row.items() if k != "step" and _is_number(v)},
+                        step=int(row["step"]))
             run.summary.update({
                 "status": status, "run_id": run_id, "params": info.get("params"),
                 "flops_per_sample": info.get("flops_per_sample"),
@@ -86,6 +87,10 @@ class WandbTracker:
             run.finish()
         self.run_dirs.append(run_dir)
         return run_dir
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _reset_wandb() -> None:

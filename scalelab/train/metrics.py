@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -197,7 +198,9 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
     when flat; ties broken with ``seed``), and the calibration of the exceedance
     probability P(y > ``threshold``), forecast as the fraction of members above it:
     ``val_exceed_ece`` (Guo et al. 2017 eq. 3, 15 equal-width bins) and
-    ``val_exceed_brier``.
+    ``val_exceed_brier``; and the data of the rank histogram (``val_rank_hist``, counts
+    of the observation's rank among the members) and of the exceedance reliability
+    diagram (``val_exceed_reliability``: per-bin confidence, accuracy, count, edges).
     """
     from scalelab import calibration
 
@@ -206,10 +209,15 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
     event = (obs > threshold).flatten().to(torch.int64).cpu().numpy()
     counts = calibration.rank_histogram(obs.cpu().numpy(), members.cpu().numpy(), axis=1,
                                         seed=seed)
+    reliability = calibration.reliability_curve(prob, event, bins=15, binary="p_positive")
     return {
         "val_crps": float(calibration.crps_ensemble(obs, members, axis=1, estimator="fair").mean()),
         "val_spread_skill": float(calibration.spread_skill_ratio(obs, members, axis=1)),
         "val_rank_delta": calibration.rank_histogram_flatness(counts).delta,
         "val_exceed_ece": calibration.ece(prob, event, binary="p_positive"),
         "val_exceed_brier": calibration.brier_score(prob, event, binary="p_positive"),
+        # the data behind the report's rank histograms and reliability diagrams
+        "val_rank_hist": [int(c) for c in counts],
+        "val_exceed_reliability": {name: [float(v) for v in np.asarray(values)]
+                                   for name, values in reliability._asdict().items()},
     }

@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScalelabError as err:
         print(f"scalelab: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `scalelab runs list STORE | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("scalelab: interrupted; finished runs are safe in the store, run the same "
               "command again to resume.", file=sys.stderr)

@@ -42,6 +42,7 @@ import numpy as np
 
 from scalelab._errors import ScalelabError
 from scalelab.calibration._arrays import as_numpy, check_choice
+from scalelab.calibration._toplabel import top_label_checked, width_bin_stats
 
 BINNINGS = ("width", "mass", "unique")
 NORMS = ("l1", "l2", "max")
@@ -51,8 +52,12 @@ SUM_TOLERANCE = 1e-4  # rows of class probabilities must sum to 1 within this
 
 
 # ---------------------------------------------------------------------------- inputs
-def _check_probs_labels(probs, labels, func: str, binary):
-    """Validated (probs float array (n,) or (n, k), labels int64 (n,))."""
+def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True):
+    """Validated (probs float array (n,) or (n, k), labels int64 (n,)).
+
+    ``scan_rows=False`` leaves out the scans of (n, k) values (NaN, range, row sums)
+    for a caller that makes them in its own pass (``_top_label_checked``).
+    """
     probs = as_numpy(probs)
     if probs.dtype.kind != "f":
         probs = probs.astype(np.float64)
@@ -69,12 +74,13 @@ def _check_probs_labels(probs, labels, func: str, binary):
     elif labels.dtype.kind not in "biu":
         raise ScalelabError(f"{func}: labels must be integers, got dtype {labels.dtype}.")
     labels = labels.astype(np.int64, copy=False)
-    low, high = probs.min(), probs.max()
-    if np.isnan(low) or np.isnan(high):
-        raise ScalelabError(f"{func}: probs hold NaN values; drop or fill them first.")
-    if low < 0 or high > 1:
-        raise ScalelabError(f"{func}: probabilities must lie in [0, 1], got values in "
-                            f"[{low:g}, {high:g}]; pass probabilities, not logits.")
+    if scan_rows or probs.ndim == 1:
+        low, high = probs.min(), probs.max()
+        if np.isnan(low) or np.isnan(high):
+            raise ScalelabError(f"{func}: probs hold NaN values; drop or fill them first.")
+        if low < 0 or high > 1:
+            raise ScalelabError(f"{func}: probabilities must lie in [0, 1], got values in "
+                                f"[{low:g}, {high:g}]; pass probabilities, not logits.")
     if probs.ndim == 1:
         if binary is None:
             raise ScalelabError(f"{func}: probs of shape (n,) are ambiguous; pass "
@@ -89,11 +95,12 @@ def _check_probs_labels(probs, labels, func: str, binary):
             raise ScalelabError(f"{func}: binary= applies to probs of shape (n,) only; for "
                                 f"(n, k) class probabilities leave it unset.")
         classes = probs.shape[1]
-        row_sums = np.einsum("ij->i", probs)  # ~4× faster than sum(axis=1) for short rows
-        worst = float(np.abs(row_sums - 1).max())
-        if worst > SUM_TOLERANCE:
-            raise ScalelabError(f"{func}: each row of probs must sum to 1 (worst row is off by "
-                                f"{worst:.3g}); normalise them, e.g. with a softmax.")
+        if scan_rows:
+            row_sums = np.einsum("ij->i", probs)  # ~4× faster than sum(axis=1) for short rows
+            worst = float(np.abs(row_sums - 1).max())
+            if worst > SUM_TOLERANCE:
+                raise ScalelabError(f"{func}: each row of probs must sum to 1 (worst row is off "
+                                    f"by {worst:.3g}); normalise them, e.g. with a softmax.")
         if labels.min() < 0 or labels.max() >= classes:
             raise ScalelabError(f"{func}: labels must be class indices in [0, {classes - 1}], got "
                                 f"values in [{labels.min()}, {labels.max()}].")
@@ -101,37 +108,32 @@ def _check_probs_labels(probs, labels, func: str, binary):
 
 
 def _columns(probs: np.ndarray, labels: np.ndarray, kind: str):
-    """(probability, outcome) pairs to calibrate: one for top-label/binary, k for marginal."""
+    """(probability, outcome) pairs to calibrate: one for binary, k for marginal."""
     if probs.ndim == 1:
         return [(probs, labels)]
-    if kind == "top_label":
-        confidence, predicted = _top_label(probs)
-        return [(confidence, predicted == labels)]
     columns = np.ascontiguousarray(probs.T)  # one contiguous pass per class
     return [(columns[k], labels == k) for k in range(probs.shape[1])]
 
 
-def _top_label(probs: np.ndarray):
-    """(max_k p_k, first argmax_k p_k) per row, like probs.max(1), probs.argmax(1).
+def _prepared_columns(probs, labels, func: str, binary, kind, default_kind: str):
+    """Validated inputs as the (probability, outcome) columns to calibrate.
 
-    numpy reduces a short last axis one row at a time; here blocks of rows are
-    transposed into a cache-sized buffer and reduced across contiguous class rows
-    (SIMD), ~3× faster for k ≈ 10.
+    Top-label columns of (n, k) input come from one cache-blocked pass that also
+    checks the values (``_toplabel.top_label_checked``); every error is the one, and
+    in the order, that the full ``_check_probs_labels`` gives.
     """
-    n, classes = probs.shape
-    confidence = np.empty(n, dtype=probs.dtype)
-    predicted = np.zeros(n, dtype=np.intp)
-    chunk = max(1024, (1 << 20) // (classes * probs.itemsize))
-    buf = np.empty((classes, min(chunk, n)), dtype=probs.dtype)
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        block, top, arg = buf[:, : stop - start], confidence[start:stop], predicted[start:stop]
-        np.copyto(block, probs[start:stop].T)
-        np.maximum.reduce(block, axis=0, out=top)
-        for k in range(classes - 1, 0, -1):  # descending: the first maximal class wins
-            np.putmask(arg, block[k] == top, k)
-        np.putmask(arg, block[0] == top, 0)
-    return confidence, predicted
+    try:
+        probs, labels = _check_probs_labels(probs, labels, func, binary, scan_rows=False)
+        kind = _resolve_kind(kind, probs, func, default_kind)
+    except ScalelabError:
+        _check_probs_labels(probs, labels, func, binary)  # the scans' errors come first
+        raise
+    if kind == "top_label":
+        return [top_label_checked(probs, labels, SUM_TOLERANCE,
+                                  lambda: _check_probs_labels(probs, labels, func, binary))]
+    if probs.ndim == 2:
+        _check_probs_labels(probs, labels, func, binary)  # the row scans left out above
+    return _columns(probs, labels, kind)
 
 
 def _resolve_kind(kind, probs, func: str, default: str) -> str:
@@ -170,15 +172,10 @@ def _bin_stats(prob: np.ndarray, outcome: np.ndarray, bins: int, binning: str):
     """Per-bin count, Σp and Σy."""
     edges = bin_edges(prob, bins, binning)
     if binning == "width":
-        # ceil(p·B) − 1, then a one-step fix where rounding crossed an edge; equal to
-        # searchsorted(edges, p, 'left') but ~5× faster
-        index = np.ceil(prob * bins).astype(np.intp)
-        index -= 1
-        np.clip(index, 0, bins - 1, out=index)
-        index += prob > edges[index]
-        index -= (index > 0) & (prob <= edges[index - 1])
-    else:
-        index = np.searchsorted(edges, prob, side="left")
+        # ceil(p·B) − 1 with a one-step fix where rounding crossed an edge, in
+        # cache-sized blocks; equal to searchsorted(edges, p, 'left') but several times faster
+        return (*width_bin_stats(prob, outcome, bins), edges)
+    index = np.searchsorted(edges, prob, side="left")
     size = edges.size
     # one integer bincount gives counts split by outcome (outcomes are 0/1)
     index += size * outcome.astype(np.intp)
@@ -223,11 +220,11 @@ def _calibration_error(probs, labels, *, bins, binning, power, debias, kind, bin
     if not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ScalelabError(f"{func}: bins must be a positive integer, got {bins!r}.")
     check_choice(func, "binning", binning, BINNINGS)
-    probs, labels = _check_probs_labels(probs, labels, func, binary)
-    kind = _resolve_kind(kind, probs, func, "top_label" if func == "ece" else "marginal")
+    columns = _prepared_columns(probs, labels, func, binary, kind,
+                                "top_label" if func == "ece" else "marginal")
     rng = np.random.default_rng(seed)
     errors = []
-    for prob, outcome in _columns(probs, labels, kind):
+    for prob, outcome in columns:
         count, sum_prob, sum_outcome, _ = _bin_stats(prob, outcome, bins, binning)
         errors.append(_binned_error(count, sum_prob, sum_outcome, power, debias, rng))
     if len(errors) == 1:
@@ -310,9 +307,7 @@ def reliability_curve(probs, labels, bins: int = 15, binning: str = "width", bin
     if not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ScalelabError(f"{func}: bins must be a positive integer, got {bins!r}.")
     check_choice(func, "binning", binning, BINNINGS)
-    probs, labels = _check_probs_labels(probs, labels, func, binary)
-    kind = "binary" if probs.ndim == 1 else "top_label"
-    (prob, outcome), = _columns(probs, labels, kind)
+    (prob, outcome), = _prepared_columns(probs, labels, func, binary, None, "top_label")
     count, sum_prob, sum_outcome, edges = _bin_stats(prob, outcome, bins, binning)
     with np.errstate(invalid="ignore", divide="ignore"):
         return ReliabilityCurve(sum_prob / count, sum_outcome / count, count.astype(np.int64),

@@ -101,3 +101,18 @@ def test_a_row_off_its_sum_in_the_last_block_and_bad_labels_say_so():
     probs[5, 0] = np.nan  # both wrong: the values are named first, as before
     with pytest.raises(ScalelabError, match="NaN"):
         ece(probs, labels)
+
+
+@pytest.mark.parametrize("debias, p", [(True, 2), (False, 1)])
+def test_equal_mass_bins_with_points_on_the_edges_match_kumar(debias, p):
+    rng = np.random.default_rng(3)
+    n = 40_000
+    values = rng.integers(1, 200, n) / 200.0  # repeated values: edges fall on data points
+    outcome = (rng.random(n) < values ** 1.2).astype(np.int64)
+    ours = calibration_error(values, outcome, p=p, debias=debias, binary="p_positive")
+    reference = kumar.lower_bound_scaling_ce(values, outcome, p=p, debias=debias,
+                                             binning_scheme=kumar.get_equal_bins)
+    assert ours == pytest.approx(reference, rel=RTOL)
+    from scalelab.calibration.classification import bin_edges
+    edges = bin_edges(values, 15, "mass")
+    assert np.isin(edges[:-1], values).sum() >= 5  # the case under test

@@ -42,13 +42,14 @@ import numpy as np
 
 from scalelab._errors import ScalelabError
 from scalelab.calibration._arrays import as_numpy, check_choice
-from scalelab.calibration._toplabel import top_label_checked, width_bin_stats
+from scalelab.calibration._toplabel import edge_bin_stats, top_label_checked, width_bin_stats
 
 BINNINGS = ("width", "mass", "unique")
 NORMS = ("l1", "l2", "max")
 KINDS = ("top_label", "marginal")
 BINARY = ("p_positive", "confidence")
 SUM_TOLERANCE = 1e-4  # rows of class probabilities must sum to 1 within this
+EDGE_SCAN_LIMIT = 32  # up to this many bin edges, bin by comparing with each edge
 
 
 # ---------------------------------------------------------------------------- inputs
@@ -172,9 +173,11 @@ def _bin_stats(prob: np.ndarray, outcome: np.ndarray, bins: int, binning: str):
     """Per-bin count, Σp and Σy."""
     edges = bin_edges(prob, bins, binning)
     if binning == "width":
-        # ceil(p·B) − 1 with a one-step fix where rounding crossed an edge, in
-        # cache-sized blocks; equal to searchsorted(edges, p, 'left') but several times faster
+        # ceil(p·B) − 1 with a fix where rounding crossed an edge, in cache-sized
+        # blocks; equal to searchsorted(edges, p, 'left') but several times faster
         return (*width_bin_stats(prob, outcome, bins), edges)
+    if edges.size <= EDGE_SCAN_LIMIT:  # one compare per edge beats a binary search per point
+        return (*edge_bin_stats(prob, outcome, edges), edges)
     index = np.searchsorted(edges, prob, side="left")
     size = edges.size
     # one integer bincount gives counts split by outcome (outcomes are 0/1)

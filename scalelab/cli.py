@@ -135,7 +135,8 @@ def _cmd_run(args) -> int:
 
         runs = load_runs(spec.store, sweep=spec.name)
         path = write_report(runs, spec.report, title=f"scalelab sweep '{spec.name}'",
-                            spec=spec.raw, targets=spec.targets, source=str(spec.store))
+                            spec=spec.raw, targets=spec.targets, source=str(spec.store),
+                            progress=not args.quiet)
         print(f"report: {path}")
     return 0 if not outcome.counts.get("failed") else 1
 
@@ -161,7 +162,7 @@ def _cmd_report(args) -> int:
         spec = _spec_in_store(source, args.sweep)
     runs = load_runs(source, sweep=args.sweep)
     path = write_report(runs, output, title=f"scalelab report: {source.name}", spec=spec,
-                        targets=targets or None, source=str(source), y=args.y)
+                        targets=targets or None, source=str(source), y=args.y, progress=True)
     print(f"report: {path}")
     return 0
 

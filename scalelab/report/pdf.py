@@ -9,6 +9,7 @@ one clear error before writing anything.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +17,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.backends.backend_pdf import PdfPages
 import pandas as pd
+from tqdm.auto import tqdm
 
 from scalelab._errors import ScalelabError
 from scalelab.report.analysis import N_BOOTSTRAP, analyse
@@ -25,12 +27,14 @@ from scalelab.report.pages import PAGES, message, new_page
 
 def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab report",
                  y: str | None = None, targets=None, spec: dict | None = None,
-                 source: str = "", n_bootstrap: int = N_BOOTSTRAP, png: bool = True) -> Path:
+                 source: str = "", n_bootstrap: int = N_BOOTSTRAP, png: bool = True,
+                 progress: bool = False) -> Path:
     """Write the report of ``runs`` to ``path`` and each page as ``<stem>_<page>.png``.
 
     ``y``: the metric to fit and predict; by default the spec's ``metric.name``, else
     ``val_loss``. ``targets``: a list like ``["params=1e8", "compute=1e18"]`` or dicts; by default the
-    spec's ``scalelab.targets``, else 10× the largest model.
+    spec's ``scalelab.targets``, else 10× the largest model. ``progress`` shows a bar
+    over the fits and pages on stderr.
     """
     path = Path(path)
     if path.suffix.lower() != ".pdf":
@@ -39,13 +43,18 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
         y = ((spec or {}).get("metric") or {}).get("name") or "val_loss"
     ctx = ReportContext.build(runs, y=y, targets=targets, spec=spec, source=source,
                               title=title)
+    bar = tqdm(total=len(PAGES) + 1, desc="report", unit="step", disable=not progress,
+               file=sys.stderr)
+    bar.set_postfix_str("fitting laws")
     analysis = analyse(ctx, n_bootstrap=n_bootstrap)
+    bar.update(1)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     pngs = []
     with matplotlib.rc_context({"figure.max_open_warning": 0}), PdfPages(tmp) as pdf:
         for page in PAGES:
             name = page.__name__.removeprefix("page_")
+            bar.set_postfix_str(name.replace("_", " "))
             try:
                 figures = page(ctx, analysis)
             except ScalelabError as err:
@@ -59,8 +68,10 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
                     fig.savefig(out, dpi=100)
                     pngs.append(out)
                 plt.close(fig)
+            bar.update(1)
         info = pdf.infodict()
         info["Title"] = title
         info["Creator"] = "scalelab"
     tmp.replace(path)
+    bar.close()
     return path

@@ -4,7 +4,8 @@ Every figure of the report is a public function here, so a notebook can draw any
 """
 
 from scalelab.report.analysis import Analysis, analyse
-from scalelab.report.context import ReportContext, parse_target
+from scalelab.report.context import ReportContext
+from scalelab.targets import parse_target
 from scalelab.report.figures import (fit_power_laws, label, plot_frontier, plot_isoflop,
                                      plot_metric_scaling, plot_residuals, plot_scaling,
                                      plot_training_curves)

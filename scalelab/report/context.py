@@ -9,45 +9,13 @@ sentence on the page instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
 from scalelab.table import final_rows
-
-TARGET_KEYS = ("params", "samples", "compute")
-
-
-def parse_target(text: str) -> dict[str, float]:
-    """``"params=1e8"`` or ``"params=1e8,samples=1e6"`` → ``{"params": 1e8, ...}``."""
-    target: dict[str, float] = {}
-    for part in str(text).split(","):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in TARGET_KEYS:
-            raise ScalelabError(f"target {text!r} is not understood; write KEY=VALUE with KEY "
-                                f"one of {', '.join(TARGET_KEYS)} (e.g. params=1e8).")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ScalelabError(f"target {text!r}: {value.strip()!r} is not a number.") from None
-        if not np.isfinite(number) or number <= 0:
-            raise ScalelabError(f"target {text!r}: {key} must be a positive number.")
-        target[key] = number
-    return target
-
-
-def targets_from_spec(spec: dict | None) -> list[dict[str, float]]:
-    """Targets listed in a spec's ``scalelab.targets`` (a list or a mapping of lists)."""
-    raw = ((spec or {}).get("scalelab") or {}).get("targets") or []
-    if isinstance(raw, dict):
-        raw = [f"{k}={v}" for k, values in raw.items()
-               for v in (values if isinstance(values, list) else [values])]
-    return [parse_target(t) if isinstance(t, str) else
-            parse_target(",".join(f"{k}={v}" for k, v in t.items())) for t in raw]
-
+from scalelab.targets import parse_target, targets_from_spec
 
 @dataclass
 class ReportContext:
@@ -93,9 +61,12 @@ class ReportContext:
         return self.column_values("loss_variant") or [None]
 
     def variant_rows(self, variant) -> pd.DataFrame:
-        if variant is None or "loss_variant" not in self.final.columns:
-            return self.final
-        return self.final[self.final["loss_variant"] == variant]
+        """The final rows (each run's result) of one loss variant."""
+        return _of_variant(self.final, variant)
+
+    def variant_runs(self, variant) -> pd.DataFrame:
+        """Every curve row of one loss variant's runs."""
+        return _of_variant(self.runs, variant)
 
     @property
     def total_compute(self) -> float | None:
@@ -114,5 +85,7 @@ class ReportContext:
         return {str(k): int(v) for k, v in per_run.items()}
 
 
-def describe_path(path) -> str:
-    return str(Path(path).resolve()) if path else "(in memory)"
+def _of_variant(table: pd.DataFrame, variant) -> pd.DataFrame:
+    if variant is None or "loss_variant" not in table.columns:
+        return table
+    return table[table["loss_variant"] == variant]

@@ -31,6 +31,7 @@ import yaml
 
 from scalelab._errors import ScalelabError, SpecError
 from scalelab.config import RunConfig
+from scalelab.targets import targets_from_spec
 
 TOP_KEYS = {"name", "description", "method", "metric", "parameters", "program", "command",
             "project", "entity", "run_cap", "early_terminate", "scalelab"}
@@ -203,8 +204,6 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None) -> 
 
 def _targets(raw: dict, source: str) -> list:
     """The report's targets (``scalelab.targets``), checked now so a typo fails early."""
-    from scalelab.report.context import targets_from_spec
-
     try:
         return targets_from_spec(raw)
     except ScalelabError as err:

@@ -1,0 +1,43 @@
+"""Targets: the sizes or compute a user wants predicted (``params=1e8``, ``compute=1e18``).
+
+They are written in a spec's ``scalelab.targets`` or on the command line
+(``scalelab report --target``), checked when the spec is loaded, and headlined by the
+report. Torch-free, and knows nothing of sweeps or reports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scalelab._errors import ScalelabError
+
+TARGET_KEYS = ("params", "samples", "compute")
+
+
+def parse_target(text: str) -> dict[str, float]:
+    """``"params=1e8"`` or ``"params=1e8,samples=1e6"`` → ``{"params": 1e8, ...}``."""
+    target: dict[str, float] = {}
+    for part in str(text).split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in TARGET_KEYS:
+            raise ScalelabError(f"target {text!r} is not understood; write KEY=VALUE with KEY "
+                                f"one of {', '.join(TARGET_KEYS)} (e.g. params=1e8).")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ScalelabError(f"target {text!r}: {value.strip()!r} is not a number.") from None
+        if not np.isfinite(number) or number <= 0:
+            raise ScalelabError(f"target {text!r}: {key} must be a positive number.")
+        target[key] = number
+    return target
+
+
+def targets_from_spec(spec: dict | None) -> list[dict[str, float]]:
+    """Targets listed in a spec's ``scalelab.targets`` (a list or a mapping of lists)."""
+    raw = ((spec or {}).get("scalelab") or {}).get("targets") or []
+    if isinstance(raw, dict):
+        raw = [f"{k}={v}" for k, values in raw.items()
+               for v in (values if isinstance(values, list) else [values])]
+    return [parse_target(t) if isinstance(t, str) else
+            parse_target(",".join(f"{k}={v}" for k, v in t.items())) for t in raw]

@@ -92,8 +92,7 @@ def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAn
                               size="params", x="params", level=LEVEL)
     else:
         out.backtest = "no law to backtest."
-    runs = ctx.runs if variant is None or "loss_variant" not in ctx.runs else \
-        ctx.runs[ctx.runs["loss_variant"] == variant]
+    runs = ctx.variant_runs(variant)
     runs = runs[runs["run_id"].isin(final["run_id"])] if "run_id" in final else runs
     if {"params", "flops", "run_id"} <= set(runs.columns):
         out.allocation = _guard(envelope_allocation, runs, y=y)

@@ -201,7 +201,7 @@ def _fit_table(ax, va, n_end) -> None:
            col_widths=[0.08, 0.17, 0.17, 0.15, 0.1, 0.06, 0.2])
 
 
-def _plot_vs_samples(ax, rows, y, va, d_target, tag):
+def _plot_vs_samples(rows, y, va, d_target, tag, ax):
     if "samples" not in rows or rows["samples"].nunique() < 2:
         raise ScalelabError("the sweep has one data size, so there is no curve in D.")
     enough = any(isinstance(f, PowerLaw) for f in va.fits_by_params.values())
@@ -212,9 +212,8 @@ def _plot_vs_samples(ax, rows, y, va, d_target, tag):
                  + ("" if enough else "\n(a law in D needs 4+ data sizes)"))
 
 
-def _plot_vs_compute(ax, ctx, variant, va, tag):
-    runs = ctx.runs if variant is None or "loss_variant" not in ctx.runs else \
-        ctx.runs[ctx.runs["loss_variant"] == variant]
+def _plot_vs_compute(ctx, variant, va, tag, ax):
+    runs = ctx.variant_runs(variant)
     if "flops" not in runs:
         raise ScalelabError("the table has no 'flops' column, so there is no curve in compute.")
     plot_training_curves(runs, x="flops", y=ctx.y, ax=ax,
@@ -233,9 +232,9 @@ def _plot_vs_compute(ax, ctx, variant, va, tag):
 
 
 def _guarded(ax, fn, *args, **kwargs):
+    """Draw ``fn(*args, ax=ax)``; if it cannot be drawn, its one sentence takes the panel."""
     try:
-        fn(ax, *args, **kwargs) if fn in (_plot_vs_samples, _plot_vs_compute) else \
-            fn(*args, ax=ax, **kwargs)
+        fn(*args, ax=ax, **kwargs)
     except ScalelabError as err:
         ax.cla()
         message(ax, _wrap(str(err)))
@@ -309,8 +308,7 @@ def page_frontier(ctx: ReportContext, analysis: Analysis):
         else:
             plot_frontier(va.allocation, compute_targets=targets, ax=ax1,
                           flops_per_param_sample=analysis.flops_per_param_sample)
-        runs = ctx.runs if variant is None or "loss_variant" not in ctx.runs else \
-            ctx.runs[ctx.runs["loss_variant"] == variant]
+        runs = ctx.variant_runs(variant)
         try:
             plot_isoflop(runs, y=ctx.y, ax=ax2)
         except ScalelabError as err:
@@ -457,8 +455,7 @@ def page_curves(ctx: ReportContext, analysis: Analysis):
                                      "wspace": 0.3})[0]
     x = "samples_seen" if "samples_seen" in ctx.runs else "step"
     for ax, variant in zip(axes, variants):
-        runs = ctx.runs if variant is None or "loss_variant" not in ctx.runs else \
-            ctx.runs[ctx.runs["loss_variant"] == variant]
+        runs = ctx.variant_runs(variant)
         try:
             plot_training_curves(runs, x=x, y=ctx.y, ax=ax,
                                  title=(f"[{variant}] " if variant is not None else "")

@@ -97,6 +97,20 @@ def test_afair_pairwise_definition():
     assert float(value) == pytest.approx(total)
 
 
+@pytest.mark.parametrize("name", ["crps_nrg", "crps_fair", "crps_afair"])
+def test_crps_loss_is_the_calibration_score_and_passes_nan_through(name):
+    """The loss averages scalelab.calibration's CRPS (checked there against scoringrules);
+    a NaN member gives a NaN loss, not an error, so the loop can record the divergence."""
+    from scalelab.calibration import crps_ensemble
+
+    ens, obs = rng.normal(size=(2, 4, 1, 3, 3)), rng.normal(size=(2, 1, 3, 3))
+    loss = get_loss(name)
+    score = crps_ensemble(obs, ens, axis=1, estimator=name[len("crps_"):], reduce_axes="all")
+    assert float(loss(_t(ens), _t(obs))) == pytest.approx(score, rel=1e-12)
+    ens[0, 1, 0, 0, 0] = np.nan
+    assert torch.isnan(loss(_t(ens), _t(obs)))
+
+
 def test_wasserstein_reg_against_scipy():
     pred, target = rng.normal(size=(2, 1, 6, 6)), rng.gamma(0.5, size=(2, 1, 6, 6))
     w1 = np.mean([scipy.stats.wasserstein_distance(pred[b].ravel(), target[b].ravel())

@@ -108,18 +108,22 @@ def _reduce(score, reduce_axes, weights, func: str):
 
 
 # ---------------------------------------------------------------------------- CRPS
-def _sorted_weights(members: int, estimator: str, alpha: float) -> np.ndarray:
-    """w with Σ_i w_i x_(i) = the (negative) spread term of the estimator."""
-    rank = 2.0 * np.arange(1, members + 1) - members - 1  # 2i − M − 1
+def _spread_coefficient(members: int, estimator: str, alpha: float) -> float:
+    """c of the estimator: CRPS = (1/M) Σ_j |x_j − y| − c Σ_i (2i − M − 1) x_(i).
+
+    (Σ_j Σ_k |x_j − x_k| = 2 Σ_i (2i − M − 1) x_(i), so c is twice the pair sum's
+    factor: 1/M² for nrg, 1/(M(M−1)) for fair and pwm, and for afair
+    (1 − ε)/(M(M−1)) with ε = (1 − α)/M, i.e. (M − 1 + α)/(M²(M − 1)).)
+    """
     m = float(members)
     if estimator == "nrg":
-        return -rank / (m * m)
+        return 1.0 / (m * m)
     if estimator in ("fair", "pwm"):
-        return -rank / (m * (m - 1))
-    return -rank * (m - 1 + alpha) / (m * m * (m - 1))  # afair
+        return 1.0 / (m * (m - 1))
+    return (m - 1 + alpha) / (m * m * (m - 1))  # afair
 
 
-def _crps_numpy(obs: np.ndarray, ens: np.ndarray, axis: int, weights: np.ndarray) -> np.ndarray:
+def _crps_numpy(obs: np.ndarray, ens: np.ndarray, axis: int, coefficient: float) -> np.ndarray:
     members = ens.shape[axis]
     dtype = np.result_type(ens.dtype, obs.dtype)
     score_shape = ens.shape[:axis] + ens.shape[axis + 1:]
@@ -127,7 +131,8 @@ def _crps_numpy(obs: np.ndarray, ens: np.ndarray, axis: int, weights: np.ndarray
     ens3 = np.ascontiguousarray(ens).reshape(lead, members, trail)
     obs2 = np.ascontiguousarray(np.broadcast_to(obs, score_shape), dtype=dtype).reshape(lead, trail)
     out = np.empty((lead, trail), dtype=dtype)
-    w_sorted = weights.astype(dtype)
+    rank = 2.0 * np.arange(1, members + 1) - members - 1  # 2i − M − 1
+    w_sorted = (-coefficient * rank).astype(dtype)
     w_skill = np.full(members, 1.0 / members, dtype=dtype)
     chunk = max(64, _CHUNK_BYTES // (members * dtype.itemsize))
     buf_full = np.empty((chunk, members), dtype=dtype)
@@ -160,14 +165,26 @@ def _crps_numpy(obs: np.ndarray, ens: np.ndarray, axis: int, weights: np.ndarray
     return out.reshape(score_shape)
 
 
-def _crps_torch(obs, ens, axis: int, weights: np.ndarray):
+def crps_torch(obs, ens, axis: int = 0, estimator: str = "nrg", alpha: float = 0.95):
+    """The torch backend of :func:`crps_ensemble`: the CRPS per point, differentiable.
+
+    Gradients flow to ``ens`` and ``obs`` (the sort passes them to the members), so
+    the training losses ``crps_nrg``/``crps_fair``/``crps_afair`` call this. Nothing
+    is checked but the estimator's name, and nothing is read back to the host: a
+    NaN member gives a NaN score (a training loop reads that as divergence).
+    :func:`crps_ensemble` validates its inputs, then calls this.
+    """
     import torch  # already imported: the caller passed a tensor
 
+    check_choice("crps_ensemble", "estimator", estimator, ESTIMATORS)
     members_last = ens.movedim(axis, -1)
-    w_sorted = torch.as_tensor(weights, dtype=ens.dtype, device=ens.device)
-    spread = torch.sort(members_last, dim=-1).values @ w_sorted
+    members = members_last.shape[-1]
+    rank = 2 * torch.arange(1, members + 1, dtype=ens.dtype, device=ens.device) - members - 1
+    # Σ_i (2i − M − 1) x_(i); a product and a sum, not a matmul, which bf16 autocast
+    # (a training step) would run in bf16
+    spread = (torch.sort(members_last, dim=-1).values * rank).sum(dim=-1)
     skill = (members_last - obs.unsqueeze(-1)).abs().mean(dim=-1)
-    return skill + spread
+    return skill - _spread_coefficient(members, estimator, float(alpha)) * spread
 
 
 def crps_ensemble(obs, ens, axis: int = 0, estimator: str = "nrg", alpha: float = 0.95,
@@ -190,11 +207,10 @@ def crps_ensemble(obs, ens, axis: int = 0, estimator: str = "nrg", alpha: float 
         obs, ens, axis, func, min_members)
     if estimator == "afair" and members < 2:
         raise ScalelabError(f"{func}: the afair estimator needs at least 2 members, got 1.")
-    weights_sorted = _sorted_weights(members, estimator, float(alpha))
     if torch_in:
-        score = _crps_torch(obs, ens, axis, weights_sorted)
+        score = crps_torch(obs, ens, axis, estimator, alpha)
     else:
-        score = _crps_numpy(obs, ens, axis, weights_sorted)
+        score = _crps_numpy(obs, ens, axis, _spread_coefficient(members, estimator, float(alpha)))
     _check_finite_result(score, func)
     return _reduce(score, reduce_axes, weights, func)
 

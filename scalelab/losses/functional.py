@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from scalelab._errors import ScalelabError
+from scalelab.calibration.scores import crps_torch
 
 
 def mse(pred, target):
@@ -102,30 +103,15 @@ def crps_ensemble(pred: torch.Tensor, target: torch.Tensor, estimator: str = "fa
     CRPS = (1/M) Σ_j |x_j − y| − c · Σ_{j,k} |x_j − x_k| with c = 1/(2M²) for the energy
     (``nrg``) estimator and 1/(2M(M−1)) for the ``fair`` one (Ferro 2014; Zamo &
     Naveau 2018, eqs. 3–4). ``afair`` is the almost fair CRPS of Lang et al. 2024
-    (AIFS-CRPS, eq. 4): (1/(2M(M−1))) Σ_{j≠k} (|x_j − y| + |x_k − y| − (1 − ε)|x_j − x_k|)
-    with ε = (1 − α)/M, equal to α·fair + (1 − α)·nrg. The pair sum uses the sorted
-    members: Σ_{j,k} |x_j − x_k| = 2 Σ_i (2i − M − 1) x_(i) (i = 1 … M).
+    (AIFS-CRPS, eq. 4), equal to α·fair + (1 − α)·nrg. The formulas live once, in
+    :func:`scalelab.calibration.scores.crps_torch` (the torch backend of
+    ``scalelab.calibration.crps_ensemble``); this averages its per-point score.
     """
     members = pred.shape[1]
     if estimator in ("fair", "afair") and members < 2:
         raise ScalelabError(f"the {estimator} CRPS needs an ensemble of at least 2 members, got "
                             f"{members}; set ensemble_members >= 2 or use crps_nrg.")
-    skill = (pred - target.unsqueeze(1)).abs().mean(1)
-    ordered = pred.sort(dim=1).values
-    rank = torch.arange(1, members + 1, device=pred.device, dtype=pred.dtype)
-    rank = (2 * rank - members - 1).view(1, members, *([1] * (pred.dim() - 2)))
-    pair_sum = 2 * (rank * ordered).sum(1)  # Σ_{j,k} |x_j − x_k|
-    if estimator == "nrg":
-        spread = pair_sum / (2 * members**2)
-    elif estimator == "fair":
-        spread = pair_sum / (2 * members * (members - 1))
-    elif estimator == "afair":
-        eps = (1.0 - alpha) / members
-        spread = (1.0 - eps) * pair_sum / (2 * members * (members - 1))
-    else:
-        raise ScalelabError(f"unknown CRPS estimator {estimator!r}; valid choices are nrg, fair, "
-                            "afair.")
-    return (skill - spread).mean()
+    return crps_torch(target, pred, axis=1, estimator=estimator, alpha=alpha).mean()
 
 
 def wasserstein_1d(pred, target):

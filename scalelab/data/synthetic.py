@@ -68,25 +68,6 @@ def _mix(seed: int, index: int) -> int:
     return (z ^ (z >> 31)) & 0x7FFFFFFFFFFFFFFF
 
 
-def radial_power_spectrum(fields: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Radially averaged power spectrum of ``(..., H, W)`` square fields: (k, E(k))."""
-    size = fields.shape[-1]
-    f = torch.fft.fft2(fields.to(torch.float64))
-    power = (f.abs() ** 2).reshape(-1, size, size).mean(0)
-    k = torch.fft.fftfreq(size, d=1.0 / size, dtype=torch.float64, device=fields.device)
-    kx, ky = torch.meshgrid(k, k, indexing="ij")
-    kr = torch.sqrt(kx**2 + ky**2).round().long()
-    kmax = size // 2
-    sums = torch.zeros(kmax + 1, dtype=torch.float64, device=fields.device).scatter_add_(
-        0, kr.clamp_max(kmax).flatten(), power.flatten()
-    )
-    counts = torch.zeros(kmax + 1, dtype=torch.float64, device=fields.device).scatter_add_(
-        0, kr.clamp_max(kmax).flatten(), torch.ones_like(power.flatten())
-    )
-    spectrum = sums / counts.clamp_min(1) * (2 * math.pi * torch.arange(kmax + 1, device=fields.device))
-    return torch.arange(1, kmax, device=fields.device), spectrum[1:kmax]
-
-
 def precipitation_field(
     n: int,
     size: int,

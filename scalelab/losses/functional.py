@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from scalelab._errors import ScalelabError
 from scalelab.calibration.scores import crps_torch
+from scalelab.data.spectrum import radial_power_spectrum
 
 
 def mse(pred, target):
@@ -44,24 +45,6 @@ def quantile(pred, target, tau: float = 0.5):
     return torch.maximum(tau * residual, (tau - 1.0) * residual).mean()
 
 
-def _radial_spectrum(fields: torch.Tensor) -> torch.Tensor:
-    """Radially binned power spectrum of ``(B, C, H, W)``: ``(B, C, K)``, K = min(H, W)//2.
-
-    Power |F(k)|² / (H W)² summed over rings of integer radius |k| = 1 … K (in units of
-    the fundamental wavenumber of the shorter side); the mean (k = 0) is left out.
-    """
-    height, width = fields.shape[-2:]
-    power = torch.fft.fft2(fields).abs() ** 2 / (height * width) ** 2
-    ky = torch.fft.fftfreq(height, device=fields.device, dtype=fields.dtype) * min(height, width)
-    kx = torch.fft.fftfreq(width, device=fields.device, dtype=fields.dtype) * min(height, width)
-    radius = torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2).round().long()
-    kmax = min(height, width) // 2
-    ring = radius.clamp_max(kmax + 1).flatten()
-    sums = power.new_zeros(*power.shape[:-2], kmax + 2)
-    sums = sums.index_add(-1, ring, power.flatten(-2))
-    return sums[..., 1:kmax + 1]
-
-
 def spectral(pred, target, eps: float = 1e-8):
     """Distance of log power spectra: mean over samples, channels and wavenumber rings of
     (log(E_ŷ(k) + ε) − log(E_y(k) + ε))², E the radially binned power spectrum.
@@ -71,8 +54,14 @@ def spectral(pred, target, eps: float = 1e-8):
     Trans. A, eq. 4, penalise the spectrum's distance). ε keeps constant fields (zero
     power) finite: two constant fields have loss 0.
     """
-    return ((torch.log(_radial_spectrum(pred) + eps) - torch.log(_radial_spectrum(target) + eps))
+    return ((torch.log(_ring_spectrum(pred) + eps) - torch.log(_ring_spectrum(target) + eps))
             ** 2).mean()
+
+
+def _ring_spectrum(fields: torch.Tensor) -> torch.Tensor:
+    """E(k) of every field of ``(B, C, H, W)``: ``(B, C, K)``, the power |F(k)|²/(H W)²
+    summed over rings k = 1 … ⌊min(H, W)/2⌋ (per-pixel variance by scale, Parseval)."""
+    return radial_power_spectrum(fields, normalisation="variance", average=False)[1]
 
 
 _SOBEL_X = ((-1.0, 0.0, 1.0), (-2.0, 0.0, 2.0), (-1.0, 0.0, 1.0))

@@ -38,6 +38,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scalelab.data.spectrum import radial_power_spectrum
+
 __all__ = [
     "mse", "mae", "psnr", "ssim", "radial_spectrum", "spectrum_error", "quantile", "quantiles",
     "percentile_bias", "reference", "deterministic_metrics", "ensemble_metrics",
@@ -92,21 +94,11 @@ def _box_mean(z: torch.Tensor, win_size: int) -> torch.Tensor:
 def radial_spectrum(fields: torch.Tensor) -> torch.Tensor:
     """Radially averaged power spectrum E(k), k = 1 … ⌊min(H, W)/2⌋ − 1, averaged over fields.
 
-    Power |F(kx, ky)|² of the 2-D DFT, averaged over the wavevectors whose length
-    rounds to the integer k (in cycles per domain).
+    :func:`scalelab.data.spectrum.radial_power_spectrum` with ``"ring_mean"``: the mean
+    of |F(kx, ky)|² over the wavevectors whose length rounds to the integer k (in
+    cycles per domain), in float64; the last ring (cut by the Nyquist edge) is left out.
     """
-    h, w = fields.shape[-2:]
-    power = torch.fft.fft2(_f64(fields)).abs().pow(2).reshape(-1, h, w).mean(0)
-    ky = torch.fft.fftfreq(h, d=1.0 / h, device=fields.device, dtype=torch.float64)
-    kx = torch.fft.fftfreq(w, d=1.0 / w, device=fields.device, dtype=torch.float64)
-    radius = torch.sqrt(ky[:, None] ** 2 + kx[None, :] ** 2).round().long().flatten()
-    kmax = min(h, w) // 2
-    keep = radius < kmax
-    sums = torch.zeros(kmax, dtype=torch.float64, device=fields.device)
-    counts = torch.zeros(kmax, dtype=torch.float64, device=fields.device)
-    sums.scatter_add_(0, radius[keep], power.flatten()[keep])
-    counts.scatter_add_(0, radius[keep], torch.ones_like(sums[radius[keep]]))
-    return (sums / counts.clamp_min(1))[1:]
+    return radial_power_spectrum(_f64(fields), normalisation="ring_mean")[1][:-1]
 
 
 def spectrum_error(pred: torch.Tensor, target: torch.Tensor) -> float:

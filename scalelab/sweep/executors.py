@@ -1,7 +1,7 @@
 """Executors: where the runs of a sweep execute.
 
 Both executors take runs from a queue the driver owns, hand each to a worker, and
-yield ``(config, Outcome)`` as runs finish. The outcome carries the whole curve of
+yield ``(config, RunResult)`` as runs finish. The result carries the whole curve of
 the run, so results flow back to the driver process that owns the run store: a
 cluster needs no shared file system, and an executor never touches the store.
 
@@ -25,31 +25,19 @@ from __future__ import annotations
 import inspect
 import multiprocessing as mp
 import os
-import platform
 import threading
 import time
 import traceback
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 from scalelab._errors import SpecError
 from scalelab.config import RunConfig
-
-
-@dataclass
-class Outcome:
-    """The result of one run as the executor hands it back."""
-
-    run_id: str
-    status: str  # finished | diverged | failed
-    rows: list
-    info: dict
-    error: str | None = None
-    host: str = field(default_factory=platform.node)
+from scalelab.result import RunResult
 
 
 def checkpoint_dir_for(root: str | Path | None, run_id: str) -> str | None:
@@ -57,8 +45,8 @@ def checkpoint_dir_for(root: str | Path | None, run_id: str) -> str | None:
 
 
 def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | None = None,
-                device: str | None = None) -> Outcome:
-    """Train one run in this process; never raises (a failure comes back as an Outcome).
+                device: str | None = None) -> RunResult:
+    """Train one run in this process; never raises (a failure comes back as a RunResult).
 
     ``device`` replaces the config's ``device: auto`` with the worker's own device
     (``device`` does not enter the run id).
@@ -76,10 +64,9 @@ def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | 
         kwargs = {}
         if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(train).parameters:
             kwargs["checkpoint_dir"] = checkpoint_dir  # train creates it when it saves
-        result = train(cfg, **kwargs)
-        return Outcome(cfg.run_id, result.status, result.rows, result.info)
+        return train(cfg, **kwargs)
     except Exception:  # noqa: BLE001 - a failing run must not end the sweep
-        return Outcome(cfg.run_id, "failed", [], {}, traceback.format_exc())
+        return RunResult(cfg.run_id, "failed", [], {}, traceback.format_exc())
 
 
 def _cores() -> int:
@@ -150,7 +137,7 @@ class LocalExecutor:
                                    initargs=(self.threads, cuda_index, os.getpid()))
 
     def run(self, queue: deque, on_start: Callable[[RunConfig, str], None] | None = None
-            ) -> Iterator[tuple[RunConfig, Outcome]]:
+            ) -> Iterator[tuple[RunConfig, RunResult]]:
         """Run the configs of ``queue`` (which may grow while running); yield as each ends."""
         slots = [_Slot(device) for device in self.slots]
         pending: dict = {}  # future -> (cfg, slot)
@@ -181,11 +168,11 @@ class LocalExecutor:
                     except BrokenProcessPool:  # the worker died (killed, out of memory)
                         slot.pool.shutdown(wait=False, cancel_futures=True)
                         slot.pool = None
-                        outcome = Outcome(cfg.run_id, "failed", [], {},
+                        outcome = RunResult(cfg.run_id, "failed", [], {},
                                           "the worker process died while running this run "
                                           "(killed or out of memory)\n" + traceback.format_exc())
                     except Exception:  # noqa: BLE001 - e.g. an unpicklable result
-                        outcome = Outcome(cfg.run_id, "failed", [], {}, traceback.format_exc())
+                        outcome = RunResult(cfg.run_id, "failed", [], {}, traceback.format_exc())
                     yield cfg, outcome
         finally:
             for slot in slots:
@@ -213,7 +200,7 @@ class RayExecutor:
         self.checkpoint_root = checkpoint_root
 
     def run(self, queue: deque, on_start: Callable[[RunConfig, str], None] | None = None
-            ) -> Iterator[tuple[RunConfig, Outcome]]:
+            ) -> Iterator[tuple[RunConfig, RunResult]]:
         import ray
 
         started_here = False
@@ -253,7 +240,7 @@ class RayExecutor:
                     try:
                         outcome = ray.get(ref)
                     except Exception:  # noqa: BLE001 - worker lost beyond its retries
-                        outcome = Outcome(cfg.run_id, "failed", [], {}, traceback.format_exc())
+                        outcome = RunResult(cfg.run_id, "failed", [], {}, traceback.format_exc())
                     yield cfg, outcome
         finally:
             if started_here:

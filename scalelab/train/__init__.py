@@ -5,6 +5,7 @@ when ``checkpoint_dir`` holds one); ``scalelab.train.metrics`` holds the validat
 metrics; ``scalelab.train.checkpoint`` the atomic checkpoint files.
 """
 
-from scalelab.train.loop import RunResult, evaluate, lr_at, resolve_device, train
+from scalelab.result import RunResult
+from scalelab.train.loop import evaluate, lr_at, resolve_device, train
 
 __all__ = ["RunResult", "train", "evaluate", "lr_at", "resolve_device"]

@@ -39,7 +39,6 @@ import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -50,18 +49,9 @@ from scalelab.config import RunConfig
 from scalelab.data import make_pairs
 from scalelab.losses import get_loss
 from scalelab.models import build_model, count_params, forward_flops
+from scalelab.result import RunResult
 from scalelab.train import metrics
 from scalelab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-
-
-@dataclass
-class RunResult:
-    """What a run hands back: its status, its facts and its curve rows."""
-
-    run_id: str
-    status: str  # "finished" | "diverged"
-    rows: list[dict] = field(default_factory=list)
-    info: dict = field(default_factory=dict)  # params, flops_per_sample, device, versions, ...
 
 
 def resolve_device(name: str) -> torch.device:

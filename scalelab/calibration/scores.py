@@ -92,6 +92,18 @@ def _ensemble_inputs(obs, ens, axis: int, func: str, min_members: int = 1):
     return obs, ens, axis, members, score_shape, torch_in
 
 
+def _host_ensemble(obs, ens, axis: int, func: str, min_members: int):
+    """:func:`_ensemble_inputs` as numpy arrays on the host, NaN members refused (for the
+    diagnostics that compare members, where a NaN would silently count as "not below")."""
+    obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(
+        obs, ens, axis, func, min_members)
+    if torch_in:
+        ens, obs = ens.detach().cpu().numpy(), obs.detach().cpu().numpy()
+    if np.isnan(ens).any():
+        raise ScalelabError(f"{func}: the ensemble holds NaN values; mask or fill them first.")
+    return obs, ens, axis, members, score_shape
+
+
 def _check_finite_result(score, func: str) -> None:
     finite = bool(score.isfinite().all()) if is_torch(score) else bool(np.isfinite(score).all())
     if not finite:
@@ -246,11 +258,7 @@ def spread_skill_ratio(obs, ens, axis: int = 0, reduce_axes="all", weights=None)
 
 # ---------------------------------------------------------------------------- ranks
 def _ranks(obs, ens, axis: int, func: str, rng) -> tuple[np.ndarray, int]:
-    obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(obs, ens, axis, func, 1)
-    if torch_in:
-        ens, obs = ens.detach().cpu().numpy(), obs.detach().cpu().numpy()
-    if np.isnan(ens).any():
-        raise ScalelabError(f"{func}: the ensemble holds NaN values; mask or fill them first.")
+    obs, ens, axis, members, score_shape = _host_ensemble(obs, ens, axis, func, 1)
     y = np.expand_dims(obs, axis)
     below = np.count_nonzero(ens < y, axis=axis)
     ties = np.count_nonzero(ens == y, axis=axis)
@@ -327,11 +335,7 @@ def interval_coverage(obs, ens, axis: int = 0, level: float = 0.9, reduce_axes="
     func = "interval_coverage"
     if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
         raise ScalelabError(f"{func}: level must be a number in (0, 1), got {level!r}.")
-    obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(obs, ens, axis, func, 2)
-    if torch_in:
-        ens, obs = ens.detach().cpu().numpy(), obs.detach().cpu().numpy()
-    if np.isnan(ens).any():
-        raise ScalelabError(f"{func}: the ensemble holds NaN values; mask or fill them first.")
+    obs, ens, axis, members, score_shape = _host_ensemble(obs, ens, axis, func, 2)
     lower, upper = np.quantile(ens, [(1 - level) / 2, (1 + level) / 2], axis=axis)
     inside = ((obs >= lower) & (obs <= upper)).astype(np.float64)
     return _reduce(inside, reduce_axes, weights, func)

@@ -1,14 +1,14 @@
 """scalelab: scaling-law and calibration analysis of downscaling networks.
 
-sweep spec → ``scalelab.sweep`` → ``scalelab.train`` → run store → ``scalelab.laws`` /
-``scalelab.calibration`` → ``scalelab.report``. Importing ``scalelab`` (and its
-analysis parts) never imports torch.
+sweep spec → ``scalelab.sweep`` → ``scalelab.train`` → run store → runs table
+(``scalelab.runs``) → ``scalelab.laws`` / ``scalelab.calibration`` → ``scalelab.report``.
+Importing ``scalelab`` (and its analysis parts) never imports torch.
 """
 
 __version__ = "0.1.0"
 
 from scalelab._errors import ScalelabError, SpecError, TableError
 from scalelab.config import RunConfig
-from scalelab.sweep.store import load_runs
+from scalelab.runs import load_runs
 
 __all__ = ["__version__", "ScalelabError", "SpecError", "TableError", "RunConfig", "load_runs"]

@@ -3,7 +3,8 @@
 Every mistake a user can make (a bad spec, a bad table, too few points to fit) is
 raised as :class:`ScalelabError` with one sentence that says what is wrong and how
 to mend it, before any work starts. The command line prints that sentence alone
-(no traceback) and exits with status 2.
+(no traceback) and exits with status 2. :func:`check_choice` is the one check of a
+named choice, shared by every layer; this module imports nothing.
 """
 
 
@@ -17,3 +18,14 @@ class SpecError(ScalelabError):
 
 class TableError(ScalelabError):
     """A runs table that cannot be analysed (missing columns, too few points, NaNs)."""
+
+
+def check_choice(where: str, key: str, value, valid, error: type = ScalelabError) -> None:
+    """Raise ``error`` with one sentence unless ``value`` is one of ``valid``.
+
+    The one check of a named choice, for every layer (specs, data, calibration): e.g.
+    ``"s.yaml: unknown optimizer 'adamx'; valid choices are adamw, adam, sgd."``
+    """
+    if value not in valid:
+        raise error(f"{where}: unknown {key} {value!r}; valid choices are "
+                    f"{', '.join(map(str, valid))}.")

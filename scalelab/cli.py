@@ -41,6 +41,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _int_or_word(text: str):
+    """An option's value as the spec would hold it: ``4`` → 4, ``auto`` → "auto"."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scalelab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a sweep, fit scaling laws and write the PDF report")
     run.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/quickstart.yaml")
     run.add_argument("--store", help="run store path (default: from the spec)")
-    run.add_argument("--workers", type=int, help="worker processes (default: CPU cores)")
+    run.add_argument("--workers", type=_int_or_word, help="concurrent runs (default: CPU cores)")
+    run.add_argument("--executor", help="local or ray (overrides the spec)")
     run.add_argument("--no-report", action="store_true", help="skip the PDF report")
     run.add_argument("--no-wandb", action="store_true", help="do not track runs in W&B")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -79,8 +88,9 @@ def _parser() -> argparse.ArgumentParser:
     sweep_run = sweep_sub.add_parser("run", help="run a sweep (resumes where it stopped)")
     sweep_run.add_argument("spec", help="sweep spec (YAML)")
     sweep_run.add_argument("--store", help="run store path (default: from the spec)")
-    sweep_run.add_argument("--workers", type=int, help="concurrent runs (default: CPU cores)")
-    sweep_run.add_argument("--executor", choices=("local", "ray"), help="override the spec")
+    sweep_run.add_argument("--workers", type=_int_or_word,
+                           help="concurrent runs (default: CPU cores)")
+    sweep_run.add_argument("--executor", help="local or ray (overrides the spec)")
     sweep_run.add_argument("--retry-failed", action="store_true",
                            help="run again the runs that used up their attempts")
     sweep_run.add_argument("--no-wandb", action="store_true", help="do not track runs in W&B")
@@ -109,20 +119,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_run(args) -> int:
-    from scalelab.sweep import load_spec, load_runs, run_sweep
+def _load_spec_with_options(args):
+    """The spec with the command line's changes applied before it is validated."""
+    from scalelab.sweep import load_spec
 
-    spec = load_spec(args.spec)  # validates everything before any run starts
-    if args.store:
-        spec.store = Path(args.store)
-        spec.report = spec.store.parent / "report.pdf"
-    if args.workers:
-        spec.workers = args.workers
+    overrides = {}
+    if args.store is not None:  # the report goes beside a store moved on the command line
+        overrides["store"] = ("--store", args.store)
+        overrides["report"] = ("--store", str(Path(args.store).parent / "report.pdf"))
+    if args.workers is not None:
+        overrides["workers"] = ("--workers", args.workers)
+    if getattr(args, "executor", None) is not None:
+        overrides["executor"] = ("--executor", args.executor)
+    return load_spec(args.spec, overrides=overrides)
+
+
+def _run_sweep_command(args, retry_failed: bool = False):
+    """What ``scalelab run`` and ``scalelab sweep run`` share: load, run, say what happened."""
+    from scalelab.sweep import run_sweep
+
+    spec = _load_spec_with_options(args)  # validates everything before any run starts
     t0 = time.perf_counter()
     print(f"scalelab: sweep {spec.name!r}: {len(spec)} runs → {spec.store}", file=sys.stderr)
-    outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb)
+    outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb,
+                        retry_failed=retry_failed)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "none"
-    print(f"runs: {counts}; {outcome.skipped} already in the store "
+    print(f"runs: {counts}; {outcome.skipped} already in the store; {outcome.retries} retries "
           f"({time.perf_counter() - t0:.0f} s)")
     print(f"run store: {spec.store}")
     if outcome.wandb_dirs:
@@ -130,8 +152,14 @@ def _cmd_run(args) -> int:
         print(f"W&B ({outcome.wandb_mode}): {len(outcome.wandb_dirs)} runs in {where}"
               + (f"  (push later with: scalelab sync {spec.store})"
                  if outcome.wandb_mode == "offline" else ""))
+    return spec, outcome
+
+
+def _cmd_run(args) -> int:
+    spec, outcome = _run_sweep_command(args)
     if not args.no_report and spec.report is not None:
         from scalelab.report import write_report
+        from scalelab.runs import load_runs
 
         runs = load_runs(spec.store, sweep=spec.name)
         path = write_report(runs, spec.report, title=f"scalelab sweep '{spec.name}'",
@@ -143,7 +171,7 @@ def _cmd_run(args) -> int:
 
 def _cmd_report(args) -> int:
     from scalelab.report import parse_target, write_report
-    from scalelab.sweep import load_runs
+    from scalelab.runs import load_runs
 
     source = Path(args.source)
     if not source.exists():
@@ -169,10 +197,10 @@ def _cmd_report(args) -> int:
 
 def _spec_in_store(store: Path, sweep: str | None):
     """The spec a store saved with its sweep (the named one, or the only one)."""
-    from scalelab.sweep import RunStore
+    from scalelab.runs import StoreReader
 
     try:
-        with RunStore(store, readonly=True) as db:
+        with StoreReader(store) as db:
             sweeps = dict(db.sweeps())
     except ScalelabError:
         return None
@@ -214,29 +242,14 @@ def _cmd_sweep_plan(args) -> int:
 
 
 def _cmd_sweep_run(args) -> int:
-    from scalelab.sweep import load_spec, run_sweep
-
-    spec = load_spec(args.spec)
-    if args.store:
-        spec.store = Path(args.store)
-    if args.workers:
-        spec.workers = args.workers
-    if args.executor:
-        spec.executor = args.executor
-    print(f"scalelab: sweep {spec.name!r}: {len(spec)} runs → {spec.store}", file=sys.stderr)
-    outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb,
-                        retry_failed=args.retry_failed)
-    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "none"
-    print(f"runs: {counts}; {outcome.skipped} already in the store; "
-          f"{outcome.retries} retries")
-    print(f"run store: {spec.store}")
+    _, outcome = _run_sweep_command(args, retry_failed=args.retry_failed)
     return 0 if not outcome.counts.get("failed") else 1
 
 
 def _cmd_runs_list(args) -> int:
-    from scalelab.sweep import RunStore
+    from scalelab.runs import StoreReader
 
-    with RunStore(args.store, readonly=True) as store:
+    with StoreReader(args.store) as store:
         table = store.runs()
     if args.status and not table.empty:
         table = table[table["status"] == args.status]
@@ -252,9 +265,9 @@ def _cmd_runs_list(args) -> int:
 def _cmd_runs_show(args) -> int:
     import json
 
-    from scalelab.sweep import RunStore
+    from scalelab.runs import StoreReader
 
-    with RunStore(args.store, readonly=True) as store:
+    with StoreReader(args.store) as store:
         table = store.runs()
         match = table[table["run_id"].str.startswith(args.run_id)] if not table.empty else table
         if len(match) != 1:
@@ -275,15 +288,15 @@ def _cmd_runs_show(args) -> int:
 
 
 def _cmd_runs_export(args) -> int:
-    from scalelab.sweep import RunStore
+    from scalelab.runs import StoreReader
 
-    with RunStore(args.store, readonly=True) as store:
+    with StoreReader(args.store) as store:
         print(f"exported: {store.export(args.output)}")
     return 0
 
 
 def _cmd_sync(args) -> int:
-    from scalelab.sweep.tracking import sync_offline
+    from scalelab.runs.tracking import sync_offline
 
     dirs = sync_offline(args.path, timeout=args.timeout)
     print(f"synced {len(dirs)} offline W&B runs")

@@ -1,10 +1,23 @@
-"""RunConfig: one point of a sweep, as a flat set of values.
+"""Configuration, described once: a run (RunConfig) and a sweep's ``scalelab:`` section.
 
-A run is fully described by its RunConfig (nanoGPT style: one flat set of values,
-no framework objects). Its ``run_id`` is a hash of its content, so a sweep that is
-started twice runs each point once. This module imports neither torch nor the
-training code; the registries of valid names are consulted lazily in
-:meth:`RunConfig.validate`.
+A run is fully described by its RunConfig (nanoGPT style: one flat set of values, no
+framework objects). Its ``run_id`` is a hash of its content, so a sweep that is
+started twice runs each point once. :class:`SweepSettings` describes the ``scalelab``
+section of a sweep spec (executor, workers, store, W&B, ...) and
+:class:`WandbSettings` its ``wandb`` mapping.
+
+Each setting is declared once, as a dataclass field made by :func:`option`: its type
+(the annotation), default, and what a valid value is (``minimum``, ``positive``,
+``choices`` or a ``check``), with the words of the sentence that refuses a bad one.
+One function, :func:`check_fields`, applies those declarations to RunConfigs and
+spec sections alike, so every bad value — in a spec file or from a command-line
+option applied to it — is refused with the same kind of sentence, naming the file,
+the key and what is expected, before any run starts. Rules that tie two values
+together (``warmup_steps < steps``, ``scale`` divides ``field_size``) follow the
+per-value checks.
+
+This module imports neither torch nor the training code: the names a spec may use
+come from :mod:`scalelab.registry`, which is torch-free.
 """
 
 from __future__ import annotations
@@ -13,14 +26,78 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
-from scalelab._errors import SpecError
+from scalelab import registry
+from scalelab._errors import SpecError, check_choice
+from scalelab.losses.names import check_variant, needs_ensemble
+
+
+def option(default: Any = dataclasses.MISSING, *, minimum: float | None = None,
+           positive: bool = False, choices: tuple | Callable[[], tuple] | None = None,
+           check: Callable[[str, Any, str], None] | None = None, expect: str | None = None,
+           hashed: bool = True, doc: str = "") -> Any:
+    """A declared setting: a dataclass field whose metadata says what a valid value is.
+
+    ``minimum``/``positive``: a number at least ``minimum`` / above zero, refused with
+    "KEY must be EXPECT, got VALUE" (``expect`` defaults to "a positive integer", "an
+    integer >= m", ">= m" or "positive"); ``choices``: one of these names (a tuple, or
+    a function giving it); ``check(label, value, source)``: any other rule, raising
+    SpecError. ``hashed=False``: the value says where a run executes, not what it
+    computes, and stays out of the run id.
+    """
+    meta = {"minimum": minimum, "positive": positive, "choices": choices, "check": check,
+            "expect": expect, "hashed": hashed, "doc": doc}
+    if isinstance(default, (dict, list)):
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_fields(cls, values: dict[str, Any], source: str, prefix: str = "") -> None:
+    """Check each declared setting of ``cls`` present in ``values``; one SpecError sentence.
+
+    ``prefix`` names the section in the sentence (``"scalelab."``); a label in
+    ``values.get("__labels__", {})`` replaces the key's (e.g. a command-line option).
+    """
+    labels = values.get("__labels__", {})
+    for f in fields(cls):
+        if f.name not in values or not f.metadata:
+            continue
+        meta, value = f.metadata, values[f.name]
+        label = labels.get(f.name, prefix + f.name)
+        minimum = meta["minimum"]
+        if minimum is not None or meta["positive"]:
+            integer = str(f.type).startswith("int")
+            expect = meta["expect"] or (
+                "positive" if meta["positive"] else "a positive integer"
+                if integer and minimum == 1 else f"an integer >= {minimum}" if integer
+                else f">= {minimum}")
+            ok = _is_number(value) and (not integer or float(value).is_integer()) and (
+                value > 0 if meta["positive"] else value >= minimum)
+            if not ok:
+                raise SpecError(f"{source}: {label} must be {expect}, got {value!r}.")
+        if meta["choices"] is not None:
+            choices = meta["choices"]() if callable(meta["choices"]) else meta["choices"]
+            check_choice(source, label, value, choices, SpecError)
+        if meta["check"] is not None:
+            meta["check"](label, value, source)
+
+
+def _device(label: str, value: str, source: str) -> None:
+    check_choice(source, label, value.split(":")[0], registry.DEVICES, SpecError)
+
+
+def _loss_variant(label: str, value: str, source: str) -> None:
+    check_variant(value, source)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One training run of a downscaling network.
+    """One training run of a downscaling network (every field is a setting a spec may sweep).
 
     Model: ``family`` (network family), ``width`` (channels), ``depth`` (blocks),
     ``scale`` (upscaling factor). Data: ``field`` (field generator or dataset),
@@ -31,36 +108,36 @@ class RunConfig:
     ``options`` holds family/field/loss-specific extras (JSON-serialisable).
     """
 
-    family: str = "edsr"
-    width: int = 16
-    depth: int = 2
-    scale: int = 4
-    field: str = "grf"
-    field_size: int = 32
-    degradation: str = "block_mean"
-    samples: int = 1024
-    val_samples: int = 256
-    loss_variant: str = "mse"
-    optimizer: str = "adamw"
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    batch_size: int = 32
-    steps: int = 200
-    schedule: str = "cosine"
-    warmup_steps: int = 0
-    eval_every: int = 50
-    seed: int = 0
-    ensemble_members: int = 1  # M > 1: the stochastic variant of the family, M members
-    checkpoint_every: int = 0  # steps between checkpoints (0: none)
-    device: str = "auto"
-    amp: str = "none"  # "none" | "bf16" (CUDA autocast)
-    channels_last: bool = False
-    compile: bool = False
-    options: dict = dataclasses.field(default_factory=dict)
-
-    # Fields that change where/how a run executes (not what it computes in exact
-    # arithmetic); they do not enter the run_id.
-    _NOT_HASHED = ("device", "checkpoint_every", "compile", "channels_last")
+    family: str = option("edsr", choices=registry.model_families, doc="network family")
+    width: int = option(16, minimum=1, doc="channels")
+    depth: int = option(2, minimum=1, doc="blocks")
+    scale: int = option(4, minimum=1, doc="upscaling factor")
+    field: str = option("grf", choices=registry.fields, doc="field generator or dataset")
+    field_size: int = option(32, minimum=1, doc="HR size in pixels")
+    degradation: str = option("block_mean", choices=registry.degradations,
+                              doc="coarsening operator")
+    samples: int = option(1024, minimum=1, doc="training-set size D (distinct samples)")
+    val_samples: int = option(256, minimum=1)
+    loss_variant: str = option("mse", check=_loss_variant,
+                               doc="a loss name or a weighted sum, e.g. mse+0.1*spectral")
+    optimizer: str = option("adamw", choices=registry.OPTIMIZERS)
+    lr: float = option(2e-3, positive=True, doc="peak learning rate")
+    weight_decay: float = option(0.0, minimum=0)
+    batch_size: int = option(32, minimum=1)
+    steps: int = option(200, minimum=1)
+    schedule: str = option("cosine", choices=registry.SCHEDULES)
+    warmup_steps: int = option(0, minimum=0, expect="in [0, steps)")
+    eval_every: int = option(50, minimum=1)
+    seed: int = option(0)
+    ensemble_members: int = option(1, minimum=1,
+                                   doc="M > 1: the stochastic variant of the family")
+    checkpoint_every: int = option(0, minimum=0, hashed=False,
+                                   doc="steps between checkpoints (0: none)")
+    device: str = option("auto", check=_device, hashed=False)
+    amp: str = option("none", choices=registry.AMP, doc="none or bf16 (CUDA autocast)")
+    channels_last: bool = option(False, hashed=False)
+    compile: bool = option(False, hashed=False)
+    options: dict = option({})
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -76,12 +153,7 @@ class RunConfig:
                 f"{source}: unknown parameter {unknown[0]!r}; expected one of "
                 f"{', '.join(sorted(known))}."
             )
-        typed = {}
-        for f in fields(cls):
-            if f.name not in values:
-                continue
-            typed[f.name] = _coerce(f.name, values[f.name], f.type, source)
-        return cls(**typed)
+        return cls(**coerce_fields(cls, values, source))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -89,53 +161,38 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """Content hash of the config (12 hex digits); equal configs share an id."""
-        content = {k: v for k, v in self.to_dict().items() if k not in self._NOT_HASHED}
+        hashed = {f.name for f in fields(self) if f.metadata["hashed"]}
+        content = {k: v for k, v in self.to_dict().items() if k in hashed}
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def validate(self, source: str = "the spec") -> "RunConfig":
         """Check every value is possible; raise one SpecError sentence naming the key."""
-        positive = ("width", "depth", "scale", "field_size", "samples", "val_samples",
-                    "batch_size", "steps", "eval_every")
-        for name in positive:
-            value = getattr(self, name)
-            if value <= 0:
-                raise SpecError(f"{source}: {name} must be a positive integer, got {value}.")
-        if self.ensemble_members < 1 or self.checkpoint_every < 0:
-            bad = "ensemble_members" if self.ensemble_members < 1 else "checkpoint_every"
-            raise SpecError(f"{source}: {bad} must be >= {1 if bad == 'ensemble_members' else 0}, "
-                            f"got {getattr(self, bad)}.")
-        if not self.lr > 0:
-            raise SpecError(f"{source}: lr must be positive, got {self.lr}.")
-        if self.weight_decay < 0:
-            raise SpecError(f"{source}: weight_decay must be >= 0, got {self.weight_decay}.")
-        if self.warmup_steps < 0 or self.warmup_steps >= self.steps:
-            raise SpecError(
-                f"{source}: warmup_steps must be in [0, steps), got {self.warmup_steps} "
-                f"with steps={self.steps}."
-            )
+        values = self.to_dict()
+        coerce_fields(type(self), values, source)  # a wrong type is named before its value
+        check_fields(type(self), values, source)
+        if self.warmup_steps >= self.steps:
+            raise SpecError(f"{source}: warmup_steps must be in [0, steps), got "
+                            f"{self.warmup_steps} with steps={self.steps}.")
         if self.field_size % self.scale:
-            raise SpecError(
-                f"{source}: scale {self.scale} does not divide field_size {self.field_size}; "
-                f"choose a field_size that is a multiple of the scale."
-            )
-        from scalelab import registry
-
-        registry.check_choice("family", self.family, registry.model_families(), source)
-        registry.check_choice("loss_variant", self.loss_variant, registry.loss_variants(), source)
-        from scalelab.losses.names import needs_ensemble
-
+            raise SpecError(f"{source}: scale {self.scale} does not divide field_size "
+                            f"{self.field_size}; choose a field_size that is a multiple of "
+                            f"the scale.")
         if needs_ensemble(self.loss_variant) and self.ensemble_members < 2:
             raise SpecError(
                 f"{source}: loss_variant {self.loss_variant!r} scores an ensemble, so "
                 f"ensemble_members must be at least 2 (got {self.ensemble_members}).")
-        registry.check_choice("field", self.field, registry.fields(), source)
-        registry.check_choice("degradation", self.degradation, registry.degradations(), source)
-        registry.check_choice("optimizer", self.optimizer, registry.OPTIMIZERS, source)
-        registry.check_choice("schedule", self.schedule, registry.SCHEDULES, source)
-        registry.check_choice("device", self.device.split(":")[0], registry.DEVICES, source)
-        registry.check_choice("amp", self.amp, registry.AMP, source)
         return self
+
+
+def coerce_fields(cls, values: dict[str, Any], source: str) -> dict[str, Any]:
+    """The values of ``cls``'s fields in ``values``, converted to the declared types.
+
+    YAML gives ``1e-3`` as a string and ``10.0`` for 10: those are converted; a value
+    that cannot be (``width: wide``) is refused with one sentence.
+    """
+    return {f.name: _coerce(f.name, values[f.name], f.type, source)
+            for f in fields(cls) if f.name in values}
 
 
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
@@ -146,7 +203,7 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
         raise SpecError(f"{source}: {name} must be true or false, got {value!r}.")
     if kind is None or isinstance(value, kind) and not isinstance(value, bool):
         return value
-    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if kind is float and _is_number(value):
         return float(value)
     if kind is float and isinstance(value, str):
         try:  # YAML reads "1e-3" as a string
@@ -158,3 +215,132 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
     raise SpecError(
         f"{source}: {name} must be {kind.__name__}, got {value!r} ({type(value).__name__})."
     )
+
+
+# -- the ``scalelab`` section of a sweep spec -------------------------------------------------
+EXECUTORS = ("local", "ray")
+WANDB_MODES = ("auto", "offline", "online", "disabled")
+
+
+def _executor(label: str, value, source: str) -> None:
+    if value not in EXECUTORS:
+        raise SpecError(f"{source}: {label} {value!r} is unknown; valid choices are "
+                        f"{', '.join(EXECUTORS)}.")
+
+
+def _workers(label: str, value, source: str) -> None:
+    if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+        raise SpecError(f"{source}: {label} must be a positive integer or 'auto', "
+                        f"got {value!r}.")
+
+
+def _devices(label: str, value, source: str) -> None:
+    if not (value in ("auto", "cpu") or (isinstance(value, list) and value and all(
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in value))):
+        raise SpecError(f"{source}: {label} must be auto, cpu or a list of CUDA device "
+                        f"indices such as [0, 1], got {value!r}.")
+
+
+def _address(label: str, value, source: str) -> None:
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f"{source}: {label} must be a Ray address such as 'auto' or "
+                        f"'ray://head:10001', got {value!r}.")
+
+
+def _path(label: str, value, source: str) -> None:
+    if value is not None and not isinstance(value, str) or value == "":
+        raise SpecError(f"{source}: {label} must be a file path, got {value!r}.")
+
+
+def _mapping_of(cls, prefix: str):
+    def check(label: str, value, source: str) -> None:
+        if not isinstance(value, dict):
+            raise SpecError(f"{source}: {label} must be a mapping (project, mode, ...).")
+        check_keys(value, {f.name for f in fields(cls)}, source, f"key in {label}")
+        check_fields(cls, value, source, prefix=prefix)
+    return check
+
+
+def _tags(label: str, value, source: str) -> None:
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise SpecError(f"{source}: {label} must be a list of strings.")
+
+
+def _init_timeout(label: str, value, source: str) -> None:
+    if not _is_number(value) or value <= 0:
+        raise SpecError(f"{source}: {label} must be a positive number of seconds, got "
+                        f"{value!r}.")
+
+
+def _targets(label: str, value, source: str) -> None:
+    from scalelab._errors import ScalelabError
+    from scalelab.targets import targets_from_spec
+
+    try:
+        targets_from_spec({"scalelab": {"targets": value}})
+    except ScalelabError as err:
+        raise SpecError(f"{source}: {label}: {err}") from None
+
+
+@dataclass(frozen=True)
+class WandbSettings:
+    """``scalelab.wandb``: where a sweep's runs are tracked in Weights & Biases."""
+
+    project: str | None = option(None, doc="default scalelab-<sweep name>")
+    entity: str | None = option(None)
+    group: str | None = option(None, doc="default: the sweep's name")
+    tags: list = option([], check=_tags)
+    mode: str = option("auto", choices=WANDB_MODES,
+                       doc="auto: online with WANDB_API_KEY, else offline")
+    dir: str | None = option(None, doc="default: the store's folder")
+    init_timeout: float = option(30, check=_init_timeout)
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """The ``scalelab`` section of a sweep spec: what W&B's sweep format has no words for."""
+
+    executor: str = option("local", check=_executor, doc="local or ray")
+    workers: Any = option("auto", check=_workers,
+                          doc="concurrent runs: CPU cores, or GPUs × runs_per_gpu")
+    devices: Any = option("auto", check=_devices, doc="auto, cpu or CUDA indices")
+    runs_per_gpu: int = option(1, minimum=1, expect="an integer >= 1")
+    address: str | None = option(None, check=_address, doc="Ray address (executor ray)")
+    max_attempts: int = option(3, minimum=1, expect="an integer >= 1")
+    ray_max_retries: int = option(3, minimum=0)
+    seed: int = option(0, minimum=0, doc="seed of random search")
+    store: str | None = option(None, check=_path, doc="default reports/<name>/runs.db")
+    report: str | None = option(None, check=_path, doc="default: report.pdf beside the store")
+    wandb: dict = option({}, check=_mapping_of(WandbSettings, "scalelab.wandb."))
+    targets: Any = option([], check=_targets, doc="predictions the report headlines")
+
+    @classmethod
+    def keys(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+    @classmethod
+    def from_section(cls, section, source: str, labels: dict[str, str] | None = None
+                     ) -> "SweepSettings":
+        """Validate a spec's ``scalelab`` mapping; ``labels`` name keys set on the command
+        line (``{"workers": "--workers"}``) so their sentences say where the value came from."""
+        if section is None:
+            section = {}
+        if not isinstance(section, dict):
+            raise SpecError(f"{source}: the 'scalelab' section must be a mapping.")
+        check_keys(section, cls.keys(), source, "key in the 'scalelab' section")
+        check_fields(cls, {**section, "__labels__": {
+            k: f"{v} (scalelab.{k})" for k, v in (labels or {}).items()}}, source,
+            prefix="scalelab.")
+        settings = cls(**section)
+        if settings.address is not None and settings.executor != "ray":
+            raise SpecError(f"{source}: scalelab.address is only used by the ray executor; "
+                            f"set executor: ray or remove address.")
+        return settings
+
+
+def check_keys(mapping: dict, allowed: set[str], source: str, what: str) -> None:
+    """Refuse the first key of ``mapping`` not in ``allowed``, naming the valid ones."""
+    for key in mapping:
+        if key not in allowed:
+            raise SpecError(f"{source}: unknown {what} {key!r}; expected one of "
+                            f"{', '.join(sorted(allowed))}.")

@@ -190,7 +190,7 @@ def test_runs_show_and_list(tmp_path):
 
 def test_load_runs_reads_wandb_offline_folders(tmp_path):
     """Runs logged offline with the real wandb are read back from their .wandb logs."""
-    from scalelab.sweep.tracking import WandbTracker
+    from scalelab.runs.tracking import WandbTracker
 
     rng = np.random.default_rng(0)
     tracker = WandbTracker("p", group="mysweep", mode="offline", dir=tmp_path)

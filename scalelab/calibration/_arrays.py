@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import ScalelabError, check_choice  # noqa: F401 - check_choice: for the metrics
 
 
 def is_torch(values) -> bool:
@@ -37,12 +37,6 @@ def as_float(values, name: str, func: str) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise ScalelabError(f"{func}: {name} must be numeric, got dtype {array.dtype}.")
     return array.astype(np.float64)
-
-
-def check_choice(func: str, key: str, value, valid) -> None:
-    if value not in valid:
-        raise ScalelabError(f"{func}: unknown {key} {value!r}; valid choices are "
-                            f"{', '.join(map(str, valid))}.")
 
 
 def normalise_axes(reduce_axes, ndim: int, func: str) -> tuple[int, ...] | None:

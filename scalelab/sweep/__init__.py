@@ -1,13 +1,14 @@
-"""Sweeps: specs and their expansion, executors, the run store, W&B tracking.
+"""Sweeps: specs and their expansion, executors, the run store's writer.
 
 Knows nothing of how a run trains: it hands RunConfigs to an executor, which calls
-``scalelab.train`` in a worker, and writes what comes back to the store.
+``scalelab.train`` in a worker, writes what comes back to the store and tracks it in
+W&B (:mod:`scalelab.runs.tracking`). Reading runs back is :mod:`scalelab.runs`'s job.
 """
 
 from scalelab.sweep.spec import SweepSpec, load_spec, parse_spec
-from scalelab.sweep.store import RunStore, load_runs
+from scalelab.sweep.store import RunStore
 
-__all__ = ["SweepSpec", "load_spec", "parse_spec", "RunStore", "load_runs", "run_sweep",
+__all__ = ["SweepSpec", "load_spec", "parse_spec", "RunStore", "run_sweep",
            "plan_sweep"]
 
 

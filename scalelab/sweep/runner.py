@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from scalelab.runs.tracking import WandbTracker
 from scalelab.sweep.executors import make_executor
 from scalelab.sweep.spec import SweepSpec
 from scalelab.sweep.store import DONE, RunStore
-from scalelab.sweep.tracking import WandbTracker
 
 
 @dataclass

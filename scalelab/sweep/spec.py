@@ -8,8 +8,12 @@ Where the two overlap a spec is a W&B sweep configuration
 ``int_uniform``, ``q_uniform``; random only) or a nested ``{parameters: {...}}``
 group, flattened into the run's flat config as W&B does. The ``scalelab`` section
 holds what W&B has no words for: executor (``local`` or ``ray``), workers,
-devices, runs per GPU, Ray address, retries, store and report paths, tracking.
-The same file can be handed to ``wandb sweep``.
+devices, runs per GPU, Ray address, retries, store and report paths, tracking —
+declared, with the run's own settings, in :mod:`scalelab.config`
+(:class:`~scalelab.config.SweepSettings`). Command-line options that change a spec
+(``--workers``, ``--store``, ``--executor``) are applied to that section before it
+is validated (``overrides=``), so a bad one gets the same sentence as a bad file.
+The same file can be handed to ``wandb sweep`` (``scalelab sweep wandb``).
 
 Random search draws from a generator seeded by ``scalelab.seed``, so expanding a
 spec twice gives the same runs and — each run's id being the hash of its config —
@@ -29,17 +33,15 @@ from typing import Any
 
 import yaml
 
-from scalelab._errors import ScalelabError, SpecError
-from scalelab.config import RunConfig
+from scalelab._errors import SpecError
+from scalelab.config import EXECUTORS, RunConfig, SweepSettings, check_keys
 from scalelab.targets import targets_from_spec
+
+__all__ = ["SweepSpec", "load_spec", "parse_spec", "wandb_config", "EXECUTORS"]
 
 TOP_KEYS = {"name", "description", "method", "metric", "parameters", "program", "command",
             "project", "entity", "run_cap", "early_terminate", "scalelab"}
 METHODS = ("grid", "random")
-SCALELAB_KEYS = {"executor", "workers", "devices", "runs_per_gpu", "address", "max_attempts",
-                 "ray_max_retries", "seed", "store", "report", "wandb", "targets"}
-EXECUTORS = ("local", "ray")
-WANDB_KEYS = {"project", "entity", "group", "tags", "mode", "dir", "init_timeout"}
 DISTRIBUTIONS = ("uniform", "log_uniform_values", "int_uniform", "q_uniform")
 PARAM_KEYS = {"value", "values", "probabilities", "distribution", "min", "max", "q",
               "parameters", "mu", "sigma"}
@@ -71,8 +73,14 @@ class SweepSpec:
         return len(self.runs)
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read and validate a sweep spec file."""
+def load_spec(path: str | Path, overrides: dict[str, tuple[str, Any]] | None = None
+              ) -> SweepSpec:
+    """Read and validate a sweep spec file.
+
+    ``overrides``: values of the ``scalelab`` section given on the command line, keyed
+    by the section's key (``{"workers": ("--workers", 4)}``); they replace the file's
+    before validation, and a bad one's sentence names the option.
+    """
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such sweep spec file; give the path of a YAML spec "
@@ -85,15 +93,17 @@ def load_spec(path: str | Path) -> SweepSpec:
         problem = getattr(err, "problem", None) or "invalid YAML"
         raise SpecError(f"{path}: YAML syntax error{where} ({problem}); fix the YAML "
                         f"and run again.") from None
-    return parse_spec(raw, source=str(path), path=path)
+    return parse_spec(raw, source=str(path), path=path, overrides=overrides)
 
 
-def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None) -> SweepSpec:
-    """Validate a spec given as a dict and expand it into run configs."""
+def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
+               overrides: dict[str, tuple[str, Any]] | None = None) -> SweepSpec:
+    """Validate a spec given as a dict and expand it into run configs (``overrides``: see
+    :func:`load_spec`)."""
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a sweep spec must be a YAML mapping with a 'parameters' "
                         f"section, got {type(raw).__name__}.")
-    _check_keys(raw, TOP_KEYS, source, "top-level key")
+    check_keys(raw, TOP_KEYS, source, "top-level key")
     method = raw.get("method", "grid")
     if method not in METHODS:
         raise SpecError(f"{source}: method {method!r} is not supported; use one of "
@@ -121,11 +131,15 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None) -> 
             raise SpecError(f"{source}: unknown parameter {axis.name!r}; expected one of "
                             f"{', '.join(sorted(known))}.")
 
-    extra = raw.get("scalelab") or {}
-    if not isinstance(extra, dict):
-        raise SpecError(f"{source}: the 'scalelab' section must be a mapping.")
-    _check_keys(extra, SCALELAB_KEYS, source, "key in the 'scalelab' section")
-    seed = _positive_int(extra, "seed", 0, source, minimum=0)
+    section = raw.get("scalelab")
+    labels: dict[str, str] = {}
+    if overrides and (section is None or isinstance(section, dict)):
+        section = dict(section or {})
+        for key, (option_name, value) in overrides.items():
+            section[key] = value
+            labels[key] = option_name
+    settings = SweepSettings.from_section(section, source, labels)
+    seed = settings.seed
 
     if method == "grid":
         size = math.prod(len(a.values) for a in axes)
@@ -150,64 +164,18 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None) -> 
         if run_cap is not None and len(runs) >= run_cap:
             break
 
-    executor = extra.get("executor", "local")
-    if executor not in EXECUTORS:
-        raise SpecError(f"{source}: scalelab.executor {executor!r} is unknown; valid choices "
-                        f"are {', '.join(EXECUTORS)}.")
-    workers = extra.get("workers", "auto")
-    if workers == "auto":
-        workers = None
-    elif not isinstance(workers, int) or isinstance(workers, bool) or workers <= 0:
-        raise SpecError(f"{source}: scalelab.workers must be a positive integer or 'auto', "
-                        f"got {workers!r}.")
-    devices = extra.get("devices", "auto")
-    if not (devices in ("auto", "cpu") or (isinstance(devices, list) and devices and all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in devices))):
-        raise SpecError(f"{source}: scalelab.devices must be auto, cpu or a list of CUDA "
-                        f"device indices such as [0, 1], got {devices!r}.")
-    runs_per_gpu = _positive_int(extra, "runs_per_gpu", 1, source)
-    max_attempts = _positive_int(extra, "max_attempts", 3, source)
-    ray_max_retries = _positive_int(extra, "ray_max_retries", 3, source, minimum=0)
-    address = extra.get("address")
-    if address is not None and not isinstance(address, str):
-        raise SpecError(f"{source}: scalelab.address must be a Ray address such as "
-                        f"'auto' or 'ray://head:10001', got {address!r}.")
-    if address is not None and executor != "ray":
-        raise SpecError(f"{source}: scalelab.address is only used by the ray executor; set "
-                        f"executor: ray or remove address.")
-
     name = str(raw.get("name") or (path.stem if path else "sweep"))
-    wandb_cfg = extra.get("wandb") or {}
-    if not isinstance(wandb_cfg, dict):
-        raise SpecError(f"{source}: scalelab.wandb must be a mapping (project, mode, ...).")
-    _check_keys(wandb_cfg, WANDB_KEYS, source, "key in scalelab.wandb")
-    if wandb_cfg.get("mode", "auto") not in ("auto", "offline", "online", "disabled"):
-        raise SpecError(f"{source}: scalelab.wandb.mode must be auto, offline, online or "
-                        f"disabled, got {wandb_cfg['mode']!r}.")
-    timeout = wandb_cfg.get("init_timeout", 30)
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
-        raise SpecError(f"{source}: scalelab.wandb.init_timeout must be a positive number of "
-                        f"seconds, got {timeout!r}.")
-    tags = wandb_cfg.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise SpecError(f"{source}: scalelab.wandb.tags must be a list of strings.")
-    store = Path(extra.get("store", f"reports/{name}/runs.db"))
-    report = extra.get("report", str(store.parent / "report.pdf"))
+    store = Path(settings.store or f"reports/{name}/runs.db")
+    given = section if isinstance(section, dict) else {}
+    report = given["report"] if "report" in given else str(store.parent / "report.pdf")
     return SweepSpec(
-        name=name, path=path, raw=raw, runs=runs, executor=executor, workers=workers,
-        devices=devices, runs_per_gpu=runs_per_gpu, address=address,
-        max_attempts=max_attempts, ray_max_retries=ray_max_retries,
-        store=store, report=Path(report) if report else None, wandb=dict(wandb_cfg),
-        targets=_targets(raw, source),
+        name=name, path=path, raw=raw, runs=runs, executor=settings.executor,
+        workers=None if settings.workers == "auto" else settings.workers,
+        devices=settings.devices, runs_per_gpu=settings.runs_per_gpu, address=settings.address,
+        max_attempts=settings.max_attempts, ray_max_retries=settings.ray_max_retries,
+        store=store, report=Path(report) if report else None, wandb=dict(settings.wandb),
+        targets=targets_from_spec({"scalelab": {"targets": settings.targets}}),
     )
-
-
-def _targets(raw: dict, source: str) -> list:
-    """The report's targets (``scalelab.targets``), checked now so a typo fails early."""
-    try:
-        return targets_from_spec(raw)
-    except ScalelabError as err:
-        raise SpecError(f"{source}: scalelab.targets: {err}") from None
 
 
 def wandb_config(spec: SweepSpec) -> dict:
@@ -224,21 +192,6 @@ def wandb_config(spec: SweepSpec) -> dict:
     if project and "project" not in config:
         config["project"] = project
     return config
-
-
-def _positive_int(mapping: dict, key: str, default: int, source: str, minimum: int = 1) -> int:
-    value = mapping.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise SpecError(f"{source}: scalelab.{key} must be an integer >= {minimum}, got "
-                        f"{value!r}.")
-    return value
-
-
-def _check_keys(mapping: dict, allowed: set[str], source: str, what: str) -> None:
-    for key in mapping:
-        if key not in allowed:
-            raise SpecError(f"{source}: unknown {what} {key!r}; expected one of "
-                            f"{', '.join(sorted(allowed))}.")
 
 
 @dataclass
@@ -284,7 +237,7 @@ def _flatten_parameters(params: dict, source: str, prefix: str, method: str) -> 
         if not isinstance(entry, dict):
             raise SpecError(f"{source}: {where} must be a mapping such as {{value: x}} or "
                             f"{{values: [x, y]}}, got {entry!r}.")
-        _check_keys(entry, PARAM_KEYS, source, f"key in {where}")
+        check_keys(entry, PARAM_KEYS, source, f"key in {where}")
         if "parameters" in entry:
             if not isinstance(entry["parameters"], dict) or not entry["parameters"]:
                 raise SpecError(f"{source}: {where}.parameters must be a non-empty mapping.")

@@ -1,0 +1,91 @@
+"""The columns of the runs table, declared once; how a source's frames become the table.
+
+Every reader (the SQLite store, W&B offline folders and online projects) produces two
+frames — one row per run (its config, status and facts) and one row per run ×
+evaluation step (its curve) — and :func:`assemble` joins them the same way for all of
+them. A later column is added here and nowhere else:
+
+- ``RUN_FACTS``: what a run reports about itself once it ends (``params`` N,
+  ``flops_per_sample``, ``device``, ``host``, ``wall_time_s`` — the run's whole wall
+  time, ``diverged_step``); one value per run, repeated on each of its rows.
+- ``RUN_COLUMNS``: ``run_id``, the RunConfig fields, ``sweep`` (the sweep(s) the run
+  belongs to, comma-separated when several), ``status``, ``attempts``, the facts,
+  ``versions`` and ``error``.
+- Curve columns (``step``, ``samples_seen``, ``flops``, ``train_loss``, ``val_loss``,
+  ...) are whatever the training loop records. One that shares its name with a run
+  column gets the suffix ``_step``: the curve's ``lr`` (the rate at that step) becomes
+  ``lr_step`` beside the config's peak ``lr``, and the curve's ``wall_time_s`` (time
+  elapsed at that step) becomes ``wall_time_s_step`` beside the run's total — so no
+  merge suffix (``_x``, ``_y``) ever reaches a user.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from scalelab._errors import TableError
+from scalelab.config import RunConfig
+
+STATUSES = ("pending", "running", "finished", "diverged", "failed")
+DONE = ("finished", "diverged")  # the statuses load_runs keeps by default: runs with a result
+RUN_FACTS = ("params", "flops_per_sample", "device", "host", "wall_time_s", "diverged_step")
+RUN_COLUMNS = ("run_id", *RunConfig.field_names(), "sweep", "status", "attempts", *RUN_FACTS,
+               "versions", "error")
+STEP_SUFFIX = "_step"
+EMPTY_COLUMNS = ("run_id", *RunConfig.field_names(), "params", "status", "step", "val_loss")
+
+
+def run_facts(info: dict) -> dict:
+    """The facts of a run's ``info`` (what ``scalelab.train`` returns) that the table keeps."""
+    return {name: info.get(name) for name in RUN_FACTS}
+
+
+def curve_name(column: str) -> str:
+    """The table's name for a curve column (``lr`` → ``lr_step``; most keep theirs)."""
+    return column + STEP_SUFFIX if column in RUN_COLUMNS and column != "run_id" else column
+
+
+def check_status(status) -> tuple[str, ...] | None:
+    """``status=`` as a tuple of known statuses (a single word allowed), or None for all."""
+    if status is None:
+        return None
+    wanted = (status,) if isinstance(status, str) else tuple(status)
+    for word in wanted:
+        if word not in STATUSES:
+            raise TableError(f"load_runs: unknown status {word!r}; valid statuses are "
+                             f"{', '.join(STATUSES)} (or status=None for all).")
+    return wanted
+
+
+def assemble(runs: pd.DataFrame, curves: pd.DataFrame, status=DONE,
+             sweep: str | None = None, source: str = "the runs") -> pd.DataFrame:
+    """The runs table from a per-run frame and a per-step frame, filtered by status and sweep."""
+    if runs.empty:
+        return pd.DataFrame(columns=list(EMPTY_COLUMNS))
+    runs = select(runs, status=status, sweep=sweep, source=source)
+    if curves.empty:
+        curves = pd.DataFrame(columns=["run_id", "step"])
+    curves = curves.rename(columns={c: curve_name(c) for c in curves.columns})
+    table = runs.merge(curves, on="run_id", how="left", validate="one_to_many")
+    return table.sort_values(["run_id", "step"]).reset_index(drop=True)
+
+
+def select(table: pd.DataFrame, status=DONE, sweep: str | None = None,
+           source: str = "the table") -> pd.DataFrame:
+    """Rows whose ``status`` is wanted and that belong to ``sweep``.
+
+    A table without a ``status`` column (e.g. someone's published losses) holds results
+    only and is kept whole; ``sweep=`` on a table without a ``sweep`` column is an error.
+    """
+    wanted = check_status(status)
+    if wanted is not None and "status" in table.columns:
+        table = table[table["status"].isin(wanted)]
+    if sweep is not None:
+        if "sweep" not in table.columns:
+            raise TableError(f"{source}: the table has no 'sweep' column, so it cannot be "
+                             f"narrowed to sweep {sweep!r}; drop sweep= or add the column.")
+        member = table["sweep"].map(lambda names: isinstance(names, str)
+                                    and sweep in names.split(","))
+        table = table[member.astype(bool)]
+    return table
+

@@ -75,3 +75,23 @@ def test_foreign_file_as_store_is_left_untouched(tmp_path):
     assert result.returncode == 2
     assert "not a SQLite file" in result.stderr
     assert foreign.read_text() == "my thesis, do not overwrite\n"
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--workers", "-1"], "--workers (scalelab.workers) must be a positive integer or 'auto', "
+                          "got -1"),
+    (["--workers", "0"], "--workers (scalelab.workers) must be a positive integer or 'auto', "
+                         "got 0"),
+    (["--executor", "slurm"], "--executor (scalelab.executor) 'slurm' is unknown"),
+])
+@pytest.mark.parametrize("command", [["run"], ["sweep", "run"]])
+def test_command_line_options_are_validated_with_the_spec(tmp_path, command, options, expected):
+    store = tmp_path / "out" / "runs.db"
+    spec = tmp_path / "s.yaml"
+    spec.write_text(GOOD.replace("STORE", str(store)))
+    result = run_cli(*command, str(spec), *options, "--no-wandb", "--quiet")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"scalelab: error: {spec}: "), result.stderr
+    assert expected in lines[0]
+    assert not store.exists()

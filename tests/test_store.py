@@ -227,3 +227,62 @@ def test_missing_and_empty_sources(tmp_path):
     os.environ.pop("WANDB_API_KEY", None)
     with pytest.raises(ScalelabError, match="needs WANDB_API_KEY"):
         scalelab.load_runs("wandb:me/project")
+
+
+def test_run_and_curve_columns_of_the_same_name_never_get_merge_suffixes(tmp_path):
+    """The run's total wall time and the curve's time at each step were merged into
+    wall_time_s_x / wall_time_s_y; now the run's keeps its name and the curve's gets _step."""
+    path = tmp_path / "runs.db"
+    cfg = RunConfig(width=4, field_size=16, steps=10)
+    rows = [{**row, "wall_time_s": t} for row, t in zip(ROWS, (0.25, 2.0))]
+    with RunStore(path) as store:
+        store.add_sweep("s", {"name": "s"}, [cfg])
+        store.record_result(cfg.run_id, "finished", rows, {"params": 7, "wall_time_s": 2.5})
+    for table in (scalelab.load_runs(path), scalelab.load_runs(_export(path, "runs.csv"))):
+        assert not [c for c in table.columns if c.endswith(("_x", "_y"))], list(table.columns)
+        assert table["wall_time_s"].tolist() == [2.5, 2.5]  # the run's, on each of its rows
+        assert table["wall_time_s_step"].tolist() == [0.25, 2.0]  # the curve's, per step
+        assert table["lr_step"].tolist() == [1e-3, 5e-4] and set(table["lr"]) == {RunConfig().lr}
+
+
+def _export(path, name):
+    from scalelab.runs import StoreReader
+
+    with StoreReader(path) as store:
+        return store.export(path.with_name(name))
+
+
+def _mixed_store(path):
+    """Sweep a: a finished and a failed run; sweep b: a diverged run and a's finished one."""
+    finished, failed, diverged = (RunConfig(width=w, field_size=16, steps=10) for w in (4, 6, 8))
+    with RunStore(path) as store:
+        store.add_sweep("a", {"name": "a"}, [finished, failed])
+        store.add_sweep("b", {"name": "b"}, [diverged, finished])
+        store.record_result(finished.run_id, "finished", ROWS, {"params": 1})
+        store.record_result(diverged.run_id, "diverged", ROWS[:1], {"params": 2})
+        store.record_failure(failed.run_id, "Traceback: boom")
+    return finished, failed, diverged
+
+
+def test_status_and_sweep_are_honoured_by_every_source(tmp_path):
+    path = tmp_path / "runs.db"
+    finished, failed, diverged = _mixed_store(path)
+    table = scalelab.load_runs(path, status=None)
+    sources = {"store": path, "csv": _export(path, "runs.csv"),
+               "parquet": _export(path, "runs.parquet"), "frame": table}
+    for name, source in sources.items():
+        def ids(**kw):
+            return set(scalelab.load_runs(source, **kw)["run_id"])
+
+        assert ids() == {finished.run_id, diverged.run_id}, name  # default: runs with a result
+        assert ids(status=None) == {finished.run_id, failed.run_id, diverged.run_id}, name
+        assert ids(status="failed") == {failed.run_id}, name
+        assert ids(status=["finished"], sweep="b") == {finished.run_id}, name
+        assert ids(sweep="a", status=None) == {finished.run_id, failed.run_id}, name
+        assert ids(sweep="nope") == set(), name
+    with pytest.raises(ScalelabError, match="unknown status 'done'; valid statuses are"):
+        scalelab.load_runs(path, status="done")
+    published = pd.DataFrame({"params": [1e6, 1e7], "val_loss": [2.0, 1.5]})
+    assert len(scalelab.load_runs(published)) == 2  # no status column: results only
+    with pytest.raises(ScalelabError, match="no 'sweep' column"):
+        scalelab.load_runs(published, sweep="a")

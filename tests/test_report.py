@@ -17,7 +17,7 @@ from scalelab.laws import PowerLaw
 from scalelab.report import write_report
 from scalelab.sweep import RunStore
 from conftest import TINY_SPEC as SPEC
-from scalelab.table import final_rows
+from scalelab.runs import final_rows
 
 def pdf_pages(pdf: Path, tmp: Path) -> list[np.ndarray]:
     if shutil.which("pdftoppm") is None:

@@ -43,8 +43,7 @@ def test_analysis_parts_do_not_import_torch():
     code = ("import sys, scalelab, scalelab.laws, scalelab.calibration, scalelab.report, "
             "scalelab.runs, scalelab.table, scalelab.registry, scalelab.sweep.spec, "
             "scalelab.models, scalelab.data, scalelab.losses; "
-            "assert 'torch' not in sys.modules, 'torch was imported'; "
-            "assert 'scalelab.sweep' not in sys.modules or True")
+            "assert 'torch' not in sys.modules, 'torch was imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

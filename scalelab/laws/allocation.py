@@ -26,7 +26,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from scalelab._errors import ScalelabError, TableError
-from scalelab.table import require_columns
+from scalelab.runs.table import require_columns
 
 
 def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: float = 0.9,

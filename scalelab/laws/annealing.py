@@ -20,7 +20,7 @@ import pandas as pd
 
 from scalelab._errors import TableError
 from scalelab.laws.base import Law
-from scalelab.table import require_columns
+from scalelab.runs.table import require_columns
 
 
 def annealing_areas(lr, decay: float = 0.999):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError, TableError
-from scalelab.table import require_columns
+from scalelab.runs.table import require_columns
 
 
 def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
-from scalelab.table import final_rows
+from scalelab.runs.table import final_rows
 from scalelab.targets import parse_target, targets_from_spec
 
 @dataclass

@@ -17,7 +17,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError
 from scalelab.laws import PowerLaw
-from scalelab.table import final_rows, require_columns
+from scalelab.runs.table import final_rows, require_columns
 
 LABELS = {
     "params": "parameters N",

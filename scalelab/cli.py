@@ -129,7 +129,7 @@ def _load_spec_with_options(args):
         overrides["report"] = ("--store", str(Path(args.store).parent / "report.pdf"))
     if args.workers is not None:
         overrides["workers"] = ("--workers", args.workers)
-    if getattr(args, "executor", None) is not None:
+    if args.executor is not None:
         overrides["executor"] = ("--executor", args.executor)
     return load_spec(args.spec, overrides=overrides)
 

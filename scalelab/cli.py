@@ -1,11 +1,17 @@
 """The ``scalelab`` command: thin, it calls the parts.
 
-    scalelab run SPEC            run a sweep, fit laws, write the PDF report
+    scalelab run SPEC [key=value ...]   run a sweep, fit laws, write the PDF report
     scalelab report STORE -o PDF write the report of a store (or CSV/Parquet table)
     scalelab sweep plan SPEC     print the expanded runs (count, sizes, FLOPs), run nothing
     scalelab sweep run SPEC      run a sweep (no report); resumes a killed one
+    scalelab sweep wandb SPEC -o F   the spec as a W&B sweep (wandb sweep F; wandb agent)
+    scalelab agent-run SPEC key=value ...   one trial of a W&B sweep (what wandb agent runs)
     scalelab runs list|show|export STORE   inspect a store; export to CSV/Parquet
     scalelab sync STORE_OR_DIR   push offline W&B runs to the server
+
+``key=value`` overrides change the spec before it is validated: ``width=64``,
+``model.width=64``, ``lr=1e-3``, ``samples=[256,512]`` (a list sweeps it),
+``scalelab.workers=4``; the store records the spec with them.
 
 A user mistake prints one sentence (``scalelab: error: ...``) and exits with 2.
 """
@@ -51,16 +57,12 @@ def _int_or_word(text: str):
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scalelab", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"scalelab {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run a sweep, fit scaling laws and write the PDF report")
-    run.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/quickstart.yaml")
-    run.add_argument("--store", help="run store path (default: from the spec)")
-    run.add_argument("--workers", type=_int_or_word, help="concurrent runs (default: CPU cores)")
-    run.add_argument("--executor", help="local or ray (overrides the spec)")
+    _add_sweep_run_options(run)
     run.add_argument("--no-report", action="store_true", help="skip the PDF report")
-    run.add_argument("--no-wandb", action="store_true", help="do not track runs in W&B")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(func=_cmd_run)
 
     report = sub.add_parser("report", help="write the PDF report of a run store or table")
@@ -79,30 +81,24 @@ def _parser() -> argparse.ArgumentParser:
     sweep_sub = sweep.add_subparsers(dest="sweep_command", required=True)
     plan = sweep_sub.add_parser("plan", help="print the expanded runs without running them")
     plan.add_argument("spec", help="sweep spec (YAML)")
+    plan.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                      help="changes to the spec, e.g. lr=1e-3 samples=[256,512]")
     plan.set_defaults(func=_cmd_sweep_plan)
     to_wandb = sweep_sub.add_parser("wandb", help="write the spec as W&B's sweep controller "
                                                   "takes it (without the scalelab section)")
     to_wandb.add_argument("spec", help="sweep spec (YAML)")
+    to_wandb.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                          help="changes to the spec, e.g. lr=1e-3 samples=[256,512]")
     to_wandb.add_argument("-o", "--output", help="YAML file to write (default: print it)")
     to_wandb.set_defaults(func=_cmd_sweep_wandb)
     sweep_run = sweep_sub.add_parser("run", help="run a sweep (resumes where it stopped)")
-    sweep_run.add_argument("spec", help="sweep spec (YAML)")
-    sweep_run.add_argument("--store", help="run store path (default: from the spec)")
-    sweep_run.add_argument("--workers", type=_int_or_word,
-                           help="concurrent runs (default: CPU cores)")
-    sweep_run.add_argument("--executor", help="local or ray (overrides the spec)")
-    sweep_run.add_argument("--retry-failed", action="store_true",
-                           help="run again the runs that used up their attempts")
-    sweep_run.add_argument("--no-wandb", action="store_true", help="do not track runs in W&B")
-    sweep_run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_sweep_run_options(sweep_run)
     sweep_run.set_defaults(func=_cmd_sweep_run)
+    _add_agent_run(sub)
 
     runs = sub.add_parser("runs", help="inspect a run store")
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
-    listing = runs_sub.add_parser("list", help="one line per run")
-    listing.add_argument("store")
-    listing.add_argument("--status", help="only runs with this status (e.g. failed)")
-    listing.set_defaults(func=_cmd_runs_list)
+    _add_runs_list(runs_sub)
     show = runs_sub.add_parser("show", help="one run: config, facts, curve, last error")
     show.add_argument("store")
     show.add_argument("run_id", help="run id (a unique prefix is enough)")
@@ -119,6 +115,57 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scalelab")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from scalelab import __version__
+
+        return __version__
+
+
+def _add_sweep_run_options(parser) -> None:
+    """The options of every command that runs a sweep (``run``, ``sweep run``)."""
+    parser.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/quickstart.yaml")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="changes to the spec before it is validated: width=64, "
+                             "model.width=64, lr=1e-3, samples=[256,512], scalelab.workers=4")
+    parser.add_argument("--store", help="run store path (default: from the spec)")
+    parser.add_argument("--workers", type=_int_or_word, help="concurrent runs (default: CPU cores)")
+    parser.add_argument("--executor", help="local or ray (overrides the spec)")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="run again the runs that used up their attempts")
+    parser.add_argument("--no-wandb", action="store_true", help="do not track runs in W&B")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_agent_run(sub) -> None:
+    agent = sub.add_parser("agent-run", help="run one trial of a W&B sweep (the command "
+                                             "'scalelab sweep wandb' gives wandb agent)")
+    agent.add_argument("spec", help="the sweep spec (YAML) the W&B sweep was exported from")
+    agent.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="the trial's values, as wandb agent passes them (${args_no_hyphens})")
+    agent.add_argument("--store", help="run store path (default: from the spec)")
+    agent.add_argument("--quiet", action="store_true", help="no progress bar")
+    agent.set_defaults(func=_cmd_agent_run)
+
+
+def _add_runs_list(runs_sub) -> None:
+    listing = runs_sub.add_parser("list", help="one line per run, with its latest step and "
+                                               "metric (running runs too)")
+    listing.add_argument("store")
+    listing.add_argument("--status", help="only runs with this status: pending, running, "
+                                          "finished, diverged or failed")
+    listing.add_argument("--sweep", help="only the runs of this sweep")
+    listing.add_argument("--metric", help="the metric column (default: the sweep's metric, "
+                                          "else val_loss)")
+    listing.add_argument("--sort", help="sort by this column (e.g. val_loss, step, params); "
+                                        "'-' before it sorts descending")
+    listing.set_defaults(func=_cmd_runs_list)
+
+
 def _load_spec_with_options(args):
     """The spec with the command line's changes applied before it is validated."""
     from scalelab.sweep import load_spec
@@ -131,18 +178,20 @@ def _load_spec_with_options(args):
         overrides["workers"] = ("--workers", args.workers)
     if args.executor is not None:
         overrides["executor"] = ("--executor", args.executor)
-    return load_spec(args.spec, overrides=overrides)
+    return load_spec(args.spec, overrides=overrides, assignments=args.overrides)
 
 
-def _run_sweep_command(args, retry_failed: bool = False):
+def _run_sweep_command(args):
     """What ``scalelab run`` and ``scalelab sweep run`` share: load, run, say what happened."""
     from scalelab.sweep import run_sweep
+    from scalelab.sweep.spec import refuse_early_terminate
 
     spec = _load_spec_with_options(args)  # validates everything before any run starts
+    refuse_early_terminate(spec)
     t0 = time.perf_counter()
     print(f"scalelab: sweep {spec.name!r}: {len(spec)} runs → {spec.store}", file=sys.stderr)
     outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb,
-                        retry_failed=retry_failed)
+                        retry_failed=args.retry_failed)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "none"
     print(f"runs: {counts}; {outcome.skipped} already in the store; {outcome.retries} retries "
           f"({time.perf_counter() - t0:.0f} s)")
@@ -215,11 +264,12 @@ def _cmd_sweep_wandb(args) -> int:
     from scalelab.sweep import load_spec
     from scalelab.sweep.spec import wandb_config
 
-    text = yaml.safe_dump(wandb_config(load_spec(args.spec)), sort_keys=False)
+    text = yaml.safe_dump(wandb_config(load_spec(args.spec, assignments=args.overrides)),
+                          sort_keys=False)
     if args.output:
         Path(args.output).write_text(text)
         print(f"W&B sweep config: {args.output}  (create the sweep with: wandb sweep "
-              f"{args.output})")
+              f"{args.output}; then run trials with: wandb agent SWEEP_ID)")
     else:
         print(text, end="")
     return 0
@@ -229,7 +279,7 @@ def _cmd_sweep_plan(args) -> int:
     from scalelab.sweep import load_spec, plan_sweep
     from scalelab.sweep.plan import varying_columns
 
-    spec = load_spec(args.spec)
+    spec = load_spec(args.spec, assignments=args.overrides)
     table = plan_sweep(spec)
     swept = varying_columns(table, spec)
     cols = ["run_id", *swept, "params", "flops"]
@@ -242,24 +292,83 @@ def _cmd_sweep_plan(args) -> int:
 
 
 def _cmd_sweep_run(args) -> int:
-    _, outcome = _run_sweep_command(args, retry_failed=args.retry_failed)
+    _, outcome = _run_sweep_command(args)
+    return 0 if not outcome.counts.get("failed") else 1
+
+
+def _cmd_agent_run(args) -> int:
+    """One trial of a W&B sweep: the spec with W&B's values for it, run and stored as
+    ``scalelab run`` would, its W&B run being the one W&B's agent created."""
+    from scalelab.sweep import load_spec, run_sweep
+
+    overrides = {"store": ("--store", args.store)} if args.store else {}
+    spec = load_spec(args.spec, overrides=overrides, assignments=args.overrides)
+    spec.raw.pop("early_terminate", None)  # W&B's controller applies it to this run
+    spec.workers, spec.executor = 1, "local"
+    if len(spec) != 1:
+        raise ScalelabError(f"{args.spec}: with {' '.join(args.overrides) or 'no values'} the "
+                            f"spec still has {len(spec)} runs; scalelab agent-run runs one "
+                            f"trial, so give every swept parameter (wandb agent does).")
+    wandb_id = os.environ.get("WANDB_RUN_ID")
+    if os.environ.get("WANDB_PROJECT"):  # the sweep's project, as wandb agent sets it
+        spec.wandb = {**spec.wandb, "project": os.environ["WANDB_PROJECT"]}
+    if os.environ.get("WANDB_ENTITY"):
+        spec.wandb = {**spec.wandb, "entity": os.environ["WANDB_ENTITY"]}
+    if os.environ.get("WANDB_SWEEP_ID") and spec.wandb.get("mode", "auto") == "auto" \
+            and not os.environ.get("WANDB_MODE"):
+        spec.wandb = {**spec.wandb, "mode": "online"}  # wandb agent runs logged in
+    run_id = spec.runs[0].run_id
+    print(f"scalelab: trial {run_id} of sweep {spec.name!r} → {spec.store}", file=sys.stderr)
+    outcome = run_sweep(spec, progress=not args.quiet, tracking=True,
+                        wandb_ids={run_id: wandb_id} if wandb_id else None)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
+    print(f"trial {run_id}: {counts or 'already in the store'}; run store: {spec.store}")
     return 0 if not outcome.counts.get("failed") else 1
 
 
 def _cmd_runs_list(args) -> int:
-    from scalelab.runs import StoreReader
+    from scalelab.runs import STATUSES, StoreReader
 
+    if args.status is not None and args.status not in STATUSES:
+        raise ScalelabError(f"--status {args.status!r} is not a run status; valid statuses "
+                            f"are {', '.join(STATUSES)}.")
     with StoreReader(args.store) as store:
-        table = store.runs()
+        if args.sweep is not None and args.sweep not in dict(store.sweeps()):
+            names = ", ".join(name for name, _ in store.sweeps()) or "none"
+            raise ScalelabError(f"{args.store}: no sweep named {args.sweep!r}; the store's "
+                                f"sweeps are {names}.")
+        metric = args.metric or _store_metric(store, args.sweep)
+        table = store.runs(args.sweep)
+        latest = store.latest(metric)
     if args.status and not table.empty:
         table = table[table["status"] == args.status]
     if table.empty:
-        print("no runs")
+        print("no runs" + (f" with status {args.status}" if args.status else ""))
         return 0
+    table = table.merge(latest, on="run_id", how="left")
     cols = [c for c in ("run_id", "family", "width", "depth", "samples", "loss_variant",
-                        "params", "status", "attempts", "host") if c in table]
-    print(table[cols].to_string(index=False))
+                        "params", "status", "attempts", "step", metric, "host") if c in table]
+    table = _sorted(table[cols], args.sort)
+    print(table.to_string(index=False, na_rep="-"))
     return 0
+
+
+def _store_metric(store, sweep: str | None) -> str:
+    """The metric the store's sweep names (``metric.name``), else val_loss."""
+    specs = dict(store.sweeps())
+    chosen = [specs[sweep]] if sweep in specs else list(specs.values())
+    names = {((spec or {}).get("metric") or {}).get("name") for spec in chosen} - {None}
+    return names.pop() if len(names) == 1 else "val_loss"
+
+
+def _sorted(table, sort: str | None):
+    if not sort:
+        return table
+    column, descending = sort.lstrip("-"), sort.startswith("-")
+    if column not in table:
+        raise ScalelabError(f"--sort {column!r} is not a column of the listing; choose one of "
+                            f"{', '.join(table.columns)}.")
+    return table.sort_values(column, ascending=not descending, na_position="last")
 
 
 def _cmd_runs_show(args) -> int:

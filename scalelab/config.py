@@ -247,6 +247,12 @@ def _address(label: str, value, source: str) -> None:
                         f"'ray://head:10001', got {value!r}.")
 
 
+def _gpus_per_run(label: str, value, source: str) -> None:
+    if value is not None and (not _is_number(value) or value < 0):
+        raise SpecError(f"{source}: {label} must be a number of GPUs >= 0 (a fraction such as "
+                        f"0.25 packs runs on a GPU), got {value!r}.")
+
+
 def _path(label: str, value, source: str) -> None:
     if value is not None and not isinstance(value, str) or value == "":
         raise SpecError(f"{source}: {label} must be a file path, got {value!r}.")
@@ -308,6 +314,11 @@ class SweepSettings:
     address: str | None = option(None, check=_address, doc="Ray address (executor ray)")
     max_attempts: int = option(3, minimum=1, expect="an integer >= 1")
     ray_max_retries: int = option(3, minimum=0)
+    cpus_per_run: float = option(1, positive=True,
+                                 doc="CPU cores a run takes (Ray resource; torch threads)")
+    gpus_per_run: float | None = option(None, check=_gpus_per_run,
+                                        doc="GPUs a run takes on Ray (default 1 / runs_per_gpu "
+                                            "on a cluster with GPUs, else 0)")
     seed: int = option(0, minimum=0, doc="seed of random search")
     store: str | None = option(None, check=_path, doc="default reports/<name>/runs.db")
     report: str | None = option(None, check=_path, doc="default: report.pdf beside the store")

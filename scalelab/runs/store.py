@@ -134,6 +134,14 @@ class StoreReader:
                 for rid, metrics in self._db.execute(query + " ORDER BY run_id, step", args)]
         return pd.DataFrame.from_records(rows)
 
+    def latest(self, metric: str = "val_loss") -> pd.DataFrame:
+        """Per run, its latest curve row's ``step`` and ``metric`` (running runs too: the
+        sweep writes rows as they come)."""
+        rows = self._db.execute(
+            "SELECT run_id, MAX(step), json_extract(metrics, '$.' || ?) FROM curve "
+            "GROUP BY run_id", (f'"{metric}"',)).fetchall()  # SQLite: the max row's values
+        return pd.DataFrame.from_records(rows, columns=["run_id", "step", metric])
+
     def sweeps(self) -> list[tuple[str, dict]]:
         return [(name, json.loads(spec))
                 for name, spec in self._db.execute("SELECT name, spec FROM sweeps")]

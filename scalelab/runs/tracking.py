@@ -1,14 +1,19 @@
-"""Runs in Weights & Biases: written as a sweep runs them, read back as the runs table.
+"""Runs in Weights & Biases: written while a run trains, read back as the runs table.
 
-Writing (:class:`WandbTracker`): each run becomes one W&B run — project, group (the
-sweep) and tags from the spec, the config, the curve logged step by step, the status
-and the run's facts (``params``, ``wall_time_s``, ...) as summary. It is offline
-unless an API key is set. The run store is the source of truth: a run is tracked
-after the store holds it, and a tracking failure is a warning, never a lost run.
-With ``WANDB_API_KEY`` set but the server unreachable, ``wandb.init`` blocks for its
-``init_timeout`` and then raises; the tracker then warns once, switches to offline
-mode for the rest of the sweep and logs the same run offline, so nothing is lost.
-``sync_offline`` (``scalelab sync``) pushes the offline folders later.
+Writing: each run is one W&B run, logged by the worker that trains it
+(:class:`LiveRun`) — project, group (the sweep) and tags from the spec, the config
+with the device the run actually uses (not ``auto``), every evaluation row as it is
+computed (so W&B's ``_runtime`` and step timestamps are the run's own), W&B's system
+metrics (CPU, memory, GPU, sampled by W&B's service every 15 s), and at the end its
+status in the summary: ``finished``, ``diverged`` with ``diverged_step``, or
+``failed`` with the error (the W&B run then exits with code 1). It is offline
+unless an API key is set. The run store stays the source of truth: a tracking
+failure is a warning, never a lost run. With ``WANDB_API_KEY`` set but the server
+unreachable, ``wandb.init`` blocks for its ``init_timeout`` and raises; the worker
+then logs the same run offline and tells the driver, whose :class:`WandbTracker`
+warns once and hands offline settings to every later run, so nothing is lost.
+``sync_offline`` (``scalelab sync``) pushes the offline folders later, with the key
+of ``WANDB_API_KEY`` or of ``wandb login`` (``~/.netrc``, found by W&B's own lookup).
 
 Reading: :func:`read_offline` reads a folder of run folders (``<dir>/wandb/*run-*``,
 found by :func:`run_folders`) from each run's ``.wandb`` log with W&B's own reader,
@@ -45,60 +50,127 @@ def resolve_mode(mode: str = "auto") -> str:
 
 
 class WandbTracker:
-    def __init__(self, project: str, group: str | None = None, mode: str = "auto",
+    """The driver's side of tracking: the W&B settings every worker receives, one warning
+    when the server is unreachable (then offline for the rest of the sweep), and the
+    folders of the runs tracked."""
+
+    def __init__(self, project: str | None, group: str | None = None, mode: str = "auto",
                  dir: str | Path = ".", entity: str | None = None, tags=None,
-                 init_timeout: float = 30):
+                 init_timeout: float = 30, run_ids: dict | None = None):
         self.project, self.group, self.entity = project, group, entity
         self.tags = list(tags or [])
         self.mode = resolve_mode(mode)
-        self.dir = Path(dir)
+        self.dir = Path(dir).absolute()  # workers may run elsewhere (another cwd, a Ray node)
         self.init_timeout = init_timeout
+        self.run_ids = dict(run_ids or {})  # scalelab run id -> W&B run id (wandb agent)
         self.run_dirs: list[Path] = []
         self.fell_back = False
 
-    def log_run(self, config: dict, run_id: str, status: str, rows: list[dict], info: dict):
-        """Write one run to W&B; return its local folder (or None when disabled/failed)."""
+    def settings(self, run_id: str) -> dict | None:
+        """What a worker needs to log run ``run_id`` (None when tracking is off)."""
         if self.mode == "disabled":
             return None
+        return {"project": self.project, "group": self.group, "entity": self.entity,
+                "tags": self.tags, "mode": self.mode, "dir": str(self.dir),
+                "init_timeout": self.init_timeout, "id": self.run_ids.get(run_id, run_id)}
+
+    def fall_back(self, reason: str) -> None:
+        """A worker found the server unreachable and went offline: warn once, stay offline."""
+        if self.fell_back:
+            return
+        self.mode, self.fell_back = "offline", True
+        warnings.warn(f"W&B server unreachable ({reason}); tracking this sweep offline in "
+                      f"{self.dir / 'wandb'} — push it later with: scalelab sync {self.dir}",
+                      stacklevel=2)
+
+    def tracked(self, run_dir: str | None) -> None:
+        if run_dir and Path(run_dir) not in self.run_dirs:
+            self.run_dirs.append(Path(run_dir))
+
+
+class LiveRun:
+    """One run in W&B while it trains, in the worker that trains it.
+
+    ``LiveRun.start(settings, config, run_id, notify)`` opens it (None when tracking is
+    off or W&B cannot be started — the run goes on untracked, with a warning);
+    :meth:`log` logs one evaluation row as it comes; :meth:`finish` writes the status
+    and facts and closes it. ``notify("wandb_offline", reason)`` tells the driver that
+    an online run fell back to offline.
+    """
+
+    def __init__(self, run, mode: str):
+        self.run, self.mode = run, mode
+        self.last_step = -1
+
+    @classmethod
+    def start(cls, settings: dict | None, config: dict, run_id: str, notify=None):
+        if not settings or settings.get("mode") == "disabled":
+            return None
+        mode = settings["mode"]
         try:
-            return self._log(config, run_id, status, rows, info, self.mode)
-        except Exception as err:  # noqa: BLE001 - the store already holds the run
-            if self.mode == "online":
-                warnings.warn(f"W&B server unreachable ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''}); tracking "
-                              f"this sweep offline in {self.dir / 'wandb'} — push it later "
-                              f"with: scalelab sync {self.dir}", stacklevel=2)
-                self.mode, self.fell_back = "offline", True
+            try:
+                return cls(_init(settings, config, run_id, mode), mode)
+            except Exception as err:  # noqa: BLE001 - unreachable server: offline instead
+                if mode != "online":
+                    raise
                 _reset_wandb()  # the failed init still holds this run id in W&B's service
-                return self.log_run(config, run_id, status, rows, info)
+                reason = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                if notify is not None:
+                    notify("wandb_offline", reason)
+                return cls(_init(settings, config, run_id, "offline"), "offline")
+        except Exception as err:  # noqa: BLE001 - the store still receives the run
             warnings.warn(f"W&B tracking of run {run_id} failed ({err}); the run is safe in "
                           f"the run store.", stacklevel=2)
             return None
 
-    def _log(self, config, run_id, status, rows, info, mode):
-        import wandb
+    @property
+    def dir(self) -> str:
+        return str(Path(self.run.dir).parent)
 
-        self.dir.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(
-            project=self.project, entity=self.entity, group=self.group, name=run_id,
-            id=run_id, config={**config, "run_id": run_id}, tags=self.tags,
-            dir=str(self.dir), mode=mode, resume="allow", reinit="create_new",
-            settings=wandb.Settings(silent=True, console="off", x_disable_stats=True,
-                                    init_timeout=self.init_timeout),
-        )
+    def log(self, row: dict) -> None:
+        """Log one curve row (numbers only; lists such as rank histograms go to the summary
+        at the end). A row at or before the last logged step is skipped (W&B's steps only
+        grow)."""
+        step = int(row["step"])
+        if step <= self.last_step:
+            return
         try:
-            for row in rows:  # curves are numbers; lists (rank histograms) go to the summary
-                run.log({k: v for k, v in row.items() if k != "step" and _is_number(v)},
-                        step=int(row["step"]))
+            self.run.log({k: v for k, v in row.items() if k != "step" and _is_number(v)},
+                         step=step, commit=True)  # written now, stamped with this moment
+            self.last_step = step
+        except Exception as err:  # noqa: BLE001
+            warnings.warn(f"W&B could not log step {step} ({err}); the store has it.",
+                          stacklevel=2)
+
+    def finish(self, status: str, rows: list[dict], info: dict, error: str | None = None):
+        """Log the rows not yet logged, write the status and facts, close the run."""
+        try:
+            for row in rows:
+                self.log(row)
             facts = {k: v for k, v in run_facts(info).items() if v is not None}
-            run.summary.update({
-                "status": status, "run_id": run_id, **facts,
+            self.run.summary.update({
+                "status": status, **facts,
+                **({"error": error.strip().splitlines()[-1], "traceback": error}
+                   if error else {}),
                 **({f"final_{k}": v for k, v in rows[-1].items()} if rows else {})})
-            run_dir = Path(run.dir).parent
+            if info.get("device"):
+                self.run.config.update({"device": info["device"]}, allow_val_change=True)
         finally:
-            run.finish()
-        self.run_dirs.append(run_dir)
-        return run_dir
+            self.run.finish(exit_code=1 if status == "failed" else 0)
+
+
+def _init(settings: dict, config: dict, run_id: str, mode: str):
+    import wandb
+
+    Path(settings["dir"]).mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        project=settings.get("project"), entity=settings.get("entity"),
+        group=settings.get("group"), name=run_id, id=settings.get("id") or run_id,
+        config={**config, "run_id": run_id}, tags=settings.get("tags") or [],
+        dir=settings["dir"], mode=mode, resume="allow", reinit="create_new",
+        settings=wandb.Settings(silent=True, console="off", x_disable_stats=False,
+                                init_timeout=settings.get("init_timeout", 30)),
+    )
 
 
 def _is_number(value) -> bool:
@@ -128,6 +200,28 @@ def run_folders(path: str | Path, offline_only: bool = False) -> list[Path]:
     return sorted(d for d in root.glob(pattern) if d.is_dir())
 
 
+def wandb_api_key() -> str | None:
+    """The API key W&B itself would use: ``WANDB_API_KEY``, else the one ``wandb login``
+    saved in ``~/.netrc`` (or ``$NETRC``) for the server of ``WANDB_BASE_URL``, found with
+    W&B's own reader of that file."""
+    if os.environ.get("WANDB_API_KEY"):
+        return os.environ["WANDB_API_KEY"]
+    host = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    try:
+        from wandb.sdk.lib.wbauth import read_netrc_auth
+    except ImportError:  # wandb before 0.22 kept the lookup in wandb.sdk.lib.apikey
+        try:
+            from wandb.sdk.lib.apikey import api_key
+
+            return api_key()
+        except Exception:  # noqa: BLE001 - no key found the old way either
+            return None
+    try:
+        return read_netrc_auth(host=host)
+    except Exception:  # noqa: BLE001 - an unreadable netrc holds no key for us
+        return None
+
+
 def sync_offline(path: str | Path, timeout: float = 300) -> list[Path]:
     """Push offline W&B runs under ``path`` to the server with ``wandb sync``.
 
@@ -138,9 +232,9 @@ def sync_offline(path: str | Path, timeout: float = 300) -> list[Path]:
     if not dirs:
         raise ScalelabError(f"{path}: no offline W&B runs (offline-run-*) here; give the "
                             f"folder of a run store or its wandb folder.")
-    if not os.environ.get("WANDB_API_KEY"):
-        raise ScalelabError("scalelab sync needs WANDB_API_KEY to push runs to W&B; set it "
-                            "(or run wandb login) and run sync again.")
+    if not wandb_api_key():
+        raise ScalelabError("scalelab sync needs a W&B API key to push runs; run wandb login "
+                            "(or set WANDB_API_KEY) and run sync again.")
     command = [sys.executable, "-m", "wandb", "sync",
                *map(str, dirs)]
     try:

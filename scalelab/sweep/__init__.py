@@ -13,11 +13,11 @@ __all__ = ["SweepSpec", "load_spec", "parse_spec", "RunStore", "run_sweep",
 
 
 def run_sweep(spec, progress: bool = True, tracking: bool = True, retry_failed: bool = False,
-              executor=None):
+              executor=None, wandb_ids=None):
     from scalelab.sweep.runner import run_sweep as _run
 
     return _run(spec, progress=progress, tracking=tracking, retry_failed=retry_failed,
-                executor=executor)
+                executor=executor, wandb_ids=wandb_ids)
 
 
 def plan_sweep(spec):

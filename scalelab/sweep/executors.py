@@ -1,9 +1,15 @@
 """Executors: where the runs of a sweep execute.
 
 Both executors take runs from a queue the driver owns, hand each to a worker, and
-yield ``(config, RunResult)`` as runs finish. The result carries the whole curve of
-the run, so results flow back to the driver process that owns the run store: a
-cluster needs no shared file system, and an executor never touches the store.
+yield ``(config, RunResult)`` as runs finish. While a run trains, its worker sends each
+curve row back over the executor's channel as soon as it is computed — a
+multiprocessing queue for the local executor, a Ray queue (an actor) for Ray — and
+the executor hands it to the driver's ``on_event``; at the end the result carries
+the whole curve. Results flow back to the driver process that owns the run store:
+a cluster needs no shared file system, and an executor never touches the store.
+
+Each worker also logs its run to W&B as it trains (:class:`scalelab.runs.tracking.
+LiveRun`), with the settings the driver hands it (``tracking(run_id)``).
 
 - ``LocalExecutor``: one spawned worker process per *slot*, one run per slot at a
   time. Slots are the CPU cores (or ``workers``), or the visible CUDA devices ×
@@ -12,12 +18,16 @@ cluster needs no shared file system, and an executor never touches the store.
   so workers do not fight over cores. A worker watches its parent and exits when
   the driver dies, so a killed sweep leaves no orphan training in the background.
 - ``RayExecutor``: the same runs as Ray tasks on an existing Ray cluster
-  (``address``) or on a local one started for the sweep, with a GPU fraction
-  ``1 / runs_per_gpu`` per run for packing and ``max_retries`` for lost workers.
+  (``address``) or on a local one started for the sweep, each taking the spec's
+  ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs (default ``1 / runs_per_gpu`` on a
+  cluster with GPUs, for packing), with ``max_retries`` for lost workers. A cluster
+  that is not there, a wrong address or a missing ``ray`` package is one sentence.
 
-Workers pass ``checkpoint_dir=<store folder>/checkpoints/<run_id>`` to
-``scalelab.train.train`` (when it accepts one) so an interrupted run resumes from
-its last checkpoint instead of starting over.
+Workers pass ``checkpoint_dir=<store folder>/checkpoints/<run_id>`` (an absolute
+path) to ``scalelab.train.train`` so an interrupted run resumes from its last
+checkpoint instead of starting over. A Ray worker on a node that does not see the
+store's folder (no shared file system) trains without checkpoints; its result
+travels to the driver all the same.
 """
 
 from __future__ import annotations
@@ -44,29 +54,72 @@ def checkpoint_dir_for(root: str | Path | None, run_id: str) -> str | None:
     return None if root is None else str(Path(root) / run_id)
 
 
+_CHANNEL = None  # a local worker's queue to the driver, set when the worker starts
+
+
 def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | None = None,
-                device: str | None = None) -> RunResult:
+                device: str | None = None, tracking: dict | None = None,
+                channel=None) -> RunResult:
     """Train one run in this process; never raises (a failure comes back as a RunResult).
 
     ``device`` replaces the config's ``device: auto`` with the worker's own device
-    (``device`` does not enter the run id).
+    (``device`` does not enter the run id); without one, ``auto`` is resolved here, so
+    the config that W&B and the store see names the device the run used.
+    ``channel``: where each curve row is sent as it comes (``put((kind, run_id,
+    payload))``; default: the local worker's queue). ``tracking``: W&B settings
+    (:meth:`scalelab.runs.tracking.WandbTracker.settings`), None for no W&B.
     """
     cfg = RunConfig(**config)
+    channel = channel if channel is not None else _CHANNEL
+    live = None
+
+    def send(kind: str, payload) -> None:
+        if channel is not None:
+            try:
+                channel.put((kind, cfg.run_id, payload))
+            except Exception:  # noqa: BLE001 - the result still carries every row
+                pass
+
     try:
         import torch
 
         if threads:
-            torch.set_num_threads(threads)
-        if device and cfg.device == "auto":
-            cfg = RunConfig(**{**config, "device": device})
+            torch.set_num_threads(max(1, int(threads)))
+        if cfg.device == "auto":
+            from scalelab.train import resolve_device
+
+            cfg = RunConfig(**{**config, "device": device or str(resolve_device("auto"))})
+        if checkpoint_dir is not None and not Path(checkpoint_dir).parent.parent.is_dir():
+            checkpoint_dir = None  # the store's folder is not on this node: no checkpoints
+        from scalelab.runs.tracking import LiveRun
         from scalelab.train import train
+
+        live = LiveRun.start(tracking, cfg.to_dict(), cfg.run_id, send)
+
+        def on_row(row: dict) -> None:
+            send("row", row)
+            if live is not None:
+                live.log(row)
 
         kwargs = {}
         if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(train).parameters:
             kwargs["checkpoint_dir"] = checkpoint_dir  # train creates it when it saves
-        return train(cfg, **kwargs)
+        result = train(cfg, on_row=on_row, **kwargs)
+        info = dict(result.info)
+        if live is not None:
+            live.finish(result.status, result.rows, info)
+            info["wandb_dir"] = live.dir
+        return RunResult(cfg.run_id, result.status, result.rows, info)
     except Exception:  # noqa: BLE001 - a failing run must not end the sweep
-        return RunResult(cfg.run_id, "failed", [], {}, traceback.format_exc())
+        error = traceback.format_exc()
+        info = {"device": cfg.device}
+        if live is not None:
+            try:
+                live.finish("failed", [], info, error)
+                info["wandb_dir"] = live.dir
+            except Exception:  # noqa: BLE001 - the store gets the failure all the same
+                pass
+        return RunResult(cfg.run_id, "failed", [], info, error)
 
 
 def _cores() -> int:
@@ -82,7 +135,9 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def _init_worker(threads: int, cuda_index: int | None, parent_pid: int) -> None:
+def _init_worker(threads: int, cuda_index: int | None, parent_pid: int, channel=None) -> None:
+    global _CHANNEL
+    _CHANNEL = channel
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
     if cuda_index is not None:
@@ -104,6 +159,23 @@ def visible_cuda_devices() -> list[int]:
 class _Slot:
     device: str  # "cpu" or "cuda:<index>" (the index as the driver sees it)
     pool: ProcessPoolExecutor | None = None
+
+
+Events = Callable[[RunConfig, str, object], None]  # on_event(cfg, kind, payload)
+Tracking = Callable[[str], "dict | None"]  # tracking(run_id): W&B settings of a run
+POLL_S = 0.2  # how often the driver looks for rows while runs train
+
+
+def _drain(get, configs: dict, on_event: Events | None) -> None:
+    """Hand every event waiting on a channel to ``on_event`` (``get()`` raises when empty)."""
+    while True:
+        try:
+            kind, run_id, payload = get()
+        except Exception:  # noqa: BLE001 - queue.Empty (multiprocessing or Ray): no more
+            return
+        cfg = configs.get(run_id)
+        if cfg is not None and on_event is not None:
+            on_event(cfg, kind, payload)
 
 
 class LocalExecutor:
@@ -130,17 +202,24 @@ class LocalExecutor:
         self.workers = len(self.slots)
         self.threads = threads or max(1, self.cores // self.workers)
 
-    def _pool(self, device: str) -> ProcessPoolExecutor:
+    def _pool(self, device: str, channel) -> ProcessPoolExecutor:
         cuda_index = int(device.split(":")[1]) if device.startswith("cuda") else None
         return ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
                                    initializer=_init_worker,
-                                   initargs=(self.threads, cuda_index, os.getpid()))
+                                   initargs=(self.threads, cuda_index, os.getpid(), channel))
 
-    def run(self, queue: deque, on_start: Callable[[RunConfig, str], None] | None = None
+    def run(self, queue: deque, on_start: Callable[[RunConfig, str], None] | None = None,
+            on_event: Events | None = None, tracking: Tracking | None = None
             ) -> Iterator[tuple[RunConfig, RunResult]]:
-        """Run the configs of ``queue`` (which may grow while running); yield as each ends."""
+        """Run the configs of ``queue`` (which may grow while running); yield as each ends.
+
+        ``on_event(cfg, kind, payload)`` receives, while runs train, each curve row
+        (``"row"``) and other news from the workers (``"wandb_offline"``).
+        """
         slots = [_Slot(device) for device in self.slots]
+        channel = mp.get_context("spawn").Queue()  # handed to each worker when it starts
         pending: dict = {}  # future -> (cfg, slot)
+        configs: dict = {}  # run_id -> cfg, of the runs handed out
         try:
             while queue or pending:
                 for slot in slots:
@@ -150,17 +229,19 @@ class LocalExecutor:
                         continue
                     cfg = queue.popleft()
                     if slot.pool is None:
-                        slot.pool = self._pool(slot.device)
+                        slot.pool = self._pool(slot.device, channel)
                     # inside the pinned worker, its one GPU is cuda:0
                     worker_device = "cuda:0" if slot.device.startswith("cuda") else "cpu"
                     if on_start is not None:
                         on_start(cfg, slot.device)
+                    configs[cfg.run_id] = cfg
                     future = slot.pool.submit(
                         execute_run, cfg.to_dict(),
                         checkpoint_dir_for(self.checkpoint_root, cfg.run_id), self.threads,
-                        worker_device)
+                        worker_device, tracking(cfg.run_id) if tracking else None)
                     pending[future] = (cfg, slot)
-                done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+                done, _ = wait(list(pending), timeout=POLL_S, return_when=FIRST_COMPLETED)
+                _drain(lambda: channel.get(timeout=0.05 if done else 0), configs, on_event)
                 for future in done:
                     cfg, slot = pending.pop(future)
                     try:
@@ -178,6 +259,33 @@ class LocalExecutor:
             for slot in slots:
                 if slot.pool is not None:
                     slot.pool.shutdown(wait=not pending, cancel_futures=True)
+            channel.close()
+            channel.cancel_join_thread()
+
+
+def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
+    """Connect to the Ray cluster at ``address`` (or start a local one with ``num_cpus``);
+    True when this call started it. A cluster that is not there or a wrong address is one
+    SpecError sentence, not Ray's traceback."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kwargs = {"address": address} if address else {"num_cpus": num_cpus or _cores()}
+    try:
+        ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as err:
+        ray.shutdown()
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        if address == "auto":
+            raise SpecError(f"scalelab.address is 'auto' but no Ray cluster is running on this "
+                            f"machine ({first[:160]}); start one with 'ray start --head', "
+                            f"give its address, or remove address to start a local one."
+                            ) from None
+        raise SpecError(f"scalelab.address {address!r}: no Ray cluster answers there "
+                        f"({first[:160]}); check the address ('ray status' on the head node "
+                        f"prints it, e.g. ray://head:10001 or head:6379).") from None
+    return True
 
 
 class RayExecutor:
@@ -189,7 +297,8 @@ class RayExecutor:
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  runs_per_gpu: int = 1, max_retries: int = 3,
-                 checkpoint_root: str | Path | None = None):
+                 checkpoint_root: str | Path | None = None, cpus_per_run: float = 1,
+                 gpus_per_run: float | None = None):
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -197,44 +306,51 @@ class RayExecutor:
                             "with: pip install 'scalelab[ray]'.") from None
         self.address, self.workers = address, workers
         self.runs_per_gpu, self.max_retries = runs_per_gpu, max_retries
-        self.checkpoint_root = checkpoint_root
+        self.cpus_per_run, self.gpus_per_run = cpus_per_run, gpus_per_run
+        self.checkpoint_root = None if checkpoint_root is None else \
+            str(Path(checkpoint_root).absolute())  # not relative to a Ray worker's folder
 
-    def run(self, queue: deque, on_start: Callable[[RunConfig, str], None] | None = None
+    def run(self, queue: deque, on_start: Callable[[RunConfig, str], None] | None = None,
+            on_event: Events | None = None, tracking: Tracking | None = None
             ) -> Iterator[tuple[RunConfig, RunResult]]:
         import ray
+        from ray.util.queue import Queue
 
-        started_here = False
-        if not ray.is_initialized():
-            kwargs = {"address": self.address} if self.address else {
-                "num_cpus": self.workers or _cores()}
-            ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
-            started_here = True
+        started_here = connect_ray(self.address, self.workers)
         try:
             resources = ray.cluster_resources()
             gpus = resources.get("GPU", 0)
-            if gpus:
-                num_gpus = 1.0 / self.runs_per_gpu
-                capacity = int(gpus * self.runs_per_gpu)
-                device = "cuda"
-            else:
-                num_gpus, device = 0, "cpu"
-                capacity = int(resources.get("CPU", 1))
+            num_gpus = self.gpus_per_run if self.gpus_per_run is not None else (
+                1.0 / self.runs_per_gpu if gpus else 0)
+            device = "cuda" if num_gpus else "cpu"
+            capacity = int(resources.get("CPU", 1) // self.cpus_per_run)
+            if num_gpus:
+                capacity = min(capacity, int(gpus / num_gpus)) if gpus else 0
             if self.workers:
                 capacity = min(capacity, self.workers)
+            if num_gpus and not gpus:
+                raise SpecError(f"scalelab.gpus_per_run is {num_gpus} but the Ray cluster has "
+                                f"no GPUs; set gpus_per_run: 0 or add GPU nodes.")
+            channel = Queue()  # an actor: workers on any node put rows, the driver takes them
             task = ray.remote(execute_run).options(
-                num_cpus=1, num_gpus=num_gpus, max_retries=self.max_retries,
+                num_cpus=self.cpus_per_run, num_gpus=num_gpus, max_retries=self.max_retries,
                 retry_exceptions=False)
+            threads = max(1, int(self.cpus_per_run))
             pending: dict = {}  # object ref -> cfg
+            configs: dict = {}
             while queue or pending:
                 while queue and len(pending) < max(1, capacity):
                     cfg = queue.popleft()
                     if on_start is not None:
                         on_start(cfg, f"ray:{device}")
+                    configs[cfg.run_id] = cfg
                     ref = task.remote(cfg.to_dict(),
                                       checkpoint_dir_for(self.checkpoint_root, cfg.run_id),
-                                      1, device)
+                                      threads, device,
+                                      tracking(cfg.run_id) if tracking else None, channel)
                     pending[ref] = cfg
-                done, _ = ray.wait(list(pending), num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
+                _drain(lambda: channel.get_nowait(), configs, on_event)
                 for ref in done:
                     cfg = pending.pop(ref)
                     try:
@@ -253,6 +369,6 @@ def make_executor(spec, checkpoint_root: str | Path | None = None):
         return LocalExecutor(spec.workers, spec.devices, spec.runs_per_gpu, checkpoint_root)
     if spec.executor == "ray":
         return RayExecutor(spec.address, spec.workers, spec.runs_per_gpu, spec.ray_max_retries,
-                           checkpoint_root)
+                           checkpoint_root, spec.cpus_per_run, spec.gpus_per_run)
     raise SpecError(f"scalelab.executor {spec.executor!r} is unknown; valid choices are "
                     f"local, ray.")

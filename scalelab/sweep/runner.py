@@ -7,7 +7,13 @@ runs, runs left ``running`` by a killed driver (they resume from their
 checkpoints), and failed runs that have attempts left. A run is marked running
 (one more attempt) at the moment a worker takes it. A failing run is recorded with
 its traceback and re-queued until ``max_attempts``; a diverged run is recorded and
-not retried; the sweep goes on either way. W&B tracking comes after the store.
+not retried; the sweep goes on either way.
+
+While a run trains, its curve rows reach the driver over the executor's channel and
+are written to the store as they come (the driver stays the store's only writer), so
+``scalelab runs list`` shows a running run's latest step and metric. The worker logs
+the same run to W&B as it trains, with the settings of the driver's
+:class:`~scalelab.runs.tracking.WandbTracker`.
 """
 
 from __future__ import annotations
@@ -52,10 +58,12 @@ def runs_to_do(store: RunStore, spec: SweepSpec, retry_failed: bool = False) -> 
 
 
 def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
-              retry_failed: bool = False, executor=None) -> SweepOutcome:
+              retry_failed: bool = False, executor=None, wandb_ids: dict | None = None
+              ) -> SweepOutcome:
     """Execute every run of ``spec`` not already done in its store; return what happened.
 
     ``executor``: an executor object to use instead of the one the spec names.
+    ``wandb_ids``: the W&B run id of a run, where W&B chose it (``wandb agent``).
     """
     store = RunStore(spec.store)
     try:
@@ -68,12 +76,13 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
             tags=wandb_cfg.get("tags"),
             mode=wandb_cfg.get("mode", "auto") if tracking else "disabled",
             dir=wandb_cfg.get("dir", spec.store.parent),
-            init_timeout=wandb_cfg.get("init_timeout", 30),
+            init_timeout=wandb_cfg.get("init_timeout", 30), run_ids=wandb_ids,
         )
         outcome = SweepOutcome(spec.name, str(spec.store), len(spec.runs),
                                len(spec.runs) - len(todo), wandb_mode=tracker.mode)
         if executor is None:
-            executor = make_executor(spec, checkpoint_root=spec.store.parent / "checkpoints")
+            executor = make_executor(
+                spec, checkpoint_root=spec.store.parent.absolute() / "checkpoints")
         metric = (spec.raw.get("metric") or {}).get("name", "val_loss")
         sign = -1.0 if (spec.raw.get("metric") or {}).get("goal") == "maximize" else 1.0
         best = math.inf  # sign × the best value of the spec's metric so far
@@ -95,9 +104,16 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
             running += 1
             show()
 
+        def on_event(cfg, kind: str, payload) -> None:
+            if kind == "row":  # a running run's curve, row by row
+                store.add_rows(cfg.run_id, [payload])
+            elif kind == "wandb_offline":
+                tracker.fall_back(payload)
+
         queue = deque(todo)
-        for cfg, result in executor.run(queue, on_start):
+        for cfg, result in executor.run(queue, on_start, on_event, tracker.settings):
             running -= 1
+            tracker.tracked(result.info.get("wandb_dir"))
             if result.status == "failed":
                 store.record_failure(cfg.run_id, result.error or "unknown error", result.host)
                 if store.attempts(cfg.run_id) < spec.max_attempts:
@@ -107,8 +123,6 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
                     continue
             else:
                 store.record_result(cfg.run_id, result.status, result.rows, result.info)
-                tracker.log_run(cfg.to_dict(), cfg.run_id, result.status, result.rows,
-                                result.info)
                 value = result.rows[-1].get(metric) if result.rows else None
                 if result.status == "finished" and isinstance(value, (int, float)) \
                         and math.isfinite(value):

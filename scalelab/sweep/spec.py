@@ -13,7 +13,20 @@ declared, with the run's own settings, in :mod:`scalelab.config`
 (:class:`~scalelab.config.SweepSettings`). Command-line options that change a spec
 (``--workers``, ``--store``, ``--executor``) are applied to that section before it
 is validated (``overrides=``), so a bad one gets the same sentence as a bad file.
-The same file can be handed to ``wandb sweep`` (``scalelab sweep wandb``).
+So are ``key=value`` assignments (:func:`apply_assignments`): ``width=64`` or
+``model.width=64`` (a parameter, through its groups) fixes a parameter,
+``samples=[256,512]`` sweeps it over a list, ``scalelab.workers=4`` or
+``metric.name=val_crps`` sets any other key; values are read as YAML (``1e-3``,
+``true``, ``[a, b]``). The spec as run — assignments applied, and listed under
+``overrides`` — is what the store records.
+
+``scalelab sweep wandb`` writes the spec as W&B's sweep controller takes it, with a
+``program``/``command`` that makes ``wandb agent`` run each trial as ``scalelab
+agent-run SPEC key=value ...`` (W&B's ``${args_no_hyphens}``): the same assignments,
+so a trial runs through the same training code and is recorded in the spec's store.
+``early_terminate`` (W&B's hyperband) is W&B's controller's to apply, to runs that
+log their metric as they train — which scalelab's runs do; scalelab's own executors
+run every run to its end and refuse a spec that asks for it, with a sentence.
 
 Random search draws from a generator seeded by ``scalelab.seed``, so expanding a
 spec twice gives the same runs and — each run's id being the hash of its config —
@@ -24,9 +37,11 @@ naming the file and the key.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,10 +52,11 @@ from scalelab._errors import SpecError
 from scalelab.config import EXECUTORS, RunConfig, SweepSettings, check_keys
 from scalelab.targets import targets_from_spec
 
-__all__ = ["SweepSpec", "load_spec", "parse_spec", "wandb_config", "EXECUTORS"]
+__all__ = ["SweepSpec", "load_spec", "parse_spec", "wandb_config", "apply_assignments",
+           "refuse_early_terminate", "EXECUTORS"]
 
 TOP_KEYS = {"name", "description", "method", "metric", "parameters", "program", "command",
-            "project", "entity", "run_cap", "early_terminate", "scalelab"}
+            "project", "entity", "run_cap", "early_terminate", "scalelab", "overrides"}
 METHODS = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "log_uniform_values", "int_uniform", "q_uniform")
 PARAM_KEYS = {"value", "values", "probabilities", "distribution", "min", "max", "q",
@@ -64,6 +80,8 @@ class SweepSpec:
     address: str | None = None
     max_attempts: int = 3
     ray_max_retries: int = 3
+    cpus_per_run: float = 1
+    gpus_per_run: float | None = None
     store: Path = Path("reports/sweep/runs.db")
     report: Path | None = None
     wandb: dict = field(default_factory=dict)
@@ -73,13 +91,14 @@ class SweepSpec:
         return len(self.runs)
 
 
-def load_spec(path: str | Path, overrides: dict[str, tuple[str, Any]] | None = None
-              ) -> SweepSpec:
+def load_spec(path: str | Path, overrides: dict[str, tuple[str, Any]] | None = None,
+              assignments: list[str] | None = None) -> SweepSpec:
     """Read and validate a sweep spec file.
 
     ``overrides``: values of the ``scalelab`` section given on the command line, keyed
     by the section's key (``{"workers": ("--workers", 4)}``); they replace the file's
-    before validation, and a bad one's sentence names the option.
+    before validation, and a bad one's sentence names the option. ``assignments``:
+    ``key=value`` texts (see :func:`apply_assignments`), applied before validation too.
     """
     path = Path(path)
     if not path.is_file():
@@ -93,7 +112,90 @@ def load_spec(path: str | Path, overrides: dict[str, tuple[str, Any]] | None = N
         problem = getattr(err, "problem", None) or "invalid YAML"
         raise SpecError(f"{path}: YAML syntax error{where} ({problem}); fix the YAML "
                         f"and run again.") from None
+    if assignments:
+        raw = apply_assignments(raw, assignments, source=str(path))
     return parse_spec(raw, source=str(path), path=path, overrides=overrides)
+
+
+def parse_assignment(text: str, source: str = "the command line") -> tuple[list[str], Any]:
+    """``"model.width=64"`` → (``["model", "width"]``, 64): a dotted key and a YAML value."""
+    key, sep, value = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(p.strip() for p in parts):
+        raise SpecError(f"{source}: {text!r} is not a KEY=VALUE override; write e.g. "
+                        f"width=64, model.width=64, lr=1e-3 or samples=[256,512].")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise SpecError(f"{source}: the value of {key.strip()} in {text!r} is not valid YAML "
+                        f"({problem}); quote it or fix it, e.g. samples=[256,512].") from None
+    if isinstance(parsed, str) and _NUMBER.fullmatch(parsed.strip()):
+        parsed = float(parsed)  # YAML 1.1 reads 1e-3 as text; YAML 1.2 and W&B read a number
+    return [p.strip() for p in parts], parsed
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def apply_assignments(raw: Any, assignments: list[str], source: str = "the spec") -> Any:
+    """The spec ``raw`` with ``key=value`` assignments applied (a copy; see the module's
+    docstring); the list is kept under ``overrides`` for the store's record."""
+    if not isinstance(raw, dict):
+        return raw  # parse_spec names the problem
+    raw = copy.deepcopy(raw)
+    for text in assignments:
+        parts, value = parse_assignment(text, source)
+        if parts[0] == "parameters":
+            parts = parts[1:] or parts
+        if parts[0] in TOP_KEYS - {"parameters"}:
+            _set_key(raw, parts, value, text, source)
+        else:
+            if not isinstance(raw.get("parameters"), dict):
+                raw["parameters"] = {}
+            _set_parameter(raw["parameters"], parts, value, text, source)
+    raw["overrides"] = list(raw.get("overrides") or []) + list(assignments)
+    return raw
+
+
+def _set_key(raw: dict, parts: list[str], value, text: str, source: str) -> None:
+    target = raw
+    for i, part in enumerate(parts[:-1]):
+        nxt = target.get(part)
+        if nxt is None:
+            nxt = target[part] = {}
+        if not isinstance(nxt, dict):
+            raise SpecError(f"{source}: {text!r} sets a key inside {'.'.join(parts[:i + 1])}, "
+                            f"which is not a mapping in the spec.")
+        target = nxt
+    target[parts[-1]] = value
+
+
+def _find_parameter(params: dict, name: str, path: tuple = ()) -> tuple | None:
+    for key, entry in params.items():
+        if key == name and not (isinstance(entry, dict) and "parameters" in entry):
+            return (*path, key)
+        if isinstance(entry, dict) and isinstance(entry.get("parameters"), dict):
+            found = _find_parameter(entry["parameters"], name, (*path, key))
+            if found:
+                return found
+    return None
+
+
+def _set_parameter(params: dict, parts: list[str], value, text: str, source: str) -> None:
+    """Set a run parameter to ``{value: v}`` (``{values: [...]}`` for a list), where the
+    spec has it (through its groups), else at the top of ``parameters``."""
+    path = parts if len(parts) > 1 else list(_find_parameter(params, parts[0]) or parts)
+    target = params
+    for i, group in enumerate(path[:-1]):
+        entry = target.get(group)
+        if not (isinstance(entry, dict) and isinstance(entry.get("parameters"), dict)):
+            groups = [k for k, e in target.items() if isinstance(e, dict) and "parameters" in e]
+            raise SpecError(f"{source}: {text!r}: the spec has no parameter group "
+                            f"{'.'.join(path[:i + 1])!r} (groups: {', '.join(groups) or 'none'}); "
+                            f"write {path[-1]}={text.partition('=')[2]} instead.")
+        target = entry["parameters"]
+    target[path[-1]] = {"values": value} if isinstance(value, list) else {"value": value}
 
 
 def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
@@ -120,6 +222,11 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool)
                                 or run_cap <= 0):
         raise SpecError(f"{source}: run_cap must be a positive integer, got {run_cap!r}.")
+    _check_early_terminate(raw.get("early_terminate"), source)
+    given = raw.get("overrides")
+    if given is not None and not (isinstance(given, list)
+                                  and all(isinstance(t, str) for t in given)):
+        raise SpecError(f"{source}: overrides must be a list of KEY=VALUE texts, got {given!r}.")
     params = raw.get("parameters")
     if not isinstance(params, dict) or not params:
         raise SpecError(f"{source}: 'parameters' must be a non-empty mapping of run "
@@ -173,24 +280,80 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
         workers=None if settings.workers == "auto" else settings.workers,
         devices=settings.devices, runs_per_gpu=settings.runs_per_gpu, address=settings.address,
         max_attempts=settings.max_attempts, ray_max_retries=settings.ray_max_retries,
+        cpus_per_run=settings.cpus_per_run, gpus_per_run=settings.gpus_per_run,
         store=store, report=Path(report) if report else None, wandb=dict(settings.wandb),
         targets=targets_from_spec({"scalelab": {"targets": settings.targets}}),
     )
 
 
+HYPERBAND_KEYS = {"type", "min_iter", "max_iter", "s", "eta", "strict"}
+
+
+def _check_early_terminate(value, source: str) -> None:
+    """``early_terminate`` as W&B defines it: ``{type: hyperband, min_iter: k}`` or
+    ``{type: hyperband, max_iter: k, s: n}``, with optional ``eta`` (> 1) and ``strict``."""
+    if value is None:
+        return
+    where = f"{source}: early_terminate"
+    if not isinstance(value, dict) or value.get("type") != "hyperband":
+        raise SpecError(f"{where} must be W&B's hyperband, e.g. {{type: hyperband, "
+                        f"min_iter: 3}}, got {value!r}.")
+    check_keys(value, HYPERBAND_KEYS, source, "key in early_terminate")
+    ints = [k for k in ("min_iter", "max_iter") if k in value]
+    for key in ints:
+        if not isinstance(value[key], int) or isinstance(value[key], bool) or value[key] < 1:
+            raise SpecError(f"{where}.{key} must be a positive integer (evaluations), got "
+                            f"{value[key]!r}.")
+    if "min_iter" not in value and not ("max_iter" in value and "s" in value):
+        raise SpecError(f"{where} needs min_iter, or max_iter with s (W&B's hyperband).")
+    for key in ("s", "eta"):
+        if key in value and (not isinstance(value[key], (int, float))
+                             or isinstance(value[key], bool)):
+            raise SpecError(f"{where}.{key} must be a number, got {value[key]!r}.")
+    if "eta" in value and value["eta"] <= 1:
+        raise SpecError(f"{where}.eta must be above 1, got {value['eta']!r}.")
+    if "strict" in value and not isinstance(value["strict"], bool):
+        raise SpecError(f"{where}.strict must be true or false, got {value['strict']!r}.")
+
+
+def refuse_early_terminate(spec: SweepSpec) -> None:
+    """scalelab's own executors run every run to its end: a spec that asks W&B's hyperband
+    to stop runs early is refused with a sentence saying how to get it."""
+    if spec.raw.get("early_terminate") is not None:
+        name = spec.path or "SPEC"
+        raise SpecError(f"{spec.path or 'the spec'}: early_terminate (W&B's hyperband) stops "
+                        f"runs from W&B's sweep controller, which scalelab's own executors do "
+                        f"not have; run it with W&B (scalelab sweep wandb {name} -o sweep.yaml, "
+                        f"wandb sweep sweep.yaml, wandb agent ID) or remove early_terminate.")
+
+
+AGENT_COMMAND = ["${env}", "scalelab", "agent-run"]
+
+
 def wandb_config(spec: SweepSpec) -> dict:
-    """The spec as W&B's sweep controller takes it: everything but the ``scalelab`` section.
+    """The spec as W&B's sweep controller takes it: everything but the ``scalelab`` section,
+    with the ``program``/``command`` that ``wandb agent`` runs for each trial.
 
     W&B's sweep schema (wandb/sweeps, ``config/schema.json``) allows no top-level keys of
     its own beyond its list, so ``wandb sweep`` with a local controller refuses a file with
     a ``scalelab`` section; ``scalelab sweep wandb SPEC -o FILE`` writes this instead. The
     expanded runs are the same: grid/random search, distributions, nested parameters.
+    The command is ``scalelab agent-run <SPEC's absolute path> [overrides]
+    ${args_no_hyphens}``: W&B's agent appends the trial's values as ``key=value``, the
+    overrides grammar of ``scalelab run``. A spec's own ``program``/``command`` is kept.
     """
-    config = {k: v for k, v in spec.raw.items() if k != "scalelab"}
+    config = {k: v for k, v in spec.raw.items() if k not in ("scalelab", "overrides")}
     config.setdefault("name", spec.name)
     project = (spec.wandb or {}).get("project")
     if project and "project" not in config:
         config["project"] = project
+    if "command" not in config:
+        if spec.path is None:
+            raise SpecError("the spec has no file, and wandb agent's command must name one; "
+                            "save it as YAML and export that file.")
+        config["program"] = config.get("program", "scalelab")
+        config["command"] = [*AGENT_COMMAND, str(Path(spec.path).absolute()),
+                             *(spec.raw.get("overrides") or []), "${args_no_hyphens}"]
     return config
 
 

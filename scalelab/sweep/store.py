@@ -130,6 +130,22 @@ class RunStore(StoreReader):
                        "host=COALESCE(?, host), device=COALESCE(?, device) WHERE run_id=?",
                        (time.time(), host, device, run_id))
 
+    def add_rows(self, run_id: str, rows: list[dict]) -> int:
+        """Curve rows of a run still training, as they come; return how many were written.
+
+        Keyed by (run, step), so a row sent again (a resumed run, a retried attempt)
+        replaces the earlier one and is never doubled; rows of a run that is no longer
+        running (a late row after its result) are ignored: the result holds them.
+        """
+        with self._tx() as db:
+            if db.execute("SELECT status FROM runs WHERE run_id=?",
+                          (run_id,)).fetchone() != ("running",):
+                return 0
+            db.executemany("INSERT OR REPLACE INTO curve VALUES (?, ?, ?)",
+                           [(run_id, int(r["step"]), json.dumps(r)) for r in rows])
+            db.execute("UPDATE runs SET updated=? WHERE run_id=?", (time.time(), run_id))
+        return len(rows)
+
     def record_result(self, run_id: str, status: str, rows: list[dict], info: dict) -> None:
         """Write a run's final status, facts and whole curve in one transaction."""
         if status not in STATUSES:

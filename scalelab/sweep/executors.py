@@ -271,6 +271,8 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
 
     if ray.is_initialized():
         return False
+    if address and address != "auto":
+        _check_reachable(address)  # Ray itself would retry for minutes, logging as it goes
     kwargs = {"address": address} if address else {"num_cpus": num_cpus or _cores()}
     try:
         ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
@@ -286,6 +288,26 @@ def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
                         f"({first[:160]}); check the address ('ray status' on the head node "
                         f"prints it, e.g. ray://head:10001 or head:6379).") from None
     return True
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """One sentence unless something listens at a Ray address (``host:port`` of a head's
+    GCS, or ``ray://host:port`` of a Ray client server)."""
+    import socket
+
+    where = address.split("://", 1)[-1]
+    host, sep, port = where.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise SpecError(f"scalelab.address {address!r} is not a Ray address; give 'auto', "
+                        f"'HOST:6379' (a head node) or 'ray://HOST:10001' (Ray client).")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise SpecError(f"scalelab.address {address!r}: no Ray cluster answers there "
+                        f"({err.strerror or type(err).__name__}); check the address ('ray "
+                        f"status' on the head node prints it) or start the cluster with "
+                        f"'ray start --head'.") from None
 
 
 class RayExecutor:
@@ -309,6 +331,8 @@ class RayExecutor:
         self.cpus_per_run, self.gpus_per_run = cpus_per_run, gpus_per_run
         self.checkpoint_root = None if checkpoint_root is None else \
             str(Path(checkpoint_root).absolute())  # not relative to a Ray worker's folder
+        # a cluster named by address is reached now, before the sweep starts any work
+        self._connected_here = connect_ray(address) if address else False
 
     def run(self, queue: deque, on_start: Callable[[RunConfig, str], None] | None = None,
             on_event: Events | None = None, tracking: Tracking | None = None
@@ -316,7 +340,8 @@ class RayExecutor:
         import ray
         from ray.util.queue import Queue
 
-        started_here = connect_ray(self.address, self.workers)
+        started_here = connect_ray(self.address, self.workers) or self._connected_here
+        self._connected_here = False
         try:
             resources = ray.cluster_resources()
             gpus = resources.get("GPU", 0)

@@ -65,6 +65,9 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
     ``executor``: an executor object to use instead of the one the spec names.
     ``wandb_ids``: the W&B run id of a run, where W&B chose it (``wandb agent``).
     """
+    if executor is None:  # before the store opens: a cluster that is not there stops here
+        executor = make_executor(
+            spec, checkpoint_root=spec.store.parent.absolute() / "checkpoints")
     store = RunStore(spec.store)
     try:
         store.add_sweep(spec.name, spec.raw, spec.runs)
@@ -80,9 +83,6 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
         )
         outcome = SweepOutcome(spec.name, str(spec.store), len(spec.runs),
                                len(spec.runs) - len(todo), wandb_mode=tracker.mode)
-        if executor is None:
-            executor = make_executor(
-                spec, checkpoint_root=spec.store.parent.absolute() / "checkpoints")
         metric = (spec.raw.get("metric") or {}).get("name", "val_loss")
         sign = -1.0 if (spec.raw.get("metric") or {}).get("goal") == "maximize" else 1.0
         best = math.inf  # sign × the best value of the spec's metric so far

@@ -162,7 +162,7 @@ def _add_runs_list(runs_sub) -> None:
     listing.add_argument("--metric", help="the metric column (default: the sweep's metric, "
                                           "else val_loss)")
     listing.add_argument("--sort", help="sort by this column (e.g. val_loss, step, params); "
-                                        "'-' before it sorts descending")
+                                        "--sort=-COLUMN sorts descending")
     listing.set_defaults(func=_cmd_runs_list)
 
 

@@ -1,6 +1,8 @@
 """The Ray executor on a real local Ray cluster: a small sweep runs as Ray tasks and its
 results flow back to the driver, which alone writes the store."""
 
+from collections import deque
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ ray = pytest.importorskip("ray")
 
 import scalelab  # noqa: E402
 from scalelab.sweep import parse_spec, run_sweep  # noqa: E402
-from scalelab.sweep.executors import execute_run  # noqa: E402
+from scalelab.sweep.executors import RayExecutor, execute_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,3 +52,12 @@ def test_small_sweep_runs_on_a_real_ray_cluster(tmp_path, cluster):
     # started again: nothing runs twice
     again = run_sweep(spec, progress=False, tracking=False)
     assert again.skipped == 3 and again.counts == {}
+
+    # while a run trains, its rows come back one by one over the Ray queue, before its result
+    events = []
+    executor = RayExecutor()
+    done = [(cfg.run_id, result.status, len(events)) for cfg, result in executor.run(
+        deque(spec.runs[:1]), on_event=lambda cfg, kind, row: events.append(
+            (cfg.run_id, kind, row["step"])))]
+    assert events == [(first.run_id, "row", step) for step in (0, 5, 10)]
+    assert done == [(first.run_id, "finished", 3)]

@@ -10,6 +10,24 @@ os.environ.pop("WANDB_API_KEY", None)
 
 import pytest  # noqa: E402
 
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+
+        return torch.cuda.is_available()
+    except Exception:  # noqa: BLE001 - no torch: no CUDA
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` are skipped on a machine without CUDA."""
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if gpu_tests and not _cuda_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (run benchmarks/gpu_check.sh on one)")
+        for item in gpu_tests:
+            item.add_marker(skip)
+
 # A real small sweep shared by the report and notebook tests: 5 widths × 4 data sizes ×
 # 2 loss variants of a stochastic EDSR (4-member ensembles) on 16×16 precipitation fields.
 TINY_SPEC = {

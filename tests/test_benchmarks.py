@@ -34,3 +34,62 @@ def test_benchmark_runs_and_prints_its_figures(script):
     out = result.stdout.lower()
     for word in expected:
         assert word in out, (word, result.stdout[-2000:])
+
+
+def _gpu_check():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", BENCH / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_check_plans_every_step_and_records_failures_without_stopping(tmp_path):
+    """benchmarks/gpu_check.sh on a machine without a GPU: the dry run writes the plan; a
+    step that fails or outlives its limit is recorded and the check goes on."""
+    import json
+
+    out = tmp_path / "check.json"
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--dry-run", "--output",
+                           str(out)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert list(report["steps"]) == ["gpu-tests", "bench-train", "bench-sweep", "crps-cuda"]
+    assert {s["status"] for s in report["steps"].values()} == {"planned"}
+    assert sum(s["limit_s"] for s in report["steps"].values()) <= 8 * 60
+    train = report["steps"]["bench-train"]["command"]
+    assert {"--device", "cuda", "--compile"} <= set(train)
+
+    check = _gpu_check()
+    failed = check.run_step("x", [sys.executable, "-c", "print('half'); raise SystemExit(3)"], 60)
+    assert failed["status"] == "failed" and failed["returncode"] == 3
+    assert "half" in failed["output_tail"]
+    slow = check.run_step("x", [sys.executable, "-c", "import time; time.sleep(30)"], 0.5)
+    assert slow["status"] == "timeout" and slow["returncode"] is None
+    missing = check.run_step("x", [str(tmp_path / "no-such-program")], 5)
+    assert missing["status"] == "failed"
+
+    # the figures are read from what the benchmarks print
+    sweep = check.parse("bench-sweep", "sweep of 16 runs (...)\n"
+                        "           one at a time:    80.0 s       720 runs/hour\n"
+                        " one at a time, 1 thread:    90.0 s       640 runs/hour\n"
+                        "                  packed:    20.0 s      2880 runs/hour\n")
+    assert sweep["packed"] == {"seconds": 20.0, "runs_per_hour": 2880}
+    assert sweep["packed_vs_one_at_a_time"] == 4.0
+    assert check.parse("gpu-tests", "6 passed, 1 skipped in 3.2s") == {"passed": 6,
+                                                                       "skipped": 1}
+
+
+@pytest.mark.slow
+def test_gpu_check_crps_step_runs_on_a_cpu(tmp_path):
+    import json
+
+    out = tmp_path / "check.json"
+    done = subprocess.run([sys.executable, str(BENCH / "gpu_check.py"), "--only", "crps-cuda",
+                           "--device", "cpu", "--output", str(out)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    step = json.loads(out.read_text())["steps"]["crps-cuda"]
+    assert step["status"] == "ok", step
+    assert step["figures"]["device"] == "cpu" and step["figures"]["max_abs_difference"] < 1e-5

@@ -79,6 +79,15 @@ def test_gpu_check_plans_every_step_and_records_failures_without_stopping(tmp_pa
     assert sweep["packed_vs_one_at_a_time"] == 4.0
     assert check.parse("gpu-tests", "6 passed, 1 skipped in 3.2s") == {"passed": 6,
                                                                        "skipped": 1}
+    train = check.parse("bench-train", (
+        "device: NVIDIA H100\n"
+        "family   width depth     params GFLOP/sample |   fp32 samples/s  TFLOP/s  % peak | "
+        "  bf16+NHWC samples/s  TFLOP/s  % peak | speed-up\n"
+        "edsr        16     2      14080        0.010 |   1000.0   0.0300   0.01% | "
+        "  2500.0   0.0750   0.02% | 2.50×\n"))
+    row, = train["rows"]
+    assert row["fp32_samples_per_s"] == 1000.0 and row["bf16+NHWC_samples_per_s"] == 2500.0
+    assert row["speed_up"] == [2.5] and row["params"] == 14080
 
 
 @pytest.mark.slow

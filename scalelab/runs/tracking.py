@@ -233,8 +233,8 @@ def sync_offline(path: str | Path, timeout: float = 300) -> list[Path]:
         raise ScalelabError(f"{path}: no offline W&B runs (offline-run-*) here; give the "
                             f"folder of a run store or its wandb folder.")
     if not wandb_api_key():
-        raise ScalelabError("scalelab sync needs a W&B API key to push runs; run wandb login "
-                            "(or set WANDB_API_KEY) and run sync again.")
+        raise ScalelabError("scalelab sync needs WANDB_API_KEY or the key that wandb login "
+                            "saved (~/.netrc) to push runs; run wandb login and sync again.")
     command = [sys.executable, "-m", "wandb", "sync",
                *map(str, dirs)]
     try:

@@ -87,6 +87,18 @@ class WandbTracker:
         if run_dir and Path(run_dir) not in self.run_dirs:
             self.run_dirs.append(Path(run_dir))
 
+    def log_run(self, config: dict, run_id: str, status: str, rows: list[dict], info: dict,
+                error: str | None = None) -> Path | None:
+        """Write a whole run at once, here (one that was not tracked while it trained, e.g.
+        imported); return its local folder, or None when tracking is off or failed."""
+        live = LiveRun.start(self.settings(run_id), config, run_id,
+                             lambda kind, reason: self.fall_back(reason))
+        if live is None:
+            return None
+        live.finish(status, rows, info, error)
+        self.tracked(live.dir)
+        return Path(live.dir)
+
 
 class LiveRun:
     """One run in W&B while it trains, in the worker that trains it.

@@ -122,6 +122,9 @@ class RunConfig:
         from scalelab import registry
 
         registry.check_choice("family", self.family, registry.model_families(), source)
+        from scalelab.models.names import check_options
+
+        check_options(self.family, self.width, self.options, source)
         registry.check_choice("loss_variant", self.loss_variant, registry.loss_variants(), source)
         from scalelab.losses.names import needs_ensemble
 

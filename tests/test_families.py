@@ -242,3 +242,68 @@ def test_diffusion_training_lowers_the_loss_on_a_fixed_batch(residual):
     model = build_model("diffusion", 8, 1, 2, residual=residual)
     before, after = _fixed_batch_loss(model, lambda m, x, y: m.training_loss(x, y))
     assert after < 0.95 * before  # the same σ and noise draws: ≈ 8 % lower after 10 steps
+
+
+# -- in the training loop ---------------------------------------------------------------------
+def _tiny(family, **changes):
+    from scalelab.config import RunConfig
+
+    base = dict(family=family, width=8, depth=1, scale=2, field="precip", field_size=16,
+                samples=32, val_samples=8, batch_size=8, steps=4, eval_every=2, lr=3e-3,
+                seed=1, device="cpu")
+    return RunConfig(**{**base, **changes})
+
+
+def test_diffusion_run_reports_skill_and_calibration():
+    from scalelab.train import train
+
+    cfg = _tiny("diffusion", ensemble_members=3, options={"sampler_steps": 3})
+    result = train(cfg)
+    assert result.status == "finished"
+    info, last = result.info, result.rows[-1]
+    # the training forward is one denoiser evaluation; a sample costs 2N − 1 of them
+    assert info["sample_flops"] == 5 * info["flops_per_sample"]
+    assert last["flops"] == 3 * info["flops_per_sample"] * last["samples_seen"]
+    for key in ("val_crps", "val_spread_skill", "val_rank_delta", "val_exceed_ece", "val_mse"):
+        assert math.isfinite(last[key])
+    assert sum(last["val_rank_hist"]) == 8 * 16 * 16 and len(last["val_rank_hist"]) == 4
+    assert train(cfg).rows[-1]["val_crps"] == last["val_crps"]  # seeded: the same curve
+
+
+@pytest.mark.parametrize("family,options", [("swinir", {"window": 4}),
+                                            ("diffusion", {"sampler_steps": 2})])
+def test_bf16_and_channels_last_switches_run_on_cpu(family, options):
+    from dataclasses import replace
+
+    from scalelab.train import train
+
+    cfg = _tiny(family, options=options)
+    plain = train(cfg)
+    for switch in ({"channels_last": True}, {"amp": "bf16"}):
+        other = train(replace(cfg, **switch))
+        assert other.status == "finished"
+        assert other.rows[-1]["val_mse"] == pytest.approx(plain.rows[-1]["val_mse"], rel=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family,options", [("swinir", {"window": 4}),
+                                            ("diffusion", {"sampler_steps": 2})])
+def test_compiled_new_families_give_the_eager_curve(family, options):
+    from dataclasses import replace
+
+    from scalelab.train import train
+
+    cfg = _tiny(family, options=options)
+    eager, compiled = train(cfg), train(replace(cfg, compile=True))
+    assert compiled.status == "finished"
+    assert compiled.rows[-1]["val_mse"] == pytest.approx(eager.rows[-1]["val_mse"], rel=1e-3)
+
+
+def test_family_options_are_checked_with_the_spec():
+    from scalelab._errors import SpecError
+
+    with pytest.raises(SpecError, match="unknown diffusion option sampler='ddim'"):
+        _tiny("diffusion", options={"sampler": "ddim"}).validate()
+    with pytest.raises(SpecError, match="swinir width 8 is not divisible by heads=3"):
+        _tiny("swinir", options={"heads": 3}).validate()
+    _tiny("edsr", options={"heads": 3}).validate()  # another family's option: not read

@@ -45,10 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalelab._errors import ScalelabError
+from scalelab.models.names import RESIDUALS, SAMPLERS
 from scalelab.models.unet import UNet
-
-SAMPLERS = ("heun", "stochastic")
-RESIDUALS = ("none", "bilinear", "regression")
 
 
 def positional_embedding(values: torch.Tensor, dim: int, max_positions: int = 10000) -> torch.Tensor:

@@ -20,7 +20,35 @@ OPTIONS: dict[str, dict] = {
 }
 # families that draw their own samples and train by their own objective
 GENERATIVE = ("diffusion",)
+SAMPLERS = ("heun", "stochastic")
+RESIDUALS = ("none", "bilinear", "regression")
 assert tuple(OPTIONS) == NAMES
+
+_CHOICES = {"sampler": SAMPLERS, "residual": RESIDUALS}
+_COUNTS = ("heads", "window", "blocks", "sampler_steps")  # positive integers
+_POSITIVE = ("mlp_ratio", "sigma_data", "p_std", "sigma_min", "sigma_max", "rho")
+
+
+def check_options(family: str, width: int, options: dict, source: str = "the spec") -> None:
+    """One SpecError sentence for a family option whose value cannot work."""
+    from scalelab._errors import SpecError
+
+    for key, value in family_options(family, options).items():
+        if key in _CHOICES and value not in _CHOICES[key]:
+            raise SpecError(f"{source}: unknown {family} option {key}={value!r}; valid choices "
+                            f"are {', '.join(_CHOICES[key])}.")
+        if key in _COUNTS and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise SpecError(f"{source}: the {family} option {key} must be a positive integer, "
+                            f"got {value!r}.")
+        if key in _POSITIVE and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                 or not value > 0):
+            raise SpecError(f"{source}: the {family} option {key} must be a positive number, "
+                            f"got {value!r}.")
+    heads = options.get("heads") if family == "swinir" else None
+    if heads and isinstance(heads, int) and width % heads:
+        raise SpecError(f"{source}: the swinir width {width} is not divisible by heads={heads}; "
+                        f"choose heads among the divisors of every width swept.")
 
 
 def family_options(family: str, options: dict) -> dict:

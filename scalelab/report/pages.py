@@ -507,5 +507,12 @@ def _spec_text(spec) -> str:
     return "\n".join(lines)
 
 
-PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_calibration,
-         page_curves, page_reproducibility]
+def page_families(ctx: ReportContext, analysis: Analysis):
+    """Which network family wins at which compute (:mod:`scalelab.report.families`)."""
+    from scalelab.report.families import page_families as draw
+
+    return draw(ctx, analysis)
+
+
+PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_families,
+         page_calibration, page_curves, page_reproducibility]

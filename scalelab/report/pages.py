@@ -348,10 +348,25 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     final = ctx.final
     if "samples" in final and final["samples"].nunique() > 1:  # the largest data size
         final = final[final["samples"] == final["samples"].max()]
+    # laws of CRPS, |1 − SSR| and |δ − 1| in N, extrapolated to 10× the largest model,
+    # with their leave-largest-out backtests (scalelab.report.calibration_laws)
+    from scalelab.report.calibration_laws import calibration_laws
+
+    try:
+        laws = calibration_laws(ctx.final)
+    except ScalelabError:
+        laws = {}
+    extrapolate = float(final["params"].max()) * 10 if "params" in final else None
     for ax, metric in zip(axes.ravel(), metrics):
         try:
             plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax,
-                                by="loss_variant" if "loss_variant" in final else None)
+                                by="loss_variant" if "loss_variant" in final else None,
+                                target=extrapolate)
+            notes = [f"{'' if g is None else str(g) + ': '}{law.backtest_text()}"
+                     for g, law in laws.get(metric, {}).items()]
+            if notes:
+                ax.text(0.02, 0.02, "\n".join(_wrap(n, 70) for n in notes[:4]),
+                        transform=ax.transAxes, fontsize=5.5, va="bottom")
         except ScalelabError as err:
             ax.cla()
             message(ax, _wrap(f"{label(metric)}: {err}"))

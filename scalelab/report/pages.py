@@ -357,12 +357,19 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     except ScalelabError:
         laws = {}
     extrapolate = float(final["params"].max()) * 10 if "params" in final else None
+    by = "loss_variant" if "loss_variant" in final else None
+    if "family" in final and final["family"].nunique() > 1:  # one law per family (and loss)
+        if by is None:
+            by = "family"
+        else:
+            final = final.assign(family_loss=final["family"].astype(str) + " · "
+                                 + final[by].astype(str))
+            by = "family_loss"
     for ax, metric in zip(axes.ravel(), metrics):
         try:
-            plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax,
-                                by="loss_variant" if "loss_variant" in final else None,
+            plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax, by=by,
                                 target=extrapolate)
-            notes = [f"{'' if g is None else str(g) + ': '}{law.backtest_text()}"
+            notes = [f"{_group_text(g)}{law.backtest_text()}"
                      for g, law in laws.get(metric, {}).items()]
             if notes:
                 ax.text(0.02, 0.02, "\n".join(_wrap(n, 70) for n in notes[:4]),
@@ -377,6 +384,12 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     if hist is not None:
         pages.append(("calibration_histograms", hist))
     return pages
+
+
+def _group_text(group) -> str:
+    if group is None:
+        return ""
+    return (" · ".join(map(str, group)) if isinstance(group, tuple) else str(group)) + ": "
 
 
 def _rank_histogram_page(ctx: ReportContext):

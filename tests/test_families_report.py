@@ -111,3 +111,33 @@ def test_calibration_laws_of_the_tiny_sweep(tiny_store):
             assert fit.samples == 512
             assert isinstance(fit.law, PowerLaw) or isinstance(fit.law, str)
             assert isinstance(fit.backtest, (pd.DataFrame, str))
+
+
+@pytest.mark.slow
+def test_tiny_families_sweep_runs_and_is_compared(tmp_path):
+    """The shipped families spec, shrunk: every family trains, the store holds their curves,
+    and the report's families page compares them at matched compute."""
+    from pathlib import Path
+
+    import yaml
+
+    from scalelab.report import write_report
+    from scalelab.sweep import parse_spec, run_sweep
+
+    raw = yaml.safe_load((Path(__file__).parents[1] / "sweeps" / "families.yaml").read_text())
+    params = raw["parameters"]
+    params["model"]["parameters"]["width"] = {"values": [4, 6, 8]}
+    params["data"]["parameters"].update(samples={"value": 32}, val_samples={"value": 8})
+    params.update(steps={"value": 12}, eval_every={"value": 3},
+                  options={"value": {"window": 4, "sampler_steps": 2}})
+    raw["scalelab"] = {"workers": 2, "store": str(tmp_path / "runs.db")}
+    spec = parse_spec(raw)
+    assert {c.family for c in spec.runs} == {"edsr", "unet", "swinir", "diffusion"}
+    outcome = run_sweep(spec, progress=False, tracking=False)
+    assert outcome.counts == {"finished": 12}
+    runs = scalelab.load_runs(tmp_path / "runs.db")
+    comparison = compare_families(runs, y="val_crps", n_bootstrap=20)
+    assert set(comparison.envelopes) == {"edsr", "unet", "swinir", "diffusion"}
+    assert comparison.sentences()
+    write_report(runs, tmp_path / "report.pdf", spec=raw, n_bootstrap=20, png=True)
+    assert (tmp_path / "report_families.png").exists()

@@ -55,12 +55,16 @@ class CalibrationLaw:
                                 f"({self.law}).")
         return self.law.predict_interval(x=params, level=level, kind="observation")
 
-    def backtest_text(self) -> str:
+    def backtest_text(self, short: bool = False) -> str:
         if not isinstance(self.backtest, pd.DataFrame) or self.backtest.empty:
-            return f"backtest not possible: {self.backtest}"
+            return "no backtest" if short else \
+                f"backtest not possible: {self.backtest}"
         bt = self.backtest.iloc[-1]
+        verdict = "covered" if bt["covered"] else "missed"
+        if short:
+            return f"backtest at N = {bt['target']:.3g}: ARE {bt['are']:.1%}, {verdict}"
         return (f"backtest at N = {bt['target']:.3g}: ARE {bt['are']:.1%}, interval "
-                f"{'covered' if bt['covered'] else 'missed'} the truth")
+                f"{verdict} the truth")
 
 
 def calibration_laws(runs: pd.DataFrame, x: str = "params", by=None, n_bootstrap: int = 200,

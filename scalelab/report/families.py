@@ -51,7 +51,7 @@ class FamilyComparison:
         out = [f"Over C = {lo:.3g}–{hi:.3g} FLOP (from where every family has runs to 10× "
                f"the largest run), lowest predicted {self.y}:"]
         for row in self.segments.itertuples():
-            out.append(f"{row.family} from C = {row.from_flops:.3g} to {row.to_flops:.3g}")
+            out.append(f"{row.family} wins from C = {row.from_flops:.3g} to {row.to_flops:.3g}")
         for loser, winner, cross in self.switches:
             if np.isfinite(cross.lower):
                 where = (f"{LEVEL:.0%} interval {cross.lower:.3g}–{cross.upper:.3g}; "
@@ -185,5 +185,9 @@ def page_families(ctx, analysis=None):
     lines.append("Envelope: the lowest value any run of the family had reached at each "
                  "compute (Hoffmann et al. 2022, approach 1), fitted by L = E + A·C^(−α); "
                  f"bands: {LEVEL:.0%} confidence; crossovers from paired bootstrap refits.")
-    _text_block(fig, 0.6, 0.86, lines, size=8)
+    import textwrap
+
+    wrapped = [part for line in lines for part in
+               ([line] if line.startswith("## ") else textwrap.wrap(line, 72))]
+    _text_block(fig, 0.6, 0.86, wrapped, size=8)
     return [("families", fig)]

@@ -348,32 +348,34 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     final = ctx.final
     if "samples" in final and final["samples"].nunique() > 1:  # the largest data size
         final = final[final["samples"] == final["samples"].max()]
+    # one law per loss variant, per family when a table holds several
+    by = "loss_variant" if "loss_variant" in final else None
+    law_by = by
+    if "family" in final and final["family"].nunique() > 1:
+        if by is None or final[by].nunique() == 1:
+            by = law_by = "family"
+        else:
+            final = final.assign(family_loss=final["family"].astype(str) + " · "
+                                 + final[by].astype(str))
+            by, law_by = "family_loss", ["family", "loss_variant"]
     # laws of CRPS, |1 − SSR| and |δ − 1| in N, extrapolated to 10× the largest model,
     # with their leave-largest-out backtests (scalelab.report.calibration_laws)
     from scalelab.report.calibration_laws import calibration_laws
 
     try:
-        laws = calibration_laws(ctx.final)
+        laws = calibration_laws(ctx.final, by=law_by)
     except ScalelabError:
         laws = {}
     extrapolate = float(final["params"].max()) * 10 if "params" in final else None
-    by = "loss_variant" if "loss_variant" in final else None
-    if "family" in final and final["family"].nunique() > 1:  # one law per family (and loss)
-        if by is None:
-            by = "family"
-        else:
-            final = final.assign(family_loss=final["family"].astype(str) + " · "
-                                 + final[by].astype(str))
-            by = "family_loss"
     for ax, metric in zip(axes.ravel(), metrics):
         try:
             plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax, by=by,
                                 target=extrapolate)
-            notes = [f"{_group_text(g)}{law.backtest_text()}"
+            notes = [f"{_group_text(g)}{law.backtest_text(short=True)}"
                      for g, law in laws.get(metric, {}).items()]
             if notes:
-                ax.text(0.02, 0.02, "\n".join(_wrap(n, 70) for n in notes[:4]),
-                        transform=ax.transAxes, fontsize=5.5, va="bottom")
+                ax.text(0.02, 0.98, "\n".join(notes[:5]), transform=ax.transAxes,
+                        fontsize=5.5, va="top")
         except ScalelabError as err:
             ax.cla()
             message(ax, _wrap(f"{label(metric)}: {err}"))

@@ -4,7 +4,8 @@ Times the training step of ``scalelab.train`` (the same model, loss and optimise
 builders; forward, loss, backward, optimiser step) on fields already on the
 device, after warm-up steps, and prints samples/s and the achieved model FLOP/s
 (3 × forward FLOPs per sample × samples/s, forward FLOPs by torch's counter;
-Kaplan et al. 2020 §2.1). On CUDA it also prints the fraction of the device's peak
+Kaplan et al. 2020 §2.1). A diffusion model's step is its EDM training loss (one
+denoiser evaluation per sample), the step ``scalelab.train`` takes. On CUDA it also prints the fraction of the device's peak
 dense bf16 tensor FLOP/s (table below, from the vendors' data sheets) and times the
 plain fp32 step against the speed switches (bf16 autocast + channels_last, and
 ``--compile``) in the same process, printing the ratio. Variants are timed in
@@ -31,8 +32,9 @@ import torch
 from scalelab import registry
 from scalelab.config import RunConfig
 from scalelab.data import make_pairs
-from scalelab.models import count_params, forward_flops
-from scalelab.train.loop import make_loss, make_model, make_optimizer, resolve_device
+from scalelab.models import count_params, training_flops
+from scalelab.train.loop import (compile_model, make_loss, make_model, make_optimizer,
+                                 resolve_device, training_step_loss)
 
 # dense (no sparsity) bf16 tensor-core peak, TFLOP/s, by a substring of the CUDA device
 # name; the first match wins, so the more specific names come first
@@ -55,6 +57,8 @@ PEAK_BF16_TFLOPS = (
 # (width, depth) of the small, medium and large network of each family
 SIZES = {
     "unet": ((8, 2), (16, 3), (32, 4)),  # depth = levels; the HR grid must divide by 2^depth
+    "diffusion": ((8, 2), (16, 3), (32, 4)),  # its denoiser is the U-Net
+    "swinir": ((16, 1), (32, 2), (48, 4)),  # depth = residual Swin groups of 2 layers
 }
 DEFAULT_SIZES = ((16, 2), (32, 4), (64, 8))
 
@@ -79,7 +83,7 @@ def make_step(cfg: RunConfig, device: torch.device, lr_train, hr_train):
     model = make_model(cfg).to(device, memory_format=memory_format)
     loss_fn = make_loss(cfg)
     optimizer = make_optimizer(cfg, model)
-    forward = torch.compile(model) if cfg.compile else model
+    forward = compile_model(model) if cfg.compile else model
     ensemble = getattr(loss_fn, "needs_ensemble", False)
     lr_train = lr_train.contiguous(memory_format=memory_format)
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -88,8 +92,8 @@ def make_step(cfg: RunConfig, device: torch.device, lr_train, hr_train):
         idx = torch.randint(0, lr_train.shape[0], (cfg.batch_size,), generator=gen).to(device)
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
         with autocast:
-            pred = model.sample(lr_b, cfg.ensemble_members) if ensemble else forward(lr_b)
-            loss = loss_fn(pred.float(), hr_b, lr_b)
+            loss = training_step_loss(model, forward, loss_fn, lr_b, hr_b, cfg.ensemble_members,
+                                      ensemble)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -170,7 +174,9 @@ def main() -> None:
                              ensemble_members=args.members,
                              loss_variant="crps_fair" if args.members > 1 else "mse")
             model = make_model(base).to(device)
-            flops = forward_flops(model, tuple(lr_train.shape[1:])) * args.members
+            # training forward per sample (a diffusion model: one denoiser evaluation)
+            flops = training_flops(model, tuple(lr_train.shape[1:])) * (
+                args.members if not hasattr(model, "training_loss") else 1)
             line = f"{family:8} {width:>5} {depth:>5} {count_params(model):>10} {flops / 1e9:>12.3f}"
             rates = throughputs(
                 [make_step(replace(base, **switches), device, lr_train, hr_train)

@@ -13,8 +13,8 @@ CASES = {
     "bench_laws.py": (["--stride", "450", "--repeats", "1"], ["speed-up", "objective"]),
     "bench_law_fits.py": (["--repeats", "1", "--scipy-stride", "450"], ["before/now", "objective"]),
     "bench_calibration.py": (["--quick", "--repeats", "1"], ["ece", "crps"]),
-    "bench_train.py": (["--families", "edsr", "--steps", "2", "--rounds", "1",
-                        "--field-size", "16"], ["samples/s"]),
+    "bench_train.py": (["--families", "edsr", "swinir", "diffusion", "--steps", "2",
+                        "--rounds", "1", "--field-size", "16"], ["samples/s"]),
     "bench_sweep.py": (["--runs", "2", "--steps", "5", "--repeats", "1", "--field-size", "16"],
                        ["runs/h"]),
 }

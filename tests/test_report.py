@@ -131,3 +131,10 @@ def test_table_without_the_usual_columns(tmp_path):
     assert len(pages) >= 7 and all(p[..., :3].std() > 0.01 for p in pages)
     text = " ".join(pdf_text(out).split())
     assert "no training curves with FLOPs" in text
+
+
+def test_calibration_page_states_the_backtests_of_its_laws(tiny_report):
+    """CRPS, |1 − SSR| and rank flatness each get a law in N with a leave-largest-out
+    backtest (scalelab.report.calibration_laws), stated on the calibration page."""
+    text = pdf_text(tiny_report)
+    assert "backtest at N" in text and "ARE" in text

@@ -1,20 +1,28 @@
 """Downscaling network families scaled by width and depth.
 
-``build_model(family, width, depth, scale)`` makes a network; ``count_params`` gives
-its exact parameter count N and ``forward_flops`` its forward FLOPs per sample,
+``build_model(family, width, depth, scale, **options)`` makes a network; ``count_params``
+gives its exact parameter count N and ``forward_flops`` its forward FLOPs per sample,
 measured with torch's FLOP counter (``torch.utils.flop_counter``), not estimated
 by hand. Knows nothing of data sources or sweeps.
 
-Importing this package is torch-free (``NAMES`` is all a spec needs); the
-networks and ``build_model`` (:mod:`scalelab.models.build`) load on first use.
+Families: ``srcnn``, ``edsr``, ``unet`` (convolutional), ``swinir`` (shifted-window
+transformer) and ``diffusion`` (an EDM denoiser on the U-Net, sampled). A generative
+family (``diffusion``) trains by its own objective, ``model.training_loss(lr, hr)``,
+whose forward FLOPs per sample :func:`training_flops` counts; its ``forward_flops``
+is the cost of one evaluated sample, all the sampler's steps.
+
+Importing this package is torch-free (``NAMES``, ``OPTIONS`` and ``family_options`` are
+all a spec needs); the networks and ``build_model`` (:mod:`scalelab.models.build`) load
+on first use.
 """
 
 from scalelab._lazy import make_lazy
-from scalelab.models.names import NAMES
+from scalelab.models.names import NAMES, OPTIONS, family_options
 
 _HOMES = {"EDSR": "scalelab.models.edsr", "SRCNN": "scalelab.models.srcnn",
-          "UNet": "scalelab.models.unet", "Stochastic": "scalelab.models.stochastic",
+          "UNet": "scalelab.models.unet", "SwinIR": "scalelab.models.swinir",
+          "Diffusion": "scalelab.models.diffusion", "Stochastic": "scalelab.models.stochastic",
           "build_model": "scalelab.models.build", "count_params": "scalelab.models.build",
-          "forward_flops": "scalelab.models.build"}
-__all__ = ["NAMES", *_HOMES]
+          "forward_flops": "scalelab.models.build", "training_flops": "scalelab.models.build"}
+__all__ = ["NAMES", "OPTIONS", "family_options", *_HOMES]
 make_lazy(__name__, _HOMES)

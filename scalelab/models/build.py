@@ -1,9 +1,9 @@
 """Building a network of a named family, and measuring it: parameters N and forward FLOPs.
 
-``build_model(family, width, depth, scale)`` makes a network; ``count_params`` gives
-its exact parameter count N and ``forward_flops`` its forward FLOPs per sample,
-measured with torch's FLOP counter (``torch.utils.flop_counter``), not estimated
-by hand.
+``build_model(family, width, depth, scale, **options)`` makes a network; ``count_params``
+gives its exact parameter count N, ``forward_flops`` its forward FLOPs per sample and
+``training_flops`` the forward FLOPs of training on one sample, measured with torch's
+FLOP counter (``torch.utils.flop_counter``), not estimated by hand.
 """
 
 from __future__ import annotations
@@ -12,35 +12,46 @@ import torch
 from torch import nn
 
 from scalelab._errors import ScalelabError
+from scalelab.models.diffusion import Diffusion
 from scalelab.models.edsr import EDSR
-from scalelab.models.names import NAMES
+from scalelab.models.names import GENERATIVE, NAMES, OPTIONS, family_options
 from scalelab.models.srcnn import SRCNN
 from scalelab.models.stochastic import Stochastic
+from scalelab.models.swinir import SwinIR
 from scalelab.models.unet import UNet
 
-_FAMILIES = {"edsr": EDSR, "srcnn": SRCNN, "unet": UNet}
+_FAMILIES = {"edsr": EDSR, "srcnn": SRCNN, "unet": UNet, "swinir": SwinIR,
+             "diffusion": Diffusion}
 assert tuple(_FAMILIES) == NAMES
 
 
 def build_model(family: str, width: int, depth: int, scale: int, channels: int = 1,
-                stochastic: bool = False, noise_channels: int = 1) -> nn.Module:
+                stochastic: bool = False, noise_channels: int = 1, **options) -> nn.Module:
     """A network of the named family; ``stochastic=True`` wraps it in :class:`Stochastic`.
 
     The stochastic variant takes ``noise_channels`` extra input channels of N(0, 1)
-    noise; ``model.sample(lr, members)`` returns ``(B, M, C, H, W)``.
+    noise; ``model.sample(lr, members)`` returns ``(B, M, C, H, W)``. A generative
+    family (``diffusion``) samples by itself and is never wrapped. ``options`` are the
+    family's own settings (``OPTIONS[family]``, e.g. ``heads`` of ``swinir``).
     """
     if family not in _FAMILIES:
         raise ScalelabError(
             f"unknown model family {family!r}; valid choices are {', '.join(_FAMILIES)}."
         )
+    unknown = sorted(set(options) - set(OPTIONS[family]))
+    if unknown:
+        valid = ", ".join(OPTIONS[family]) or "none"
+        raise ScalelabError(f"the {family} family has no option {unknown[0]!r}; its options are "
+                            f"{valid}.")
     for name, value in (("width", width), ("depth", depth), ("scale", scale),
                         ("channels", channels), ("noise_channels", noise_channels)):
         if not isinstance(value, int) or value < 1:
             raise ScalelabError(f"{name} must be a positive integer, got {value!r}.")
-    if not stochastic:
-        return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels)
+    if not stochastic or family in GENERATIVE:
+        return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
+                                 **options)
     base = _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
-                             in_channels=channels + noise_channels)
+                             in_channels=channels + noise_channels, **options)
     return Stochastic(base, noise_channels)
 
 
@@ -62,4 +73,23 @@ def forward_flops(model: nn.Module, lr_shape: tuple[int, ...]) -> int:
     counter = FlopCounterMode(display=False)
     with torch.no_grad(), counter:
         model(x)
+    return int(counter.get_total_flops())
+
+
+def training_flops(model: nn.Module, lr_shape: tuple[int, ...]) -> int:
+    """Forward FLOPs of training on one sample: :func:`forward_flops` for a network trained
+    on its output; for a generative family, the forward of its ``training_loss`` (one
+    denoiser evaluation, plus the regression mean if any), by torch's counter."""
+    if not hasattr(model, "training_loss"):
+        return forward_flops(model, lr_shape)
+    from torch.utils.flop_counter import FlopCounterMode
+
+    param = next(model.parameters())
+    channels, height, width = lr_shape
+    lr = torch.zeros((1, *lr_shape), device=param.device, dtype=param.dtype)
+    hr = torch.zeros((1, model.channels, height * model.scale, width * model.scale),
+                     device=param.device, dtype=param.dtype)
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model.training_loss(lr, hr)
     return int(counter.get_total_flops())

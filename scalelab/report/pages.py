@@ -348,10 +348,34 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     final = ctx.final
     if "samples" in final and final["samples"].nunique() > 1:  # the largest data size
         final = final[final["samples"] == final["samples"].max()]
+    # one law per loss variant, per family when a table holds several
+    by = "loss_variant" if "loss_variant" in final else None
+    law_by = by
+    if "family" in final and final["family"].nunique() > 1:
+        if by is None or final[by].nunique() == 1:
+            by = law_by = "family"
+        else:
+            final = final.assign(family_loss=final["family"].astype(str) + " · "
+                                 + final[by].astype(str))
+            by, law_by = "family_loss", ["family", "loss_variant"]
+    # laws of CRPS, |1 − SSR| and |δ − 1| in N, extrapolated to 10× the largest model,
+    # with their leave-largest-out backtests (scalelab.report.calibration_laws)
+    from scalelab.report.calibration_laws import calibration_laws
+
+    try:
+        laws = calibration_laws(ctx.final, by=law_by)
+    except ScalelabError:
+        laws = {}
+    extrapolate = float(final["params"].max()) * 10 if "params" in final else None
     for ax, metric in zip(axes.ravel(), metrics):
         try:
-            plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax,
-                                by="loss_variant" if "loss_variant" in final else None)
+            plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax, by=by,
+                                target=extrapolate)
+            notes = [f"{_group_text(g)}{law.backtest_text(short=True)}"
+                     for g, law in laws.get(metric, {}).items()]
+            if notes:
+                ax.text(0.02, 0.98, "\n".join(notes[:5]), transform=ax.transAxes,
+                        fontsize=5.5, va="top")
         except ScalelabError as err:
             ax.cla()
             message(ax, _wrap(f"{label(metric)}: {err}"))
@@ -362,6 +386,12 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     if hist is not None:
         pages.append(("calibration_histograms", hist))
     return pages
+
+
+def _group_text(group) -> str:
+    if group is None:
+        return ""
+    return (" · ".join(map(str, group)) if isinstance(group, tuple) else str(group)) + ": "
 
 
 def _rank_histogram_page(ctx: ReportContext):
@@ -507,5 +537,12 @@ def _spec_text(spec) -> str:
     return "\n".join(lines)
 
 
-PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_calibration,
-         page_curves, page_reproducibility]
+def page_families(ctx: ReportContext, analysis: Analysis):
+    """Which network family wins at which compute (:mod:`scalelab.report.families`)."""
+    from scalelab.report.families import page_families as draw
+
+    return draw(ctx, analysis)
+
+
+PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_families,
+         page_calibration, page_curves, page_reproducibility]

@@ -25,10 +25,18 @@ of the steps after warmup). All three start with a linear warmup of
 
 Speed switches (for CUDA; each a field of the config): ``amp: bf16`` runs forward
 and loss under bf16 autocast, ``channels_last`` stores activations NHWC,
-``compile`` wraps the network in ``torch.compile``. The data are generated on the
+``compile`` wraps the network in ``torch.compile`` (a generative family compiles its
+denoiser in place, ``model.compile_parts()``). The data are generated on the
 run's device. A non-finite training loss ends the run as ``diverged`` at that step;
 the loss is read back to the host only at evaluation and checkpoint steps, so the
 GPU is not stalled every step.
+
+Generative families (``diffusion``): the model trains by its own objective,
+``model.training_loss(lr, hr)`` (:func:`training_step_loss`, the one place the loop
+branches on the family); the run's ``loss_variant`` is then what ``val_loss`` reports
+on the samples. ``flops`` counts the training forward (one denoiser evaluation per
+sample); ``info["sample_flops"]`` is the cost of one evaluated sample (all the
+sampler's steps), which the ensemble metrics pay ``ensemble_members`` times.
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ from scalelab._errors import ScalelabError
 from scalelab.config import RunConfig
 from scalelab.data import make_pairs
 from scalelab.losses import get_loss
-from scalelab.models import build_model, count_params, forward_flops
+from scalelab.models import build_model, count_params, forward_flops, training_flops
+from scalelab.models.names import family_options
 from scalelab.result import RunResult
 from scalelab.train import metrics
 from scalelab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
@@ -78,12 +87,13 @@ def lr_at(step: int, cfg: RunConfig) -> float:
 
 def make_model(cfg: RunConfig) -> torch.nn.Module:
     """The network of the config: the stochastic variant of the family when M > 1."""
+    options = family_options(cfg.family, cfg.options)
     if cfg.ensemble_members == 1:
-        return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale)
+        return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, **options)
     if "stochastic" not in inspect.signature(build_model).parameters:
         raise ScalelabError(f"ensemble_members={cfg.ensemble_members} needs a stochastic variant "
                             f"of {cfg.family!r}, which this scalelab lacks; set ensemble_members: 1.")
-    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, stochastic=True)
+    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, stochastic=True, **options)
 
 
 def make_loss(cfg: RunConfig):
@@ -106,6 +116,29 @@ def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimi
 def predict(model, forward, lr: torch.Tensor, members: int, ensemble: bool) -> torch.Tensor:
     """What the loss sees: ``(B, M, C, H, W)`` members for an ensemble loss, else ``(B, C, H, W)``."""
     return model.sample(lr, members) if ensemble else forward(lr)
+
+
+def is_generative(model) -> bool:
+    """A family that trains by its own objective and samples by itself (diffusion)."""
+    return hasattr(model, "training_loss")
+
+
+def compile_model(model):
+    """``torch.compile`` of the network the loop calls; a generative family compiles its
+    parts in place (its sampler's loop stays eager) and is called as it is."""
+    if hasattr(model, "compile_parts"):
+        model.compile_parts()
+        return model
+    return torch.compile(model)
+
+
+def training_step_loss(model, forward, loss_fn, lr_b, hr_b, members: int, ensemble: bool):
+    """The loss of one training batch: the family's own objective for a generative family,
+    else the run's loss on the prediction (an ensemble of ``members`` for an ensemble loss)."""
+    if is_generative(model):
+        return model.training_loss(lr_b, hr_b)
+    pred = predict(model, forward, lr_b, members, ensemble)
+    return loss_fn(pred.float(), hr_b, lr_b)
 
 
 @torch.no_grad()
@@ -181,11 +214,13 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     params = count_params(model)
     loss_fn = make_loss(cfg)
     ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
-    # an ensemble loss runs the network once per member
-    flops_per_sample = forward_flops(model, tuple(lr_train.shape[1:])) * (
-        members if ensemble_loss else 1)
+    # an ensemble loss runs the network once per member; a generative family, its objective
+    generative = is_generative(model)
+    flops_per_sample = training_flops(model, tuple(lr_train.shape[1:])) * (
+        members if ensemble_loss and not generative else 1)
+    sample_flops = forward_flops(model, tuple(lr_train.shape[1:])) if generative else None
     optimizer = make_optimizer(cfg, model)
-    forward = torch.compile(model) if cfg.compile else model
+    forward = compile_model(model) if cfg.compile else model
 
     # state that a checkpoint carries
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # batch indices
@@ -231,6 +266,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         return {
             "params": params,
             "flops_per_sample": flops_per_sample,
+            **({"sample_flops": sample_flops} if generative else {}),
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
             else platform.processor() or platform.machine(),
@@ -263,8 +299,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen).to(device)
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
         with autocast:
-            pred = predict(model, forward, lr_b, members, ensemble_loss)
-            loss = loss_fn(pred.float(), hr_b, lr_b)
+            loss = training_step_loss(model, forward, loss_fn, lr_b, hr_b, members, ensemble_loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

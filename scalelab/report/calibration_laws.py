@@ -1,0 +1,119 @@
+"""Scaling laws of calibration: how CRPS, the spread–skill gap and the rank histogram's
+flatness improve with model size, fitted, extrapolated and backtested (torch-free).
+
+For stochastic runs (ensembles) each metric's final value is fitted against N by a
+saturating power law M(N) = E + A·N^(−α) (:class:`~scalelab.laws.PowerLaw`, the form of
+Kaplan et al. 2020, eq. 1.1, with a floor) at the largest data size swept, per group
+(loss variant, and family when a table holds several):
+
+- ``val_crps``: the fair CRPS (Ferro 2014), a proper score; 0 is perfect;
+- ``val_spread_skill``: fitted as the gap |1 − SSR| of the spread–skill ratio
+  (Fortin et al. 2014), whose floor E is the miscalibration that size does not remove;
+- ``val_rank_delta``: fitted as |δ − 1|, δ the rank-histogram flatness of Candille &
+  Talagrand 2005 (≈ 1 for a flat histogram).
+
+Each law is backtested leave-largest-out (Choshen et al. 2024): fitted on the smaller
+models, it predicts the largest, with the absolute relative error and whether the
+prediction interval covered the truth — the same test the loss laws pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scalelab._errors import ScalelabError, TableError
+from scalelab.laws import PowerLaw, backtest
+from scalelab.runs import final_rows
+
+# metric: the value it is ideal at (None: 0), i.e. the law is fitted to |metric − ideal|
+CALIBRATION_LAWS = {"val_crps": None, "val_spread_skill": 1.0, "val_rank_delta": 1.0}
+NAMES = {"val_crps": "CRPS", "val_spread_skill": "|1 − spread-skill ratio|",
+         "val_rank_delta": "rank-histogram |δ − 1|"}
+
+
+@dataclass
+class CalibrationLaw:
+    """A calibration metric's law in N for one group, with its backtest."""
+
+    metric: str
+    group: object
+    law: object  # PowerLaw, or the sentence why none was fitted
+    backtest: object  # DataFrame (one row per held-out run), or the sentence why not
+    samples: float | None  # the data size D the law was fitted at
+
+    @property
+    def name(self) -> str:
+        return NAMES.get(self.metric, self.metric)
+
+    def predict_interval(self, params, level: float = 0.9) -> pd.DataFrame:
+        """The metric's predicted distance from ideal at ``params``, with an interval."""
+        if not isinstance(self.law, PowerLaw):
+            raise ScalelabError(f"{self.name} of {self.group}: no law to predict with "
+                                f"({self.law}).")
+        return self.law.predict_interval(x=params, level=level, kind="observation")
+
+    def backtest_text(self, short: bool = False) -> str:
+        if not isinstance(self.backtest, pd.DataFrame) or self.backtest.empty:
+            return "no backtest" if short else \
+                f"backtest not possible: {self.backtest}"
+        bt = self.backtest.iloc[-1]
+        verdict = "covered" if bt["covered"] else "missed"
+        if short:
+            return f"backtest at N = {bt['target']:.3g}: ARE {bt['are']:.1%}, {verdict}"
+        return (f"backtest at N = {bt['target']:.3g}: ARE {bt['are']:.1%}, interval "
+                f"{verdict} the truth")
+
+
+def calibration_laws(runs: pd.DataFrame, x: str = "params", by=None, n_bootstrap: int = 200,
+                     level: float = 0.9) -> dict:
+    """Fitted laws of CRPS, |1 − spread–skill ratio| and rank-histogram flatness in N.
+
+    ``runs``: a runs table (curves or final rows). ``by``: the grouping columns (default
+    ``loss_variant``, and ``family`` when there are several). Returns
+    ``{metric: {group: CalibrationLaw}}`` for the metrics the table records.
+    """
+    table = final_rows(runs)
+    if "status" in table.columns:
+        table = table[table["status"].fillna("finished") == "finished"]
+    if x not in table.columns:
+        raise TableError(f"calibration_laws needs a column {x!r} (model size) in the runs "
+                         f"table.")
+    metrics = [m for m in CALIBRATION_LAWS if m in table.columns
+               and np.isfinite(pd.to_numeric(table[m], errors="coerce")).any()]
+    if not metrics:
+        raise ScalelabError("no run in this table is stochastic (ensemble_members ≥ 2), so "
+                            "there are no calibration metrics (CRPS, spread-skill, rank "
+                            "histograms) to fit laws to.")
+    samples = None
+    if "samples" in table.columns and table["samples"].nunique() > 1:  # the largest D
+        samples = float(table["samples"].max())
+        table = table[table["samples"] == samples]
+    if by is None:
+        by = [c for c in ("family", "loss_variant") if c in table.columns
+              and (c == "loss_variant" or table[c].nunique() > 1)]
+    by = [by] if isinstance(by, str) else list(by)
+    groups = table.groupby(by if len(by) > 1 else by[0]) if by else [(None, table)]
+    out: dict = {m: {} for m in metrics}
+    for key, group in groups:
+        for metric in metrics:
+            ideal = CALIBRATION_LAWS[metric]
+            rows = group[np.isfinite(pd.to_numeric(group[metric], errors="coerce"))
+                         & (group[x] > 0)].copy()
+            column = metric if ideal is None else f"{metric}_gap"
+            rows[column] = rows[metric].astype(float) if ideal is None else \
+                (rows[metric].astype(float) - ideal).abs()
+            try:
+                law = PowerLaw(n_bootstrap=n_bootstrap).fit(rows, x=x, y=column)
+            except ScalelabError as err:
+                law = str(err)
+            try:
+                bt = backtest(PowerLaw(n_bootstrap=n_bootstrap), rows, y=column, size=x, x=x,
+                              level=level)
+            except ScalelabError as err:
+                bt = str(err)
+            out[metric][key] = CalibrationLaw(metric=metric, group=key, law=law, backtest=bt,
+                                              samples=samples)
+    return out

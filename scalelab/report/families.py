@@ -1,0 +1,193 @@
+"""Which network family wins at which training compute (torch-free).
+
+Families compare at matched compute, not matched size: a parameter of a transformer,
+a U-Net on the HR grid and a diffusion denoiser cost very different FLOPs. For each
+family, the loss envelope of its training curves against FLOPs — at budgets spaced
+log-evenly over the compute its runs reach, the lowest value of the metric any run
+had reached (linear interpolation in log FLOPs along each curve; the envelope of
+Chinchilla's approach 1, Hoffmann et al. 2022, §3.1) — is fitted by a saturating power
+law L(C) = E + A·C^(−α) (:class:`~scalelab.laws.PowerLaw`, bootstrap intervals).
+Along a compute grid from where every family has data to 10× the largest run, the
+family with the lowest predicted value wins; where the winner changes, the crossover
+compute and its interval come from :func:`scalelab.laws.crossover` (paired bootstrap
+refits of the two laws, Hoffmann et al. 2022, App. D).
+
+``compare_families(runs, y)`` returns a :class:`FamilyComparison`; the report's
+"families" page draws it when a table holds two or more families.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalelab._errors import ScalelabError, TableError
+from scalelab.laws import PowerLaw, crossover
+from scalelab.runs import require_columns
+
+LEVEL = 0.9
+
+
+@dataclass
+class FamilyComparison:
+    """Each family's law of the envelope in compute, and who wins where."""
+
+    y: str
+    envelopes: dict = field(default_factory=dict)  # family -> DataFrame(flops, loss)
+    laws: dict = field(default_factory=dict)  # family -> PowerLaw | sentence why not
+    segments: pd.DataFrame = None  # family, from_flops, to_flops (the winner on each span)
+    switches: list = field(default_factory=list)  # (loser, winner, Crossover) in order
+    compute_range: tuple = (np.nan, np.nan)
+
+    def sentences(self) -> list[str]:
+        """Which family wins at which compute, in words."""
+        if self.segments is None or self.segments.empty:
+            fitted = [f for f, law in self.laws.items() if isinstance(law, PowerLaw)]
+            return [f"fewer than two families have a law in compute ({', '.join(fitted) or 'none'}"
+                    f"), so none is compared."]
+        lo, hi = self.compute_range
+        out = [f"Over C = {lo:.3g}–{hi:.3g} FLOP (from where every family has runs to 10× "
+               f"the largest run), lowest predicted {self.y}:"]
+        for row in self.segments.itertuples():
+            out.append(f"{row.family} wins from C = {row.from_flops:.3g} to {row.to_flops:.3g}")
+        for loser, winner, cross in self.switches:
+            if np.isfinite(cross.lower):
+                where = (f"{LEVEL:.0%} interval {cross.lower:.3g}–{cross.upper:.3g}; "
+                         f"{cross.never_fraction:.0%} of bootstrap pairs never cross")
+            else:
+                where = "no bootstrap pair crosses in range, so the switch is not resolved"
+            out.append(f"{winner} overtakes {loser} at C ≈ {cross.crossover:.3g} ({where}).")
+        if not self.switches:
+            out.append(f"{self.segments['family'].iloc[0]} wins over the whole range.")
+        return out
+
+
+def loss_envelope(curves: pd.DataFrame, y: str, flops: str = "flops", run: str = "run_id",
+                  n_budgets: int = 20) -> pd.DataFrame:
+    """The lowest ``y`` any run had reached at each of ``n_budgets`` compute budgets."""
+    table = curves.dropna(subset=[flops, y])
+    table = table[(table[flops] > 0) & np.isfinite(pd.to_numeric(table[y], errors="coerce"))]
+    runs = [g.sort_values(flops) for _, g in table.groupby(run)]
+    runs = [g for g in runs if len(g) >= 2]
+    if not runs:
+        raise TableError("no run has a training curve (2+ evaluations with FLOPs > 0) to take "
+                         "an envelope of.")
+    lo = min(g[flops].iloc[0] for g in runs)
+    hi = max(g[flops].iloc[-1] for g in runs)
+    rows = []
+    for budget in np.geomspace(lo, hi, n_budgets):
+        reached = []
+        for g in runs:
+            f = g[flops].to_numpy(dtype=float)
+            if budget < f[0]:
+                continue
+            values = g[y].to_numpy(dtype=float)
+            # the best so far at this budget: a run past its end keeps its best value
+            upto = f <= budget
+            best = values[upto].min()
+            if budget < f[-1]:
+                best = min(best, np.interp(np.log(budget), np.log(f), values))
+            reached.append(best)
+        if reached:
+            rows.append({"flops": float(budget), "loss": float(min(reached))})
+    return pd.DataFrame(rows, columns=["flops", "loss"])
+
+
+def compare_families(runs: pd.DataFrame, y: str = "val_loss", family: str = "family",
+                     flops: str = "flops", run: str = "run_id", n_bootstrap: int = 200,
+                     level: float = LEVEL, extrapolate: float = 10.0) -> FamilyComparison:
+    """Fit each family's envelope law L(C) and find which family wins at which compute."""
+    require_columns(runs, family, flops, y, run, what="compare_families")
+    out = FamilyComparison(y=y)
+    families = sorted(runs[family].dropna().unique().tolist())
+    if len(families) < 2:
+        raise ScalelabError(f"compare_families needs runs of two or more families; the table "
+                            f"has {', '.join(map(str, families)) or 'none'}.")
+    starts, ends = [], []
+    for name in families:
+        rows = runs[runs[family] == name]
+        try:
+            env = loss_envelope(rows, y, flops, run)
+            out.envelopes[name] = env
+            out.laws[name] = PowerLaw(n_bootstrap=n_bootstrap).fit(env, x="flops", y="loss")
+            starts.append(env["flops"].min())
+            ends.append(env["flops"].max())
+        except ScalelabError as err:
+            out.laws[name] = str(err)
+    fitted = {name: law for name, law in out.laws.items() if isinstance(law, PowerLaw)}
+    if len(fitted) < 2:
+        out.segments = pd.DataFrame(columns=["family", "from_flops", "to_flops"])
+        return out
+    lo, hi = max(starts), extrapolate * max(ends)
+    out.compute_range = (lo, hi)
+    grid = np.geomspace(lo, hi, 400)
+    names = list(fitted)
+    predictions = np.stack([fitted[n].predict(x=grid) for n in names])
+    winner = predictions.argmin(axis=0)
+    segments, start = [], 0
+    for i in range(1, len(grid) + 1):
+        if i == len(grid) or winner[i] != winner[start]:
+            segments.append({"family": names[winner[start]], "from_flops": float(grid[start]),
+                             "to_flops": float(grid[i - 1])})
+            start = i
+    out.segments = pd.DataFrame(segments)
+    for before, after in zip(segments, segments[1:]):
+        a, b = fitted[before["family"]], fitted[after["family"]]
+        cross = crossover(a, b, before["from_flops"], hi, level=level)
+        out.switches.append((before["family"], after["family"], cross))
+    return out
+
+
+def page_families(ctx, analysis=None):
+    """The report page: each family's envelope and law against compute, and the winners."""
+    from scalelab.report.figures import _log_axes, label
+    from scalelab.report.pages import _text_block, new_page
+
+    if "family" not in ctx.runs.columns or ctx.runs["family"].nunique() < 2:
+        return []
+    runs = ctx.runs
+    if "status" in runs.columns:
+        runs = runs[runs["status"].fillna("finished") == "finished"]
+    comparison = compare_families(runs, y=ctx.y)
+    fig = new_page(f"Network families at matched training compute: {label(ctx.y)}", ctx)
+    ax = fig.add_axes([0.07, 0.12, 0.5, 0.72])
+    lo, hi = comparison.compute_range
+    for i, (name, env) in enumerate(comparison.envelopes.items()):
+        colour = f"C{i}"
+        ax.plot(env["flops"], env["loss"], "o", ms=3, color=colour, label=f"{name} (envelope)")
+        law = comparison.laws[name]
+        if isinstance(law, PowerLaw) and np.isfinite(hi):
+            grid = np.geomspace(env["flops"].min(), hi, 200)
+            band = law.predict_interval(x=grid, level=LEVEL, kind="mean")
+            ax.plot(grid, band["prediction"], "-", color=colour, lw=1.2)
+            ax.fill_between(grid, band["lower"], band["upper"], color=colour, alpha=0.15, lw=0)
+    for _, _, cross in comparison.switches:
+        if np.isfinite(cross.crossover):
+            ax.axvline(cross.crossover, color="k", ls=":", lw=0.8)
+            if np.isfinite(cross.lower):
+                ax.axvspan(cross.lower, cross.upper, color="k", alpha=0.06, lw=0)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _log_axes(ax)
+    ax.set_xlabel("training compute C (FLOP)")
+    ax.set_ylabel(label(ctx.y))
+    ax.legend(fontsize=7)
+    lines = ["## Who wins where", *comparison.sentences(), "## Laws of the envelopes"]
+    for name, law in comparison.laws.items():
+        if isinstance(law, PowerLaw):
+            p = law.params_
+            lines.append(f"{name}: E = {p['E']:.3g}, A = {p['A']:.3g}, α = {p['alpha']:.3g}")
+        else:
+            lines.append(f"{name}: no law ({law})")
+    lines.append("## Method")
+    lines.append("Envelope: the lowest value any run of the family had reached at each "
+                 "compute (Hoffmann et al. 2022, approach 1), fitted by L = E + A·C^(−α); "
+                 f"bands: {LEVEL:.0%} confidence; crossovers from paired bootstrap refits.")
+    import textwrap
+
+    wrapped = [part for line in lines for part in
+               ([line] if line.startswith("## ") else textwrap.wrap(line, 72))]
+    _text_block(fig, 0.6, 0.86, wrapped, size=8)
+    return [("families", fig)]

@@ -1,4 +1,4 @@
-"""The GPU check: every figure scalelab needs from a CUDA machine, in one JSON, in < 8 minutes.
+"""The GPU check: every figure scalelab needs from a CUDA machine, in one JSON, in < 7 minutes.
 
 Steps, each in its own process with its own time limit (a step that fails or runs out of
 time is recorded in the JSON with its exit status and the tail of its output; the check
@@ -9,9 +9,11 @@ goes on with the next step, and the whole stays within ``--max-seconds``):
 2. ``bench-train``: ``benchmarks/bench_train.py --device cuda --compile``: samples/s
    and TFLOP/s of fp32, bf16 + channels_last, and bf16 + channels_last + compile, per
    family and size, and the speed-ups.
-3. ``bench-sweep``: ``benchmarks/bench_sweep.py --runs-per-gpu 8`` on one GPU: runs/hour
+3. ``bench-families``: ``bench_train.py`` for srcnn, unet, swinir and diffusion, fp32
+   against bf16 + channels_last (no compile).
+4. ``bench-sweep``: ``benchmarks/bench_sweep.py --runs-per-gpu 8`` on one GPU: runs/hour
    one at a time (one slot: runs_per_gpu 1) against packed (runs_per_gpu 8).
-4. ``crps-cuda``: the ensemble CRPS (``scalelab.calibration.crps_ensemble``) with its
+5. ``crps-cuda``: the ensemble CRPS (``scalelab.calibration.crps_ensemble``) with its
    torch backend on CUDA against its numpy path: the largest difference and the time
    of each.
 
@@ -44,17 +46,23 @@ def steps(device: str) -> list[tuple[str, list[str], float]]:
     cuda = device == "cuda"
     return [
         ("gpu-tests", [py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
-                       str(ROOT / "tests")], 130),
+                       str(ROOT / "tests")], 90),
         ("bench-train", [py, str(BENCH / "bench_train.py"), "--device", device,
                          "--families", "edsr", "--rounds", "2",
                          *(["--compile", "--steps", "20"] if cuda else
-                           ["--compare", "--steps", "2", "--field-size", "16"])], 160),
+                           ["--compare", "--steps", "2", "--field-size", "16"])], 130),
+        # every other family, fp32 against bf16 + channels_last (no compile: minutes each)
+        ("bench-families", [py, str(BENCH / "bench_train.py"), "--device", device,
+                            "--families", "srcnn", "unet", "swinir", "diffusion",
+                            "--rounds", "1",
+                            *(["--steps", "10", "--warmup", "3"] if cuda else
+                              ["--steps", "1", "--warmup", "1", "--field-size", "16"])], 90),
         # one GPU: "one at a time" is runs_per_gpu 1 (one slot), "packed" runs_per_gpu 8
         ("bench-sweep", [py, str(BENCH / "bench_sweep.py"), "--runs-per-gpu", "8",
                          "--repeats", "1",
                          *(["--runs", "16", "--steps", "100"] if cuda else
-                           ["--runs", "2", "--steps", "5", "--field-size", "16"])], 140),
-        ("crps-cuda", [py, str(Path(__file__).resolve()), "--crps", "--device", device], 40),
+                           ["--runs", "2", "--steps", "5", "--field-size", "16"])], 90),
+        ("crps-cuda", [py, str(Path(__file__).resolve()), "--crps", "--device", device], 20),
     ]
 
 
@@ -63,7 +71,7 @@ def parse(name: str, out: str) -> dict:
     if name == "gpu-tests":
         return {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error)",
                                                        out)}
-    if name == "bench-train":
+    if name in ("bench-train", "bench-families"):
         lines = out.splitlines()
         header = next((ln for ln in lines if ln.startswith("family")), None)
         rows = []
@@ -121,6 +129,7 @@ def run_step(name: str, command: list[str], limit: float) -> dict:
     except Exception as error:  # noqa: BLE001 - a figure we could not read is not fatal
         result["figures"] = {}
         result["parse_error"] = f"{type(error).__name__}: {error}"
+    result["stdout_tail"] = out[-3000:]
     if status != "ok":
         result["output_tail"] = (out[-2000:] + "\n--- stderr ---\n" + err[-3000:]).strip()
     return result
@@ -163,7 +172,7 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=default_out,
                         help="JSON to write (default $OUT/gpu_check.json, else ./gpu_check.json)")
     parser.add_argument("--device", default="cuda", help="cuda (the check) or cpu (a smoke test)")
-    parser.add_argument("--max-seconds", type=float, default=470,
+    parser.add_argument("--max-seconds", type=float, default=420,
                         help="the whole check's budget; later steps get what is left")
     parser.add_argument("--only", nargs="*", help="run only these steps")
     parser.add_argument("--dry-run", action="store_true", help="write the plan, run nothing")

@@ -58,7 +58,14 @@ def timed(args, root: Path, label: str, workers: int | None, runs_per_gpu: int,
     t0 = time.perf_counter()
     outcome = run_sweep(spec, progress=False, tracking=False, executor=executor)
     seconds = time.perf_counter() - t0
-    assert outcome.counts.get("finished") == args.runs, outcome.counts
+    if outcome.counts.get("finished") != args.runs:
+        import sqlite3
+
+        with sqlite3.connect(spec.store) as db:
+            errors = [e for (e,) in db.execute(
+                "SELECT DISTINCT error FROM runs WHERE error IS NOT NULL LIMIT 3")]
+        raise SystemExit(f"{label}: {outcome.counts} of {args.runs} runs; errors: "
+                         + " | ".join(str(e)[-1500:] for e in errors))
     return seconds
 
 

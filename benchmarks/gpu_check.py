@@ -46,7 +46,7 @@ def steps(device: str) -> list[tuple[str, list[str], float]]:
     cuda = device == "cuda"
     return [
         ("gpu-tests", [py, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
-                       str(ROOT / "tests")], 90),
+                       str(ROOT / "tests" / "test_gpu.py")], 90),
         ("bench-train", [py, str(BENCH / "bench_train.py"), "--device", device,
                          "--families", "edsr", "--rounds", "2",
                          *(["--compile", "--steps", "20"] if cuda else

@@ -71,3 +71,4 @@ def test_crps_torch_on_cuda_agrees_with_numpy_and_properscoring():
     np.testing.assert_allclose(on_gpu.cpu().numpy(),
                                properscoring.crps_ensemble(obs, np.moveaxis(ens, 0, -1)),
                                rtol=1e-10)
+

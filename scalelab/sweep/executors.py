@@ -141,8 +141,21 @@ def _init_worker(threads: int, cuda_index: int | None, parent_pid: int, channel=
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
     if cuda_index is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = str(cuda_index)
+        os.environ["CUDA_VISIBLE_DEVICES"] = child_visible_devices(cuda_index)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+def child_visible_devices(index: int, parent: str | None = None) -> str:
+    """``CUDA_VISIBLE_DEVICES`` pinning a worker to the driver's CUDA device ``index``.
+
+    ``index`` counts the devices the driver sees, which are those of the driver's own
+    ``CUDA_VISIBLE_DEVICES`` where it is set (a list of indices or ``GPU-`` UUIDs, as
+    container runtimes and schedulers set it): the worker gets that entry, not the bare
+    index, which would name another card or none.
+    """
+    parent = os.environ.get("CUDA_VISIBLE_DEVICES") if parent is None else parent
+    entries = [e.strip() for e in (parent or "").split(",") if e.strip()]
+    return entries[index] if index < len(entries) else str(index)
 
 
 def visible_cuda_devices() -> list[int]:

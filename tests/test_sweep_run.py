@@ -193,14 +193,3 @@ def test_store_given_as_foreign_file_is_untouched_by_a_sweep(tmp_path):
     assert store.read_bytes() == before
     assert not (store.parent / "checkpoints").exists()
 
-
-@pytest.mark.parametrize("parent, index, expected", [
-    ("", 1, "1"), ("2,3", 0, "2"), ("2,3", 1, "3"),
-    ("GPU-0a32f40c-4e41, GPU-77aa", 1, "GPU-77aa"),
-])
-def test_a_worker_is_pinned_to_the_drivers_device_not_to_the_bare_index(parent, index, expected):
-    """The slot index counts the driver's visible devices: with CUDA_VISIBLE_DEVICES set
-    (a scheduler's indices, a container's UUID) the worker gets that entry."""
-    from scalelab.sweep.executors import child_visible_devices
-
-    assert child_visible_devices(index, parent) == expected

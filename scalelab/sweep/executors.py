@@ -13,8 +13,10 @@ LiveRun`), with the settings the driver hands it (``tracking(run_id)``).
 
 - ``LocalExecutor``: one spawned worker process per *slot*, one run per slot at a
   time. Slots are the CPU cores (or ``workers``), or the visible CUDA devices ×
-  ``runs_per_gpu`` (several small runs share one GPU). Each worker is pinned to
-  its device (``CUDA_VISIBLE_DEVICES``) and gets ``cores // slots`` torch threads
+  ``runs_per_gpu`` (several small runs share one GPU). Each worker trains on its
+  slot's device, named explicitly (``cuda:<index>``; ``CUDA_VISIBLE_DEVICES`` is left as
+  the driver has it, since re-pinning it in a worker left CUDA with no device on a
+  virtualised H200 machine), and gets ``cores // slots`` torch threads
   so workers do not fight over cores. A worker watches its parent and exits when
   the driver dies, so a killed sweep leaves no orphan training in the background.
 - ``RayExecutor``: the same runs as Ray tasks on an existing Ray cluster
@@ -140,22 +142,11 @@ def _init_worker(threads: int, cuda_index: int | None, parent_pid: int, channel=
     _CHANNEL = channel
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
-    if cuda_index is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = child_visible_devices(cuda_index)
+    if cuda_index is not None:  # the worker's own default device is its slot's
+        import torch
+
+        torch.cuda.set_device(cuda_index)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-
-
-def child_visible_devices(index: int, parent: str | None = None) -> str:
-    """``CUDA_VISIBLE_DEVICES`` pinning a worker to the driver's CUDA device ``index``.
-
-    ``index`` counts the devices the driver sees, which are those of the driver's own
-    ``CUDA_VISIBLE_DEVICES`` where it is set (a list of indices or ``GPU-`` UUIDs, as
-    container runtimes and schedulers set it): the worker gets that entry, not the bare
-    index, which would name another card or none.
-    """
-    parent = os.environ.get("CUDA_VISIBLE_DEVICES") if parent is None else parent
-    entries = [e.strip() for e in (parent or "").split(",") if e.strip()]
-    return entries[index] if index < len(entries) else str(index)
 
 
 def visible_cuda_devices() -> list[int]:
@@ -243,8 +234,7 @@ class LocalExecutor:
                     cfg = queue.popleft()
                     if slot.pool is None:
                         slot.pool = self._pool(slot.device, channel)
-                    # inside the pinned worker, its one GPU is cuda:0
-                    worker_device = "cuda:0" if slot.device.startswith("cuda") else "cpu"
+                    worker_device = slot.device  # "cpu" or "cuda:<index>"
                     if on_start is not None:
                         on_start(cfg, slot.device)
                     configs[cfg.run_id] = cfg

@@ -17,3 +17,11 @@ class SpecError(ScalelabError):
 
 class TableError(ScalelabError):
     """A runs table that cannot be analysed (missing columns, too few points, NaNs)."""
+
+
+class NotFittedError(ScalelabError, AttributeError):
+    """An estimator (a law, a recalibrator) used before ``fit``.
+
+    A ValueError and an AttributeError, as scikit-learn's ``NotFittedError``: ``hasattr(law,
+    "params_")`` is False before ``fit`` and ``except AttributeError`` catches it too.
+    """

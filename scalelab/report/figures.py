@@ -79,7 +79,7 @@ def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
     x_max = float(table[x].max())
     x_end = extrapolate_to or 10 * x_max
     for colour, (key, group) in zip(colours, groups):
-        name = f"{label(by).split(' ')[-1] if by else ''} = {_fmt(key)}" if by else "runs"
+        name = f"{label(by).split(' ')[-1] if by else ''} = {format_value(key)}" if by else "runs"
         stats = _seed_summary(group, x, y)
         err = [stats["mean"] - stats["min"], stats["max"] - stats["mean"]]
         ax.errorbar(stats[x], stats["mean"], yerr=err if (stats["count"] > 1).any() else None,
@@ -125,7 +125,7 @@ def plot_residuals(fits: dict, by: str = "samples", ax=None, title: str | None =
     for colour, (key, fit) in zip(colours, laws):
         xs = np.asarray(fit.fitted_inputs_["x"])  # the points the law was fitted to
         resid = np.asarray(fit.residuals_)
-        ax.scatter(xs, resid, color=colour, s=18, label=f"{by} = {_fmt(key)}")
+        ax.scatter(xs, resid, color=colour, s=18, label=f"{by} = {format_value(key)}")
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
@@ -173,7 +173,7 @@ def plot_training_curves(runs: pd.DataFrame, x: str = "samples_seen", y: str = "
             bar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
     if styles:
-        handles = [matplotlib.lines.Line2D([], [], color="0.3", ls=s, label=f"D = {_fmt(v)}")
+        handles = [matplotlib.lines.Line2D([], [], color="0.3", ls=s, label=f"D = {format_value(v)}")
                    for v, s in styles.items()]
         ax.legend(handles=handles, fontsize=7, frameon=False)
     _log_axes(ax)
@@ -305,7 +305,7 @@ def _figure(ax):
     return ax.figure, ax
 
 
-def _fmt(value) -> str:
+def format_value(value) -> str:
     """Numbers as people write them: 4,096; 1.2e+08; names unchanged."""
     if isinstance(value, (bool, np.bool_)) or value is None:
         return str(value)

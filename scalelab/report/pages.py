@@ -21,7 +21,7 @@ import pandas as pd
 from scalelab._errors import ScalelabError
 from scalelab.report.analysis import LEVEL, Analysis, attempt, default_targets, failed
 from scalelab.report.context import ReportContext
-from scalelab.report.figures import (_fmt, label, plot_frontier, plot_isoflop, plot_metric_law,
+from scalelab.report.figures import (format_value, label, plot_frontier, plot_isoflop, plot_metric_law,
                                      plot_residuals, plot_scaling, plot_training_curves)
 
 A4 = (11.69, 8.27)  # landscape, inches
@@ -99,8 +99,8 @@ def _range(values) -> str:
     if not values:
         return "—"
     if len(values) <= 6:
-        return ", ".join(_fmt(v) for v in values)
-    return f"{len(values)} values, {_fmt(values[0])} … {_fmt(values[-1])}"
+        return ", ".join(format_value(v) for v in values)
+    return f"{len(values)} values, {format_value(values[0])} … {format_value(values[-1])}"
 
 
 # -- 1. summary ---------------------------------------------------------------------------
@@ -202,7 +202,7 @@ def _fit_table(ax, va) -> None:
     for key, fit in va.fits_by_samples.items():
         band = va.extrapolation.get(key, fit)
         if failed(fit):
-            rows.append([_fmt(key), "—", "—", "—", "—", "—", _wrap(f"not fitted: {fit}", 60)])
+            rows.append([format_value(key), "—", "—", "—", "—", "—", _wrap(f"not fitted: {fit}", 60)])
             continue
         p, ci = fit.params_, (fit.conf_int(0.95) if fit.bse_ is not None else None)
         cell = (lambda name, f: f"{p[name]:{f}}" + (f"  [{ci.loc[name, 'lower']:{f}}, "
@@ -210,12 +210,12 @@ def _fit_table(ax, va) -> None:
                                                    if ci is not None else ""))
         at_end = (_wrap(f"not predicted: {band}", 60) if failed(band) else
                   f"{band['prediction']:.4g}  [{band['lower']:.4g}, {band['upper']:.4g}]")
-        rows.append([_fmt(key), cell("E", ".4g"), cell("A", ".3g"), cell("alpha", ".3f"),
+        rows.append([format_value(key), cell("E", ".4g"), cell("A", ".3g"), cell("alpha", ".3f"),
                      f"{fit.rmse_log_:.3g}", str(fit.n_points_), at_end])
     ax.set_title(f"fitted L(N) = E + A·N^(−α) per data size D (95% bootstrap intervals) and "
-                 f"the prediction at N = {_fmt(n_end)} ({LEVEL:.0%} PI)", fontsize=9)
+                 f"the prediction at N = {format_value(n_end)} ({LEVEL:.0%} PI)", fontsize=9)
     _table(ax, pd.DataFrame(rows, columns=["D", "E (floor)", "A", "α", "RMS log-resid.",
-                                           "points", f"L at N = {_fmt(n_end)}"]),
+                                           "points", f"L at N = {format_value(n_end)}"]),
            col_widths=[0.08, 0.17, 0.17, 0.15, 0.1, 0.06, 0.2])
 
 
@@ -272,11 +272,11 @@ def page_fit_quality(ctx: ReportContext, analysis: Analysis):
                 table = fit.params_table()
                 for name, r in table.iterrows():
                     ci = (f"[{r['[0.025']:.4g}, {r['0.975]']:.4g}]" if "[0.025" in r else "—")
-                    rows.append([_fmt(key), name, f"{r['estimate']:.5g}",
+                    rows.append([format_value(key), name, f"{r['estimate']:.5g}",
                                  f"{r.get('std err', np.nan):.3g}", ci,
                                  str(fit.n_points_), f"{fit.rmse_log_:.3g}"])
             else:
-                rows.append([_fmt(key), "—", "—", "—", "not fitted", "—", _wrap(str(fit), 60)])
+                rows.append([format_value(key), "—", "—", "—", "not fitted", "—", _wrap(str(fit), 60)])
         ax_t = fig.add_axes([0.06, 0.05, 0.9, 0.4])
         ax_t.set_title("parameters of L = E + A·N^(−α) per data size D (bootstrap std err and "
                        "95% interval)", fontsize=9)
@@ -333,7 +333,7 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
         raise ScalelabError("no run in this table is stochastic (ensemble_members ≥ 2), so "
                             "there are no calibration metrics (CRPS, spread-skill, rank "
                             "histograms) to show.")
-    largest = (f" (D = {_fmt(ctx.final['samples'].max())})" if "samples" in ctx.final else "")
+    largest = (f" (D = {format_value(ctx.final['samples'].max())})" if "samples" in ctx.final else "")
     fig = new_page(f"Calibration of the ensembles against model size{largest}", ctx)
     n = len(metrics)
     cols = min(3, n)
@@ -364,7 +364,7 @@ def page_calibration_histograms(ctx: ReportContext, analysis: Analysis):
         return [("calibration_histograms", None)]
     variants = [v for v in ctx.variants if v is None or len(ctx.variant_rows(v))][:2]
     sizes = sorted(final["params"].unique())[-5:] if "params" in final else [None]
-    largest = f", D = {_fmt(final['samples'].iloc[0])}" if "samples" in final else ""
+    largest = f", D = {format_value(final['samples'].iloc[0])}" if "samples" in final else ""
     fig = new_page(f"Rank histograms and exceedance reliability at each size{largest}", ctx)
     axes = fig.subplots(2 * len(variants), len(sizes), squeeze=False,
                         gridspec_kw={"hspace": 0.7, "wspace": 0.35, "top": 0.88,
@@ -387,7 +387,7 @@ def page_calibration_histograms(ctx: ReportContext, analysis: Analysis):
                 ax_hist.tick_params(labelsize=7)
             else:
                 ax_hist.axis("off")
-            ax_hist.set_title(f"{tag}N = {_fmt(size)}", fontsize=8)
+            ax_hist.set_title(f"{tag}N = {format_value(size)}", fontsize=8)
             rel = _as_dict(run["val_exceed_reliability"].iloc[-1]) \
                 if len(run) and "val_exceed_reliability" in run else None
             if rel:

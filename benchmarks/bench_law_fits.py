@@ -80,7 +80,7 @@ def fit_before(cls, hyper, data):
 def fit_scipy(law, n_bootstrap, stride=1):
     """Reference: scipy L-BFGS-B in a loop over the starts and resamples of a fitted ``law``
     (its data, bounds and grid of starts are reused; its optimum is not)."""
-    X, log_y = law._X, law._log_y
+    X, log_y = law.fitted_inputs_, np.log(law.y_)
     fun_grad = law._objective(X, log_y, None)
     bounds = list(zip(np.where(np.isfinite(law._lower), law._lower, None),
                       np.where(np.isfinite(law._upper), law._upper, None)))

@@ -7,8 +7,9 @@ Importing ``scalelab`` (and its analysis parts) never imports torch.
 
 __version__ = "0.1.0"
 
-from scalelab._errors import ScalelabError, SpecError, TableError
+from scalelab._errors import NotFittedError, ScalelabError, SpecError, TableError
 from scalelab.config import RunConfig
 from scalelab.runs import load_runs
 
-__all__ = ["__version__", "ScalelabError", "SpecError", "TableError", "RunConfig", "load_runs"]
+__all__ = ["__version__", "NotFittedError", "ScalelabError", "SpecError", "TableError",
+           "RunConfig", "load_runs"]

@@ -29,3 +29,11 @@ def check_choice(where: str, key: str, value, valid, error: type = ScalelabError
     if value not in valid:
         raise error(f"{where}: unknown {key} {value!r}; valid choices are "
                     f"{', '.join(map(str, valid))}.")
+
+
+class NotFittedError(ScalelabError, AttributeError):
+    """An estimator (a law, a recalibrator) used before ``fit``.
+
+    A ValueError and an AttributeError, as scikit-learn's ``NotFittedError``: ``hasattr(law,
+    "params_")`` is False before ``fit`` and ``except AttributeError`` catches it too.
+    """

@@ -18,7 +18,8 @@ from scipy.special import logsumexp
 from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import (AnnealingLaw, BrokenPowerLaw, ChinchillaLaw, KaplanLaw, PowerLaw,
                            annealing_areas, backtest, compute_optimal, crossover,
-                           envelope_allocation, isoflop_allocation)
+                           envelope_allocation, isoflop_allocation, isoflop_profiles,
+                           loss_at_flops)
 from scalelab.laws._optim import minimize_batched
 
 DATA = Path(__file__).parent / "data" / "chinchilla" / "svg_extracted_data.csv"
@@ -282,6 +283,44 @@ def test_allocation_approaches_agree_with_closed_form():
     lo, hi = approach2.conf_int(0.95).loc["exponent"]
     assert lo <= approach2.exponent <= hi
     assert approach2.predict(1e22)["params"].iloc[0] > approach2.predict(1e20)["params"].iloc[0]
+
+
+def test_loss_at_flops_is_linear_in_log_compute():
+    # two runs whose loss is exactly a + b·log10(C) between evaluations: the interpolation
+    # returns the line's value; budgets outside a run's curve are not extrapolated
+    curves = pd.DataFrame({
+        "run_id": ["a"] * 3 + ["b"] * 3 + ["c"],
+        "params": [1e6] * 3 + [4e6] * 3 + [9e6],
+        "flops": [1e10, 1e11, 1e12, 1e11, 1e12, 1e13, 1e12],
+        "val_loss": [5.0, 4.0, 3.5, 4.5, 3.0, 2.0, 1.0],
+    })
+    at = loss_at_flops(curves, [10 ** 10.5, 10 ** 11.25, 1e13, 1e14])
+    expected = [("a", 10 ** 10.5, 4.5), ("a", 10 ** 11.25, 4.0 - 0.5 * 0.25),
+                ("b", 10 ** 11.25, 4.5 - 1.5 * 0.25), ("b", 1e13, 2.0)]
+    assert list(at["run"]) == [e[0] for e in expected]
+    assert np.allclose(at["flops"], [e[1] for e in expected])
+    assert np.allclose(at["loss"], [e[2] for e in expected])
+    assert list(at["params"]) == [1e6, 1e6, 4e6, 4e6]  # run c has one row: no curve
+    with pytest.raises(TableError, match="column 'flops'"):
+        loss_at_flops(curves.drop(columns="flops"), [1e11])
+
+
+def test_envelope_and_isoflop_profiles_read_losses_through_loss_at_flops():
+    rng = np.random.default_rng(3)
+    curves = _curves(rng, np.geomspace(1e7, 1e10, 8), samples=np.geomspace(1e6, 1e13, 20))
+    allocation = envelope_allocation(curves)
+    at = loss_at_flops(curves, allocation.frontier["flops"])
+    envelope = at.groupby("flops")["loss"].min()
+    assert np.allclose(allocation.frontier["loss"], envelope.loc[allocation.frontier["flops"]])
+    profiles = isoflop_profiles(curves, n_budgets=4)
+    assert profiles["flops"].nunique() == 4
+    at = loss_at_flops(curves, profiles["flops"].unique())
+    best = at.loc[at.groupby("flops")["loss"].idxmin()]
+    chosen = profiles[profiles["best"]]
+    assert np.allclose(chosen["params"], best["params"]) and np.allclose(chosen["loss"],
+                                                                         best["loss"])
+    with pytest.raises(TableError, match="at least 3 runs"):
+        isoflop_profiles(curves[curves["params"] < 2e7])
 
 
 def test_crossover_with_bootstrap_interval():

@@ -138,3 +138,83 @@ def test_calibration_page_states_the_backtests_of_its_laws(tiny_report):
     backtest (scalelab.report.calibration_laws), stated on the calibration page."""
     text = pdf_text(tiny_report)
     assert "backtest at N" in text and "ARE" in text
+
+
+# ---- the numbers apart from the drawings ------------------------------------------------
+def _published_table(n_points: int = 8) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = np.geomspace(1e6, 1e9, n_points)
+    return pd.DataFrame({"params": n,
+                         "val_loss": 1.7 + 400 * n**-0.34 * np.exp(rng.normal(0, 0.01, n_points))})
+
+
+def test_analysis_computes_without_matplotlib():
+    # the report's numbers come from report.analysis, which needs no plotting library
+    code = """
+import sys
+sys.modules["matplotlib"] = None  # any import of matplotlib fails
+import numpy as np, pandas as pd
+from scalelab.report.analysis import FitFailure, ReportContext, analyse, fit_power_laws
+n = np.geomspace(1e6, 1e9, 8)
+table = pd.DataFrame({"params": n, "val_loss": 1.7 + 400 * n**-0.34})
+analysis = analyse(ReportContext.build(table), n_bootstrap=20)
+va = analysis.variants[None]
+assert isinstance(va.allocation, FitFailure) and "FLOPs" in va.allocation.reason
+assert not isinstance(va.headline_law, FitFailure)
+assert np.isfinite(analysis.predictions["prediction"]).all()
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_fit_that_cannot_be_made_is_a_fit_failure_with_its_reason():
+    from scalelab.report import FitFailure, fit_power_laws
+
+    table = _published_table()
+    table["samples"] = [1, 1, 1, 1, 1, 1, 2, 2]  # two sizes at D = 2: no law there
+    fits = fit_power_laws(table, by="samples", n_bootstrap=0)
+    assert isinstance(fits[1], PowerLaw)
+    assert fits[2] == FitFailure(
+        "PowerLaw.fit needs at least 3 distinct x values to fit E, A and alpha, got 2; add "
+        "runs at more sizes.")
+    # the law that could be fitted is the one fitted directly on its rows
+    direct = PowerLaw(n_bootstrap=0).fit(table[table["samples"] == 1], x="params")
+    assert fits[1].predict(x=1e10) == pytest.approx(direct.predict(x=1e10), rel=1e-12)
+
+
+def test_one_guard_for_analyses_pages_and_panels():
+    import matplotlib.pyplot as plt
+
+    from scalelab.report.analysis import FitFailure, attempt
+    from scalelab.report.context import ReportContext
+    from scalelab.report.figures import plot_frontier
+    from scalelab.report.pages import panel, render_page
+
+    def refuse(*args, **kwargs):
+        raise ScalelabError("the table is too small; add runs.")
+
+    called = []
+    failure = FitFailure("no frontier without FLOPs.")
+    # a failure among the arguments is passed on without calling; a ScalelabError becomes one
+    assert attempt(lambda *a: called.append(a), 1, failure) is failure and not called
+    assert attempt(refuse) == FitFailure("the table is too small; add runs.")
+    with pytest.raises(ZeroDivisionError):  # a bug is not a failed fit
+        attempt(lambda: 1 / 0)
+    # a panel drawn from a failed result, or whose drawing refuses, shows the sentence
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    panel(ax1, plot_frontier, failure, prefix="no frontier: ")
+    panel(ax2, refuse)
+    texts = [t.get_text().replace("\n", " ") for ax in (ax1, ax2) for t in ax.texts]
+    assert texts == ["no frontier: no frontier without FLOPs.",
+                     "the table is too small; add runs."]
+    plt.close(fig)
+    # a page that cannot be drawn becomes one page with its sentence
+    ctx = ReportContext.build(_published_table())
+
+    def page_broken(ctx, analysis):
+        refuse()
+
+    (name, page), = render_page(page_broken, ctx, None)
+    assert name == "broken"
+    assert any("the table is too small" in t.get_text() for ax in page.axes for t in ax.texts)
+    plt.close(page)

@@ -17,6 +17,10 @@ state ends in ``_``, ``predict_proba(...)`` maps new scores to calibrated probab
   error measurable with few samples, as their ``PlattBinnerCalibrator`` (fitted on
   the same data; pass a held-out split yourself if you follow the paper's 3-way split).
 
+Each is a :class:`scalelab._estimator.Estimator`: ``get_params``/``set_params``/
+``clone``, a refit forgets the earlier fit, and ``predict_proba`` before ``fit`` raises
+:class:`~scalelab._errors.NotFittedError`.
+
 The binary recalibrators take (n,) probabilities of the positive event (e.g. of a
 threshold exceedance) and 0/1 labels; for a classifier's top label pass its
 confidence and whether it was right.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from scalelab._errors import ScalelabError
+from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.calibration._arrays import as_numpy
 from scalelab.calibration.classification import _check_probs_labels, bin_edges
 
@@ -50,17 +55,15 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def _check_fitted(model, attribute: str) -> None:
-    if not hasattr(model, attribute):
-        raise ScalelabError(f"{type(model).__name__} is not fitted yet; call fit(...) first.")
-
-
-class TemperatureScaling:
+class TemperatureScaling(Estimator):
     """softmax(logits / T) with the temperature T fitted by minimum NLL (Guo et al. 2017)."""
+
+    _fitted_attribute = "temperature_"
 
     def fit(self, logits, labels) -> "TemperatureScaling":
         from scipy.optimize import minimize_scalar
 
+        self._reset()
         logits = as_numpy(logits, dtype=np.float64)
         labels = as_numpy(labels)
         if logits.ndim != 2 or labels.shape != (logits.shape[0],) or not np.isfinite(logits).all():
@@ -84,20 +87,25 @@ class TemperatureScaling:
         return self
 
     def predict_proba(self, logits) -> np.ndarray:
-        _check_fitted(self, "temperature_")
+        check_is_fitted(self)
         scaled = as_numpy(logits, dtype=np.float64) / self.temperature_
         scaled = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
         return scaled / scaled.sum(axis=-1, keepdims=True)
 
 
-class PlattScaling:
+class PlattScaling(Estimator):
     """σ(a·logit(p) + b) for binary probabilities p = P(y=1), fitted by maximum likelihood."""
+
+    _fitted_attribute = "intercept_"
 
     def __init__(self, max_iter: int = 100, tol: float = 1e-12):
         self.max_iter = max_iter
         self.tol = tol
 
     def fit(self, probs, labels) -> "PlattScaling":
+        self._reset()
+        self._check_number("max_iter", integer=True, minimum=1)
+        self._check_number("tol", minimum=0, exclusive=True)
         probs, labels = _binary(probs, labels, "PlattScaling")
         if labels.min() == labels.max():
             raise ScalelabError("PlattScaling.fit: labels hold a single class; need both 0 and 1.")
@@ -115,19 +123,23 @@ class PlattScaling:
         return self
 
     def predict_proba(self, probs) -> np.ndarray:
-        _check_fitted(self, "slope_")
+        check_is_fitted(self)
         z = self.slope_ * _logit(_probs_in(probs, "PlattScaling")) + self.intercept_
         return 1 / (1 + np.exp(-z))
 
 
-class HistogramBinning:
+class HistogramBinning(Estimator):
     """Equal-mass (or equal-width) bins of p mapped to the outcome frequency in each."""
+
+    _fitted_attribute = "values_"
 
     def __init__(self, bins: int = 15, binning: str = "mass"):
         self.bins = bins
         self.binning = binning
 
     def fit(self, probs, labels) -> "HistogramBinning":
+        self._reset()
+        self._check_number("bins", integer=True, minimum=1)
         if self.binning not in ("mass", "width"):
             raise ScalelabError(f"HistogramBinning: binning must be 'mass' or 'width', got "
                                 f"{self.binning!r}.")
@@ -137,7 +149,7 @@ class HistogramBinning:
         return self
 
     def predict_proba(self, probs) -> np.ndarray:
-        _check_fitted(self, "edges_")
+        check_is_fitted(self)
         return self.values_[np.searchsorted(self.edges_, _probs_in(probs, "HistogramBinning"))]
 
 
@@ -151,10 +163,13 @@ def _bin_means(probs, values, bins, binning):
     return edges, means
 
 
-class IsotonicCalibrator:
+class IsotonicCalibrator(Estimator):
     """Monotone non-decreasing map fitted by pool-adjacent-violators (least squares)."""
 
+    _fitted_attribute = "y_"
+
     def fit(self, probs, labels) -> "IsotonicCalibrator":
+        self._reset()
         probs, labels = _binary(probs, labels, "IsotonicCalibrator")
         x, inverse = np.unique(probs, return_inverse=True)
         weight = np.bincount(inverse).astype(np.float64)
@@ -174,23 +189,27 @@ class IsotonicCalibrator:
         return self
 
     def predict_proba(self, probs) -> np.ndarray:
-        _check_fitted(self, "x_")
+        check_is_fitted(self)
         return np.interp(_probs_in(probs, "IsotonicCalibrator"), self.x_, self.y_)
 
 
-class ScalingBinning:
+class ScalingBinning(Estimator):
     """Platt scaling followed by equal-mass binning of the scaled values (Kumar et al. 2019)."""
+
+    _fitted_attribute = "values_"
 
     def __init__(self, bins: int = 15):
         self.bins = bins
 
     def fit(self, probs, labels) -> "ScalingBinning":
+        self._reset()
+        self._check_number("bins", integer=True, minimum=1)
         self.platt_ = PlattScaling().fit(probs, labels)
         scaled = self.platt_.predict_proba(probs)
         self.edges_, self.values_ = _bin_means(scaled, scaled, self.bins, "mass")
         return self
 
     def predict_proba(self, probs) -> np.ndarray:
-        _check_fitted(self, "platt_")
+        check_is_fitted(self)
         scaled = self.platt_.predict_proba(probs)
         return self.values_[np.searchsorted(self.edges_, scaled)]

@@ -7,7 +7,7 @@ returns the fitted law with ``params_``, ``bse_``, ``conf_int()``, ``predict(...
 
 from scalelab.laws.annealing import AnnealingLaw, annealing_areas
 from scalelab.laws.allocation import (Allocation, compute_optimal, envelope_allocation,
-                                      isoflop_allocation)
+                                      isoflop_allocation, isoflop_profiles, loss_at_flops)
 from scalelab.laws.backtest import backtest
 from scalelab.laws.base import Law, NotFittedError
 from scalelab.laws.compare import Crossover, crossover
@@ -16,4 +16,5 @@ from scalelab.laws.power import BrokenPowerLaw, PowerLaw
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
            "KaplanLaw", "Law", "NotFittedError", "PowerLaw", "annealing_areas", "backtest",
-           "compute_optimal", "crossover", "envelope_allocation", "isoflop_allocation"]
+           "compute_optimal", "crossover", "envelope_allocation", "isoflop_allocation",
+           "isoflop_profiles", "loss_at_flops"]

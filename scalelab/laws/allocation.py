@@ -12,6 +12,11 @@ data D (Hoffmann et al. 2022, §3).
   N_opt(C); a power law N_opt = k·C^a is fitted by least squares in log–log.
 - Approach 2, :func:`isoflop_allocation`: for each budget (an IsoFLOP profile), a
   parabola of final loss against log N, its vertex N_opt(C); then the same power law.
+  :func:`isoflop_profiles` reads such profiles off training curves instead of final rows.
+
+Both read a run's loss at a budget the same way, :func:`loss_at_flops`: its training
+curve interpolated linearly in log FLOPs (Hoffmann et al. 2022, §3.1, smooth the curves
+before taking the envelope; here the curve between evaluations is the line in log C).
 
 Approaches 1 and 2 fit log N_opt = log k + a·log C with statsmodels OLS, whose
 ``conf_int`` gives the interval of the exponent.
@@ -26,6 +31,7 @@ import pandas as pd
 import statsmodels.api as sm
 
 from scalelab._errors import ScalelabError, TableError
+from scalelab._estimator import check_is_fitted
 from scalelab.runs.table import require_columns
 
 
@@ -42,7 +48,7 @@ def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: floa
     if not isinstance(law, ChinchillaLaw):
         raise ScalelabError(f"compute_optimal needs a fitted ChinchillaLaw, got "
                             f"{type(law).__name__}; fit L(N, D) = E + A/N^alpha + B/D^beta first.")
-    law._check_fitted()
+    check_is_fitted(law)
     flops = np.atleast_1d(np.asarray(flops, dtype=float))
     if (flops <= 0).any() or flops_per_param_sample <= 0:
         raise ScalelabError("compute_optimal: flops and flops_per_param_sample must be positive.")
@@ -67,7 +73,7 @@ def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: floa
     n_opt, d_opt, loss = optimum(pick(law.params_.to_frame().T))
     out = pd.DataFrame({"params": n_opt[0], "samples": d_opt[0], "loss": loss[0]},
                        index=pd.Index(flops, name="flops"))
-    if getattr(law, "bootstrap_params_", None) is not None:
+    if law.bootstrap_params_ is not None:
         q = [(1 - level) / 2, (1 + level) / 2]
         n_b, d_b, _ = optimum(pick(law.bootstrap_params_))
         out["params_lower"], out["params_upper"] = np.quantile(n_b, q, axis=0)
@@ -118,6 +124,45 @@ def _power_fit(frontier: pd.DataFrame, approach: str) -> Allocation:
     return Allocation(frontier=frontier.reset_index(drop=True), ols=ols, approach=approach)
 
 
+def _curves(curves: pd.DataFrame, params: str, flops: str, y: str, run: str) -> list:
+    """Each run's curve with finite values and positive FLOPs, sorted by FLOPs (2+ rows)."""
+    table = curves[(pd.to_numeric(curves[flops], errors="coerce") > 0)
+                   & np.isfinite(pd.to_numeric(curves[y], errors="coerce"))
+                   & curves[params].notna()]
+    runs = [g.sort_values(flops, kind="stable") for _, g in table.groupby(run)]
+    return [g for g in runs if len(g) >= 2]
+
+
+def _interpolate(runs: list, budgets, params: str, flops: str, y: str, run: str) -> pd.DataFrame:
+    rows = []
+    for budget in np.atleast_1d(np.asarray(budgets, dtype=float)):
+        for g in runs:
+            f = g[flops].to_numpy(dtype=float)
+            if not f[0] <= budget <= f[-1]:
+                continue
+            loss = float(np.interp(np.log(budget), np.log(f), g[y].to_numpy(dtype=float)))
+            rows.append({"flops": float(budget), "run": g[run].iloc[0],
+                         "params": float(g[params].iloc[0]), "loss": loss})
+    return pd.DataFrame(rows, columns=["flops", "run", "params", "loss"])
+
+
+def loss_at_flops(curves: pd.DataFrame, budgets, params: str = "params", flops: str = "flops",
+                  y: str = "val_loss", run: str = "run_id") -> pd.DataFrame:
+    """Each run's ``y`` at each compute budget its training curve reaches.
+
+    ``curves`` holds one row per run × evaluation with the FLOPs spent so far. A run's
+    value at budget C is its curve interpolated linearly in log C between the two
+    evaluations around C; budgets before a run's first or after its last evaluation are
+    not extrapolated (the run has no row there). Rows with NaN ``y`` or no FLOPs, and
+    runs with fewer than 2 such rows, are left out.
+
+    Returns a DataFrame with ``flops`` (the budget), ``run``, ``params`` (the run's size)
+    and ``loss`` (its ``y`` there), budgets in the order given and runs in ``run`` order.
+    """
+    require_columns(curves, params, flops, y, run, what="loss_at_flops")
+    return _interpolate(_curves(curves, params, flops, y, run), budgets, params, flops, y, run)
+
+
 def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str = "flops",
                         y: str = "val_loss", run: str = "run_id", n_budgets: int = 20) -> Allocation:
     """Chinchilla approach 1: the envelope of loss-vs-FLOPs training curves.
@@ -125,14 +170,12 @@ def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str
     ``curves`` holds one row per run × evaluation with the run's parameter count, the
     FLOPs spent so far and the loss. For ``n_budgets`` budgets spaced log-evenly over
     the range that at least two runs reach, each run's loss at the budget is interpolated
-    (linearly in log FLOPs) along its curve; the smallest gives N_opt(C). Budgets whose
-    best run is the smallest or the largest size are skipped (the optimum may lie beyond).
+    (linearly in log FLOPs, :func:`loss_at_flops`) along its curve; the smallest gives
+    N_opt(C). Budgets whose best run is the smallest or the largest size are skipped
+    (the optimum may lie beyond).
     """
     require_columns(curves, params, flops, y, run, what="envelope_allocation")
-    table = curves.dropna(subset=[params, flops, y])
-    table = table[table[flops] > 0]
-    runs = [g.sort_values(flops) for _, g in table.groupby(run)]
-    runs = [g for g in runs if len(g) >= 2]
+    runs = _curves(curves, params, flops, y, run)
     if len(runs) < 2:
         raise TableError("envelope_allocation needs training curves (2+ rows each) of at least "
                          "2 runs; pass the full runs table, not only final rows.")
@@ -143,21 +186,38 @@ def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str
         raise TableError("envelope_allocation: the curves do not overlap in FLOPs; runs must "
                          "share a range of compute.")
     sizes = [float(g[params].iloc[0]) for g in runs]
-    smallest, largest = min(sizes), max(sizes)
-    rows = []
-    for budget in np.geomspace(lo, hi, n_budgets):
-        best = None
-        for g in runs:
-            f = g[flops].to_numpy(dtype=float)
-            if not f[0] <= budget <= f[-1]:
-                continue
-            loss = np.interp(np.log(budget), np.log(f), g[y].to_numpy(dtype=float))
-            if best is None or loss < best[1]:
-                best = (float(g[params].iloc[0]), loss)
-        if best[0] in (smallest, largest):
-            continue  # the optimum is not bracketed by the sizes tried
-        rows.append({"flops": budget, "params": best[0], "loss": best[1]})
-    return _power_fit(pd.DataFrame(rows, columns=["flops", "params", "loss"]), "1 (envelope)")
+    at = _interpolate(runs, np.geomspace(lo, hi, n_budgets), params, flops, y, run)
+    best = at.loc[at.groupby("flops", sort=False)["loss"].idxmin()]  # first of equal losses
+    bracketed = ~best["params"].isin([min(sizes), max(sizes)])  # optimum inside the sizes
+    frontier = best.loc[bracketed, ["flops", "params", "loss"]].reset_index(drop=True)
+    return _power_fit(frontier, "1 (envelope)")
+
+
+def isoflop_profiles(curves: pd.DataFrame, params: str = "params", flops: str = "flops",
+                     y: str = "val_loss", run: str = "run_id", n_budgets: int = 5) -> pd.DataFrame:
+    """IsoFLOP profiles read off training curves: the loss of each size at fixed compute.
+
+    ``n_budgets`` budgets are spaced log-evenly between the median of the runs' first
+    and the median of their last FLOPs; at each, every run reaching it gives its loss
+    (:func:`loss_at_flops`) and each size keeps its best run. Budgets reached by fewer
+    than 2 runs are left out. Returns a DataFrame with ``flops``, ``params``, ``loss``
+    and ``best`` (True at each budget's lowest loss), sorted by budget and size.
+    """
+    require_columns(curves, params, flops, y, run, what="isoflop_profiles")
+    runs = _curves(curves, params, flops, y, run)
+    if len(runs) < 3:
+        raise TableError("IsoFLOP profiles need the training curves (2+ rows each) of at "
+                         "least 3 runs; pass the full runs table, not only final rows.")
+    lo = np.quantile([g[flops].iloc[0] for g in runs], 0.5)
+    hi = np.quantile([g[flops].iloc[-1] for g in runs], 0.5)
+    if not hi > lo:
+        raise TableError("the runs' curves share no range of compute for IsoFLOP profiles.")
+    at = _interpolate(runs, np.geomspace(lo, hi, n_budgets), params, flops, y, run)
+    at = at[at.groupby("flops")["run"].transform("size") >= 2]
+    profiles = at.groupby(["flops", "params"], as_index=False)["loss"].min()
+    profiles["best"] = False
+    profiles.loc[profiles.groupby("flops")["loss"].idxmin(), "best"] = True
+    return profiles
 
 
 def isoflop_allocation(runs: pd.DataFrame, params: str = "params", flops: str = "flops",

@@ -73,6 +73,7 @@ class AnnealingLaw(Law):
             run: str | None = "run_id") -> "AnnealingLaw":
         """Fit to the curves in ``data``: one row per (run, step) with its lr and loss."""
         law = type(self).__name__
+        self._start_fit()
         require_columns(data, step, lr, y, *([run] if run else []), what=f"{law}.fit")
         table = data[data[step] >= 1].copy()
         if table.empty:
@@ -83,6 +84,10 @@ class AnnealingLaw(Law):
                              f"rows first.")
         table["forward_area"], table["annealing_area"] = self.areas(table, step, lr, run)
         return self._fit(table, {"S1": "forward_area", "S2": "annealing_area"}, y)
+
+    def _start_fit(self) -> None:
+        super()._start_fit()
+        self._check_number("decay", minimum=0, maximum=1)
 
     def areas(self, table: pd.DataFrame, step="step", lr="lr_step", run="run_id"):
         """S1 and S2 at each row of a curves table (per run, lr interpolated over steps)."""

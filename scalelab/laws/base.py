@@ -13,17 +13,22 @@ is summed over points and minimised with L-BFGS from a full grid of starts, the 
 kept. All starts run at once (:mod:`scalelab.laws._optim`), and so do the bootstrap
 refits: resampling points is a per-row weight (the count of each point), started from
 the full-data optimum, as Epoch started theirs from one point.
+
+What a fit learned is public and fresh: ``fitted_inputs_`` and ``y_`` are the points it
+used, ``predict_bootstrap(...)`` the refitted laws' predictions; ``fit`` first forgets
+everything an earlier fit learned (:mod:`scalelab._estimator`), and reading a learned
+attribute before ``fit`` raises :class:`~scalelab._errors.NotFittedError`.
 """
 
 from __future__ import annotations
 
-import inspect
 import itertools
 
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import ScalelabError, TableError
+from scalelab._errors import NotFittedError, ScalelabError, TableError
+from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.laws._objective import robust_objective
 from scalelab.laws._optim import minimize_batched
 
@@ -39,8 +44,7 @@ POLISH_STOP = dict(ftol=1e-13, window=10)
 BOOTSTRAP_STOP = dict(ftol=1e-10, window=10)
 
 
-class NotFittedError(ScalelabError):
-    """A law was used before ``fit``."""
+__all__ = ["Law", "NotFittedError", "grid_starts"]
 
 
 def grid_starts(**values) -> np.ndarray:
@@ -49,7 +53,7 @@ def grid_starts(**values) -> np.ndarray:
                     dtype=float)
 
 
-class Law:
+class Law(Estimator):
     """Base class of the law forms: the fit, the bootstrap, intervals and the summary.
 
     Parameters (hyper-parameters of every law)
@@ -68,7 +72,13 @@ class Law:
         5 highest-loss Chinchilla points); the left-out rows are in ``excluded_``.
     max_iter : L-BFGS iterations when polishing the best starts and refitting resamples
         (the grid of starts gets a quarter of it).
+
+    Learned by ``fit`` (besides ``params_``, ``bse_``, ``residuals_`` ...): ``fitted_inputs_``
+    ``{symbol: values}`` and ``y_``, the points used (after ``drop_highest``), and
+    ``fitted_groups_``, their groups (None without ``group=``).
     """
+
+    _fitted_attribute = "params_"
 
     #: names of the parameters in ``params_`` order
     param_names: tuple[str, ...] = ()
@@ -155,8 +165,18 @@ class Law:
                              f"({names}); drop them first, e.g. table.dropna(subset=[...]).")
         return X, ys, groups
 
+    def _start_fit(self) -> None:
+        """Forget an earlier fit and check the hyper-parameters, before any work."""
+        self._reset()
+        self._check_number("huber_delta", minimum=0, exclusive=True)
+        self._check_number("n_bootstrap", integer=True, minimum=0)
+        self._check_number("max_iter", integer=True, minimum=1)
+        self._check_number("drop_highest", integer=True, minimum=0)
+        self._check_number("seed", integer=True, minimum=0)
+
     def _fit(self, data, columns: dict, y, group=None) -> "Law":
         law = type(self).__name__
+        self._start_fit()
         X, ys, groups = self._read(data, columns, y, group, "fit")
         if (ys <= 0).any():
             raise TableError(f"{law}.fit: y must be positive (the fit is on log y), but "
@@ -182,7 +202,7 @@ class Law:
                              f"{ys.size}; add runs or fix parameters with fixed={{...}}.")
         self.column_names_ = {s: (c if isinstance(c, str) else s) for s, c in columns.items()}
         self.y_name_ = y if isinstance(y, str) else "y"
-        self._X, self._log_y = X, np.log(ys)
+        self.fitted_inputs_, self.y_, self.fitted_groups_ = X, ys, groups
 
         starts = self._starts(X, ys)
         fun_grad = self._objective(X, np.log(ys), None)
@@ -206,15 +226,15 @@ class Law:
         self.objective_ = float(polished.fun[best])
         self.n_starts_ = int(starts.shape[0])
         self.converged_ = bool(polished.converged[best])
-        self.params_ = pd.Series(self._to_natural(theta), index=list(self.full_names_),
-                                 name=law)
         self.n_points_ = int(ys.size)
         self.residuals_ = np.log(ys) - self._log_predict_full(theta[None], X)[0]
         self.rmse_log_ = float(np.sqrt(np.mean(self.residuals_**2)))
         self.input_range_ = {s: (float(v.min()), float(v.max())) for s, v in X.items()}
-        self._groups_fit = groups
         self._bootstrap(fun_grad_factory=lambda w: self._objective(X, np.log(ys), w),
                         groups=groups, n=ys.size)
+        # set last: its presence is what "fitted" means
+        self.params_ = pd.Series(self._to_natural(theta), index=list(self.full_names_),
+                                 name=law)
         return self
 
     def _setup_params(self, groups) -> None:
@@ -243,6 +263,7 @@ class Law:
                                 for p in self.param_names] for g in groups])
         self.full_names_ = tuple(names)
         self._gather = gather
+        self._scatter = None
         if gather is not None:
             n, P = gather.shape
             self._scatter = np.zeros((n * P, len(names)))
@@ -273,7 +294,7 @@ class Law:
 
     def _objective(self, X, log_y, weights):
         return robust_objective(self._log_predict, X, log_y, self.huber_delta, weights,
-                                self._gather, getattr(self, "_scatter", None))
+                                self._gather, self._scatter)
 
     def _log_predict_full(self, theta, X, groups=None):
         """Log predictions (S, n) for full parameter rows theta (S, P_full)."""
@@ -297,6 +318,7 @@ class Law:
     def _bootstrap(self, fun_grad_factory, groups, n: int) -> None:
         B = int(self.n_bootstrap)
         if B <= 0:
+            self.bootstrap_theta_ = None
             self.bootstrap_params_ = None
             self.bse_ = None
             return
@@ -317,14 +339,9 @@ class Law:
         self.bse_ = self.bootstrap_params_.std(ddof=1).rename("std err")
 
     # ---- results --------------------------------------------------------------------
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "params_"):
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call "
-                                 f".fit(table, ...) first.")
-
     def _need_bootstrap(self, what: str) -> None:
-        self._check_fitted()
-        if getattr(self, "bootstrap_params_", None) is None:
+        check_is_fitted(self)
+        if self.bootstrap_params_ is None:
             raise ScalelabError(f"{type(self).__name__}.{what} needs bootstrap resamples; fit "
                                 f"with n_bootstrap > 0 (e.g. n_bootstrap=1000).")
 
@@ -370,7 +387,7 @@ class Law:
         return {k: np.broadcast_to(v, shape) for k, v in X.items()}, shape
 
     def _predict_theta(self, theta, data, kwargs, what):
-        self._check_fitted()
+        check_is_fitted(self)
         kwargs = dict(kwargs)
         group = kwargs.pop("group", None)
         X, shape = self._inputs_from(data, kwargs, what)
@@ -388,10 +405,22 @@ class Law:
 
     def predict(self, data=None, **inputs) -> np.ndarray:
         """Predicted y at the given inputs (keywords, or a table holding the fitted columns)."""
-        self._check_fitted()
+        check_is_fitted(self)
         pred, shape = self._predict_theta(self.theta_[None], data, inputs, "predict")
         out = pred[0].reshape(shape)
         return out if shape else float(out)
+
+    def predict_bootstrap(self, data=None, **inputs) -> np.ndarray:
+        """The bootstrap refits' predictions at the given inputs, shape (n_bootstrap, *shape).
+
+        Row b is the law refitted to resample b of the points (``bootstrap_params_.iloc[b]``);
+        its percentiles are ``predict_interval(kind="mean")``, and pairing the rows of two
+        laws compares them under resampling (:func:`scalelab.laws.crossover`).
+        """
+        self._need_bootstrap("predict_bootstrap")
+        pred, shape = self._predict_theta(self.bootstrap_theta_, data, inputs,
+                                          "predict_bootstrap")
+        return pred.reshape((pred.shape[0], *shape))
 
     def predict_interval(self, data=None, level: float = 0.9, kind: str = "mean",
                          **inputs) -> pd.DataFrame:
@@ -424,9 +453,9 @@ class Law:
 
     def params_table(self) -> pd.DataFrame:
         """Parameters as a DataFrame: estimate, std err and 95% interval where known."""
-        self._check_fitted()
+        check_is_fitted(self)
         table = pd.DataFrame({"estimate": self.params_})
-        if getattr(self, "bse_", None) is not None:
+        if self.bse_ is not None:
             table["std err"] = self.bse_
             ci = self.conf_int(0.95)
             table["[0.025"] = ci["lower"]
@@ -435,11 +464,11 @@ class Law:
 
     def summary(self) -> str:
         """A statsmodels-like text table: law, objective, points, parameters with intervals."""
-        self._check_fitted()
+        check_is_fitted(self)
         width = 78
         boot = (f"{self.n_bootstrap} resamples (seed {self.seed})"
-                if getattr(self, "bse_", None) is not None else "none")
-        left_out = len(getattr(self, "excluded_", []))
+                if self.bse_ is not None else "none")
+        left_out = len(self.excluded_)
         lines = [f"{type(self).__name__} results".center(width), "=" * width,
                  f"Law:          {self.formula}",
                  f"Objective:    Huber(δ={self.huber_delta:g}) on log residuals, summed = "
@@ -479,16 +508,3 @@ class Law:
             return np.asarray(values, dtype=float).ravel()
         except (TypeError, ValueError):
             raise TableError(f"{law}.fit: {role} must be numeric.") from None
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
-
-    def get_params(self) -> dict:
-        """Hyper-parameters, as scikit-learn's ``get_params``."""
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
-
-    def clone(self) -> "Law":
-        """An unfitted copy with the same hyper-parameters."""
-        return type(self)(**self.get_params())

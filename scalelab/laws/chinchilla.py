@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from scalelab._estimator import check_is_fitted
 from scalelab.laws._objective import softmax_lse
 from scalelab.laws.base import Law
 
@@ -53,7 +54,7 @@ class ChinchillaLaw(Law):
 
     def theta_epoch_order(self):
         """The fitted (a, b, e, alpha, beta) in Epoch AI's order and log form."""
-        self._check_fitted()
+        check_is_fitted(self)
         e, a, b, alpha, beta = self.theta_[:5]
         return np.array([a, b, e, alpha, beta])
 

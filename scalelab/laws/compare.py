@@ -60,8 +60,6 @@ def crossover(law_a, law_b, lower: float, upper: float, over: str | None = None,
     The interval is the ``level`` percentile interval of the crossovers of the paired
     bootstrap refits that cross in range; ``never_fraction`` says how many did not.
     """
-    for law in (law_a, law_b):
-        law._need_bootstrap("crossover")
     if not 0 < lower < upper:
         raise ScalelabError(f"crossover: need 0 < lower < upper, got {lower}, {upper}.")
     over = over or next(iter(law_a.inputs))
@@ -70,13 +68,11 @@ def crossover(law_a, law_b, lower: float, upper: float, over: str | None = None,
                             f"({', '.join(law_a.inputs)}).")
     grid = np.geomspace(lower, upper, n_grid)
     inputs = {over: grid, **fixed}
-    pa, _ = law_a._predict_theta(law_a.theta_[None], None, inputs, "crossover")
-    pb, _ = law_b._predict_theta(law_b.theta_[None], None, inputs, "crossover")
+    ba, bb = law_a.predict_bootstrap(**inputs), law_b.predict_bootstrap(**inputs)
+    pa, pb = law_a.predict(**inputs)[None], law_b.predict(**inputs)[None]
     point = _first_crossing(grid, pa - pb)[0]
-    n = min(len(law_a.bootstrap_theta_), len(law_b.bootstrap_theta_))
-    ba, _ = law_a._predict_theta(law_a.bootstrap_theta_[:n], None, inputs, "crossover")
-    bb, _ = law_b._predict_theta(law_b.bootstrap_theta_[:n], None, inputs, "crossover")
-    boot = _first_crossing(grid, ba - bb)
+    n = min(len(ba), len(bb))
+    boot = _first_crossing(grid, ba[:n] - bb[:n])
     crossed = boot[np.isfinite(boot)]
     if crossed.size:
         lo, hi = np.quantile(crossed, [(1 - level) / 2, (1 + level) / 2])

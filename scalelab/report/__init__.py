@@ -1,19 +1,42 @@
 """Figures and the PDF report from a runs table and fits; knows nothing of how runs were made.
 
-Every figure of the report is a public function here, so a notebook can draw any one.
+- :mod:`scalelab.report.analysis` — every number a report states (fits, predictions,
+  backtests, allocation, calibration-metric laws); imports no matplotlib.
+- :mod:`scalelab.report.figures` — every figure of the report, a public function a
+  notebook can call alone; figures only draw.
+- :mod:`scalelab.report.pages`, :mod:`scalelab.report.pdf` — the pages and the writer.
+
+Names are imported on first use, so ``scalelab.report.analysis`` works without matplotlib.
 """
 
-from scalelab.report.analysis import Analysis, analyse
-from scalelab.report.calibration_laws import CalibrationLaw, calibration_laws
-from scalelab.report.families import FamilyComparison, compare_families
-from scalelab.report.context import ReportContext
-from scalelab.targets import parse_target
-from scalelab.report.figures import (fit_power_laws, label, plot_frontier, plot_isoflop,
-                                     plot_metric_scaling, plot_residuals, plot_scaling,
-                                     plot_training_curves)
-from scalelab.report.pdf import write_report
+from importlib import import_module
 
-__all__ = ["Analysis", "CalibrationLaw", "FamilyComparison", "ReportContext", "analyse",
-           "calibration_laws", "compare_families", "fit_power_laws", "label", "parse_target",
-           "plot_frontier", "plot_isoflop", "plot_metric_scaling", "plot_residuals",
-           "plot_scaling", "plot_training_curves", "write_report"]
+_HOMES = {
+    "Analysis": "analysis", "FitFailure": "analysis", "MetricScaling": "analysis",
+    "analyse": "analysis", "fit_power_laws": "analysis", "metric_scaling": "analysis",
+    "ReportContext": "context",
+    "CalibrationLaw": "calibration_laws", "calibration_laws": "calibration_laws",
+    "FamilyComparison": "families", "compare_families": "families",
+    "label": "figures", "plot_frontier": "figures", "plot_isoflop": "figures",
+    "plot_metric_law": "figures", "plot_metric_scaling": "figures",
+    "plot_residuals": "figures", "plot_scaling": "figures", "plot_training_curves": "figures",
+    "write_report": "pdf",
+}
+
+__all__ = sorted([*_HOMES, "parse_target"])
+
+
+def __getattr__(name: str):
+    if name == "parse_target":
+        from scalelab.targets import parse_target
+
+        return parse_target
+    if name in _HOMES:
+        value = getattr(import_module(f"scalelab.report.{_HOMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'scalelab.report' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

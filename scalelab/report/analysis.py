@@ -1,16 +1,26 @@
-"""The numbers a report states: fits per loss variant, headline predictions, backtests,
-the compute-optimal frontier. Computed once from a :class:`ReportContext`, each piece
-either a result or the one sentence that says why it could not be computed.
+"""The numbers a report states, computed apart from its drawings.
+
+Every fit, prediction, backtest, frontier, IsoFLOP profile and calibration-metric law
+of the report is computed here, once, from a :class:`ReportContext`; the figures
+(:mod:`scalelab.report.figures`) and pages (:mod:`scalelab.report.pages`) only draw
+and print them. This module imports no matplotlib. A result that could not be computed
+is a :class:`FitFailure` carrying the one sentence that says why; :func:`attempt` is the
+one guard that turns a :class:`~scalelab.ScalelabError` into one, for analyses and
+drawings alike.
 
 Choices (stated on the report's pages):
 - a loss variant's law against parameters is a :class:`~scalelab.laws.PowerLaw` per
-  data size D (seeds are separate points); predictions for a parameter target use the
-  law of the largest D swept, whose extrapolation is what a bigger run with that data
-  would get;
+  data size D (seeds are separate points; Hestness et al. 2017, Kaplan et al. 2020
+  eq. 1.1); predictions for a parameter target use the law of the largest D swept,
+  whose extrapolation is what a bigger run with that data would get;
 - a compute target uses the loss envelope of the training curves (the lowest loss any
-  run reached at each compute, Chinchilla approach 1) fitted by a power law in C;
+  run reached at each compute, Hoffmann et al. 2022 approach 1) fitted by a power law
+  in C;
 - the backtest is leave-largest-out (Choshen et al. 2024): fit on the smaller models of
-  the largest D, predict the largest, ARE and whether the 90% interval covered it.
+  the largest D, predict the largest, ARE and whether the 90% interval covered it;
+- a calibration metric is fitted, per loss variant at the largest D, by a power law in
+  N of its distance from the ideal value (|spread-skill − 1|), so that E ≥ 0 is the
+  floor of a miscalibration.
 """
 
 from __future__ import annotations
@@ -21,24 +31,123 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
-from scalelab.laws import PowerLaw, backtest, crossover, envelope_allocation, isoflop_allocation
+from scalelab.laws import (PowerLaw, backtest, crossover, envelope_allocation,
+                           isoflop_allocation, isoflop_profiles)
 from scalelab.report.context import ReportContext
-from scalelab.report.figures import LEVEL, fit_power_laws
+from scalelab.runs.table import final_rows, require_columns
 
+#: the level of the report's prediction and confidence intervals
+LEVEL = 0.9
+#: bootstrap resamples of the report's loss laws
 N_BOOTSTRAP = 200
+#: bootstrap resamples of the calibration-metric laws
+METRIC_BOOTSTRAP = 100
+#: calibration metrics the report fits against size: metric -> ideal value (None: 0)
+CALIBRATION_METRICS = {
+    "val_crps": None, "val_exceed_ece": None, "val_exceed_brier": None,
+    "val_spread_skill": 1.0, "val_rank_delta": 1.0,
+}
+
+
+@dataclass(frozen=True)
+class FitFailure:
+    """A result that could not be computed, with the one sentence that says why."""
+
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def attempt(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, or a :class:`FitFailure` with its ScalelabError's sentence.
+
+    A FitFailure among the arguments is returned as it is, without calling ``fn``: what
+    is computed or drawn from a failed result fails for the same reason.
+    """
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, FitFailure):
+            return value
+    try:
+        return fn(*args, **kwargs)
+    except ScalelabError as err:
+        return FitFailure(str(err))
+
+
+def failed(result) -> bool:
+    """Whether ``result`` is a :class:`FitFailure`."""
+    return isinstance(result, FitFailure)
+
+
+def fit_power_laws(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
+                   by: str | None = "samples", n_bootstrap: int = N_BOOTSTRAP, seed: int = 0,
+                   huber_delta: float = 1e-3) -> dict:
+    """Fit ``y = E + A·x^(−alpha)`` on each run's final row, one law per ``by`` group.
+
+    Returns ``{group value: fitted PowerLaw, or the FitFailure saying why not}``.
+    Seeds of the same configuration are separate points of the fit.
+    """
+    table = final_rows(runs)
+    require_columns(table, x, y, *([by] if by else []), what="fit_power_laws")
+    groups = table.groupby(by) if by else [(None, table)]
+    fits = {}
+    for key, group in groups:
+        group = group[np.isfinite(group[y].astype(float)) & (group[x] > 0)]
+        law = PowerLaw(huber_delta=huber_delta, n_bootstrap=n_bootstrap, seed=seed)
+        fits[key] = attempt(law.fit, group, x=x, y=y)
+    return fits
+
+
+@dataclass(frozen=True)
+class MetricScaling:
+    """Power laws of a (calibration) metric against size, one per group."""
+
+    metric: str
+    ideal: float | None
+    column: str  # the column fitted: the metric, or its distance from ``ideal``
+    table: pd.DataFrame  # final rows with a finite metric, holding ``column``
+    x: str
+    by: str | None
+    fits: dict  # group -> PowerLaw | FitFailure
+
+
+def metric_scaling(runs: pd.DataFrame, metric: str, x: str = "params",
+                   by: str | None = "samples", ideal: float | None = None,
+                   n_bootstrap: int = METRIC_BOOTSTRAP) -> MetricScaling:
+    """Fit a metric against ``x`` per ``by`` group, on each run's final row.
+
+    For a metric whose ideal value is not 0 (the spread-skill ratio's is 1) the law is
+    fitted to the distance from ``ideal``, |metric − ideal|, whose floor E ≥ 0 is the
+    miscalibration left at any size.
+    """
+    table = final_rows(runs)
+    require_columns(table, x, metric, what="metric_scaling")
+    table = table[np.isfinite(pd.to_numeric(table[metric], errors="coerce"))].copy()
+    if table.empty:
+        raise ScalelabError(f"no finished run records {metric!r}.")
+    column = metric
+    if ideal is not None:
+        column = f"|{metric} − {ideal:g}|"
+        table[column] = (table[metric] - ideal).abs()
+    fits = fit_power_laws(table, x=x, y=column, by=by, n_bootstrap=n_bootstrap)
+    return MetricScaling(metric=metric, ideal=ideal, column=column, table=table, x=x, by=by,
+                         fits=fits)
 
 
 @dataclass
 class VariantAnalysis:
     variant: object
-    fits_by_samples: dict = field(default_factory=dict)  # D -> PowerLaw | str
-    fits_by_params: dict = field(default_factory=dict)  # N -> PowerLaw | str
-    headline_law: object = None  # PowerLaw at the largest D, or the sentence why not
+    fits_by_samples: dict = field(default_factory=dict)  # D -> PowerLaw | FitFailure
+    fits_by_params: dict = field(default_factory=dict)  # N -> PowerLaw | FitFailure
+    headline_law: object = None  # PowerLaw at the largest D, or FitFailure
     headline_samples: float | None = None
-    backtest: object = None  # DataFrame or sentence
-    compute_law: object = None  # PowerLaw of the loss envelope against FLOPs, or sentence
-    allocation: object = None  # Allocation (approach 1) or sentence
-    isoflop: object = None  # Allocation (approach 2) or sentence
+    extrapolate_to: float | None = None  # N the laws in N are extrapolated to
+    extrapolation: dict = field(default_factory=dict)  # D -> band at extrapolate_to | FitFailure
+    backtest: object = None  # DataFrame or FitFailure
+    compute_law: object = None  # PowerLaw of the loss envelope against FLOPs, or FitFailure
+    allocation: object = None  # Allocation (approach 1) or FitFailure
+    isoflop: object = None  # Allocation (approach 2) or FitFailure
+    isoflop_profiles: object = None  # profiles read off the training curves, or FitFailure
 
 
 @dataclass
@@ -47,66 +156,110 @@ class Analysis:
     predictions: pd.DataFrame  # one row per target × variant
     best: list  # sentences: which variant is best at each target, from what size on
     flops_per_param_sample: float | None
+    calibration: dict = field(default_factory=dict)  # metric -> MetricScaling | FitFailure
+    # metric -> {group -> CalibrationLaw} with leave-largest-out backtests, or FitFailure
+    calibration_laws: object = field(default_factory=dict)
+    calibration_target: float | None = None  # N the calibration laws are extrapolated to
 
 
 def analyse(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> Analysis:
+    """Every number of the report of ``ctx``."""
     variants = {v: _analyse_variant(ctx, v, n_bootstrap) for v in ctx.variants}
     k = _flops_per_param_sample(ctx.runs)
     predictions = _predictions(ctx, variants)
     best = _best_sentences(ctx, variants, predictions)
+    calibration, laws, target = _calibration(ctx)
     return Analysis(variants=variants, predictions=predictions, best=best,
-                    flops_per_param_sample=k)
-
-
-def _guard(fn, *args, **kwargs):
-    try:
-        return fn(*args, **kwargs)
-    except ScalelabError as err:
-        return str(err)
+                    flops_per_param_sample=k, calibration=calibration,
+                    calibration_laws=laws, calibration_target=target)
 
 
 def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAnalysis:
     final = ctx.variant_rows(variant)
     out = VariantAnalysis(variant=variant)
+    runs = ctx.variant_runs(variant)
+    out.isoflop_profiles = attempt(isoflop_profiles, runs, y=ctx.y)
     if final.empty:
-        out.headline_law = "no finished run of this variant."
+        out.headline_law = FitFailure("no finished run of this variant.")
+        out.backtest = out.compute_law = out.allocation = out.isoflop = out.headline_law
         return out
     y = ctx.y
     has = set(final.columns)
     if "params" in has:
-        out.fits_by_samples = (fit_power_laws(final, "params", y, "samples", n_bootstrap)
-                               if "samples" in has else
-                               fit_power_laws(final, "params", y, None, n_bootstrap))
+        out.fits_by_samples = fit_power_laws(final, "params", y,
+                                             "samples" if "samples" in has else None,
+                                             n_bootstrap)
     if {"params", "samples"} <= has:
         out.fits_by_params = fit_power_laws(final, "samples", y, "params", n_bootstrap)
     if out.fits_by_samples:
         largest = max(out.fits_by_samples, key=lambda k: (k is not None, k or 0))
         out.headline_law = out.fits_by_samples[largest]
         out.headline_samples = largest
+        targets = [t.get("params", 0) for t in default_targets(ctx)]
+        out.extrapolate_to = max(*targets, 0, 10 * float(final["params"].max()))
+        out.extrapolation = {
+            key: attempt(lambda law: law.predict_interval(
+                x=out.extrapolate_to, level=LEVEL, kind="observation").iloc[0], fit)
+            for key, fit in out.fits_by_samples.items()}
     else:
-        out.headline_law = "the table has no 'params' column to fit a law in model size."
-    if isinstance(out.headline_law, PowerLaw):
+        out.headline_law = FitFailure("the table has no 'params' column to fit a law in "
+                                      "model size.")
+    if failed(out.headline_law):
+        out.backtest = FitFailure("no law to backtest.")
+    else:
         rows = final if out.headline_samples is None else \
             final[final["samples"] == out.headline_samples]
-        out.backtest = _guard(backtest, PowerLaw(n_bootstrap=n_bootstrap), rows, y=y,
-                              size="params", x="params", level=LEVEL)
-    else:
-        out.backtest = "no law to backtest."
-    runs = ctx.variant_runs(variant)
+        out.backtest = attempt(backtest, PowerLaw(n_bootstrap=n_bootstrap), rows, y=y,
+                               size="params", x="params", level=LEVEL)
     runs = runs[runs["run_id"].isin(final["run_id"])] if "run_id" in final else runs
     if {"params", "flops", "run_id"} <= set(runs.columns):
-        out.allocation = _guard(envelope_allocation, runs, y=y)
-        if not isinstance(out.allocation, str):
-            frontier = out.allocation.frontier
-            out.compute_law = _guard(
-                lambda: PowerLaw(n_bootstrap=n_bootstrap).fit(frontier, x="flops", y="loss"))
-        else:
-            out.compute_law = out.allocation
-        out.isoflop = _guard(isoflop_allocation, final, y=y)
+        out.allocation = attempt(envelope_allocation, runs, y=y)
+        out.compute_law = attempt(
+            lambda allocation: PowerLaw(n_bootstrap=n_bootstrap).fit(
+                allocation.frontier, x="flops", y="loss"), out.allocation)
+        out.isoflop = attempt(isoflop_allocation, final, y=y)
     else:
-        out.allocation = out.compute_law = out.isoflop = \
-            "the table has no training curves with FLOPs (columns params, flops, run_id)."
+        out.allocation = out.compute_law = out.isoflop = FitFailure(
+            "the table has no training curves with FLOPs (columns params, flops, run_id).")
     return out
+
+
+def calibration_metrics(ctx: ReportContext) -> list[str]:
+    """The calibration metrics some finished run of ``ctx`` records."""
+    return [m for m in CALIBRATION_METRICS if m in ctx.final.columns
+            and np.isfinite(pd.to_numeric(ctx.final[m], errors="coerce")).any()]
+
+
+def largest_samples_rows(final: pd.DataFrame) -> pd.DataFrame:
+    """The final rows at the largest data size D (all rows when D is not swept)."""
+    if "samples" in final and final["samples"].nunique() > 1:
+        return final[final["samples"] == final["samples"].max()]
+    return final
+
+
+def _calibration(ctx: ReportContext) -> tuple[dict, object, float | None]:
+    """Calibration metrics against N at the largest D, one law per loss variant (per family
+    where the table holds several): the drawn laws, the backtested laws of
+    :mod:`scalelab.report.calibration_laws`, and the N they are extrapolated to (10× the
+    largest model)."""
+    from scalelab.report.calibration_laws import calibration_laws
+
+    final = largest_samples_rows(ctx.final)
+    by = "loss_variant" if "loss_variant" in final else None
+    law_by = by
+    if "family" in final and final["family"].nunique() > 1:
+        if by is None or final[by].nunique() == 1:
+            by = law_by = "family"
+        else:
+            final = final.assign(family_loss=final["family"].astype(str) + " · "
+                                 + final[by].astype(str))
+            by, law_by = "family_loss", ["family", "loss_variant"]
+    metrics = calibration_metrics(ctx)
+    drawn = {metric: attempt(metric_scaling, final, metric, by=by,
+                             ideal=CALIBRATION_METRICS[metric]) for metric in metrics}
+    laws = attempt(calibration_laws, ctx.final, by=law_by) if metrics else {}
+    target = float(final["params"].max()) * 10 if "params" in final and len(final) else None
+    return drawn, laws, target
 
 
 def _flops_per_param_sample(runs: pd.DataFrame) -> float | None:
@@ -121,6 +274,7 @@ def _flops_per_param_sample(runs: pd.DataFrame) -> float | None:
 
 
 def default_targets(ctx: ReportContext) -> list[dict]:
+    """The report's targets: the given ones, else 10× the largest model."""
     if ctx.targets:
         return ctx.targets
     if "params" in ctx.final and len(ctx.final):
@@ -142,14 +296,14 @@ def _predict_target(target: dict, va: VariantAnalysis) -> dict:
     empty = {"prediction": np.nan, "lower": np.nan, "upper": np.nan}
     if "compute" in target:
         law = va.compute_law
-        if not isinstance(law, PowerLaw):
+        if failed(law):
             return {**empty, "law": "—", "note": f"not predicted: {law}"}
         band = law.predict_interval(x=target["compute"], level=LEVEL, kind="observation")
         return {**band.iloc[0][["prediction", "lower", "upper"]].to_dict(),
                 "law": "envelope L(C)", "note": ""}
     if "params" in target:
         law = va.headline_law
-        if not isinstance(law, PowerLaw):
+        if failed(law):
             return {**empty, "law": "—", "note": f"not predicted: {law}"}
         note = ""
         if "samples" in target and va.headline_samples is not None and \
@@ -161,7 +315,7 @@ def _predict_target(target: dict, va: VariantAnalysis) -> dict:
         return {**band.iloc[0][["prediction", "lower", "upper"]].to_dict(), "law": where,
                 "note": note}
     if "samples" in target:
-        fits = {k: f for k, f in va.fits_by_params.items() if isinstance(f, PowerLaw)}
+        fits = {k: f for k, f in va.fits_by_params.items() if not failed(f)}
         if not fits:
             return {**empty, "law": "—", "note": "not predicted: no law in D could be fitted "
                     "(at least 3 data sizes per model size are needed)."}
@@ -191,12 +345,12 @@ def _best_sentences(ctx: ReportContext, variants: dict, predictions: pd.DataFram
                 f"({best['prediction']:.4g} vs {second['variant']} {second['prediction']:.4g})")
         law_a, law_b = variants[best["variant"]].headline_law, \
             variants[second["variant"]].headline_law
-        if isinstance(law_a, PowerLaw) and isinstance(law_b, PowerLaw) and "params" in target:
+        if not failed(law_a) and not failed(law_b) and "params" in target:
             lo = min(law_a.input_range_["x"][0], law_b.input_range_["x"][0])
             hi = max(float(ctx.final["params"].max()) * 10,
                      *[t.get("params", 0) for t in default_targets(ctx)])
-            cross = _guard(crossover, law_a, law_b, lo, hi, level=LEVEL)
-            if isinstance(cross, str):
+            cross = attempt(crossover, law_a, law_b, lo, hi, level=LEVEL)
+            if failed(cross):
                 text += f"; crossover not computed ({cross})"
             elif np.isnan(cross.crossover):
                 text += f"; it is better over the whole range N ∈ [{lo:.3g}, {hi:.3g}]"

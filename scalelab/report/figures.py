@@ -5,6 +5,10 @@ rows) and optional fitted laws, draws on a given matplotlib ``ax`` (or a new fig
 and returns the figure. Log axes, units and legends are set here once, so the PDF and
 the notebooks agree. A figure that cannot be drawn from the table raises
 :class:`~scalelab.ScalelabError` with one sentence.
+
+Figures only draw: the numbers they show (fitted laws, frontiers, IsoFLOP profiles)
+are computed by :mod:`scalelab.report.analysis` and :mod:`scalelab.laws`, and passed
+in; given only a table, a figure asks those modules for them.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
-from scalelab.laws import PowerLaw
+from scalelab.laws import Law, isoflop_profiles
+from scalelab.report.analysis import (LEVEL, METRIC_BOOTSTRAP, MetricScaling, fit_power_laws,
+                                      metric_scaling)
 from scalelab.runs.table import final_rows, require_columns
 
 LABELS = {
@@ -37,34 +43,11 @@ LABELS = {
     "val_exceed_ece": "exceedance ECE",
     "val_exceed_brier": "exceedance Brier score",
 }
-LEVEL = 0.9
 
 
 def label(column: str) -> str:
     """The axis label of a runs-table column, with units where they are known."""
     return LABELS.get(column, column.replace("_", " "))
-
-
-def fit_power_laws(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
-                   by: str | None = "samples", n_bootstrap: int = 200, seed: int = 0,
-                   huber_delta: float = 1e-3) -> dict:
-    """Fit ``y = E + A·x^(−alpha)`` on each run's final row, one law per ``by`` group.
-
-    Returns ``{group value: fitted PowerLaw, or the sentence (str) saying why not}``.
-    Seeds of the same configuration are separate points of the fit.
-    """
-    table = final_rows(runs)
-    require_columns(table, x, y, *([by] if by else []), what="fit_power_laws")
-    groups = table.groupby(by) if by else [(None, table)]
-    fits = {}
-    for key, group in groups:
-        group = group[np.isfinite(group[y].astype(float)) & (group[x] > 0)]
-        try:
-            fits[key] = PowerLaw(huber_delta=huber_delta, n_bootstrap=n_bootstrap,
-                                 seed=seed).fit(group, x=x, y=y)
-        except ScalelabError as err:
-            fits[key] = str(err)
-    return fits
 
 
 def _seed_summary(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -96,13 +79,13 @@ def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
     x_max = float(table[x].max())
     x_end = extrapolate_to or 10 * x_max
     for colour, (key, group) in zip(colours, groups):
-        name = f"{label(by).split(' ')[-1] if by else ''} = {_fmt(key)}" if by else "runs"
+        name = f"{label(by).split(' ')[-1] if by else ''} = {format_value(key)}" if by else "runs"
         stats = _seed_summary(group, x, y)
         err = [stats["mean"] - stats["min"], stats["max"] - stats["mean"]]
         ax.errorbar(stats[x], stats["mean"], yerr=err if (stats["count"] > 1).any() else None,
                     fmt="o", color=colour, ms=5, capsize=2, zorder=3, label=name)
         fit = fits.get(key)
-        if isinstance(fit, PowerLaw):
+        if isinstance(fit, Law):
             _draw_law(ax, fit, float(group[x].min()), float(group[x].max()), x_end, colour,
                       level)
     ax.axvline(x_max, color="0.6", lw=0.8, ls=":")
@@ -135,20 +118,20 @@ def _draw_law(ax, fit, lo: float, hi: float, end: float, colour, level: float) -
 def plot_residuals(fits: dict, by: str = "samples", ax=None, title: str | None = None):
     """Log residuals log(observed) − log(fitted) of each fitted law against its x."""
     fig, ax = _figure(ax)
-    laws = [(k, f) for k, f in fits.items() if isinstance(f, PowerLaw)]
+    laws = [(k, f) for k, f in fits.items() if isinstance(f, Law)]
     if not laws:
         raise ScalelabError("no law was fitted, so there are no residuals to show.")
     colours = plt.cm.viridis(np.linspace(0.05, 0.85, len(laws)))
     for colour, (key, fit) in zip(colours, laws):
-        xs = np.asarray(fit._X["x"])  # the points the law was fitted to
+        xs = np.asarray(fit.fitted_inputs_["x"])  # the points the law was fitted to
         resid = np.asarray(fit.residuals_)
-        ax.scatter(xs, resid, color=colour, s=18, label=f"{by} = {_fmt(key)}")
+        ax.scatter(xs, resid, color=colour, s=18, label=f"{by} = {format_value(key)}")
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
-    ax.set_xlabel(label(getattr(laws[0][1], "column_names_", {}).get("x", "params")))
+    ax.set_xlabel(label(laws[0][1].column_names_.get("x", "params")))
     ax.set_ylabel("log residual")
     ax.set_title(title or "residuals of the fits (log observed − log fitted)", fontsize=8)
     ax.grid(True, which="both", alpha=0.25)
@@ -190,7 +173,7 @@ def plot_training_curves(runs: pd.DataFrame, x: str = "samples_seen", y: str = "
             bar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
     if styles:
-        handles = [matplotlib.lines.Line2D([], [], color="0.3", ls=s, label=f"D = {_fmt(v)}")
+        handles = [matplotlib.lines.Line2D([], [], color="0.3", ls=s, label=f"D = {format_value(v)}")
                    for v, s in styles.items()]
         ax.legend(handles=handles, fontsize=7, frameon=False)
     _log_axes(ax)
@@ -237,38 +220,28 @@ def plot_frontier(allocation, compute_targets=(), level: float = LEVEL, ax=None,
     return fig
 
 
-def plot_isoflop(runs: pd.DataFrame, y: str = "val_loss", n_budgets: int = 5, ax=None):
+def plot_isoflop(runs: pd.DataFrame | None = None, y: str = "val_loss", n_budgets: int = 5,
+                 ax=None, profiles: pd.DataFrame | None = None):
     """IsoFLOP profiles: loss against N at fixed compute, read off the training curves.
 
-    Each run's curve is interpolated (linearly in log FLOPs) at ``n_budgets`` budgets
-    spaced log-evenly over the compute every run reached... or as many runs as reach it.
+    ``profiles`` is :func:`scalelab.laws.isoflop_profiles`'s table; without it, it is
+    computed from ``runs``: each run's curve interpolated (linearly in log FLOPs) at
+    ``n_budgets`` budgets spaced log-evenly between the median of the runs' first and
+    last FLOPs. The best size at each budget is marked ★.
     """
-    require_columns(runs, "run_id", "params", "flops", y, what="plot_isoflop")
-    table = runs[(runs["flops"] > 0) & np.isfinite(pd.to_numeric(runs[y], errors="coerce"))]
-    curves = [g.sort_values("flops") for _, g in table.groupby("run_id") if len(g) >= 2]
-    if len(curves) < 3:
-        raise ScalelabError("IsoFLOP profiles need the training curves of at least 3 runs.")
-    lo = np.quantile([c["flops"].iloc[0] for c in curves], 0.5)
-    hi = np.quantile([c["flops"].iloc[-1] for c in curves], 0.5)
-    if not hi > lo:
-        raise ScalelabError("the runs' curves share no range of compute for IsoFLOP profiles.")
+    if profiles is None:
+        if runs is None:
+            raise ScalelabError("plot_isoflop needs the runs table or its isoflop_profiles.")
+        profiles = isoflop_profiles(runs, y=y, n_budgets=n_budgets)
     fig, ax = _figure(ax)
-    colours = plt.cm.cividis(np.linspace(0.05, 0.9, n_budgets))
-    for colour, budget in zip(colours, np.geomspace(lo, hi, n_budgets)):
-        points = []
-        for c in curves:
-            f = c["flops"].to_numpy(float)
-            if f[0] <= budget <= f[-1]:
-                loss = np.interp(np.log(budget), np.log(f), c[y].to_numpy(float))
-                points.append((float(c["params"].iloc[0]), loss))
-        if len(points) < 2:
-            continue
-        frame = pd.DataFrame(points, columns=["params", y]).groupby("params")[y].min()
-        ax.plot(frame.index, frame.values, "o-", color=colour, ms=4, lw=1.2,
+    budgets = profiles["flops"].unique()
+    colours = plt.cm.cividis(np.linspace(0.05, 0.9, max(len(budgets), 1)))
+    for colour, (budget, frame) in zip(colours, profiles.groupby("flops")):
+        ax.plot(frame["params"], frame["loss"], "o-", color=colour, ms=4, lw=1.2,
                 label=f"C = {budget:.2g} FLOP")
-        best = frame.idxmin()
-        ax.scatter([best], [frame[best]], marker="*", color=colour, s=90, edgecolor="k",
-                   linewidth=0.5, zorder=4)
+        best = frame[frame["best"]]
+        ax.scatter(best["params"], best["loss"], marker="*", color=colour, s=90,
+                   edgecolor="k", linewidth=0.5, zorder=4)
     _log_axes(ax)
     ax.set_xlabel(label("params"))
     ax.set_ylabel(label(y))
@@ -280,27 +253,30 @@ def plot_isoflop(runs: pd.DataFrame, y: str = "val_loss", n_budgets: int = 5, ax
 
 def plot_metric_scaling(runs: pd.DataFrame, metric: str, x: str = "params",
                         by: str | None = "samples", target: float | None = None,
-                        ideal: float | None = None, ax=None, n_bootstrap: int = 100):
+                        ideal: float | None = None, ax=None,
+                        n_bootstrap: int = METRIC_BOOTSTRAP):
     """A calibration (or any) metric against size with per-group power-law fits.
 
     For metrics whose ideal value is not 0 (the spread-skill ratio's is 1) the law is
     fitted to the distance from ``ideal``, |metric − ideal|, so that E ≥ 0 is the floor
-    of a miscalibration.
+    of a miscalibration (:func:`scalelab.report.analysis.metric_scaling`).
     """
-    table = final_rows(runs)
-    require_columns(table, x, metric, what="plot_metric_scaling")
-    table = table[np.isfinite(pd.to_numeric(table[metric], errors="coerce"))].copy()
-    if table.empty:
-        raise ScalelabError(f"no finished run records {metric!r}.")
-    column = metric
-    if ideal is not None:
-        column = f"|{label(metric)} − {ideal:g}|"
-        table[column] = (table[metric] - ideal).abs()
-    fits = fit_power_laws(table, x=x, y=column, by=by, n_bootstrap=n_bootstrap)
-    return plot_scaling(table, x=x, y=column, by=by, fits=fits,
+    scaling = metric_scaling(runs, metric, x=x, by=by, ideal=ideal, n_bootstrap=n_bootstrap)
+    return plot_metric_law(scaling, target=target, ax=ax)
+
+
+def plot_metric_law(scaling: MetricScaling, target: float | None = None, ax=None):
+    """Draw a :class:`~scalelab.report.analysis.MetricScaling`: points and fitted laws."""
+    shown = scaling.column
+    table = scaling.table
+    if scaling.ideal is not None:  # the axis names the metric in words
+        shown = f"|{label(scaling.metric)} − {scaling.ideal:g}|"
+        table = table.rename(columns={scaling.column: shown})
+    return plot_scaling(table, x=scaling.x, y=shown, by=scaling.by, fits=scaling.fits,
                         extrapolate_to=target, ax=ax,
-                        title=f"{label(metric)}" + (f" (distance from ideal {ideal:g})"
-                                                    if ideal is not None else "")
+                        title=f"{label(scaling.metric)}"
+                        + (f" (distance from ideal {scaling.ideal:g})"
+                           if scaling.ideal is not None else "")
                         + " vs size, power-law fit per group")
 
 
@@ -329,7 +305,7 @@ def _figure(ax):
     return ax.figure, ax
 
 
-def _fmt(value) -> str:
+def format_value(value) -> str:
     """Numbers as people write them: 4,096; 1.2e+08; names unchanged."""
     if isinstance(value, (bool, np.bool_)) or value is None:
         return str(value)

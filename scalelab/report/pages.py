@@ -1,7 +1,11 @@
 """The pages of the PDF report, one function each: ``page_<name>(ctx, analysis) -> [figures]``.
 
-A page that cannot be drawn raises :class:`~scalelab.ScalelabError`; the writer puts
-its one sentence on the page in place of the figure.
+Pages draw and print the numbers of :mod:`scalelab.report.analysis`; they compute none.
+Every page and every panel goes through one guard (:func:`render_page`, :func:`panel`,
+both built on :func:`~scalelab.report.analysis.attempt`): a page or panel that cannot be
+drawn — a :class:`~scalelab.ScalelabError` while drawing, or a
+:class:`~scalelab.report.analysis.FitFailure` to draw from — shows that one sentence in
+its place.
 """
 
 from __future__ import annotations
@@ -15,18 +19,12 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
-from scalelab.laws import PowerLaw
-from scalelab.report.analysis import Analysis, default_targets
+from scalelab.report.analysis import LEVEL, Analysis, attempt, default_targets, failed
 from scalelab.report.context import ReportContext
-from scalelab.report.figures import (LEVEL, _fmt, label, plot_frontier, plot_isoflop,
-                                     plot_metric_scaling, plot_residuals, plot_scaling,
-                                     plot_training_curves)
+from scalelab.report.figures import (format_value, label, plot_frontier, plot_isoflop, plot_metric_law,
+                                     plot_residuals, plot_scaling, plot_training_curves)
 
 A4 = (11.69, 8.27)  # landscape, inches
-CALIBRATION_METRICS = {  # metric: ideal value (None: 0 is ideal)
-    "val_crps": None, "val_exceed_ece": None, "val_exceed_brier": None,
-    "val_spread_skill": 1.0, "val_rank_delta": 1.0,
-}
 
 
 def new_page(title: str, ctx: ReportContext):
@@ -43,6 +41,27 @@ def message(fig_or_ax, text: str) -> None:
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="0.25",
             transform=ax.transAxes)
+
+
+def render_page(page, ctx: ReportContext, analysis: Analysis) -> list:
+    """``page(ctx, analysis)``'s ``[(name, figure)]``; if the page cannot be drawn, one page
+    that says why in one sentence."""
+    name = page.__name__.removeprefix("page_")
+    figures = attempt(page, ctx, analysis)
+    if failed(figures):
+        fig = new_page(name.replace("_", " ").capitalize(), ctx)
+        message(fig, figures.reason)
+        return [(name, fig)]
+    return figures
+
+
+def panel(ax, draw, *args, prefix: str = "", width: int = 45, **kwargs) -> None:
+    """Draw ``draw(*args, ax=ax, **kwargs)``; if it cannot be drawn, its one sentence (after
+    ``prefix``) takes the panel."""
+    drawn = attempt(draw, *args, ax=ax, **kwargs)
+    if failed(drawn):
+        ax.cla()
+        message(ax, _wrap(prefix + drawn.reason, width))
 
 
 def _text_block(fig, x, y, lines, size=10, **kw) -> float:
@@ -80,8 +99,8 @@ def _range(values) -> str:
     if not values:
         return "—"
     if len(values) <= 6:
-        return ", ".join(_fmt(v) for v in values)
-    return f"{len(values)} values, {_fmt(values[0])} … {_fmt(values[-1])}"
+        return ", ".join(format_value(v) for v in values)
+    return f"{len(values)} values, {format_value(values[0])} … {format_value(values[-1])}"
 
 
 # -- 1. summary ---------------------------------------------------------------------------
@@ -128,7 +147,7 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
     lines.append("## How far to trust it (leave-largest-out backtest, Choshen et al. 2024)")
     for variant, va in analysis.variants.items():
         name = f"{variant}: " if variant is not None else ""
-        if isinstance(va.backtest, pd.DataFrame) and len(va.backtest):
+        if not failed(va.backtest) and len(va.backtest):
             bt = va.backtest.iloc[0]
             lines.append(f"{name}fitted on N < {bt['target']:.3g}, predicted {bt['prediction']:.4g} "
                          f"for a truth of {bt['truth']:.4g}: ARE {bt['are']:.2%}, the {LEVEL:.0%} "
@@ -152,7 +171,6 @@ def page_scaling(ctx: ReportContext, analysis: Analysis):
     pages = []
     variants = list(analysis.variants.items())
     targets = default_targets(ctx)
-    n_target = max([t.get("params", 0) for t in targets] + [0]) or None
     d_target = max([t.get("samples", 0) for t in targets] + [0]) or None
     for start in range(0, len(variants), 2):
         chunk = variants[start:start + 2]
@@ -165,46 +183,46 @@ def page_scaling(ctx: ReportContext, analysis: Analysis):
         for row, (variant, va) in zip(axes, chunk):
             rows = ctx.variant_rows(variant)
             tag = f"[{variant}] " if variant is not None else ""
-            n_end = max(n_target or 0, 10 * float(rows["params"].max())) \
-                if "params" in rows and len(rows) else None
-            _guarded(row[0], plot_scaling, rows, x="params", y=ctx.y,
-                     by="samples" if "samples" in rows else None, fits=va.fits_by_samples,
-                     extrapolate_to=n_end,
-                     title=f"{tag}vs parameters, per data size\nL = E + A·N^(−α); band: "
-                           f"{LEVEL:.0%} CI; dashed: to ★ with {LEVEL:.0%} PI")
-            _guarded(row[1], _plot_vs_samples, rows, ctx.y, va, d_target, tag)
-            _guarded(row[2], _plot_vs_compute, ctx, variant, va, tag)
+            panel(row[0], plot_scaling, rows, x="params", y=ctx.y,
+                  by="samples" if "samples" in rows else None, fits=va.fits_by_samples,
+                  extrapolate_to=va.extrapolate_to,
+                  title=f"{tag}vs parameters, per data size\nL = E + A·N^(−α); band: "
+                        f"{LEVEL:.0%} CI; dashed: to ★ with {LEVEL:.0%} PI")
+            panel(row[1], _plot_vs_samples, rows, ctx.y, va, d_target, tag)
+            panel(row[2], _plot_vs_compute, ctx, variant, va, tag)
         if one:
-            _fit_table(fig.add_axes([0.06, 0.04, 0.9, 0.22]), chunk[0][1], n_end)
+            _fit_table(fig.add_axes([0.06, 0.04, 0.9, 0.22]), chunk[0][1])
         pages.append((f"scaling_{start // 2 + 1}", fig))
     return pages
 
 
-def _fit_table(ax, va, n_end) -> None:
+def _fit_table(ax, va) -> None:
+    n_end = va.extrapolate_to
     rows = []
     for key, fit in va.fits_by_samples.items():
-        if isinstance(fit, PowerLaw):
-            p, ci = fit.params_, (fit.conf_int(0.95) if fit.bse_ is not None else None)
-            cell = (lambda name, f: f"{p[name]:{f}}" + (f"  [{ci.loc[name, 'lower']:{f}}, "
-                                                       f"{ci.loc[name, 'upper']:{f}}]"
-                                                       if ci is not None else ""))
-            band = fit.predict_interval(x=n_end, level=LEVEL, kind="observation").iloc[0]
-            rows.append([_fmt(key), cell("E", ".4g"), cell("A", ".3g"), cell("alpha", ".3f"),
-                         f"{fit.rmse_log_:.3g}", str(fit.n_points_),
-                         f"{band['prediction']:.4g}  [{band['lower']:.4g}, {band['upper']:.4g}]"])
-        else:
-            rows.append([_fmt(key), "—", "—", "—", "—", "—", _wrap(f"not fitted: {fit}", 60)])
+        band = va.extrapolation.get(key, fit)
+        if failed(fit):
+            rows.append([format_value(key), "—", "—", "—", "—", "—", _wrap(f"not fitted: {fit}", 60)])
+            continue
+        p, ci = fit.params_, (fit.conf_int(0.95) if fit.bse_ is not None else None)
+        cell = (lambda name, f: f"{p[name]:{f}}" + (f"  [{ci.loc[name, 'lower']:{f}}, "
+                                                   f"{ci.loc[name, 'upper']:{f}}]"
+                                                   if ci is not None else ""))
+        at_end = (_wrap(f"not predicted: {band}", 60) if failed(band) else
+                  f"{band['prediction']:.4g}  [{band['lower']:.4g}, {band['upper']:.4g}]")
+        rows.append([format_value(key), cell("E", ".4g"), cell("A", ".3g"), cell("alpha", ".3f"),
+                     f"{fit.rmse_log_:.3g}", str(fit.n_points_), at_end])
     ax.set_title(f"fitted L(N) = E + A·N^(−α) per data size D (95% bootstrap intervals) and "
-                 f"the prediction at N = {_fmt(n_end)} ({LEVEL:.0%} PI)", fontsize=9)
+                 f"the prediction at N = {format_value(n_end)} ({LEVEL:.0%} PI)", fontsize=9)
     _table(ax, pd.DataFrame(rows, columns=["D", "E (floor)", "A", "α", "RMS log-resid.",
-                                           "points", f"L at N = {_fmt(n_end)}"]),
+                                           "points", f"L at N = {format_value(n_end)}"]),
            col_widths=[0.08, 0.17, 0.17, 0.15, 0.1, 0.06, 0.2])
 
 
 def _plot_vs_samples(rows, y, va, d_target, tag, ax):
     if "samples" not in rows or rows["samples"].nunique() < 2:
         raise ScalelabError("the sweep has one data size, so there is no curve in D.")
-    enough = any(isinstance(f, PowerLaw) for f in va.fits_by_params.values())
+    enough = any(not failed(f) for f in va.fits_by_params.values())
     plot_scaling(rows, x="samples", y=y, by="params",
                  fits=va.fits_by_params if enough else {},
                  extrapolate_to=max(d_target or 0, 10 * float(rows["samples"].max())), ax=ax,
@@ -220,7 +238,7 @@ def _plot_vs_compute(ctx, variant, va, tag, ax):
                          title=f"{tag}vs compute, every run's curve\nblack: loss envelope "
                                f"and its law L(C) with {LEVEL:.0%} PI")
     law = va.compute_law
-    if isinstance(law, PowerLaw) and not isinstance(va.allocation, str):
+    if not failed(law):
         frontier = va.allocation.frontier
         targets = [t["compute"] for t in default_targets(ctx) if "compute" in t]
         end = max([float(frontier["flops"].max()) * 10, *targets])
@@ -229,15 +247,6 @@ def _plot_vs_compute(ctx, variant, va, tag, ax):
         ax.plot(grid, law.predict(x=grid), "k-", lw=1.2)
         band = law.predict_interval(x=grid, level=LEVEL, kind="observation")
         ax.fill_between(grid, band["lower"], band["upper"], color="k", alpha=0.1, lw=0)
-
-
-def _guarded(ax, fn, *args, **kwargs):
-    """Draw ``fn(*args, ax=ax)``; if it cannot be drawn, its one sentence takes the panel."""
-    try:
-        fn(*args, ax=ax, **kwargs)
-    except ScalelabError as err:
-        ax.cla()
-        message(ax, _wrap(str(err)))
 
 
 def _wrap(text: str, width: int = 45) -> str:
@@ -252,39 +261,22 @@ def page_fit_quality(ctx: ReportContext, analysis: Analysis):
     for variant, va in analysis.variants.items():
         tag = f" [{variant}]" if variant is not None else ""
         fig = new_page(f"Fit quality{tag}", ctx)
-        ax = fig.add_axes([0.06, 0.52, 0.4, 0.36])
-        try:
-            plot_residuals(va.fits_by_samples, ax=ax)
-        except ScalelabError as err:
-            message(ax, _wrap(str(err)))
-        # backtest table
+        panel(fig.add_axes([0.06, 0.52, 0.4, 0.36]), plot_residuals, va.fits_by_samples)
         ax_bt = fig.add_axes([0.52, 0.52, 0.45, 0.36])
-        ax_bt.axis("off")
+        panel(ax_bt, _backtest_table, va.backtest, prefix="no backtest: ", width=60)
         ax_bt.set_title("leave-largest-out backtest (largest D)", fontsize=9)
-        if isinstance(va.backtest, pd.DataFrame) and len(va.backtest):
-            bt = va.backtest
-            _table(ax_bt, pd.DataFrame({
-                "fit on": bt["checkpoints"], "runs": bt["n_runs"],
-                "target N": bt["target"].map(lambda v: f"{v:.3g}"),
-                "truth": bt["truth"].map(lambda v: f"{v:.4g}"),
-                "predicted": bt["prediction"].map(lambda v: f"{v:.4g}"),
-                f"{LEVEL:.0%} PI": [f"{a:.4g}–{b:.4g}" for a, b in zip(bt["lower"], bt["upper"])],
-                "ARE": bt["are"].map(lambda v: f"{v:.2%}"),
-                "covered": bt["covered"].map(lambda v: "yes" if v else "NO")}))
-        else:
-            message(ax_bt, _wrap(f"no backtest: {va.backtest}", 60))
         # parameter tables of every fitted law in N
         rows = []
         for key, fit in va.fits_by_samples.items():
-            if isinstance(fit, PowerLaw):
+            if not failed(fit):
                 table = fit.params_table()
                 for name, r in table.iterrows():
                     ci = (f"[{r['[0.025']:.4g}, {r['0.975]']:.4g}]" if "[0.025" in r else "—")
-                    rows.append([_fmt(key), name, f"{r['estimate']:.5g}",
+                    rows.append([format_value(key), name, f"{r['estimate']:.5g}",
                                  f"{r.get('std err', np.nan):.3g}", ci,
                                  str(fit.n_points_), f"{fit.rmse_log_:.3g}"])
             else:
-                rows.append([_fmt(key), "—", "—", "—", "not fitted", "—", _wrap(str(fit), 60)])
+                rows.append([format_value(key), "—", "—", "—", "not fitted", "—", _wrap(str(fit), 60)])
         ax_t = fig.add_axes([0.06, 0.05, 0.9, 0.4])
         ax_t.set_title("parameters of L = E + A·N^(−α) per data size D (bootstrap std err and "
                        "95% interval)", fontsize=9)
@@ -292,6 +284,19 @@ def page_fit_quality(ctx: ReportContext, analysis: Analysis):
                                                  "95% interval", "points", "RMS log-resid."]))
         pages.append((f"fit_quality{'_' + str(variant) if variant is not None else ''}", fig))
     return pages
+
+
+def _backtest_table(bt: pd.DataFrame, ax) -> None:
+    if not len(bt):
+        raise ScalelabError("the backtest has no hold-out run.")
+    _table(ax, pd.DataFrame({
+        "fit on": bt["checkpoints"], "runs": bt["n_runs"],
+        "target N": bt["target"].map(lambda v: f"{v:.3g}"),
+        "truth": bt["truth"].map(lambda v: f"{v:.4g}"),
+        "predicted": bt["prediction"].map(lambda v: f"{v:.4g}"),
+        f"{LEVEL:.0%} PI": [f"{a:.4g}–{b:.4g}" for a, b in zip(bt["lower"], bt["upper"])],
+        "ARE": bt["are"].map(lambda v: f"{v:.2%}"),
+        "covered": bt["covered"].map(lambda v: "yes" if v else "NO")}))
 
 
 # -- 4. compute-optimal frontier ------------------------------------------------------------
@@ -303,24 +308,16 @@ def page_frontier(ctx: ReportContext, analysis: Analysis):
         fig = new_page(f"Compute-optimal frontier{tag}", ctx)
         ax1 = fig.add_axes([0.06, 0.2, 0.4, 0.66])
         ax2 = fig.add_axes([0.56, 0.2, 0.4, 0.66])
-        if isinstance(va.allocation, str):
-            message(ax1, _wrap(f"no frontier: {va.allocation}"))
-        else:
-            plot_frontier(va.allocation, compute_targets=targets, ax=ax1,
-                          flops_per_param_sample=analysis.flops_per_param_sample)
-        runs = ctx.variant_runs(variant)
-        try:
-            plot_isoflop(runs, y=ctx.y, ax=ax2)
-        except ScalelabError as err:
-            message(ax2, _wrap(str(err)))
+        panel(ax1, plot_frontier, va.allocation, compute_targets=targets,
+              flops_per_param_sample=analysis.flops_per_param_sample, prefix="no frontier: ")
+        panel(ax2, plot_isoflop, profiles=va.isoflop_profiles, y=ctx.y)
         notes = []
-        if not isinstance(va.allocation, str):
+        if not failed(va.allocation):
             lo, hi = va.allocation.conf_int(0.95).loc["exponent"]
             notes.append(f"Approach 1 (envelope of training curves): N_opt ∝ C^"
                          f"{va.allocation.exponent:.3f} (95% interval {lo:.3f} – {hi:.3f}).")
         notes.append("Approach 2 (IsoFLOP parabolas of final losses): "
-                     + (_wrap(va.isoflop, 150).replace("\n", " ")[:150]
-                        if isinstance(va.isoflop, str) else repr(va.isoflop)))
+                     + (va.isoflop.reason[:150] if failed(va.isoflop) else repr(va.isoflop)))
         if analysis.flops_per_param_sample:
             notes.append(f"k = C/(N·D) measured from the runs: {analysis.flops_per_param_sample:.3g} "
                          f"FLOP per parameter per sample (a transformer's is 6).")
@@ -331,13 +328,12 @@ def page_frontier(ctx: ReportContext, analysis: Analysis):
 
 # -- 5. calibration ---------------------------------------------------------------------------
 def page_calibration(ctx: ReportContext, analysis: Analysis):
-    metrics = [m for m in CALIBRATION_METRICS if m in ctx.final.columns
-               and np.isfinite(pd.to_numeric(ctx.final[m], errors="coerce")).any()]
+    metrics = list(analysis.calibration)
     if not metrics:
         raise ScalelabError("no run in this table is stochastic (ensemble_members ≥ 2), so "
                             "there are no calibration metrics (CRPS, spread-skill, rank "
                             "histograms) to show.")
-    largest = (f" (D = {_fmt(ctx.final['samples'].max())})" if "samples" in ctx.final else "")
+    largest = (f" (D = {format_value(ctx.final['samples'].max())})" if "samples" in ctx.final else "")
     fig = new_page(f"Calibration of the ensembles against model size{largest}", ctx)
     n = len(metrics)
     cols = min(3, n)
@@ -345,46 +341,22 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     axes = fig.subplots(rows, cols, squeeze=False,
                         gridspec_kw={"hspace": 0.45, "wspace": 0.3, "top": 0.88,
                                      "bottom": 0.08, "left": 0.06, "right": 0.98})
-    final = ctx.final
-    if "samples" in final and final["samples"].nunique() > 1:  # the largest data size
-        final = final[final["samples"] == final["samples"].max()]
-    # one law per loss variant, per family when a table holds several
-    by = "loss_variant" if "loss_variant" in final else None
-    law_by = by
-    if "family" in final and final["family"].nunique() > 1:
-        if by is None or final[by].nunique() == 1:
-            by = law_by = "family"
-        else:
-            final = final.assign(family_loss=final["family"].astype(str) + " · "
-                                 + final[by].astype(str))
-            by, law_by = "family_loss", ["family", "loss_variant"]
-    # laws of CRPS, |1 − SSR| and |δ − 1| in N, extrapolated to 10× the largest model,
-    # with their leave-largest-out backtests (scalelab.report.calibration_laws)
-    from scalelab.report.calibration_laws import calibration_laws
-
-    try:
-        laws = calibration_laws(ctx.final, by=law_by)
-    except ScalelabError:
-        laws = {}
-    extrapolate = float(final["params"].max()) * 10 if "params" in final else None
+    target = analysis.calibration_target
+    laws = analysis.calibration_laws if isinstance(analysis.calibration_laws, dict) else {}
     for ax, metric in zip(axes.ravel(), metrics):
-        try:
-            plot_metric_scaling(final, metric, ideal=CALIBRATION_METRICS[metric], ax=ax, by=by,
-                                target=extrapolate)
-            notes = [f"{_group_text(g)}{law.backtest_text(short=True)}"
-                     for g, law in laws.get(metric, {}).items()]
-            if notes:
-                ax.text(0.02, 0.98, "\n".join(notes[:5]), transform=ax.transAxes,
-                        fontsize=5.5, va="top")
-        except ScalelabError as err:
-            ax.cla()
-            message(ax, _wrap(f"{label(metric)}: {err}"))
+        panel(ax, plot_metric_law, analysis.calibration[metric], target=target,
+              prefix=f"{label(metric)}: ")
+        # the laws' leave-largest-out backtests (scalelab.report.calibration_laws)
+        notes = [f"{_group_text(g)}{law.backtest_text(short=True)}"
+                 for g, law in laws.get(metric, {}).items()]
+        if notes and ax.lines:
+            ax.text(0.02, 0.98, "\n".join(notes[:5]), transform=ax.transAxes,
+                    fontsize=5.5, va="top")
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     pages = [("calibration", fig)]
-    hist = _rank_histogram_page(ctx)
-    if hist is not None:
-        pages.append(("calibration_histograms", hist))
+    pages += [(name, hist) for name, hist in
+              render_page(page_calibration_histograms, ctx, analysis) if hist is not None]
     return pages
 
 
@@ -394,20 +366,20 @@ def _group_text(group) -> str:
     return (" · ".join(map(str, group)) if isinstance(group, tuple) else str(group)) + ": "
 
 
-def _rank_histogram_page(ctx: ReportContext):
+def page_calibration_histograms(ctx: ReportContext, analysis: Analysis):
     """Per loss variant (two at most), at the largest data size: the rank histogram and the
-    exceedance reliability diagram of each model size's final evaluation."""
+    exceedance reliability diagram of each model size's final evaluation (none without)."""
     columns = [c for c in ("val_rank_hist", "val_exceed_reliability") if c in ctx.final.columns]
     if not columns:
-        return None
+        return [("calibration_histograms", None)]
     final = ctx.final.dropna(subset=columns[:1])
     if "samples" in final and len(final):
         final = final[final["samples"] == final["samples"].max()]
     if final.empty:
-        return None
+        return [("calibration_histograms", None)]
     variants = [v for v in ctx.variants if v is None or len(ctx.variant_rows(v))][:2]
     sizes = sorted(final["params"].unique())[-5:] if "params" in final else [None]
-    largest = f", D = {_fmt(final['samples'].iloc[0])}" if "samples" in final else ""
+    largest = f", D = {format_value(final['samples'].iloc[0])}" if "samples" in final else ""
     fig = new_page(f"Rank histograms and exceedance reliability at each size{largest}", ctx)
     axes = fig.subplots(2 * len(variants), len(sizes), squeeze=False,
                         gridspec_kw={"hspace": 0.7, "wspace": 0.35, "top": 0.88,
@@ -430,7 +402,7 @@ def _rank_histogram_page(ctx: ReportContext):
                 ax_hist.tick_params(labelsize=7)
             else:
                 ax_hist.axis("off")
-            ax_hist.set_title(f"{tag}N = {_fmt(size)}", fontsize=8)
+            ax_hist.set_title(f"{tag}N = {format_value(size)}", fontsize=8)
             rel = _as_dict(run["val_exceed_reliability"].iloc[-1]) \
                 if len(run) and "val_exceed_reliability" in run else None
             if rel:
@@ -449,7 +421,7 @@ def _rank_histogram_page(ctx: ReportContext):
                 ax_rel.set_ylabel("")
             else:
                 ax_hist.set_ylabel("frequency", fontsize=7)
-    return fig
+    return [("calibration_histograms", fig)]
 
 
 def _parse(value):
@@ -485,13 +457,9 @@ def page_curves(ctx: ReportContext, analysis: Analysis):
                                      "wspace": 0.3})[0]
     x = "samples_seen" if "samples_seen" in ctx.runs else "step"
     for ax, variant in zip(axes, variants):
-        runs = ctx.variant_runs(variant)
-        try:
-            plot_training_curves(runs, x=x, y=ctx.y, ax=ax,
-                                 title=(f"[{variant}] " if variant is not None else "")
-                                 + f"{label(ctx.y)} during training")
-        except ScalelabError as err:
-            message(ax, _wrap(str(err)))
+        panel(ax, plot_training_curves, ctx.variant_runs(variant), x=x, y=ctx.y,
+              title=(f"[{variant}] " if variant is not None else "")
+              + f"{label(ctx.y)} during training")
     return [("curves", fig)]
 
 

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from scalelab._errors import ScalelabError
 from scalelab.report.analysis import N_BOOTSTRAP, analyse
 from scalelab.report.context import ReportContext
-from scalelab.report.pages import PAGES, message, new_page
+from scalelab.report.pages import PAGES, render_page
 
 
 def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab report",
@@ -55,13 +55,7 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
         for page in PAGES:
             name = page.__name__.removeprefix("page_")
             bar.set_postfix_str(name.replace("_", " "))
-            try:
-                figures = page(ctx, analysis)
-            except ScalelabError as err:
-                fig = new_page(name.replace("_", " ").capitalize(), ctx)
-                message(fig, str(err))
-                figures = [(name, fig)]
-            for fig_name, fig in figures:
+            for fig_name, fig in render_page(page, ctx, analysis):
                 pdf.savefig(fig)
                 if png:
                     out = path.with_name(f"{path.stem}_{fig_name}.png")

@@ -1,4 +1,9 @@
-"""A batched, box-constrained L-BFGS in numpy: many starts minimised at once.
+"""Batched, box-constrained minimisers in numpy for scaling-law fits: many starts at once.
+
+Two methods (``Law(method=...)``; :func:`minimize_stage` runs a fit's stages with either):
+:func:`minimize_gauss_newton`, damped Gauss–Newton on the Huber loss of log residuals
+(the default: it uses the least-squares structure, so a row converges in tens of
+iterations), and :func:`minimize_batched`, a general L-BFGS, described here.
 
 Scaling-law fits (Hoffmann et al. 2022, §D.2; Besiroglu et al. 2024, "Chinchilla
 Scaling: A replication attempt") minimise a small robust objective from thousands of
@@ -224,7 +229,7 @@ def minimize_gauss_newton(objective, x0, lower=None, upper=None, *, max_iter: in
 
     ``objective`` is a ``fun_grad`` of :func:`scalelab.laws._objective.robust_objective`;
     its ``residuals(theta, rows)`` gives the log residuals r (k, n), the Jacobian J of the
-    log prediction (k, n, P) and the point weights w, and ``delta`` the Huber δ. The
+    log prediction (laid out k, P, n) and the point weights w, and ``delta`` the Huber δ. The
     objective is f = Σ w·ρ_δ(r) with gradient g = −Jᵀ(w·ψ_δ(r)). Each step solves
 
         (Jᵀ C J + μ·diag(Jᵀ C₁ J))·d = −g
@@ -235,19 +240,22 @@ def minimize_gauss_newton(objective, x0, lower=None, upper=None, *, max_iter: in
     least squares (Holland & Welsch 1977). κ = 1 is IRLS, whose quadratic majorises the
     Huber loss of the linearised residuals: safe far from the optimum, where most points
     lie on Huber's linear arms. κ → 0 is Gauss–Newton on Huber's exact curvature, which
-    converges in a few steps once the points inside ±δ are the final ones. κ is 1 while
-    fewer points lie inside ±δ than there are free variables (the exact curvature is then
-    singular), and is otherwise quartered after every accepted step that the model
-    predicted fairly (ρ > 1/4) and doubled, up to 1, after a rejected one; μ (``damping``
-    at the start: small for warm starts, about 1 for a grid of rough ones) follows the ratio ρ of the actual to the predicted decrease (Nielsen 1999:
-    μ·max(1/3, 1 − (2ρ − 1)³) after an accepted step, μ·2, ·4, … after rejected ones).
+    converges in a few steps once the points inside ±δ are the final ones. κ starts at 1
+    and is quartered after every accepted step that the model predicted fairly (ρ > 1/4)
+    and doubled, up to 1, after a rejected one. Where fewer (weighted) points lie inside
+    ±δ than there are free variables, the exact curvature is singular: the points beyond
+    nearest to ±δ, as many as are missing, keep κ = 1 (at an optimum such points sit on
+    the kink, as an L1 fit interpolates points). μ (``damping``
+    at the start) follows the ratio ρ of the actual to the predicted decrease (Nielsen
+    1999: μ·max(1/3, 1 − (2ρ − 1)³) after an accepted step, μ·2, ·4, … after rejected
+    ones).
 
     Bounds: variables at a bound whose gradient points outward, fixed variables
     (lower == upper) and variables the data do not inform are left out of the step, which
     is then projected onto the box. A row stops when its projected gradient is below
-    ``pgtol`` (``"gradient"``); when ``window`` successive accepted steps with μ ≤ 1e-2
-    each lowered f by less than ``ftol·max(|f|, fscale)``, or such a step, rejected,
-    predicted a decrease below f's rounding (``"ftol"``); when no step, however damped,
+    ``pgtol`` (``"gradient"``); when ``window`` successive accepted steps each lowered f
+    by less than ``ftol·max(|f|, fscale)``, or a step with μ ≤ 1e-2, rejected, predicted
+    a decrease below f's rounding (``"ftol"``); when no step, however damped,
     lowers f (``"linesearch"``); with ``keep_best`` as in :func:`minimize_batched`
     (``"pruned"``); or after ``max_iter`` iterations. Each iteration costs one evaluation
     of the residuals and their Jacobian.
@@ -297,10 +305,14 @@ def minimize_gauss_newton(objective, x0, lower=None, upper=None, *, max_iter: in
         at_bound = ((xa <= lo) & (ga > 0)) | ((xa >= hi) & (ga < 0)) | fixed
         frozen = at_bound | (scale <= 1e-14 * np.max(scale, axis=1, keepdims=True))
         done = np.max(np.abs(np.where(at_bound, 0.0, ga)), axis=1) <= pgtol
-        # Huber's exact curvature only once enough points lie inside ±δ to pin every free
-        # variable; until then the IRLS curvature of all points
-        kappa = np.where(inside.sum(axis=1) < np.sum(~frozen, axis=1), 1.0, kappa)
-        curv = exact + kappa[:, None] * beyond
+        # while fewer points lie inside ±δ than there are free variables, Huber's exact
+        # curvature is singular; the points nearest the kink (those that will sit on it at
+        # the optimum, as an L1 fit interpolates points) keep their full IRLS weight
+        deficit = np.sum(~frozen, axis=1) - np.sum(inside & (wa > 0), axis=1)
+        key = np.where(inside | (wa <= 0), np.inf, abs_r)
+        rank = np.argsort(np.argsort(key, axis=1), axis=1)
+        kink = (rank < deficit[:, None]) & np.isfinite(key)
+        curv = exact + np.where(kink, 1.0, kappa[:, None]) * beyond
         H = (curv[:, None, :] * Ja) @ np.swapaxes(Ja, 1, 2)
         free2 = ~frozen[:, :, None] & ~frozen[:, None, :]
         diag = np.where(frozen, 1.0, (mu[:, None] + 1e-12) * scale)
@@ -318,8 +330,7 @@ def minimize_gauss_newton(objective, x0, lower=None, upper=None, *, max_iter: in
         near_gn = mu <= _MU_GN
         tiny = (fa - ft) <= ftol * np.maximum(np.maximum(np.abs(fa), np.abs(ft)),
                                               max(fscale, 1e-300))
-        small_steps = np.where(accept, np.where(tiny & near_gn, small_steps + 1, 0),
-                               small_steps)
+        small_steps = np.where(accept, np.where(tiny, small_steps + 1, 0), small_steps)
         hopeless = ~accept & near_gn & (pred <= _ROUNDING * np.abs(fa))
         mu = np.where(accept, mu * np.maximum(1 / 3, 1 - (2 * np.clip(rho, 0, 1) - 1) ** 3),
                       np.where(run, np.maximum(mu, 1e-9) * nu, mu))
@@ -385,8 +396,10 @@ STAGES = {
         # and pruning judged on the last 5 iterations
         "grid": dict(budget=0.1, ftol=2.2e-9, fscale=1.0, pgtol=1e-5, damping=1e-2,
                      prune_window=5),
-        "polish": dict(budget=1.0, pgtol=1e-12, ftol=1e-13, damping=1e-3),
-        "bootstrap": dict(budget=1.0, pgtol=1e-12, ftol=1e-12, damping=1e-3),
+        "polish": dict(budget=1.0, pgtol=1e-12, ftol=1e-13, window=3, damping=1e-3),
+        # as L-BFGS's: a resample whose law is barely identified (sizes left out) creeps
+        # along a valley; steps lowering its objective by < 1e-10 relative end it
+        "bootstrap": dict(budget=1.0, pgtol=1e-10, ftol=1e-10, window=3, damping=1e-3),
     },
 }
 

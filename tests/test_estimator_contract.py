@@ -79,8 +79,25 @@ def _annealing_data(seed: int) -> tuple[pd.DataFrame, dict]:
     return pd.concat(rows, ignore_index=True), {}
 
 
-#: laws whose ``fit`` does not take its inputs as column keywords: {name: data(seed)}
-LAW_EXAMPLES = {"AnnealingLaw": _annealing_data}
+def _data_constrained_data(seed: int) -> tuple[pd.DataFrame, dict]:
+    """Runs repeating U distinct samples for 1 to 64 epochs (D = epochs × U ≥ U), with the
+    repeated data's worth decaying as in Muennighoff et al. 2023 (R_D* = 15)."""
+    rng = np.random.default_rng(seed)
+    n, u, epochs = np.meshgrid(np.geomspace(1e6, 1e8, 4), np.geomspace(1e7, 1e9, 3),
+                               [1.0, 4.0, 16.0, 64.0], indexing="ij")
+    d_eff = u + u * 15.0 * (1 - np.exp(-(epochs - 1) / 15.0))
+    exponent = 0.3 + 0.05 * seed
+    y = 1.8 + 400.0 * n ** -exponent + 900.0 * d_eff ** -exponent
+    table = pd.DataFrame({"params": n.ravel(), "samples": u.ravel(),
+                          "samples_seen": (u * epochs).ravel(),
+                          "y": y.ravel() * np.exp(rng.normal(0, 0.005, y.size))})
+    return table, {"params": "params", "samples_seen": "samples_seen", "samples": "samples",
+                   "y": "y"}
+
+
+#: laws whose ``fit`` does not take its inputs as column keywords, or whose inputs are
+#: constrained (U ≤ D): {name: data(seed)}
+LAW_EXAMPLES = {"AnnealingLaw": _annealing_data, "DataConstrainedLaw": _data_constrained_data}
 
 
 def law_data(law_cls, seed: int = 0):

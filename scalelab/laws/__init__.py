@@ -12,9 +12,10 @@ from scalelab.laws.backtest import backtest
 from scalelab.laws.base import Law, NotFittedError
 from scalelab.laws.compare import Crossover, crossover
 from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
+from scalelab.laws.data_constrained import DataConstrainedLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
-           "KaplanLaw", "Law", "NotFittedError", "PowerLaw", "annealing_areas", "backtest",
-           "compute_optimal", "crossover", "envelope_allocation", "isoflop_allocation",
-           "isoflop_profiles", "loss_at_flops"]
+           "DataConstrainedLaw", "KaplanLaw", "Law", "NotFittedError", "PowerLaw",
+           "annealing_areas", "backtest", "compute_optimal", "crossover",
+           "envelope_allocation", "isoflop_allocation", "isoflop_profiles", "loss_at_flops"]

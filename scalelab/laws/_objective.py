@@ -4,7 +4,9 @@ Huber loss with a small ``delta`` (1e-3 by default) on the residual
 log(observed) − log(predicted), SUMMED over points (a mean makes L-BFGS stop early),
 with the prediction written in log-sum-exp form so that every term stays positive.
 :func:`robust_objective` evaluates it, with its analytic gradient, for a whole batch of
-parameter vectors (grid starts × bootstrap resamples) at once.
+parameter vectors (grid starts × bootstrap resamples) at once; the function it returns
+also carries ``residuals(theta, rows)`` (the log residuals, their Jacobian and the point
+weights), which the Gauss–Newton minimiser of :mod:`scalelab.laws._optim` works from.
 """
 
 from __future__ import annotations
@@ -53,6 +55,25 @@ def robust_objective(log_predict, inputs: dict, log_y: np.ndarray, delta: float,
     is its one-hot ``(n·P, P_full)`` transpose used to sum gradients back.
     """
 
+    if gather is not None:
+        n, P_group = gather.shape
+        scatter3 = scatter.reshape(n, P_group, -1)
+
+    def residuals(theta, rows):
+        """Log residuals r = log y − log ŷ (k, n), the Jacobian of log ŷ laid out (k, P, n)
+        and the point weights (k or 1, n) for parameter rows ``theta`` (k, P)."""
+        per_point = theta[:, None, :] if gather is None else theta[:, gather]
+        log_pred, jac = log_predict(per_point, inputs)
+        log_pred = np.broadcast_to(log_pred, (theta.shape[0], log_y.size))
+        jac = np.stack(np.broadcast_arrays(log_pred, *jac)[1:], axis=1)
+        if gather is not None:  # per-point parameters -> columns of the full vector
+            jac = np.einsum("kpn,npq->kqn", jac, scatter3)
+        if weights is None:
+            w = np.ones((1, log_y.size))
+        else:
+            w = weights if weights.shape[0] == 1 else weights[rows]
+        return log_y - log_pred, jac, w
+
     def fun_grad(theta, rows):
         if gather is None:
             per_point = theta[:, None, :]
@@ -72,4 +93,6 @@ def robust_objective(log_predict, inputs: dict, log_y: np.ndarray, delta: float,
         value = np.where(np.isfinite(value), value, np.inf)
         return value, grad
 
+    fun_grad.residuals = residuals
+    fun_grad.delta = delta
     return fun_grad

@@ -64,9 +64,10 @@ class AnnealingLaw(Law):
     def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
                  fixed: dict | None = None, bounds: dict | None = None,
                  shared: tuple | None = None, starts: dict | None = None,
-                 drop_highest: int = 0, max_iter: int = 1000, decay: float = 0.999):
+                 drop_highest: int = 0, max_iter: int = 1000, method: str = "gauss-newton",
+                 decay: float = 0.999):
         super().__init__(huber_delta, n_bootstrap, seed, fixed, bounds, shared, starts,
-                         drop_highest, max_iter)
+                         drop_highest, max_iter, method)
         self.decay = decay
 
     def fit(self, data: pd.DataFrame, step="step", lr="lr_step", y="train_loss",

@@ -9,8 +9,10 @@ learns and returns ``self``; learned things end with an underscore (``params_``,
 The fit follows Hoffmann et al. 2022 (§D.2) and Epoch AI's replication (Besiroglu et
 al. 2024): parameters of scale (A, B, E, ...) are fitted in log form, the prediction is
 written in log-sum-exp form, the Huber loss (δ = 1e-3) of log(observed) − log(predicted)
-is summed over points and minimised with L-BFGS from a full grid of starts, the best
-kept. All starts run at once (:mod:`scalelab.laws._optim`), and so do the bootstrap
+is summed over points and minimised from a full grid of starts, the best kept, by
+damped Gauss–Newton on Huber's curvature (``method="gauss-newton"``, the default) or
+L-BFGS as Hoffmann et al. and Epoch did (``method="lbfgs"``); both reach the same
+optimum. All starts run at once (:mod:`scalelab.laws._optim`), and so do the bootstrap
 refits: resampling points is a per-row weight (the count of each point), started from
 the full-data optimum, as Epoch started theirs from one point.
 
@@ -30,18 +32,12 @@ import pandas as pd
 from scalelab._errors import NotFittedError, ScalelabError, TableError
 from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.laws._objective import robust_objective
-from scalelab.laws._optim import minimize_batched
+from scalelab.laws._optim import METHODS, minimize_stage
 
 
-#: starts polished after the grid phase; the grid phase stops rows that cannot reach them
+#: starts polished after the grid phase; the grid phase stops rows that cannot reach them.
+#: Rows are not pruned while polished: one may pick up speed and overtake the one ahead.
 N_POLISH = 8
-#: polish: stop when 10 iterations lower the objective by < 1e-13 relative (creep at float
-#: resolution; a per-iteration ftol below float64 resolution never fires). Rows are not
-#: pruned here: a polished row may pick up speed and overtake the one ahead of it.
-POLISH_STOP = dict(ftol=1e-13, window=10)
-#: bootstrap refits (warm started at the optimum): 10 iterations lowering a resample's
-#: objective by < 1e-10 relative end it
-BOOTSTRAP_STOP = dict(ftol=1e-10, window=10)
 
 
 __all__ = ["Law", "NotFittedError", "grid_starts"]
@@ -70,9 +66,12 @@ class Law(Estimator):
         (in the fitted coordinates: the log for A, B, E, ...).
     drop_highest : leave out the k points of highest y before fitting (Epoch AI drop the
         5 highest-loss Chinchilla points); the left-out rows are in ``excluded_``.
-    max_iter : L-BFGS iterations when polishing the best starts and refitting resamples
-        (the grid of starts gets a quarter of it).
-
+    max_iter : iterations when polishing the best starts and refitting resamples (the grid
+        of starts gets a quarter of it with L-BFGS, a tenth with Gauss–Newton).
+    method : the minimiser, ``"gauss-newton"`` (damped Gauss–Newton on Huber's curvature,
+        :func:`scalelab.laws._optim.minimize_gauss_newton`) or ``"lbfgs"`` (batched
+        L-BFGS, :func:`scalelab.laws._optim.minimize_batched`); the same optimum, the first
+        several times faster.
     Learned by ``fit`` (besides ``params_``, ``bse_``, ``residuals_`` ...): ``fitted_inputs_``
     ``{symbol: values}`` and ``y_``, the points used (after ``drop_highest``), and
     ``fitted_groups_``, their groups (None without ``group=``).
@@ -94,7 +93,7 @@ class Law(Estimator):
     def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
                  fixed: dict | None = None, bounds: dict | None = None,
                  shared: tuple | None = None, starts: dict | None = None,
-                 drop_highest: int = 0, max_iter: int = 1000):
+                 drop_highest: int = 0, max_iter: int = 1000, method: str = "gauss-newton"):
         self.huber_delta = huber_delta
         self.n_bootstrap = n_bootstrap
         self.seed = seed
@@ -104,6 +103,7 @@ class Law(Estimator):
         self.starts = starts
         self.drop_highest = drop_highest
         self.max_iter = max_iter
+        self.method = method
 
     # ---- what a law form provides -------------------------------------------------
     def _log_predict(self, theta, X):  # pragma: no cover - abstract
@@ -173,6 +173,9 @@ class Law(Estimator):
         self._check_number("max_iter", integer=True, minimum=1)
         self._check_number("drop_highest", integer=True, minimum=0)
         self._check_number("seed", integer=True, minimum=0)
+        if self.method not in METHODS:
+            raise ScalelabError(f"{type(self).__name__}: method={self.method!r} is not a "
+                                f"minimiser here; use one of {', '.join(map(repr, METHODS))}.")
 
     def _fit(self, data, columns: dict, y, group=None) -> "Law":
         law = type(self).__name__
@@ -206,20 +209,18 @@ class Law(Estimator):
 
         starts = self._starts(X, ys)
         fun_grad = self._objective(X, np.log(ys), None)
-        # phase 1: every start, with scipy L-BFGS-B's default stopping tests; a start still
-        # crawling after max_iter // 4 steps (all residuals on Huber's linear arms, where
-        # the objective is nearly piecewise linear) stops there and competes as it stands
-        res = minimize_batched(fun_grad, starts, self._lower, self._upper,
-                               max_iter=max(self.max_iter // 4, 1), ftol=2.2e-9, fscale=1.0,
-                               pgtol=1e-5, keep_best=N_POLISH)
+        # phase 1: every start, loose stopping tests (scipy L-BFGS-B's defaults), rows
+        # that cannot reach the best few pruned (scalelab.laws._optim.STAGES)
+        res = minimize_stage(fun_grad, starts, self._lower, self._upper, method=self.method,
+                             stage="grid", max_iter=self.max_iter, keep_best=N_POLISH)
         order = np.argsort(res.fun)
         if not np.isfinite(res.fun[order[0]]):
             raise TableError(f"{law}.fit found no start with a finite objective; check that the "
                              f"table holds the law's inputs and a positive y.")
         # phase 2: polish the best few to tight tolerances
         top = res.x[order[:N_POLISH]]
-        polished = minimize_batched(fun_grad, top, self._lower, self._upper,
-                                    max_iter=self.max_iter, pgtol=1e-12, **POLISH_STOP)
+        polished = minimize_stage(fun_grad, top, self._lower, self._upper, method=self.method,
+                                  stage="polish", max_iter=self.max_iter)
         best = int(np.argmin(polished.fun))
         theta = polished.x[best]
         self.theta_ = theta
@@ -330,9 +331,9 @@ class Law(Estimator):
             weights[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size),
                                               size=B)
         fun_grad = fun_grad_factory(weights)
-        res = minimize_batched(fun_grad, np.repeat(self.theta_[None], B, axis=0), self._lower,
-                               self._upper, max_iter=self.max_iter, pgtol=1e-10,
-                               **BOOTSTRAP_STOP)
+        res = minimize_stage(fun_grad, np.repeat(self.theta_[None], B, axis=0), self._lower,
+                             self._upper, method=self.method, stage="bootstrap",
+                             max_iter=self.max_iter)
         self.bootstrap_theta_ = res.x
         self.bootstrap_params_ = pd.DataFrame(self._to_natural(res.x),
                                               columns=list(self.full_names_))
@@ -475,7 +476,7 @@ class Law(Estimator):
                  f"{self.objective_:.6g}",
                  f"Points used:  {self.n_points_}   left out: {left_out}"
                  + (f" (rows {self.excluded_[:8].tolist()})" if left_out else ""),
-                 f"Starts:       {self.n_starts_} (L-BFGS, best kept)   RMS log-residual: "
+                 f"Starts:       {self.n_starts_} ({self.method}, best kept)   RMS log-residual: "
                  f"{self.rmse_log_:.4g}",
                  f"Bootstrap:    {boot}"]
         backtest = getattr(self, "backtest_", None)

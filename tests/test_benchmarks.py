@@ -56,9 +56,12 @@ def test_gpu_check_plans_every_step_and_records_failures_without_stopping(tmp_pa
                            str(out)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    assert list(report["steps"]) == ["gpu-tests", "bench-train", "bench-sweep", "crps-cuda"]
+    assert list(report["steps"]) == ["gpu-tests", "bench-train", "bench-families", "bench-sweep",
+                                     "crps-cuda"]
     assert {s["status"] for s in report["steps"].values()} == {"planned"}
-    assert sum(s["limit_s"] for s in report["steps"].values()) <= 8 * 60
+    assert sum(s["limit_s"] for s in report["steps"].values()) <= 7 * 60
+    families = report["steps"]["bench-families"]["command"]
+    assert {"swinir", "diffusion", "unet", "srcnn"} <= set(families)
     train = report["steps"]["bench-train"]["command"]
     assert {"--device", "cuda", "--compile"} <= set(train)
 

@@ -26,8 +26,12 @@ assert tuple(_FAMILIES) == NAMES
 
 
 def build_model(family: str, width: int, depth: int, scale: int, channels: int = 1,
-                stochastic: bool = False, noise_channels: int = 1) -> nn.Module:
+                stochastic: bool = False, noise_channels: int = 1,
+                in_channels: int | None = None) -> nn.Module:
     """A network of the named family; ``stochastic=True`` wraps it in :class:`Stochastic`.
+
+    ``channels``: the target's channels; ``in_channels`` (default ``channels``): the
+    input's, the target's LR first, then extra inputs (predictors, static fields).
 
     The stochastic variant takes ``noise_channels`` extra input channels of N(0, 1)
     noise; ``model.sample(lr, members)`` returns ``(B, M, C, H, W)``.
@@ -36,14 +40,17 @@ def build_model(family: str, width: int, depth: int, scale: int, channels: int =
         raise ScalelabError(
             f"unknown model family {family!r}; valid choices are {', '.join(_FAMILIES)}."
         )
+    in_channels = channels if in_channels is None else in_channels
     for name, value in (("width", width), ("depth", depth), ("scale", scale),
-                        ("channels", channels), ("noise_channels", noise_channels)):
+                        ("channels", channels), ("noise_channels", noise_channels),
+                        ("in_channels", in_channels)):
         if not isinstance(value, int) or value < 1:
             raise ScalelabError(f"{name} must be a positive integer, got {value!r}.")
     if not stochastic:
-        return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels)
+        return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
+                                 in_channels=in_channels)
     base = _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
-                             in_channels=channels + noise_channels)
+                             in_channels=in_channels + noise_channels)
     return Stochastic(base, noise_channels)
 
 

@@ -131,6 +131,9 @@ class RunConfig:
                 f"ensemble_members must be at least 2 (got {self.ensemble_members}).")
         registry.check_choice("field", self.field, registry.fields(), source)
         registry.check_choice("degradation", self.degradation, registry.degradations(), source)
+        from scalelab.data.options import check_field_options  # paths, variables, dates, size
+
+        check_field_options(self.field, self.options, source, self.field_size, self.scale)
         registry.check_choice("optimizer", self.optimizer, registry.OPTIMIZERS, source)
         registry.check_choice("schedule", self.schedule, registry.SCHEDULES, source)
         registry.check_choice("device", self.device.split(":")[0], registry.DEVICES, source)

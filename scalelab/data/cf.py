@@ -32,7 +32,9 @@ longitudes also go round the whole circle; only then are metrics latitude-weight
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,11 +69,14 @@ def open_dataset(path: str | os.PathLike):
         except ImportError:
             raise _hint("zarr", f"the zarr store {str(path)!r}") from None
         try:
-            ds = xr.open_zarr(path, chunks=None, consolidated=None)
+            with warnings.catch_warnings():  # stores without consolidated metadata are fine
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ds = xr.open_zarr(path, chunks=None, consolidated=None)
         except Exception as err:  # noqa: BLE001 - any reader failure is the user's file
             raise ScalelabError(f"{str(path)!r} is a folder but not a readable zarr store "
                                 f"({type(err).__name__}: {err}); give a netCDF file or a "
                                 "zarr store.") from None
+        ds.encoding.update({"scalelab_path": str(path), "scalelab_format": "zarr"})
         return _check_time_decoded(ds, path)
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -92,7 +97,80 @@ def open_dataset(path: str | os.PathLike):
     except Exception as err:  # noqa: BLE001
         raise ScalelabError(f"cannot read the {kind} file {str(path)!r} ({type(err).__name__}: "
                             f"{err}); check that the file is complete.") from None
+    ds.encoding.update({"scalelab_path": str(path),
+                        "scalelab_format": "hdf5" if engine == "h5netcdf" else "netcdf3"})
     return _check_time_decoded(ds, path)
+
+
+@functools.lru_cache(maxsize=32)
+def _h5file(path: str):
+    import h5py
+
+    return h5py.File(path, "r")
+
+
+@functools.lru_cache(maxsize=32)
+def _zarr_group(path: str):
+    import zarr
+
+    return zarr.open_group(path, mode="r")
+
+
+class RawArray:
+    """The stored array of one variable, read directly and decoded like xarray does.
+
+    ``array[key]`` (``key``: ints and slices in the variable's dimension order) reads
+    just that hyperslab — through h5py for netCDF-4/HDF5 and through zarr for zarr
+    stores, skipping the per-call bookkeeping of xarray's backends (about ten times
+    faster for a small patch), else through xarray — and returns float64 with the CF
+    decoding applied: ``_FillValue``/``missing_value`` → NaN, then ``scale_factor`` and
+    ``add_offset``. It has ``shape``, ``dtype`` and ``ndim``, so ``dask.array.from_array``
+    takes it.
+    """
+
+    def __init__(self, dataset, name: str):
+        var = dataset[name]
+        self.name = name
+        self.dims = tuple(str(d) for d in var.dims)
+        self.shape = tuple(var.shape)
+        self.ndim = len(self.shape)
+        self.dtype = np.dtype(np.float64)
+        self._variable = var
+        encoding = var.encoding
+        self._scale = encoding.get("scale_factor")
+        self._offset = encoding.get("add_offset")
+        self._fills = [v for v in (encoding.get("_FillValue"), encoding.get("missing_value"))
+                       if v is not None and not (np.ndim(v) == 0 and np.isnan(v))]
+        fmt = dataset.encoding.get("scalelab_format")
+        path = dataset.encoding.get("scalelab_path")
+        self._stored = None
+        if "_Unsigned" in encoding or "_Unsigned" in var.attrs:
+            fmt = None  # let xarray apply the unsigned convention
+        try:
+            if fmt == "hdf5":
+                self._stored = _h5file(path)[name]
+            elif fmt == "zarr":
+                self._stored = _zarr_group(path)[name]
+        except (KeyError, OSError, TypeError):
+            self._stored = None
+        if self._stored is not None and tuple(self._stored.shape) != self.shape:
+            self._stored = None
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        if self._stored is None:  # xarray decodes
+            index = dict(zip(self.dims, key))
+            return np.asarray(self._variable.isel(index).values, dtype=np.float64)
+        raw = np.asarray(self._stored[key])
+        values = raw.astype(np.float64)
+        if self._fills:
+            missing = np.isin(raw, np.asarray(self._fills, dtype=raw.dtype))
+            values[missing] = np.nan
+        if self._scale is not None:
+            values *= float(self._scale)
+        if self._offset is not None:
+            values += float(self._offset)
+        return values
 
 
 def _check_time_decoded(ds, path: Path):

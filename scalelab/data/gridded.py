@@ -16,8 +16,8 @@ grows with D without changing the samples already drawn, and the validation and 
 sets never change with D.
 
 Transforms (per variable): ``zscore`` — (x − μ)/σ with μ, σ over the training block
-only (at most ``stats_fields`` fields of it, evenly spaced, read through dask in
-chunks of one field); ``log1p`` — log(1 + max(x, 0)) (precipitation; Rasp & Thuerey
+only (at most ``stats_fields`` fields of it, evenly spaced, streamed in slabs of at
+most 32 MiB); ``log1p`` — log(1 + max(x, 0)) (precipitation; Rasp & Thuerey
 2021 and ClimateLearn, Nguyen et al. 2023, use the same); ``none``. Metrics are
 computed after the inverse transform, in the variable's physical units
 (:meth:`GriddedSource.to_physical`).
@@ -150,6 +150,7 @@ class GriddedSource:
             layout = self._layout(source, variable, split_dim, fractions, normalise, options)
         self.layout = layout
         lay = layout
+        self._arrays: dict = {}  # (which dataset, variable) -> RawArray
         self.split_dim_ = lay.split_dim
         self.grid_dims_ = (lay.axes.y, lay.axes.x)
         self.blocks_ = {name: _as_slice(block) for name, block in lay.blocks.items()}
@@ -206,29 +207,37 @@ class GriddedSource:
 
     # --- statistics ---------------------------------------------------------------------
     def _train_stats(self, name: str) -> tuple[float, float]:
-        """Mean and standard deviation of a variable over the training block, by dask."""
-        try:
-            import dask
-            import dask.array as dsa
-        except ImportError:
-            raise ScalelabError("the statistics of gridded data are computed with dask, which is "
-                                "not installed; install it with `pip install dask`.") from None
+        """Mean and standard deviation of a variable over the training block, streamed.
+
+        The training fields are read in slabs of consecutive fields of at most
+        ``SLAB_BYTES`` and combined by the pairwise update of Chan, Golub & LeVeque
+        (1983, eq. 2.1) for (count, mean, M2), so memory stays at one slab whatever the
+        file's size; missing values are left out.
+        """
         lay = self.layout
-        da = lay.dataset[name]
+        raw = self._array("fine", name)
         block = lay.blocks["train"]
         if lay.split_dim in lay.leading and block.size > lay.opts.stats_fields:
             keep = np.unique(np.linspace(0, block.size - 1, lay.opts.stats_fields).round())
             block = block[keep.astype(int)]
-        sub = da.isel({lay.split_dim: block}) if lay.split_dim in da.dims else da
-        chunks = {d: 1 for d in sub.dims if d not in self.grid_dims_}
-        data = sub.chunk(chunks).data.astype(np.float64)
-        mean, std = dask.compute(dsa.nanmean(data), dsa.nanstd(data), scheduler="threads",
-                                 num_workers=min(4, os.cpu_count() or 1))
-        mean, std = float(mean), float(std)
-        if not np.isfinite(mean):
+        count, mean, m2 = 0, 0.0, 0.0
+        for key in _slabs(raw, lay.split_dim, block):
+            values = raw[key]
+            values = values[np.isfinite(values)]
+            if values.size == 0:
+                continue
+            n_b, mean_b = values.size, float(values.mean())
+            m2_b = float(((values - mean_b) ** 2).sum())
+            delta = mean_b - mean
+            total = count + n_b
+            mean += delta * n_b / total
+            m2 += m2_b + delta**2 * count * n_b / total
+            count = total
+        if count == 0:
             raise ScalelabError(f"variable {name!r} has no finite value in the training block; "
                                 "choose another variable or training period.")
-        return mean, (std if std > 0 else 1.0)
+        std = float(np.sqrt(m2 / count))
+        return float(mean), (std if std > 0 else 1.0)
 
     def _static_fields(self) -> np.ndarray | None:
         """The static fields on the fine grid, transformed: ``(K, ny, nx)`` float32 (read once)."""
@@ -329,15 +338,37 @@ class GriddedSource:
                 weights[i] = self.row_weights_[ys]
         return Patches(target, predictors, lr, static, weights)
 
+    def _array(self, which: str, name: str):
+        """The direct reader of a variable of the fine (``fine``) or coarse (``coarse``) source."""
+        from scalelab.data.cf import RawArray
+
+        if (which, name) not in self._arrays:
+            dataset = self.layout.dataset if which == "fine" else self.layout.lr_dataset
+            self._arrays[which, name] = RawArray(dataset, name)
+        return self._arrays[which, name]
+
+    @staticmethod
+    def _read(raw, index: dict, y: str, x: str) -> np.ndarray:
+        """``raw`` at ``index`` (ints, slices or index arrays per dimension) as a ``(y, x)`` array."""
+        key = tuple(index.get(d, 0) for d in raw.dims)
+        if any(isinstance(k, np.ndarray) for k in key):  # outer indexing: one axis at a time
+            arrays = {i: k for i, k in enumerate(key) if isinstance(k, np.ndarray)}
+            span = tuple(slice(int(k.min()), int(k.max()) + 1) if i in arrays else k
+                         for i, k in enumerate(key))
+            values = raw[span]
+            kept = [i for i, k in enumerate(key) if not isinstance(k, (int, np.integer))]
+            for axis, i in enumerate(kept):
+                if i in arrays:
+                    values = np.take(values, arrays[i] - int(arrays[i].min()), axis=axis)
+        else:
+            values = raw[key]
+        kept_dims = [d for d, k in zip(raw.dims, key) if not isinstance(k, (int, np.integer))]
+        return values.T if kept_dims.index(y) > kept_dims.index(x) else values
+
     def _patch(self, name: str, index: dict, ys: slice, xs: slice) -> np.ndarray:
         """One transformed ``size × size`` patch of a variable; only that patch is read."""
-        lay = self.layout
-        da = lay.dataset[name]
         y, x = self.grid_dims_
-        sub = da.isel({**{d: v for d, v in index.items() if d in da.dims}, y: ys, x: xs})
-        values = np.asarray(sub.values)
-        if sub.dims.index(y) > sub.dims.index(x):
-            values = values.T
+        values = self._read(self._array("fine", name), {**index, y: ys, x: xs}, y, x)
         return forward_transform(values, self.transforms_[name],
                                  self.stats_.get(name, (0.0, 1.0)))
 
@@ -348,17 +379,19 @@ class GriddedSource:
         pos_y, pos_x = coarse_positions(lay, scale)
         py = pos_y[y0 + scale * np.arange(size // scale)]
         px = pos_x[x0 + scale * np.arange(size // scale)]
-        da = lay.lr_dataset[name]
+        raw = self._array("coarse", name)
         ly, lx = lay.lr_axes.y, lay.lr_axes.x
         sel = {}
         if lay.axes.time is not None:
             sel[lay.lr_axes.time] = int(lay.lr_time[index[lay.axes.time]])
         i0, i1 = int(np.floor(py.min())), int(np.ceil(py.max()))
         j0, j1 = int(np.floor(px.min())), int(np.ceil(px.max()))
-        sub = da.isel({**sel, ly: slice(i0, i1 + 1), lx: slice(j0, j1 + 1)})
-        slab = np.asarray(sub.values, dtype=np.float64)
-        if sub.dims.index(ly) > sub.dims.index(lx):
-            slab = slab.T
+        width = raw.shape[raw.dims.index(lx)]
+        if j1 < width:
+            columns = slice(j0, j1 + 1)
+        else:  # a global grid wraps round: read the columns in two pieces
+            columns = np.arange(j0, j1 + 1) % width
+        slab = self._read(raw, {**sel, ly: slice(i0, i1 + 1), lx: columns}, ly, lx)
         iy = np.minimum(np.floor(py).astype(int), i1) - i0
         ix = np.minimum(np.floor(px).astype(int), j1) - j0
         fy, fx = py - (iy + i0), px - (ix + j0)
@@ -381,6 +414,25 @@ class GriddedSource:
 
         patches = self.read(split, n, size, 1, seed, start)
         return torch.from_numpy(patches.target).to(device=device, dtype=dtype or torch.float32)
+
+
+SLAB_BYTES = 32 * 2**20  # the most the statistics read at once
+
+
+def _slabs(raw, split_dim: str, block: np.ndarray):
+    """Keys that read ``raw`` restricted to ``block`` along ``split_dim``, slab by slab."""
+    if split_dim not in raw.dims:
+        yield (slice(None),) * raw.ndim
+        return
+    axis = raw.dims.index(split_dim)
+    field_bytes = 8 * int(np.prod([n for i, n in enumerate(raw.shape) if i != axis]))
+    per_slab = max(1, SLAB_BYTES // max(1, field_bytes))
+    runs = np.split(block, np.flatnonzero(np.diff(block) != 1) + 1)  # consecutive indices
+    for run in runs:
+        for first in range(0, run.size, per_slab):
+            part = run[first:first + per_slab]
+            yield ((slice(None),) * axis + (slice(int(part[0]), int(part[-1]) + 1),)
+                   + (slice(None),) * (raw.ndim - axis - 1))
 
 
 def _as_slice(block: np.ndarray):

@@ -400,7 +400,9 @@ def coarse_positions(layout: Layout, scale: int) -> tuple[np.ndarray, np.ndarray
     centre of the fine rows (columns) ``k … k + scale − 1``: the LR pixel made of them
     is the coarse source bilinearly interpolated there (exactly a coarse value when
     the grids nest). Longitudes are brought to the coarse source's convention
-    (0…360 or −180…180) first.
+    (0…360 or −180…180) first; on a global coarse grid they wrap round (a position past
+    the last column lies between it and the first, whose index is taken modulo the
+    number of columns).
     """
     cache = layout.__dict__.setdefault("_positions", {})
     if scale in cache:
@@ -416,6 +418,11 @@ def coarse_positions(layout: Layout, scale: int) -> tuple[np.ndarray, np.ndarray
                 centres = np.mod(centres, 360.0)
             elif coarse.max() <= 180 and centres.max() > 180:
                 centres = np.where(centres > 180, centres - 360.0, centres)
+            from scalelab.data.cf import is_global
+
+            if is_global(coarse) and coarse.size > 1:  # the first column again, one turn on
+                turn = 360.0 if coarse[-1] > coarse[0] else -360.0
+                coarse = np.append(coarse, coarse[0] + turn)
         out.append(_fractional(coarse, centres, what))
     cache[scale] = tuple(out)
     return cache[scale]

@@ -10,6 +10,7 @@ training code; the registries of valid names are consulted lazily in
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 from dataclasses import dataclass, fields
@@ -141,8 +142,21 @@ class RunConfig:
         return self
 
 
+def _plain(value: Any) -> Any:
+    """``options`` as plain JSON values: YAML's unquoted dates (2020-01-01) become ISO strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
     kind = {"int": int, "float": float, "str": str, "dict": dict, "bool": bool}.get(str(annotation))
+    if kind is dict and isinstance(value, dict):
+        return _plain(value)
     if kind is bool:
         if isinstance(value, bool):
             return value

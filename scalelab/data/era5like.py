@@ -76,7 +76,7 @@ def era5_like_dataset(start: str = "2018-01-01", days: int = 1096, resolution: f
     lon = np.arange(0.0, 360.0, resolution)
     shape = (lat.size, lon.size)
     time = pd.date_range(start, periods=days, freq="D")
-    doy = time.dayofyear.to_numpy(dtype=np.float64)[:, None, None]
+    doy = time.day_of_year.to_numpy(dtype=np.float64)[:, None, None]
     phi = np.radians(lat)[:, None]
 
     # land and orography

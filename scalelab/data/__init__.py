@@ -35,8 +35,8 @@ import torch
 from scalelab._errors import ScalelabError
 from scalelab.data.degrade import bicubic, block_mean, check_degradation, degrade, gaussian
 from scalelab.data.gridded import GriddedSource, example_path, open_variable
-from scalelab.data.options import DATA_FIELDS, check_field_options, data_key
 from scalelab.data.names import DEGRADATIONS, FIELDS
+from scalelab.data.options import DATA_FIELDS, check_field_options, data_key
 from scalelab.data.spectrum import radial_power_spectrum
 from scalelab.data.synthetic import _mix, gaussian_random_field, precipitation_field, turbulence_field
 

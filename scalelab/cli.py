@@ -8,6 +8,7 @@
     scalelab agent-run SPEC key=value ...   one trial of a W&B sweep (what wandb agent runs)
     scalelab runs list|show|export STORE   inspect a store; export to CSV/Parquet
     scalelab sync STORE_OR_DIR   push offline W&B runs to the server
+    scalelab example-data era5-like DIR   write an ERA5-like netCDF-4 file and zarr store
 
 ``key=value`` overrides change the spec before it is validated: ``width=64``,
 ``model.width=64``, ``lr=1e-3``, ``samples=[256,512]`` (a list sweeps it),
@@ -112,7 +113,37 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("path", help="run store (runs.db), its folder, or a wandb folder")
     sync.add_argument("--timeout", type=float, default=300, help="seconds (default 300)")
     sync.set_defaults(func=_cmd_sync)
+
+    example = sub.add_parser("example-data", help="write example data to start from")
+    example.add_argument("kind", choices=("era5-like",), help="which example")
+    example.add_argument("directory", help="folder to write into (created if needed)")
+    example.add_argument("--days", type=int, default=1096, help="daily steps (default 1096, "
+                                                                "2018-2020)")
+    example.add_argument("--resolution", type=float, default=2.5, help="grid spacing in "
+                                                                       "degrees (default 2.5)")
+    example.add_argument("--seed", type=int, default=0)
+    example.set_defaults(func=_cmd_example_data)
     return parser
+
+
+def _cmd_example_data(args) -> int:
+    from scalelab.data.era5like import write_era5_like
+
+    paths = write_era5_like(args.directory, days=args.days, resolution=args.resolution,
+                            seed=args.seed)
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    print("run the example sweep on it: scalelab run sweeps/gridded.yaml (it reads "
+          "data/era5_like.nc; write the data there or edit options.path)")
+    return 0
+
+
+def _print_first_failure(outcome, store) -> None:
+    """Why runs failed, in one line, so a user need not open the store to find out."""
+    if outcome.first_failure is not None:
+        run_id, reason = outcome.first_failure
+        print(f"first failure (run {run_id}): {reason}  (full traceback: scalelab runs show "
+              f"{store} {run_id})")
 
 
 def _version() -> str:
@@ -195,6 +226,7 @@ def _run_sweep_command(args):
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "none"
     print(f"runs: {counts}; {outcome.skipped} already in the store; {outcome.retries} retries "
           f"({time.perf_counter() - t0:.0f} s)")
+    _print_first_failure(outcome, spec.store)
     print(f"run store: {spec.store}")
     if outcome.wandb_dirs:
         where = Path(outcome.wandb_dirs[0]).parent
@@ -206,7 +238,10 @@ def _run_sweep_command(args):
 
 def _cmd_run(args) -> int:
     spec, outcome = _run_sweep_command(args)
-    if not args.no_report and spec.report is not None:
+    if not args.no_report and spec.report is not None and outcome.skipped == 0 and not (
+            outcome.counts.get("finished") or outcome.counts.get("diverged")):
+        print("report: none, as no run finished; mend the failure above and run again")
+    elif not args.no_report and spec.report is not None:
         from scalelab.report import write_report
         from scalelab.runs import load_runs
 
@@ -323,6 +358,7 @@ def _cmd_agent_run(args) -> int:
                         wandb_ids={run_id: wandb_id} if wandb_id else None)
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items()))
     print(f"trial {run_id}: {counts or 'already in the store'}; run store: {spec.store}")
+    _print_first_failure(outcome, spec.store)
     return 0 if not outcome.counts.get("failed") else 1
 
 

@@ -23,6 +23,7 @@ come from :mod:`scalelab.registry`, which is torch-free.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import json
 from dataclasses import dataclass, fields
@@ -185,6 +186,9 @@ class RunConfig:
             raise SpecError(
                 f"{source}: loss_variant {self.loss_variant!r} scores an ensemble, so "
                 f"ensemble_members must be at least 2 (got {self.ensemble_members}).")
+        from scalelab.data.options import check_field_options  # paths, variables, dates, size
+
+        check_field_options(self.field, self.options, source, self.field_size, self.scale)
         return self
 
 
@@ -198,8 +202,21 @@ def coerce_fields(cls, values: dict[str, Any], source: str) -> dict[str, Any]:
             for f in fields(cls) if f.name in values}
 
 
+def _plain(value: Any) -> Any:
+    """``options`` as plain JSON values: YAML's unquoted dates (2020-01-01) become ISO strings."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
     kind = {"int": int, "float": float, "str": str, "dict": dict, "bool": bool}.get(str(annotation))
+    if kind is dict and isinstance(value, dict):
+        return _plain(value)
     if kind is bool:
         if isinstance(value, bool):
             return value

@@ -18,6 +18,8 @@ CASES = {
                         "--rounds", "1", "--field-size", "16"], ["samples/s"]),
     "bench_sweep.py": (["--runs", "2", "--steps", "5", "--repeats", "1", "--field-size", "16"],
                        ["runs/h"]),
+    "bench_gridded.py": (["--size", "0.05", "--samples", "64", "--steps", "2"],
+                         ["peak rss", "gb on disk", "deleted"]),
 }
 
 

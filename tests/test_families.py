@@ -307,3 +307,25 @@ def test_family_options_are_checked_with_the_spec():
     with pytest.raises(SpecError, match="swinir width 8 is not divisible by heads=3"):
         _tiny("swinir", options={"heads": 3}).validate()
     _tiny("edsr", options={"heads": 3}).validate()  # another family's option: not read
+
+
+@pytest.mark.parametrize("family", ["swinir", "diffusion"])
+def test_new_families_take_predictor_channels(family):
+    """Real gridded data brings predictors and static fields as extra input channels: the
+    target's LR first, then the rest; the output keeps the target's channels."""
+    from scalelab.models import build_model
+
+    torch.manual_seed(0)
+    options = {"sampler_steps": 2} if family == "diffusion" else {}
+    model = build_model(family, 8, 1, 4, channels=1, in_channels=3, **options)
+    lr, hr = torch.randn(2, 3, 8, 8), torch.randn(2, 1, 32, 32)
+    assert model(lr).shape == (2, 1, 32, 32)
+    if family == "diffusion":
+        assert torch.isfinite(model.training_loss(lr, hr))
+        assert model.sample(lr, 3).shape == (2, 3, 1, 32, 32)
+        # the predictors reach the denoiser: changing them changes the sample
+        a = model.sample(lr, 1, torch.Generator().manual_seed(1))
+        lr2 = lr.clone()
+        lr2[:, 1:] += 1.0
+        b = model.sample(lr2, 1, torch.Generator().manual_seed(1))
+        assert not torch.allclose(a, b)

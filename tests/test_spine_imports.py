@@ -34,9 +34,9 @@ BLOCK_TORCH = textwrap.dedent("""
 """)
 
 
-def run_without_torch(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_without_torch(code: str, timeout: float = 300, cwd=ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", BLOCK_TORCH + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
 def test_analysis_parts_do_not_import_torch():
@@ -63,10 +63,14 @@ def test_runs_table_module_does_not_import_sweep():
     assert result.returncode == 0, result.stderr
 
 
-def test_every_shipped_spec_loads_without_torch():
+def test_every_shipped_spec_loads_without_torch(tmp_path):
     specs = sorted(str(p) for p in (ROOT / "sweeps").glob("*.yaml"))
     assert specs
-    result = run_without_torch(f"""
+    # sweeps/gridded.yaml reads data/era5_like.nc, which `scalelab example-data` writes
+    from scalelab.data.era5like import write_era5_like
+
+    write_era5_like(tmp_path / "data", resolution=5.0)
+    result = run_without_torch(cwd=tmp_path, code=f"""
         from scalelab.sweep import load_spec
         for path in {specs!r}:
             spec = load_spec(path)
@@ -133,6 +137,12 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
         curve = pd.DataFrame({{"run_id": "a", "step": steps, "lr_step": lr,
                                "train_loss": 2.0 + 3.0 * s1 ** -0.5 - 0.4 * s2}})
         fitted["AnnealingLaw"] = laws.AnnealingLaw(n_bootstrap=20).fit(curve)
+        n, u, ep = (a.ravel() for a in np.meshgrid(np.geomspace(1e6, 1e8, 4), [1e7, 1e8],
+                                                  [1.0, 4.0, 16.0, 64.0], indexing="ij"))
+        d_eff = u + u * 15.0 * (1 - np.exp(-(ep - 1) / 15.0))
+        repeated = pd.DataFrame({{"params": n, "samples": u, "samples_seen": u * ep,
+                                  "val_loss": 1.8 + 400 * n ** -0.3 + 900 * d_eff ** -0.3}})
+        fitted["DataConstrainedLaw"] = laws.DataConstrainedLaw(n_bootstrap=20).fit(repeated)
         every_law = {{name for name in laws.__all__ if isinstance(getattr(laws, name), type)
                       and issubclass(getattr(laws, name), laws.Law)
                       and getattr(laws, name) is not laws.Law}}
@@ -146,6 +156,8 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
                 interval = law.predict_interval(S1=[s1[-1]], S2=[s2[-1]])
             elif name in ("PowerLaw", "BrokenPowerLaw"):
                 interval = law.predict_interval(x=[1e9])
+            elif name == "DataConstrainedLaw":
+                interval = law.predict_interval(N=[1e8], D=[6.4e9], U=[1e8])
             else:
                 interval = law.predict_interval(params=[1e5], samples=[1e4])
             assert (interval["lower"] <= interval["upper"]).all(), name

@@ -56,12 +56,19 @@ def runs_of(store):
 
 
 def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path):
-    # good runs; runs that diverge (SGD at lr 1e6); runs that fail (their data file is missing)
+    # good runs; runs that diverge (SGD at lr 1e6); runs that fail (their data file passes the
+    # checks made when the spec loads, but holds no finite value, so reading it fails)
+    import xarray as xr
+
+    empty = xr.Dataset({"tas": (("time", "y", "x"), np.full((10, 16, 16), np.nan))},
+                       coords={"time": np.arange(10)})
+    empty.to_netcdf(tmp_path / "empty.nc", engine="scipy")
     spec, store = write_spec(tmp_path, {
         "width": {"values": [4, 6]}, "steps": {"value": 20}, "eval_every": {"value": 10},
         "optimizer": {"value": "sgd"}, "schedule": {"value": "constant"},
         "lr": {"values": [0.01, 1.0e6]}, "field": {"values": ["grf", "gridded"]},
-        "options": {"value": {"path": str(tmp_path / "missing.nc"), "variable": "tas"}}},
+        "options": {"value": {"path": str(tmp_path / "empty.nc"), "variable": "tas",
+                              "nan": "skip"}}},
         max_attempts=2)
     plan = cli("sweep", "plan", str(spec))
     assert plan.returncode == 0, plan.stderr
@@ -86,6 +93,7 @@ def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path)
         assert run["status"] == "failed" and run["attempts"] == 2  # retried up to the limit
         assert "Traceback" in run["error"]
     assert "2 retries" not in first.stdout and "4 retries" in first.stdout
+    assert "first failure (run " in first.stdout and "no finite value" in first.stdout
     assert "finished=2" in first.stderr and "best val_loss=" in first.stderr  # progress bar
 
     # plan and training agree on size and compute
@@ -104,6 +112,18 @@ def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path)
     assert "8 already in the store" in again.stdout
     assert {k: v["attempts"] for k, v in runs_of(store).items()} == \
         {k: v["attempts"] for k, v in runs.items()}
+
+
+def test_a_wrong_data_path_stops_the_spec_before_any_run(tmp_path):
+    spec, store = write_spec(tmp_path, {
+        "field": {"value": "gridded"},
+        "options": {"value": {"path": str(tmp_path / "missing.nc"), "variable": "tas"}}})
+    for command in (("sweep", "plan"), ("sweep", "run"), ("run",)):
+        result = cli(*command, str(spec))
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "missing.nc' does not exist" in lines[0], result.stderr
+        assert not store.exists()
 
 
 def same(rows_a, rows_b):

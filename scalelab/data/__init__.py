@@ -8,18 +8,29 @@ fields, see :mod:`scalelab.data.gridded`), so the splits are deterministic and
 disjoint.
 
 Fields (``FIELDS``): ``grf``, ``precip``, ``turbulence`` (synthetic, see
-:mod:`scalelab.data.synthetic`), ``dem`` (the shipped real example) and ``gridded``
-(any netCDF/zarr file). ``options`` carries their settings: ``slope``,
-``wet_fraction``, ``sigma``, ``viscosity``, ``time``, ``path``, ``variable``,
-``split_dim``; and the degradation's: ``blur_sigma``, ``lr_noise_std``.
+:mod:`scalelab.data.synthetic`), ``dem`` (the shipped real example), ``gridded``
+(any netCDF/zarr file, :mod:`scalelab.data.gridded`) and ``photos``, ``faces`` (real
+images shipped by scikit-image, :mod:`scalelab.data.images`). ``options`` carries
+their settings: ``slope``, ``wet_fraction``, ``sigma``, ``viscosity``, ``time`` for
+the synthetic fields; the data keys of :mod:`scalelab.data.options` (``path``,
+``variable``, ``predictors``, ``static``, ``lr_path``, ``transform``, ``split``,
+``nan``, ...; all in ``docs/data.md``); and the degradation's: ``blur_sigma``,
+``lr_noise_std``.
 
-Importing this package is torch-free (``FIELDS`` and ``DEGRADATIONS`` are all a spec
-needs); the generators, operators and ``make_pairs`` (:mod:`scalelab.data.pairs`)
-load on first use.
+:func:`make_run_data` is what a run uses: the pairs plus what the metrics need —
+the inverse transform to physical units, latitude weights of the validation rows,
+and whether the target has missing values to mask. The LR input has the target's
+channels first (degraded, or read from a coarse source), then the predictors', then
+the static fields' (block-averaged to the LR grid).
+
+Importing this package is torch-free (``FIELDS``, ``DEGRADATIONS`` and
+``check_field_options`` are all a spec needs); the generators, operators and
+``make_pairs``/``make_run_data`` (:mod:`scalelab.data.pairs`) load on first use.
 """
 
 from scalelab._lazy import make_lazy
 from scalelab.data.names import DEGRADATIONS, FIELDS
+from scalelab.data.options import check_field_options
 
 _HOMES = {
     **dict.fromkeys(("gaussian_random_field", "precipitation_field", "turbulence_field"),
@@ -27,7 +38,8 @@ _HOMES = {
     "radial_power_spectrum": "scalelab.data.spectrum",
     **dict.fromkeys(("block_mean", "bicubic", "gaussian", "degrade"), "scalelab.data.degrade"),
     **dict.fromkeys(("GriddedSource", "example_path", "open_variable"), "scalelab.data.gridded"),
-    **dict.fromkeys(("make_fields", "make_pairs", "make_test_pairs"), "scalelab.data.pairs"),
+    **dict.fromkeys(("make_fields", "make_pairs", "make_test_pairs", "make_run_data", "RunData"),
+                    "scalelab.data.pairs"),
 }
-__all__ = ["FIELDS", "DEGRADATIONS", *_HOMES]
+__all__ = ["FIELDS", "DEGRADATIONS", "check_field_options", *_HOMES]
 make_lazy(__name__, _HOMES)

@@ -4,8 +4,9 @@ Fields: ``grf`` (Gaussian random field, power-law spectrum), ``precip``
 (intermittent precipitation-like field), ``turbulence`` (2-D Navier–Stokes vorticity
 snapshot from a pseudo-spectral solver), ``dem`` (the shipped real elevation model,
 ``scalelab/data/examples``), ``gridded`` (any netCDF/zarr file: ``options`` give
-``path`` and ``variable``).
+``path`` and ``variable``, see ``docs/data.md``), ``photos`` and ``faces`` (real
+photographs and LFW face crops shipped by scikit-image).
 """
 
-FIELDS = ("grf", "precip", "turbulence", "dem", "gridded")
+FIELDS = ("grf", "precip", "turbulence", "dem", "gridded", "photos", "faces")
 DEGRADATIONS = ("block_mean", "bicubic", "gaussian")

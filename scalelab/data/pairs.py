@@ -4,44 +4,54 @@
 (D samples) and a validation set that never changes with D; ``make_test_pairs``
 returns the held-out test set. Each split draws from its own seed stream (synthetic
 fields) or its own block of the data (real fields, see :mod:`scalelab.data.gridded`),
-so the splits are deterministic and disjoint.
+so the splits are deterministic and disjoint. :func:`make_run_data` is what a run
+uses: the pairs plus what the metrics need (the inverse transform to physical units,
+latitude weights of the validation rows, whether the target has missing values).
 """
 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
 from scalelab._errors import ScalelabError
-from scalelab.data.degrade import check_degradation, degrade
-from scalelab.data.gridded import GriddedSource, example_path
+from scalelab.data.degrade import block_mean, check_degradation, degrade
+from scalelab.data.gridded import GriddedSource
 from scalelab.data.names import FIELDS
-from scalelab.data.synthetic import (
-    _mix, gaussian_random_field, precipitation_field, turbulence_field,
-)
+from scalelab.data.options import DATA_FIELDS, data_key
+from scalelab.data.synthetic import _mix, gaussian_random_field, precipitation_field, turbulence_field
+
 
 TRAIN, VAL, TEST = 0, 1, 2  # split streams: a split's samples never depend on another's size
 _SPLIT_NAMES = ("train", "val", "test")
 
 
 @functools.lru_cache(maxsize=8)
-def _gridded(path: str, variable: str | None, split_dim: str | None) -> GriddedSource:
-    return GriddedSource(path, variable, split_dim=split_dim)
+def _cached_source(key: str):
+    import json
+
+    values = json.loads(key)
+    field = values.pop("field")
+    if field in ("photos", "faces"):
+        from scalelab.data.images import ImageSource
+
+        return ImageSource(field, values)
+    from scalelab.data.options import layout_for
+
+    return GriddedSource(layout=layout_for(field, values))
 
 
-def _source(field: str, options: dict) -> GriddedSource:
-    if field == "dem":
-        return _gridded(str(example_path("jacksboro_dem.nc")), "elevation", None)
-    if "path" not in options:
-        raise ScalelabError("field 'gridded' needs options.path (a netCDF file or zarr store) "
-                            "and options.variable.")
-    return _gridded(str(options["path"]), options.get("variable"), options.get("split_dim"))
+def _source(field: str, options: dict):
+    """The (cached) reader of a data field; its data keys alone make the cache key."""
+    return _cached_source(data_key(field, options))
 
 
 def make_fields(field: str, n: int, size: int, seed: int, split: int, device="cpu",
                 options: dict | None = None) -> torch.Tensor:
-    """``n`` HR fields ``(n, 1, size, size)`` of the named kind for one split (0, 1, 2)."""
+    """``n`` HR fields ``(n, C, size, size)`` of the named kind for one split (0, 1, 2)."""
     options = options or {}
     if field == "grf":
         return gaussian_random_field(
@@ -59,8 +69,9 @@ def make_fields(field: str, n: int, size: int, seed: int, split: int, device="cp
             n, size, seed=seed * 3 + split, viscosity=float(options.get("viscosity", 1e-3)),
             time=float(options.get("time", 1.0)), device=device,
         )
-    if field in ("dem", "gridded"):
-        return _source(field, options).samples(_SPLIT_NAMES[split], n, size, seed, device=device)
+    if field in DATA_FIELDS:
+        patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, 1, seed)
+        return torch.from_numpy(patches.target).to(device)
     raise ScalelabError(f"unknown field {field!r}; valid choices are {', '.join(FIELDS)}.")
 
 
@@ -82,22 +93,38 @@ def _degrade_split(hr, scale, degradation, options, seed, split):
                    generator=generator)
 
 
+def _split_pairs(field, n, size, scale, degradation, seed, split, device, options):
+    """(lr, hr, row weights or None) of one split."""
+    if field not in DATA_FIELDS:
+        hr = make_fields(field, n, size, seed, split, device, options)
+        return _degrade_split(hr, scale, degradation, options, seed, split), hr, None
+    patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, scale, seed)
+    hr = torch.from_numpy(patches.target)
+    if patches.lr is not None:  # from the coarse source
+        lr = torch.from_numpy(patches.lr)
+    else:
+        made_of = hr if patches.predictors is None else torch.cat(
+            [hr, torch.from_numpy(patches.predictors)], dim=1)
+        lr = _degrade_split(made_of, scale, degradation, options, seed, split)
+    if patches.static is not None:
+        static = torch.from_numpy(patches.static).nan_to_num(0.0)
+        lr = torch.cat([lr, block_mean(static, scale)], dim=1)
+    lr = lr.nan_to_num(0.0)  # a missing input is the training mean (zscore) or 0
+    weights = None if patches.weights is None else torch.from_numpy(patches.weights)
+    return lr.to(device), hr.to(device), weights
+
+
 def make_pairs(field: str, samples: int, val_samples: int, size: int, scale: int,
                degradation: str = "block_mean", data_seed: int = 0, device="cpu",
                options: dict | None = None):
-    """Return ``((lr_train, hr_train), (lr_val, hr_val))`` tensors ``(N, 1, H, W)`` on ``device``.
+    """Return ``((lr_train, hr_train), (lr_val, hr_val))`` tensors ``(N, C, H, W)`` on ``device``.
 
     The validation fields come from their own seed stream (or data block), so they
     are the same for every training-set size D.
     """
-    options = options or {}
-    _check_request(field, size, scale, degradation)
-    hr_train = make_fields(field, samples, size, data_seed, TRAIN, device, options)
-    hr_val = make_fields(field, val_samples, size, data_seed, VAL, device, options)
-    return (
-        (_degrade_split(hr_train, scale, degradation, options, data_seed, TRAIN), hr_train),
-        (_degrade_split(hr_val, scale, degradation, options, data_seed, VAL), hr_val),
-    )
+    data = make_run_data(field, samples, val_samples, size, scale, degradation, data_seed,
+                         device, options)
+    return data.train, data.val
 
 
 def make_test_pairs(field: str, test_samples: int, size: int, scale: int,
@@ -106,5 +133,46 @@ def make_test_pairs(field: str, test_samples: int, size: int, scale: int,
     """Return the held-out test pairs ``(lr_test, hr_test)``; independent of D and of validation."""
     options = options or {}
     _check_request(field, size, scale, degradation)
-    hr_test = make_fields(field, test_samples, size, data_seed, TEST, device, options)
-    return _degrade_split(hr_test, scale, degradation, options, data_seed, TEST), hr_test
+    lr, hr, _ = _split_pairs(field, test_samples, size, scale, degradation, data_seed, TEST,
+                             device, options)
+    return lr, hr
+
+
+def _identity(x):
+    return x
+
+
+@dataclass
+class RunData:
+    """The pairs of a run and what its metrics need.
+
+    ``to_physical``: the target from model space to physical units (identity for
+    synthetic fields); ``val_weights``: ``(N, 1, H, 1)`` latitude weights of the
+    validation rows, or None; ``masked``: the HR target has missing values (NaN) that
+    losses and metrics must ignore.
+    """
+
+    train: tuple
+    val: tuple
+    to_physical: Callable = _identity
+    val_weights: torch.Tensor | None = None
+    masked: bool = False
+
+
+def make_run_data(field: str, samples: int, val_samples: int, size: int, scale: int,
+                  degradation: str = "block_mean", data_seed: int = 0, device="cpu",
+                  options: dict | None = None) -> RunData:
+    """The training pairs (D samples), the validation pairs and how to score them."""
+    options = options or {}
+    _check_request(field, size, scale, degradation)
+    lr_train, hr_train, _ = _split_pairs(field, samples, size, scale, degradation, data_seed,
+                                         TRAIN, device, options)
+    lr_val, hr_val, weights = _split_pairs(field, val_samples, size, scale, degradation,
+                                           data_seed, VAL, device, options)
+    if field not in DATA_FIELDS:
+        return RunData((lr_train, hr_train), (lr_val, hr_val))
+    source = _source(field, options)
+    masked = bool(torch.isnan(hr_train).any() or torch.isnan(hr_val).any())
+    if weights is not None:
+        weights = weights.to(device=device, dtype=torch.float64)[:, None, :, None]
+    return RunData((lr_train, hr_train), (lr_val, hr_val), source.to_physical, weights, masked)

@@ -26,11 +26,14 @@ assert tuple(_FAMILIES) == NAMES
 
 
 def build_model(family: str, width: int, depth: int, scale: int, channels: int = 1,
-                stochastic: bool = False, noise_channels: int = 1, **options) -> nn.Module:
+                stochastic: bool = False, noise_channels: int = 1, in_channels: int | None = None,
+                **options) -> nn.Module:
     """A network of the named family; ``stochastic=True`` wraps it in :class:`Stochastic`.
 
     The stochastic variant takes ``noise_channels`` extra input channels of N(0, 1)
-    noise; ``model.sample(lr, members)`` returns ``(B, M, C, H, W)``. A generative
+    noise; ``model.sample(lr, members)`` returns ``(B, M, C, H, W)``. ``channels``: the
+    target's channels; ``in_channels`` (default ``channels``): the input's, the target's
+    LR first, then extra inputs (predictors, static fields). A generative
     family (``diffusion``) samples by itself and is never wrapped. ``options`` are the
     family's own settings (``OPTIONS[family]``, e.g. ``heads`` of ``swinir``).
     """
@@ -43,15 +46,17 @@ def build_model(family: str, width: int, depth: int, scale: int, channels: int =
         valid = ", ".join(OPTIONS[family]) or "none"
         raise ScalelabError(f"the {family} family has no option {unknown[0]!r}; its options are "
                             f"{valid}.")
+    in_channels = channels if in_channels is None else in_channels
     for name, value in (("width", width), ("depth", depth), ("scale", scale),
-                        ("channels", channels), ("noise_channels", noise_channels)):
+                        ("channels", channels), ("noise_channels", noise_channels),
+                        ("in_channels", in_channels)):
         if not isinstance(value, int) or value < 1:
             raise ScalelabError(f"{name} must be a positive integer, got {value!r}.")
     if not stochastic or family in GENERATIVE:
         return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
-                                 **options)
+                                 in_channels=in_channels, **options)
     base = _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
-                             in_channels=channels + noise_channels, **options)
+                             in_channels=in_channels + noise_channels, **options)
     return Stochastic(base, noise_channels)
 
 

@@ -62,13 +62,14 @@ def positional_embedding(values: torch.Tensor, dim: int, max_positions: int = 10
 class EDMDenoiser(nn.Module):
     """D_θ(x; σ | condition) with the EDM preconditioning of Karras et al. 2022, Table 1."""
 
-    def __init__(self, width: int, depth: int, channels: int, sigma_data: float):
+    def __init__(self, width: int, depth: int, channels: int, sigma_data: float,
+                 cond_channels: int | None = None):
         super().__init__()
         self.sigma_data = sigma_data
         self.emb_in = 2 * max(1, width // 2)
         self.embed = nn.Sequential(nn.Linear(self.emb_in, width), nn.SiLU())
-        self.net = UNet(width, depth, scale=1, channels=channels, in_channels=2 * channels,
-                        emb_dim=width)
+        self.net = UNet(width, depth, scale=1, channels=channels,
+                        in_channels=channels + (cond_channels or channels), emb_dim=width)
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         sigma = sigma.to(torch.float32).reshape(-1, 1, 1, 1)
@@ -90,9 +91,12 @@ class Diffusion(nn.Module):
                  sampler_steps: int = 18, s_churn: float = 40.0, s_tmin: float = 0.05,
                  s_tmax: float = 50.0, s_noise: float = 1.003, residual: str = "bilinear"):
         super().__init__()
-        if in_channels not in (None, channels):
-            raise ScalelabError("the diffusion family draws its own noise; it takes no extra "
-                                "input channels (leave noise_channels at its default).")
+        # extra input channels (predictors, static fields) condition the denoiser; the
+        # family draws its own noise, so it is never wrapped for noise channels
+        in_channels = channels if in_channels is None else in_channels
+        if not isinstance(in_channels, int) or in_channels < channels:
+            raise ScalelabError(f"diffusion: in_channels must be at least channels ({channels}), "
+                                f"got {in_channels!r}.")
         if sampler not in SAMPLERS:
             raise ScalelabError(f"diffusion: unknown sampler {sampler!r}; valid choices are "
                                 f"{', '.join(SAMPLERS)}.")
@@ -109,13 +113,14 @@ class Diffusion(nn.Module):
         if not sigma_max > sigma_min:
             raise ScalelabError(f"diffusion: sigma_max ({sigma_max}) must exceed sigma_min "
                                 f"({sigma_min}).")
-        self.scale, self.channels = scale, channels
+        self.scale, self.channels, self.in_channels = scale, channels, in_channels
         self.p_mean, self.p_std = p_mean, p_std
         self.sigma_min, self.sigma_max, self.rho = sigma_min, sigma_max, rho
         self.sampler, self.sampler_steps, self.residual = sampler, sampler_steps, residual
         self.s_churn, self.s_tmin, self.s_tmax, self.s_noise = s_churn, s_tmin, s_tmax, s_noise
-        self.denoiser = EDMDenoiser(width, depth, channels, sigma_data)
-        self.mean_net = UNet(width, depth, scale, channels) if residual == "regression" else None
+        self.denoiser = EDMDenoiser(width, depth, channels, sigma_data, cond_channels=in_channels)
+        self.mean_net = (UNet(width, depth, scale, channels, in_channels=in_channels)
+                         if residual == "regression" else None)
 
     @property
     def evaluations_per_sample(self) -> int:
@@ -131,12 +136,12 @@ class Diffusion(nn.Module):
         return torch.cat([t, torch.zeros(1, dtype=torch.float64, device=device)])
 
     def _condition(self, lr: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(lr[:, :self.channels], scale_factor=self.scale, mode="bilinear",
-                             align_corners=False)
+        """Every input channel on the HR grid: the target's LR first, then any predictors."""
+        return F.interpolate(lr, scale_factor=self.scale, mode="bilinear", align_corners=False)
 
     def _mean(self, lr: torch.Tensor, cond: torch.Tensor) -> torch.Tensor | None:
         if self.residual == "bilinear":
-            return cond
+            return cond[:, :self.channels]
         if self.residual == "regression":
             return self.mean_net(lr)
         return None
@@ -175,7 +180,8 @@ class Diffusion(nn.Module):
         mean = self._mean(lr, cond)
         steps = self.sigma_steps()  # on the host: the step sizes are Python numbers
         n = self.sampler_steps
-        x = self._randn(cond.shape, cond, generator) * float(steps[0])
+        shape = (cond.shape[0], self.channels, *cond.shape[2:])  # the target's channels
+        x = self._randn(shape, cond, generator) * float(steps[0])
         for i in range(n):
             t_cur, t_next = float(steps[i]), float(steps[i + 1])
             gamma = 0.0

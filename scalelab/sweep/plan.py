@@ -14,16 +14,20 @@ import pandas as pd
 
 def plan_sweep(spec) -> pd.DataFrame:
     """One row per run of ``spec``: run_id, config fields, params, flops_per_sample, flops."""
+    from scalelab.data.options import channels_of
     from scalelab.models import build_model, count_params, forward_flops
 
     sizes: dict = {}
     rows = []
     for cfg in spec.runs:
-        arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size)
+        in_channels, channels = channels_of(cfg.field, cfg.options)  # predictors, static, RGB
+        arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size, in_channels, channels)
         if arch not in sizes:
-            model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale)
+            model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, channels=channels,
+                                in_channels=in_channels)
             lr_size = cfg.field_size // cfg.scale
-            sizes[arch] = (count_params(model), forward_flops(model, (1, lr_size, lr_size)))
+            sizes[arch] = (count_params(model),
+                           forward_flops(model, (in_channels, lr_size, lr_size)))
         params, flops_per_sample = sizes[arch]
         rows.append({"run_id": cfg.run_id, **cfg.to_dict(), "params": params,
                      "flops_per_sample": flops_per_sample,

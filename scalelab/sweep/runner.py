@@ -41,6 +41,13 @@ class SweepOutcome:
     retries: int = 0
     wandb_dirs: list = field(default_factory=list)
     wandb_mode: str = "disabled"
+    first_failure: tuple | None = None  # (run_id, the error's last line) of the first failed attempt
+
+
+def failure_reason(error: str) -> str:
+    """The last line of a traceback: the exception and its message."""
+    lines = [line for line in (error or "").strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else "unknown error"
 
 
 def runs_to_do(store: RunStore, spec: SweepSpec, retry_failed: bool = False) -> list:
@@ -116,6 +123,8 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
             tracker.tracked(result.info.get("wandb_dir"))
             if result.status == "failed":
                 store.record_failure(cfg.run_id, result.error or "unknown error", result.host)
+                if outcome.first_failure is None:
+                    outcome.first_failure = (cfg.run_id, failure_reason(result.error))
                 if store.attempts(cfg.run_id) < spec.max_attempts:
                     outcome.retries += 1
                     queue.append(cfg)  # retried after the runs already queued

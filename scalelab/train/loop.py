@@ -37,6 +37,12 @@ branches on the family); the run's ``loss_variant`` is then what ``val_loss`` re
 on the samples. ``flops`` counts the training forward (one denoiser evaluation per
 sample); ``info["sample_flops"]`` is the cost of one evaluated sample (all the
 sampler's steps), which the ensemble metrics pay ``ensemble_members`` times.
+
+Real fields (``scalelab.data.make_run_data``): the input may have several channels
+(the target's LR, predictors, static fields) and the target several (RGB photos);
+the validation metrics are computed in physical units (after the inverse of the
+data's transform), latitude-weighted on global grids, and missing target values are
+ignored by the loss and the metrics (:mod:`scalelab.train.fieldmetrics`).
 """
 
 from __future__ import annotations
@@ -54,12 +60,13 @@ import torch
 
 from scalelab._errors import ScalelabError
 from scalelab.config import RunConfig
-from scalelab.data import make_pairs
+from scalelab.data import make_run_data
+from scalelab.data.options import channels_of
 from scalelab.losses import get_loss
 from scalelab.models import build_model, count_params, forward_flops, training_flops
 from scalelab.models.names import family_options
 from scalelab.result import RunResult
-from scalelab.train import metrics
+from scalelab.train import fieldmetrics
 from scalelab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 
 
@@ -86,14 +93,22 @@ def lr_at(step: int, cfg: RunConfig) -> float:
 
 
 def make_model(cfg: RunConfig) -> torch.nn.Module:
-    """The network of the config: the stochastic variant of the family when M > 1."""
+    """The network of the config: the stochastic variant of the family when M > 1.
+
+    Its input and output channels are those of the config's data (predictors, static
+    fields, RGB: :func:`scalelab.data.options.channels_of`).
+    """
+    in_channels, channels = channels_of(cfg.field, cfg.options)
+    io = {} if (in_channels, channels) == (1, 1) else {"channels": channels,
+                                                       "in_channels": in_channels}
     options = family_options(cfg.family, cfg.options)
     if cfg.ensemble_members == 1:
-        return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, **options)
+        return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, **io, **options)
     if "stochastic" not in inspect.signature(build_model).parameters:
         raise ScalelabError(f"ensemble_members={cfg.ensemble_members} needs a stochastic variant "
                             f"of {cfg.family!r}, which this scalelab lacks; set ensemble_members: 1.")
-    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, stochastic=True, **options)
+    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, stochastic=True, **io,
+                       **options)
 
 
 def make_loss(cfg: RunConfig):
@@ -132,22 +147,39 @@ def compile_model(model):
     return torch.compile(model)
 
 
-def training_step_loss(model, forward, loss_fn, lr_b, hr_b, members: int, ensemble: bool):
+def training_step_loss(model, forward, loss_fn, lr_b, hr_b, members: int, ensemble: bool,
+                       masked: bool = False):
     """The loss of one training batch: the family's own objective for a generative family,
-    else the run's loss on the prediction (an ensemble of ``members`` for an ensemble loss)."""
+    else the run's loss on the prediction (an ensemble of ``members`` for an ensemble loss).
+
+    ``masked``: ``hr_b`` has missing values (NaN), which add nothing to the loss; a
+    generative family, whose objective sees the target itself, gets them filled with the
+    bilinear upsampling of the LR input (so they carry no signal to learn).
+    """
     if is_generative(model):
+        if masked:
+            base = torch.nn.functional.interpolate(
+                lr_b[:, :hr_b.shape[1]].float(), size=hr_b.shape[-2:], mode="bilinear",
+                align_corners=False).to(hr_b.dtype)
+            hr_b = torch.where(torch.isnan(hr_b), base, hr_b)
         return model.training_loss(lr_b, hr_b)
-    pred = predict(model, forward, lr_b, members, ensemble)
-    return loss_fn(pred.float(), hr_b, lr_b)
+    pred = predict(model, forward, lr_b, members, ensemble).float()
+    if masked:  # missing target pixels add nothing to the loss
+        pred, hr_b = fieldmetrics.fill_masked(pred, hr_b)
+    return loss_fn(pred, hr_b, lr_b)
 
 
 @torch.no_grad()
 def evaluate(model, forward, loss_fn, lr_val, hr_val, data_range: float, members: int = 1,
              threshold: float | None = None, autocast=None, ref: dict | None = None,
-             seed: int = 0, batch_size: int = 256) -> dict:
+             seed: int = 0, batch_size: int = 256, to_physical=None,
+             weights: torch.Tensor | None = None, masked: bool = False) -> dict:
     """Validation loss and metrics of the model on the whole validation set.
 
-    ``ref``: :func:`scalelab.train.metrics.reference` of ``hr_val``, computed once per run.
+    ``ref``: :func:`scalelab.train.fieldmetrics.reference` of the physical ``hr_val``,
+    computed once per run. ``to_physical``: model space → physical units for the metrics
+    (default: none); ``weights``: latitude weights of the rows; ``masked``: ``hr_val``
+    has missing values (NaN) for the loss and metrics to ignore.
     """
     ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
     # the same noise at every evaluation, drawn apart from the training noise
@@ -164,14 +196,18 @@ def evaluate(model, forward, loss_fn, lr_val, hr_val, data_range: float, members
                 scored = ens if ensemble_loss else model(lr_b, generator=noise).float()
             else:
                 pred = scored = forward(lr_b).float()
+            if masked:
+                scored, hr_b = fieldmetrics.fill_masked(scored, hr_b)
             loss_sum += float(loss_fn(scored, hr_b, lr_b)) * lr_b.shape[0]
         preds.append(pred)
     model.train()
-    pred = torch.cat(preds)
+    physical = to_physical or (lambda x: x)
+    pred, target = physical(torch.cat(preds)), physical(hr_val)
     row = {"val_loss": loss_sum / lr_val.shape[0],
-           **metrics.deterministic_metrics(pred, hr_val, data_range, ref)}
+           **fieldmetrics.deterministic_metrics(pred, target, data_range, ref, weights)}
     if members > 1:
-        row.update(metrics.ensemble_metrics(torch.cat(ensembles), hr_val, threshold, seed))
+        row.update(fieldmetrics.ensemble_metrics(physical(torch.cat(ensembles)), target,
+                                                 threshold, seed))
     return row
 
 
@@ -198,16 +234,19 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     members = cfg.ensemble_members
 
     # data: D training pairs and a validation set that does not depend on D, made on the device
-    (lr_train, hr_train), (lr_val, hr_val) = make_pairs(
+    data = make_run_data(
         cfg.field, cfg.samples, cfg.val_samples, cfg.field_size, cfg.scale,
         cfg.degradation, data_seed=0, device=device, options=cfg.options,
     )
+    (lr_train, hr_train), (lr_val, hr_val) = data.train, data.val
     lr_train = lr_train.contiguous(memory_format=memory_format)
     lr_val = lr_val.contiguous(memory_format=memory_format)
-    data_range = float(hr_val.max() - hr_val.min())  # R of PSNR and SSIM, fixed per validation set
-    val_reference = metrics.reference(hr_val)  # spectrum and percentiles of the truth, once
-    # exceedance threshold for the calibration of ensembles: the 90th percentile of the truth
-    threshold = float(cfg.options.get("threshold", metrics.quantile(hr_val, 0.9)))
+    # metrics in physical units: R of PSNR and SSIM, the truth's spectrum and percentiles,
+    # and the exceedance threshold of ensembles (90th percentile of the truth), once per run
+    hr_val_physical = data.to_physical(hr_val)
+    data_range = fieldmetrics.data_range(hr_val_physical)
+    val_reference = fieldmetrics.reference(hr_val_physical)
+    threshold = float(cfg.options.get("threshold", fieldmetrics.quantile(hr_val_physical, 0.9)))
 
     # model, loss, optimiser
     model = make_model(cfg).to(device, memory_format=memory_format)
@@ -252,7 +291,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             "lr": lr_at(max(step - 1, 0), cfg),
             "train_loss": train_loss,
             **evaluate(model, forward, loss_fn, lr_val, hr_val, data_range, members,
-                       threshold, autocast, val_reference, cfg.seed),
+                       threshold, autocast, val_reference, cfg.seed,
+                       to_physical=data.to_physical, weights=data.val_weights,
+                       masked=data.masked),
         }
         row["wall_time_s"] = elapsed()
         if not math.isfinite(row["val_loss"]):
@@ -299,7 +340,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen).to(device)
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
         with autocast:
-            loss = training_step_loss(model, forward, loss_fn, lr_b, hr_b, members, ensemble_loss)
+            loss = training_step_loss(model, forward, loss_fn, lr_b, hr_b, members, ensemble_loss,
+                                      masked=data.masked)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

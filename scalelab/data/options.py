@@ -1,0 +1,509 @@
+"""The data keys of a spec's ``options``, checked when the spec loads (torch-free).
+
+:func:`check_field_options` is what :meth:`scalelab.config.RunConfig.validate` calls:
+for the data fields (``gridded``, ``dem``, ``photos``, ``faces``) it checks the types of
+the data keys, opens the files' metadata (no data are read) and checks paths,
+variables, date ranges, the coarse source and the field size against the grid — each
+problem one sentence, before any run starts. :class:`Layout` is the result: which
+variables, which dimension is time, latitude and longitude, which indices of the split
+dimension belong to each split, how a coarse source lines up in time. The reader
+(:mod:`scalelab.data.gridded`) builds on it. Every key is explained in ``docs/data.md``.
+
+Splits: ``split`` gives date ranges (``train: [2018-01-01, 2019-12-31]``, ends
+included, any date string xarray's time index accepts) or fractions of the split
+dimension (``train: 0.7``); without it the split dimension (time if there is one, else
+longitude/x) is cut into three contiguous blocks of 70/15/15 %. Date ranges must not
+overlap, so no time step of the validation (or test) period is ever used in training.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scalelab._errors import ScalelabError, SpecError
+
+DATA_FIELDS = ("dem", "gridded", "photos", "faces")
+TRANSFORMS = ("zscore", "log1p", "none")
+NAN_POLICIES = ("mask", "skip", "error")
+SPLITS = ("train", "val", "test")
+DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+# the data keys of ``options`` (the other keys belong to the degradation, loss, schedule, ...)
+DATA_KEYS = ("path", "variable", "predictors", "static", "static_path", "lr_path", "transform",
+             "split", "split_dim", "nan", "lat_weighting", "stats_fields", "images", "color")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The data keys of ``options``, typed; defaults as documented in ``docs/data.md``."""
+
+    path: str | None = None
+    variable: str | None = None
+    predictors: tuple[str, ...] = ()
+    static: tuple[str, ...] = ()
+    static_path: str | None = None
+    lr_path: str | None = None
+    transform: str | tuple = "zscore"  # one name for all, or ((variable, name), ...)
+    split: tuple | None = None  # ((split, [start, end] | fraction), ...)
+    split_dim: str | None = None
+    nan: str = "mask"
+    lat_weighting: str = "auto"  # "auto" | "true" | "false"
+    stats_fields: int = 512
+    images: tuple[str, ...] | None = None
+    color: bool = False
+
+    def transform_of(self, variable: str) -> str:
+        if isinstance(self.transform, str):
+            return self.transform
+        return dict(self.transform).get(variable, "zscore")
+
+
+def _names(value, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ScalelabError(f"options.{key} must be a variable name or a list of names, got {value!r}.")
+
+
+def parse_options(options: dict | None) -> DataOptions:
+    """Type-check the data keys of ``options`` (no file is opened)."""
+    options = options or {}
+    for key in ("path", "variable", "static_path", "lr_path", "split_dim"):
+        value = options.get(key)
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise ScalelabError(f"options.{key} must be a string, got {value!r}.")
+    transform = options.get("transform", "zscore")
+    if isinstance(transform, str):
+        _check_transform(transform, "options.transform")
+    elif isinstance(transform, dict):
+        for name, value in transform.items():
+            _check_transform(value, f"options.transform.{name}")
+        transform = tuple(sorted(transform.items()))
+    else:
+        raise ScalelabError(f"options.transform must be one of {', '.join(TRANSFORMS)} or a "
+                            f"mapping variable: transform, got {transform!r}.")
+    split = options.get("split")
+    if split is not None:
+        if not isinstance(split, dict) or not split:
+            raise ScalelabError("options.split must map train, val (and test) to date ranges "
+                                "[start, end] or to fractions, e.g. {train: [2018-01-01, "
+                                "2019-12-31], val: [2020-01-01, 2020-06-30]}.")
+        unknown = sorted(set(split) - set(SPLITS))
+        if unknown:
+            raise ScalelabError(f"options.split has an unknown split {unknown[0]!r}; valid "
+                                f"choices are {', '.join(SPLITS)}.")
+        for name in ("train", "val"):
+            if name not in split:
+                raise ScalelabError(f"options.split needs a {name!r} entry (a date range "
+                                    "[start, end] or a fraction).")
+        kinds = {_split_kind(name, value) for name, value in split.items()}
+        if len(kinds) > 1:
+            raise ScalelabError("options.split mixes date ranges and fractions; give all "
+                                "splits as date ranges or all as fractions.")
+        split = tuple((name, tuple(str(v) for v in value) if isinstance(value, (list, tuple))
+                       else float(value)) for name, value in split.items())
+    nan = options.get("nan", "mask")
+    if nan not in NAN_POLICIES:
+        raise ScalelabError(f"options.nan must be one of {', '.join(NAN_POLICIES)} (how missing "
+                            f"values are handled), got {nan!r}.")
+    lat_weighting = options.get("lat_weighting", "auto")
+    if lat_weighting not in ("auto", True, False):
+        raise ScalelabError(f"options.lat_weighting must be auto, true or false, got "
+                            f"{lat_weighting!r}.")
+    stats_fields = options.get("stats_fields", 512)
+    if not isinstance(stats_fields, int) or isinstance(stats_fields, bool) or stats_fields < 1:
+        raise ScalelabError(f"options.stats_fields must be a positive integer, got "
+                            f"{stats_fields!r}.")
+    color = options.get("color", False)
+    if not isinstance(color, bool):
+        raise ScalelabError(f"options.color must be true or false, got {color!r}.")
+    images = options.get("images")
+    return DataOptions(
+        path=None if options.get("path") is None else str(options["path"]),
+        variable=options.get("variable"),
+        predictors=_names(options.get("predictors"), "predictors"),
+        static=_names(options.get("static"), "static"),
+        static_path=None if options.get("static_path") is None else str(options["static_path"]),
+        lr_path=None if options.get("lr_path") is None else str(options["lr_path"]),
+        transform=transform, split=split, split_dim=options.get("split_dim"), nan=nan,
+        lat_weighting=str(lat_weighting).lower(), stats_fields=stats_fields,
+        images=None if images is None else _names(images, "images"), color=color,
+    )
+
+
+def _check_transform(value, where: str) -> None:
+    if value not in TRANSFORMS:
+        raise ScalelabError(f"{where} must be one of {', '.join(TRANSFORMS)}, got {value!r}.")
+
+
+def _split_kind(name: str, value) -> str:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return "dates"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+        return "fraction"
+    raise ScalelabError(f"options.split.{name} must be a date range [start, end] or a fraction "
+                        f"in (0, 1), got {value!r}.")
+
+
+@dataclass
+class Layout:
+    """Where the samples of each split come from, resolved from metadata only.
+
+    ``blocks[split]``: indices along ``split_dim`` of the split's fields (time steps,
+    or rows/columns when the split dimension is a grid dimension). ``lr_time``:
+    for a coarse source, the coarse time index of each fine time step (−1: none).
+    """
+
+    dataset: object  # xarray Dataset (lazy)
+    target: str
+    opts: DataOptions
+    axes: object  # cf.Axes
+    grid_shape: tuple[int, int]
+    split_dim: str
+    blocks: dict
+    static_dataset: object = None
+    lr_dataset: object = None
+    lr_time: np.ndarray | None = None
+    lr_axes: object = None
+    lat_weighted: bool = False
+    leading: tuple[str, ...] = ()  # the target's non-grid dimensions, in its order
+    leading_shape: tuple[int, ...] = ()
+    notes: list = field(default_factory=list)
+
+    @property
+    def predictors(self) -> tuple[str, ...]:
+        return self.opts.predictors
+
+    @property
+    def static(self) -> tuple[str, ...]:
+        return self.opts.static
+
+    def extent(self, split: str) -> tuple[int, int, int, int]:
+        """(row start, row stop, column start, column stop) patches of a split may cover."""
+        ny, nx = self.grid_shape
+        rows, cols = (0, ny), (0, nx)
+        block = self.blocks[split]
+        if self.split_dim == self.axes.y:
+            rows = (int(block[0]), int(block[-1]) + 1)
+        if self.split_dim == self.axes.x:
+            cols = (int(block[0]), int(block[-1]) + 1)
+        return (*rows, *cols)
+
+    def check_size(self, size: int, scale: int = 1) -> None:
+        """Raise one sentence when a ``size × size`` patch does not fit a split's grid."""
+        for split in self.blocks:
+            r0, r1, c0, c1 = self.extent(split)
+            height, width = r1 - r0, c1 - c0
+            if size > height or size > width:
+                fit = min(height, width) // scale * scale
+                where = ("grid" if (height, width) == self.grid_shape
+                         else f"{split} block")
+                raise ScalelabError(
+                    f"field_size {size} is larger than the {where} ({height} × {width}) of "
+                    f"{self.target!r}; choose field_size <= {fit}"
+                    + (f" (a multiple of the scale {scale})" if scale > 1 else "") + ".")
+        if self.lr_dataset is not None:
+            coarse_positions(self, scale)  # raises if the coarse grid does not cover the fine one
+
+
+def _index_of(ds, dim: str):
+    try:
+        return ds.indexes[dim]
+    except KeyError:
+        return None
+
+
+def _date_block(index, name: str, value: tuple, dim: str) -> np.ndarray:
+    start, end = value
+    try:
+        bounds = index.slice_indexer(start, end)
+    except (KeyError, ValueError, TypeError) as err:
+        raise ScalelabError(f"options.split.{name}: {start!r} to {end!r} are not dates the time "
+                            f"axis {dim!r} understands ({err}); write dates as YYYY-MM-DD.") from None
+    block = np.arange(len(index))[bounds]
+    if block.size == 0:
+        raise ScalelabError(f"options.split.{name} ({start} to {end}) holds no time step of "
+                            f"{dim!r}, which runs from {index[0]} to {index[-1]}; choose dates "
+                            "inside that range.")
+    return block
+
+
+def _fraction_blocks(length: int, fractions, dim: str) -> dict:
+    names = [name for name, _ in fractions]
+    values = np.asarray([value for _, value in fractions], dtype=float)
+    bounds = np.round(np.cumsum((0.0, *values)) / max(1.0, values.sum()) * length).astype(int)
+    blocks = {name: np.arange(bounds[i], bounds[i + 1]) for i, name in enumerate(names)}
+    for name, block in blocks.items():
+        if block.size == 0:
+            raise ScalelabError(f"the {name} block along {dim!r} is empty; the data have only "
+                                f"{length} entries there, so give {name} a larger fraction.")
+    return blocks
+
+
+def build_layout(dataset, opts: DataOptions, static_dataset=None, lr_dataset=None) -> Layout:
+    """Resolve variables, axes, splits and the coarse source of ``dataset`` (metadata only)."""
+    from scalelab.data.cf import find_axes, is_global
+
+    names = [str(v) for v in dataset.data_vars]
+    if opts.variable is None or opts.variable not in dataset.data_vars:
+        what = "no variable given" if opts.variable is None else f"no variable {opts.variable!r}"
+        raise ScalelabError(f"the dataset has {what}; valid choices are {', '.join(names)} "
+                            "(set options.variable).")
+    target = dataset[opts.variable]
+    axes = find_axes(target)
+    leading = tuple(str(d) for d in target.dims if d not in (axes.y, axes.x))
+    for name in opts.predictors:
+        if name not in dataset.data_vars:
+            raise ScalelabError(f"options.predictors: the dataset has no variable {name!r}; valid "
+                                f"choices are {', '.join(names)}.")
+        dims = dataset[name].dims
+        extra = [str(d) for d in dims if d not in target.dims]
+        if extra or axes.y not in dims or axes.x not in dims:
+            raise ScalelabError(
+                f"options.predictors: {name!r} has dimensions {tuple(map(str, dims))}, not those "
+                f"of {opts.variable!r} {tuple(map(str, target.dims))}; select its extra "
+                "dimensions first (e.g. ds[name].sel(level=500)) or leave it out.")
+        for dim in (axes.y, axes.x):
+            if dataset[name].sizes[dim] != target.sizes[dim]:
+                raise ScalelabError(f"options.predictors: {name!r} is on another grid than "
+                                    f"{opts.variable!r}; give predictors on the target's grid "
+                                    "or from a coarse source (options.lr_path).")
+    static_ds = static_dataset if static_dataset is not None else dataset
+    for name in opts.static:
+        if name not in static_ds.data_vars:
+            valid = ", ".join(str(v) for v in static_ds.data_vars)
+            raise ScalelabError(f"options.static: no variable {name!r} in the static source; "
+                                f"valid choices are {valid}.")
+        da = static_ds[name]
+        grid = (axes.y, axes.x)
+        extra = [str(d) for d in da.dims if d not in grid and da.sizes[d] != 1]
+        if extra or any(d not in da.dims or da.sizes[d] != target.sizes[d] for d in grid):
+            raise ScalelabError(
+                f"options.static: {name!r} has dimensions {dict(da.sizes)}; a static field needs "
+                f"exactly the grid of {opts.variable!r} ({axes.y}: {target.sizes[axes.y]}, "
+                f"{axes.x}: {target.sizes[axes.x]}) and no time.")
+    for name, _ in opts.transform if not isinstance(opts.transform, str) else ():
+        if name not in (opts.variable, *opts.predictors, *opts.static):
+            raise ScalelabError(f"options.transform names {name!r}, which is neither the target, "
+                                "a predictor nor a static field; valid choices are "
+                                f"{', '.join((opts.variable, *opts.predictors, *opts.static))}.")
+
+    # the split dimension and its blocks
+    split_dim = opts.split_dim or axes.time or axes.x
+    if split_dim not in target.dims:
+        raise ScalelabError(f"options.split_dim {split_dim!r} is not a dimension of "
+                            f"{opts.variable!r}; valid choices are "
+                            f"{', '.join(map(str, target.dims))}.")
+    length = target.sizes[split_dim]
+    split = opts.split or tuple(zip(SPLITS, DEFAULT_FRACTIONS))
+    if isinstance(split[0][1], tuple):  # date ranges
+        if split_dim != axes.time:
+            raise ScalelabError(f"options.split gives date ranges, but {opts.variable!r} has no "
+                                f"time axis to split (split dimension {split_dim!r}); give "
+                                "fractions instead, e.g. {train: 0.7, val: 0.15, test: 0.15}.")
+        index = _index_of(dataset, split_dim)
+        if index is None or not hasattr(index, "slice_indexer") or not (
+                index.is_monotonic_increasing):
+            raise ScalelabError(f"the time axis {split_dim!r} is not a sorted time coordinate; "
+                                "sort it (ds.sortby) or give split fractions instead of dates.")
+        blocks = {name: _date_block(index, name, value, split_dim) for name, value in split}
+        order = [name for name, _ in split]
+        for i, a in enumerate(order):
+            for b in order[i + 1:]:
+                if np.intersect1d(blocks[a], blocks[b]).size:
+                    raise ScalelabError(f"options.split: the {a} and {b} periods overlap; give "
+                                        "date ranges that do not overlap, so no sample of one "
+                                        "split is seen in another.")
+    else:
+        blocks = _fraction_blocks(length, split, split_dim)
+
+    # a coarse source on its own grid, aligned in time
+    lr_time = None
+    if lr_dataset is not None:
+        for name in (opts.variable, *opts.predictors):
+            if name not in lr_dataset.data_vars:
+                valid = ", ".join(str(v) for v in lr_dataset.data_vars)
+                raise ScalelabError(f"options.lr_path: the coarse source has no variable {name!r} "
+                                    f"(it must use the names of options.path); valid choices "
+                                    f"are {valid}.")
+        lr_axes = find_axes(lr_dataset[opts.variable])
+        if axes.others or lr_axes.others or (axes.time is None) != (lr_axes.time is None):
+            raise ScalelabError("options.lr_path: a coarse source needs variables with dimensions "
+                                "(time, latitude, longitude) like those of options.path; select "
+                                "other dimensions (level, member) first.")
+        for dim, lr_dim in ((axes.y, lr_axes.y), (axes.x, lr_axes.x)):
+            if dim not in dataset.coords or lr_dim not in lr_dataset.coords:
+                raise ScalelabError(f"options.lr_path: both grids need coordinate values along "
+                                    f"{dim!r} to line them up; add them (ds.assign_coords).")
+        if axes.time is not None:
+            fine, coarse = _index_of(dataset, axes.time), _index_of(lr_dataset, lr_axes.time)
+            try:
+                lr_time = np.asarray(coarse.get_indexer(fine))
+            except (TypeError, ValueError):
+                lr_time = np.full(len(fine), -1)
+            if axes.time == split_dim:
+                blocks = {name: block[lr_time[block] >= 0] for name, block in blocks.items()}
+            for name, block in blocks.items():
+                if block.size == 0:
+                    raise ScalelabError(f"options.lr_path: the coarse source shares no time step "
+                                        f"with options.path in the {name} period; give a coarse "
+                                        "source that covers the same dates.")
+    lat_weighted = False
+    if opts.lat_weighting == "true":
+        if not axes.geographic:
+            raise ScalelabError(f"options.lat_weighting is true but {opts.variable!r} has no "
+                                "latitude/longitude grid (CF units degrees_north/east); set it "
+                                "to auto or false.")
+        lat_weighted = True
+    elif opts.lat_weighting == "auto" and axes.geographic and axes.x in dataset.coords:
+        lat_weighted = bool(is_global(dataset[axes.x].values))
+    return Layout(
+        dataset=dataset, target=opts.variable, opts=opts, axes=axes,
+        grid_shape=(target.sizes[axes.y], target.sizes[axes.x]), split_dim=split_dim,
+        blocks=blocks, static_dataset=static_ds if opts.static else None,
+        lr_dataset=lr_dataset, lr_time=lr_time,
+        lr_axes=find_axes(lr_dataset[opts.variable]) if lr_dataset is not None else None,
+        lat_weighted=lat_weighted, leading=leading,
+        leading_shape=tuple(target.sizes[d] for d in leading),
+    )
+
+
+def _fractional(axis: np.ndarray, values: np.ndarray, what: str) -> np.ndarray:
+    """Fractional indices of ``values`` on a monotonic coordinate ``axis``; refuse extrapolation."""
+    axis = np.asarray(axis, dtype=np.float64)
+    n = axis.size
+    descending = n > 1 and axis[0] > axis[-1]
+    ordered = axis[::-1] if descending else axis
+    step = float(np.abs(np.diff(ordered)).min()) if n > 1 else 1.0
+    low, high = float(values.min()), float(values.max())
+    if low < ordered[0] - 1e-6 * step or high > ordered[-1] + 1e-6 * step:
+        raise ScalelabError(
+            f"options.lr_path: the coarse grid covers {what} {ordered[0]:g} to {ordered[-1]:g}, "
+            f"but the fine grid's coarse cells lie from {low:g} to {high:g}; give a coarse source "
+            "that covers the fine domain (values are interpolated, never extrapolated).")
+    pos = np.interp(values, ordered, np.arange(n, dtype=np.float64))
+    return (n - 1) - pos if descending else pos
+
+
+def coarse_positions(layout: Layout, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where the coarse cells of a fine patch lie on the coarse source's grid.
+
+    Entry ``k`` of each array is the fractional index, on the coarse y (x) axis, of the
+    centre of the fine rows (columns) ``k … k + scale − 1``: the LR pixel made of them
+    is the coarse source bilinearly interpolated there (exactly a coarse value when
+    the grids nest). Longitudes are brought to the coarse source's convention
+    (0…360 or −180…180) first; on a global coarse grid they wrap round (a position past
+    the last column lies between it and the first, whose index is taken modulo the
+    number of columns).
+    """
+    cache = layout.__dict__.setdefault("_positions", {})
+    if scale in cache:
+        return cache[scale]
+    out = []
+    for dim, lr_dim, what in ((layout.axes.y, layout.lr_axes.y, "latitude/y"),
+                              (layout.axes.x, layout.lr_axes.x, "longitude/x")):
+        fine = np.asarray(layout.dataset[dim].values, dtype=np.float64)
+        coarse = np.asarray(layout.lr_dataset[lr_dim].values, dtype=np.float64)
+        centres = np.convolve(fine, np.full(scale, 1.0 / scale), mode="valid")
+        if dim == layout.axes.x and layout.axes.geographic:
+            if coarse.min() >= 0 and centres.min() < 0:
+                centres = np.mod(centres, 360.0)
+            elif coarse.max() <= 180 and centres.max() > 180:
+                centres = np.where(centres > 180, centres - 360.0, centres)
+            from scalelab.data.cf import is_global
+
+            if is_global(coarse) and coarse.size > 1:  # the first column again, one turn on
+                turn = 360.0 if coarse[-1] > coarse[0] else -360.0
+                coarse = np.append(coarse, coarse[0] + turn)
+        out.append(_fractional(coarse, centres, what))
+    cache[scale] = tuple(out)
+    return cache[scale]
+
+
+def _stamp(path: str | None):
+    if path is None:
+        return None
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return (str(p), None)
+    return (str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
+def data_key(field: str, options: dict | None) -> str:
+    """A hashable key of the data keys of ``options`` (the other keys do not change the data)."""
+    options = options or {}
+    return json.dumps({"field": field, **{k: options[k] for k in DATA_KEYS if k in options}},
+                      sort_keys=True, default=str)
+
+
+def layout_for(field: str, options: dict | None) -> Layout:
+    """The layout of a gridded field (``gridded`` or ``dem``) from its options; cached."""
+    opts = parse_options(options)
+    if field == "dem":
+        from scalelab.data.gridded import example_path
+
+        opts = DataOptions(**{**opts.__dict__, "path": str(example_path("jacksboro_dem.nc")),
+                              "variable": opts.variable or "elevation"})
+    elif opts.path is None:
+        raise ScalelabError("field 'gridded' needs options.path (a netCDF file or zarr store) "
+                            "and options.variable.")
+    stamps = tuple(_stamp(p) for p in (opts.path, opts.static_path, opts.lr_path))
+    return _layout_cached(opts, stamps)
+
+
+@functools.lru_cache(maxsize=16)
+def _layout_cached(opts: DataOptions, stamps) -> Layout:
+    from scalelab.data.cf import open_dataset
+
+    dataset = open_dataset(opts.path)
+    static = open_dataset(opts.static_path) if opts.static_path else None
+    coarse = open_dataset(opts.lr_path) if opts.lr_path else None
+    return build_layout(dataset, opts, static, coarse)
+
+
+def channels_of(field: str, options: dict | None) -> tuple[int, int]:
+    """(input channels, target channels) of a field's (LR, HR) pairs, from its options alone.
+
+    The input holds the target's channels, then one per predictor, then one per static
+    field; ``photos`` with ``color: true`` have three target channels (R, G, B).
+    """
+    if field not in DATA_FIELDS:
+        return 1, 1
+    opts = parse_options(options)
+    target = 3 if field == "photos" and opts.color else 1
+    if field in ("photos", "faces"):
+        return target, target
+    return target + len(opts.predictors) + len(opts.static), target
+
+
+def check_field_options(field: str, options: dict | None, source: str = "the spec",
+                        field_size: int | None = None, scale: int = 1) -> None:
+    """Check a data field's options (paths, variables, dates, size vs grid); one SpecError sentence.
+
+    Synthetic fields (``grf``, ``precip``, ``turbulence``) have nothing to check here.
+    """
+    if field not in DATA_FIELDS:
+        return
+    try:
+        if field in ("photos", "faces"):
+            from scalelab.data.images import check_image_options
+
+            check_image_options(field, parse_options(options), field_size)
+            return
+        layout = layout_for(field, options)
+        if field_size is not None:
+            layout.check_size(field_size, scale)
+    except SpecError:
+        raise
+    except ScalelabError as err:
+        raise SpecError(f"{source}: {err}") from None

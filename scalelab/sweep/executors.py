@@ -17,7 +17,11 @@ cluster needs no shared file system, and an executor never touches the store.
 
 Workers pass ``checkpoint_dir=<store folder>/checkpoints/<run_id>`` to
 ``scalelab.train.train`` (when it accepts one) so an interrupted run resumes from
-its last checkpoint instead of starting over.
+its last checkpoint instead of starting over, and a branch of data budgets gets its
+trunk's folder (``trunk_dir``) to start from the trunk's checkpoint at its branch
+step. The driver queues a branch only once its trunk has ended; on a cluster without a
+shared file system a branch that runs on another node than its trunk does not find
+that checkpoint and trains the trunk's part itself (the same curve, at full cost).
 """
 
 from __future__ import annotations
@@ -44,8 +48,13 @@ def checkpoint_dir_for(root: str | Path | None, run_id: str) -> str | None:
     return None if root is None else str(Path(root) / run_id)
 
 
+def trunk_dir_for(root: str | Path | None, cfg: RunConfig) -> str | None:
+    """A branch's trunk checkpoint folder (None for other runs)."""
+    return checkpoint_dir_for(root, cfg.parent) if cfg.parent else None
+
+
 def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | None = None,
-                device: str | None = None) -> RunResult:
+                device: str | None = None, trunk_dir: str | None = None) -> RunResult:
     """Train one run in this process; never raises (a failure comes back as a RunResult).
 
     ``device`` replaces the config's ``device: auto`` with the worker's own device
@@ -64,6 +73,8 @@ def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | 
         kwargs = {}
         if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(train).parameters:
             kwargs["checkpoint_dir"] = checkpoint_dir  # train creates it when it saves
+        if trunk_dir is not None and "trunk_dir" in inspect.signature(train).parameters:
+            kwargs["trunk_dir"] = trunk_dir
         return train(cfg, **kwargs)
     except Exception:  # noqa: BLE001 - a failing run must not end the sweep
         return RunResult(cfg.run_id, "failed", [], {}, traceback.format_exc())
@@ -158,7 +169,7 @@ class LocalExecutor:
                     future = slot.pool.submit(
                         execute_run, cfg.to_dict(),
                         checkpoint_dir_for(self.checkpoint_root, cfg.run_id), self.threads,
-                        worker_device)
+                        worker_device, trunk_dir_for(self.checkpoint_root, cfg))
                     pending[future] = (cfg, slot)
                 done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
                 for future in done:
@@ -232,7 +243,7 @@ class RayExecutor:
                         on_start(cfg, f"ray:{device}")
                     ref = task.remote(cfg.to_dict(),
                                       checkpoint_dir_for(self.checkpoint_root, cfg.run_id),
-                                      1, device)
+                                      1, device, trunk_dir_for(self.checkpoint_root, cfg))
                     pending[ref] = cfg
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:

@@ -5,6 +5,13 @@ N and the training compute C = 3 × forward FLOPs per sample × samples seen
 (forward + backward ≈ 3 × forward, Kaplan et al. 2020 §2.1), samples seen being
 steps × batch_size — the same convention as the curve rows of ``scalelab.train``.
 Models are built once per distinct architecture on the CPU (no training).
+
+Data budgets from one trunk (:mod:`scalelab.sweep.branches`): each row says its
+``role`` (``run``, ``trunk`` or ``branch``), a branch its ``parent`` and
+``branch_step``; ``flops`` is the run's compute from step 0 (a branch's budget, trunk
+part included, as its final curve row counts it) and ``flops_spent`` what running it
+costs (a branch: its decay only). :func:`scalelab.sweep.branches.budget_compute` sums
+them against independent runs of the same budgets.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import pandas as pd
 
 
 def plan_sweep(spec) -> pd.DataFrame:
-    """One row per run of ``spec``: run_id, config fields, params, flops_per_sample, flops."""
+    """One row per run of ``spec``: run_id, role, config fields, params, flops_per_sample,
+    flops (from step 0) and flops_spent (a branch: from its branch step)."""
     from scalelab.models import build_model, count_params, forward_flops
 
     sizes: dict = {}
@@ -25,14 +33,17 @@ def plan_sweep(spec) -> pd.DataFrame:
             lr_size = cfg.field_size // cfg.scale
             sizes[arch] = (count_params(model), forward_flops(model, (1, lr_size, lr_size)))
         params, flops_per_sample = sizes[arch]
-        rows.append({"run_id": cfg.run_id, **cfg.to_dict(), "params": params,
+        own_steps = cfg.steps - (cfg.branch_step if cfg.role == "branch" else 0)
+        rows.append({"run_id": cfg.run_id, "role": cfg.role, **cfg.to_dict(), "params": params,
                      "flops_per_sample": flops_per_sample,
-                     "flops": 3.0 * flops_per_sample * cfg.steps * cfg.batch_size})
+                     "flops": 3.0 * flops_per_sample * cfg.steps * cfg.batch_size,
+                     "flops_spent": 3.0 * flops_per_sample * own_steps * cfg.batch_size})
     return pd.DataFrame.from_records(rows)
 
 
 def varying_columns(table: pd.DataFrame, spec) -> list[str]:
     """The config fields that take more than one value in the sweep."""
     names = [c for c in table.columns if c not in ("run_id", "params", "flops_per_sample",
-                                                   "flops", "options")]
+                                                   "flops", "flops_spent", "options",
+                                                   "cooldowns", "parent")]
     return [c for c in names if table[c].astype(str).nunique() > 1]

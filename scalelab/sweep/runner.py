@@ -8,6 +8,12 @@ checkpoints), and failed runs that have attempts left. A run is marked running
 (one more attempt) at the moment a worker takes it. A failing run is recorded with
 its traceback and re-queued until ``max_attempts``; a diverged run is recorded and
 not retried; the sweep goes on either way. W&B tracking comes after the store.
+
+Branches of data budgets (:mod:`scalelab.sweep.branches`) wait for their trunk: a
+branch whose trunk is still to run is queued when the trunk's result is recorded
+(finished or diverged, or failed for good), so it starts from the trunk's checkpoint
+at its branch step; one whose trunk is done, or will not run in this start, is
+queued at once (without the trunk's checkpoint it trains the trunk's part itself).
 """
 
 from __future__ import annotations
@@ -49,6 +55,18 @@ def runs_to_do(store: RunStore, spec: SweepSpec, retry_failed: bool = False) -> 
             continue
         todo.append(cfg)
     return todo
+
+
+def _hold_branches(todo: list) -> tuple[deque, dict]:
+    """The queue to start with, and the branches held until their trunk (by trunk id)."""
+    to_run = {cfg.run_id for cfg in todo}
+    queue, waiting = deque(), {}
+    for cfg in todo:
+        if cfg.role == "branch" and cfg.parent in to_run:
+            waiting.setdefault(cfg.parent, []).append(cfg)
+        else:
+            queue.append(cfg)
+    return queue, waiting
 
 
 def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
@@ -95,7 +113,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
             running += 1
             show()
 
-        queue = deque(todo)
+        queue, waiting = _hold_branches(todo)
         for cfg, result in executor.run(queue, on_start):
             running -= 1
             if result.status == "failed":
@@ -105,8 +123,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
                     queue.append(cfg)  # retried after the runs already queued
                     show()
                     continue
+                queue.extend(waiting.pop(cfg.run_id, []))  # they train the trunk part themselves
             else:
                 store.record_result(cfg.run_id, result.status, result.rows, result.info)
+                queue.extend(waiting.pop(cfg.run_id, []))  # the trunk's checkpoints are there
                 tracker.log_run(cfg.to_dict(), cfg.run_id, result.status, result.rows,
                                 result.info)
                 value = result.rows[-1].get(metric) if result.rows else None

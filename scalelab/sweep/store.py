@@ -37,6 +37,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError
 from scalelab.config import RunConfig
+from scalelab.table import with_data_columns
 
 SCHEMA_VERSION = 2
 STATUSES = ("pending", "running", "finished", "diverged", "failed")
@@ -338,8 +339,11 @@ def _runs_table(runs: pd.DataFrame, curves: pd.DataFrame, status) -> pd.DataFram
         curves = pd.DataFrame(columns=["run_id", "step"])
     # the curve's ``lr`` (the rate at that step) would clash with the config's peak ``lr``
     curves = curves.rename(columns={"lr": "lr_step"})
+    # curve rows repeat the config's ``samples`` (U); keep one column
+    curves = curves.drop(columns=[c for c in curves.columns if c != "run_id"
+                                  and c in runs.columns and c in RunConfig.field_names()])
     table = runs.merge(curves, on="run_id", how="left")
-    return table.sort_values(["run_id", "step"]).reset_index(drop=True)
+    return with_data_columns(table.sort_values(["run_id", "step"]).reset_index(drop=True))
 
 
 def load_runs(source, sweep: str | None = None, status: Iterable[str] | None = DONE
@@ -356,9 +360,11 @@ def load_runs(source, sweep: str | None = None, status: Iterable[str] | None = D
       (needs ``WANDB_API_KEY``);
     - a DataFrame (copied).
 
-    Columns: ``run_id``, every RunConfig field (``family``, ``width``, ``samples``,
-    ``loss_variant``, ...), ``params``, ``flops_per_sample``, ``status`` and the
-    curve columns (``step``, ``samples_seen``, ``flops``, ``lr_step`` — the learning
+    Columns: ``run_id``, every RunConfig field (``family``, ``width``, ``samples`` —
+    U, the distinct training samples —, ``loss_variant``, ``parent`` and
+    ``branch_step`` of a branch, ...), ``params``, ``flops_per_sample``, ``status``
+    and the curve columns (``step``, ``samples_seen`` — D, steps × batch —, ``epochs``
+    — D/U —, ``flops``, ``lr_step`` — the learning
     rate at that step, ``lr`` being the config's peak rate — ``train_loss``,
     ``val_loss``, ...). Only runs whose status is in ``status`` are kept (finished
     and diverged by default; ``None`` keeps all).
@@ -369,9 +375,9 @@ def load_runs(source, sweep: str | None = None, status: Iterable[str] | None = D
         return _runs_table(*_wandb_online(source[len("wandb:"):], sweep), status=status)
     path = Path(source)
     if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
+        return with_data_columns(pd.read_csv(path))
     if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
+        return with_data_columns(pd.read_parquet(path))
     if path.is_dir():
         return _runs_table(*_wandb_offline(path, sweep), status=status)
     with RunStore(path, readonly=True) as store:

@@ -1,0 +1,252 @@
+"""The data axis and data budgets from one trunk: U, D and epochs in every curve row,
+cooldown schedules, trunks and branches (a branch is the run that trains its schedule
+from scratch, at the cost of its decay), the compute they save, and sweeps over them."""
+
+import hashlib
+import json
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+import scalelab
+from scalelab import RunConfig, SpecError
+from scalelab.sweep import parse_spec, run_sweep
+from scalelab.sweep.branches import branch_of, budget_compute, expand_budgets
+from scalelab.sweep.plan import plan_sweep
+from scalelab.table import compute_spent, run_roles
+from scalelab.train import train
+from scalelab.train.checkpoint import branch_filename, checkpoint_path
+from scalelab.train.loop import lr_at
+
+TINY = dict(family="edsr", width=4, depth=1, scale=4, field="grf", field_size=16, samples=48,
+            val_samples=16, batch_size=8, eval_every=4, lr=3e-3, seed=7, device="cpu")
+TRUNK = RunConfig(**TINY, schedule="wsd", steps=40, cooldowns=[10, 20, 40])
+
+
+def without_wall_time(rows):
+    return json.dumps([{k: v for k, v in row.items() if k != "wall_time_s"} for row in rows],
+                      sort_keys=True)
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---- configs -------------------------------------------------------------------------
+def test_run_ids_of_runs_without_budgets_are_unchanged():
+    cfg = RunConfig(width=8, samples=256)
+    old_fields = {k: v for k, v in cfg.to_dict().items() if k not in (
+        "device", "checkpoint_every", "compile", "channels_last",
+        "cooldowns", "cooldown_fraction", "parent", "branch_step")}
+    blob = json.dumps(old_fields, sort_keys=True, separators=(",", ":"), default=str)
+    assert cfg.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
+    assert RunConfig(schedule="wsd", cooldowns=[100]).run_id != RunConfig(schedule="wsd").run_id
+
+
+def test_cooldown_points_and_their_checks():
+    cfg = RunConfig(schedule="wsd", steps=400, cooldowns=[0.25, 0.5, 300, 1.0, 100])
+    assert cfg.cooldown_steps() == [100, 200, 300, 400] and cfg.role == "trunk"
+    assert RunConfig(parent="abc", branch_step=5).role == "branch"
+    assert RunConfig().role == "run"
+    bad = [({"cooldowns": [100]}, "schedule: wsd"),
+           ({"schedule": "wsd", "cooldowns": [500]}, "beyond steps=400"),
+           ({"schedule": "wsd", "cooldowns": [-0.5]}, "fractions of steps"),
+           ({"schedule": "wsd", "cooldowns": [100], "cooldown_fraction": 1.5}, "cooldown_fraction"),
+           ({"schedule": "wsd", "cooldowns": [10], "warmup_steps": 20}, "after the warmup"),
+           ({"schedule": "wsd", "branch_step": 400}, "branch_step must lie")]
+    for values, message in bad:
+        with pytest.raises(SpecError, match=message):
+            RunConfig(**{"steps": 400, **values}).validate()
+
+
+def test_lr_schedules_of_trunks_and_branches():
+    trunk = RunConfig(schedule="wsd", lr=1.0, steps=100, warmup_steps=10, cooldowns=[50, 100])
+    assert [lr_at(s, trunk) for s in (0, 9, 10, 99)] == [0.1, 1.0, 1.0, 1.0]
+    branch = branch_of(trunk, 50, 0.2)  # decays over 10 steps: 50 .. 59
+    assert (branch.steps, branch.branch_step, branch.parent) == (60, 50, trunk.run_id)
+    assert [lr_at(s, branch) for s in (49, 50, 55, 59)] == pytest.approx([1, 1, 0.5, 0.1])
+    # a wsd run without branch points keeps its decay over the last 20% after warmup
+    plain = RunConfig(schedule="wsd", lr=1.0, steps=110, warmup_steps=10)
+    assert [lr_at(s, plain) for s in (89, 90, 109)] == pytest.approx([1, 1, 0.05])
+
+
+def test_expansion_shares_trunks_and_budget_compute_is_the_closed_form():
+    base = dict(schedule="wsd", steps=400, cooldowns=[0.25, 0.5, 0.75, 1.0])
+    configs = [RunConfig(width=w, cooldown_fraction=f, **base) for w in (4, 6) for f in (0.2, 0.1)]
+    runs = expand_budgets(configs + [RunConfig(width=8)])
+    roles = [cfg.role for cfg in runs]
+    assert roles.count("trunk") == 2 and roles.count("branch") == 16 and roles[-1] == "run"
+    trunks = {cfg.run_id: cfg for cfg in runs if cfg.role == "trunk"}
+    for cfg in runs:
+        if cfg.role == "branch":
+            assert runs.index(trunks[cfg.parent]) < runs.index(cfg)  # trunk first
+            assert cfg.steps == cfg.branch_step + round(cfg.cooldown_fraction * cfg.branch_step)
+    assert {c.cooldowns == [100, 200, 300, 400] and c.steps == 400 for c in trunks.values()} == {True}
+    # plan: one trunk of S steps and branches at S/4..S with decays f·s, against
+    # independent runs of s(1 + f): spent S + fΣs, independent (1 + f)Σs
+    spec = parse_spec({"parameters": {"width": {"value": 4}, "field_size": {"value": 16},
+                                      "schedule": {"value": "wsd"}, "steps": {"value": 400},
+                                      "cooldowns": {"value": [0.25, 0.5, 0.75, 1.0]},
+                                      "cooldown_fraction": {"value": 0.2}}})
+    plan = plan_sweep(spec)
+    saved = budget_compute(plan)
+    per_step = plan["flops"].iloc[0] / 400
+    sum_s = 100 + 200 + 300 + 400
+    assert saved["spent"] == pytest.approx(per_step * (400 + 0.2 * sum_s))
+    assert saved["independent"] == pytest.approx(per_step * 1.2 * sum_s)
+    assert saved["saved_fraction"] == pytest.approx(0.5)
+    assert budget_compute(plan[plan["role"] != "branch"]) is None
+
+
+def test_specs_set_the_length_by_samples_seen_or_epochs():
+    spec = parse_spec({"parameters": {
+        "samples": {"values": [64, 256]}, "batch_size": {"value": 16},
+        "epochs": {"values": [2, 4.5]}, "field_size": {"value": 16}}})
+    assert sorted((c.samples, c.steps) for c in spec.runs) == [
+        (64, 8), (64, 18), (256, 32), (256, 72)]
+    spec = parse_spec({"parameters": {"samples_seen": {"values": [1000, 1024]},
+                                      "batch_size": {"value": 16}}})
+    assert [c.steps for c in spec.runs] == [63, 64]  # ⌈D / batch⌉
+    with pytest.raises(SpecError, match="once, as steps, samples_seen or epochs"):
+        parse_spec({"parameters": {"steps": {"value": 10}, "epochs": {"value": 2}}})
+    with pytest.raises(SpecError, match="epochs must be a positive number"):
+        parse_spec({"parameters": {"epochs": {"value": 0}}})
+
+
+# ---- training ------------------------------------------------------------------------
+def test_a_branch_is_the_run_of_its_schedule_at_the_cost_of_its_decay(tmp_path, one_thread):
+    trunk = train(TRUNK, checkpoint_dir=tmp_path / "trunk")
+    assert trunk.status == "finished"
+    assert sorted(p.name for p in (tmp_path / "trunk").iterdir()) == [
+        branch_filename(s) for s in (10, 20, 40)]
+    assert {row["lr"] for row in trunk.rows[1:]} == {TRUNK.lr}  # constant rate
+    for step in (10, 20, 40):
+        branch = branch_of(TRUNK, step, 0.25)
+        result = train(branch, checkpoint_dir=tmp_path / branch.run_id,
+                       trunk_dir=tmp_path / "trunk")
+        assert result.info["branched_from_step"] == step
+        independent = train(replace(branch, parent=""))  # the same schedule from scratch
+        assert without_wall_time(result.rows) == without_wall_time(independent.rows)
+        last = result.rows[-1]  # totals from step 0, the trunk's part included
+        assert last["step"] == branch.steps == step + round(step / 4)
+        assert last["samples_seen"] == branch.steps * 8 and last["samples"] == 48
+        assert last["epochs"] == pytest.approx(branch.steps * 8 / 48)
+        assert last["flops"] == pytest.approx(3 * result.info["flops_per_sample"] * branch.steps * 8)
+        assert last["lr"] == pytest.approx(TRUNK.lr / round(step / 4))
+        # the trunk's rows up to the branch point are the branch's first rows
+        head = [r for r in trunk.rows if r["step"] <= step and r["step"] % 4 == 0]
+        assert without_wall_time(result.rows[:len(head)]) == without_wall_time(head)
+    # without its trunk's checkpoint a branch trains the trunk's part itself: same curve
+    alone = train(branch_of(TRUNK, 20, 0.25))
+    assert alone.info["branched_from_step"] is None
+    assert without_wall_time(alone.rows) == without_wall_time(
+        train(branch_of(TRUNK, 20, 0.25), trunk_dir=tmp_path / "trunk").rows)
+
+
+def test_a_trunk_resumes_from_its_branch_checkpoints(tmp_path, one_thread):
+    trunk = replace(TRUNK, steps=30, cooldowns=[10, 30])  # 30 is not an evaluation step
+    first = train(trunk, checkpoint_dir=tmp_path)
+    assert [r["step"] for r in first.rows] == [0, 4, 8, 12, 16, 20, 24, 28, 30]
+    assert not checkpoint_path(tmp_path).exists()  # checkpoint_every = 0: no last.pt
+    again = train(trunk, checkpoint_dir=tmp_path)  # resumes at step 30, adds its last row
+    assert again.info["resumed_from_step"] == 30
+    assert without_wall_time(again.rows) == without_wall_time(first.rows)
+    (tmp_path / branch_filename(30)).unlink()
+    from_ten = train(trunk, checkpoint_dir=tmp_path)
+    assert from_ten.info["resumed_from_step"] == 10
+    assert without_wall_time(from_ten.rows) == without_wall_time(first.rows)
+
+
+# ---- sweeps ---------------------------------------------------------------------------
+BUDGET_SPEC = {
+    "name": "budgets", "method": "grid",
+    "parameters": {"width": {"values": [4, 6]}, "depth": {"value": 1},
+                   "field_size": {"value": 16}, "samples": {"value": 48},
+                   "val_samples": {"value": 16}, "batch_size": {"value": 8},
+                   "schedule": {"value": "wsd"}, "steps": {"value": 24},
+                   "cooldowns": {"value": [0.25, 0.5, 1.0]}, "cooldown_fraction": {"value": 0.25},
+                   "eval_every": {"value": 4}, "seed": {"value": 3}},
+}
+
+
+def test_a_sweep_of_budgets_runs_each_branch_once_after_its_trunk(tmp_path):
+    store = tmp_path / "runs.db"
+    spec = parse_spec({**BUDGET_SPEC, "scalelab": {"workers": 2, "store": str(store)}})
+    assert len(spec.runs) == 8
+    started = []
+
+    class Recording:  # the local executor, noting the order runs start in
+        def __init__(self):
+            from scalelab.sweep.executors import LocalExecutor
+
+            self.inner = LocalExecutor(2, "cpu", checkpoint_root=tmp_path / "checkpoints")
+
+        def run(self, queue, on_start):
+            def note(cfg, device):
+                started.append(cfg.run_id)
+                on_start(cfg, device)
+            return self.inner.run(queue, note)
+
+    outcome = run_sweep(spec, progress=False, tracking=False, executor=Recording())
+    assert outcome.counts == {"finished": 8}
+    by_id = {cfg.run_id: cfg for cfg in spec.runs}
+    table = scalelab.load_runs(store)
+    runs = table.drop_duplicates("run_id").set_index("run_id")
+    assert (runs["attempts"] == 1).all()
+    for run_id, cfg in by_id.items():
+        if cfg.role == "branch":
+            assert started.index(cfg.parent) < started.index(run_id)
+    # the data axis in every row, one samples column
+    for column in ("samples", "samples_seen", "epochs", "parent", "branch_step", "flops"):
+        assert column in table.columns
+    assert not any(c.endswith(("_x", "_y")) and c.startswith("samples") for c in table.columns)
+    np.testing.assert_allclose(table["epochs"], table["samples_seen"] / 48)
+    final = table.sort_values("step").groupby("run_id").tail(1).set_index("run_id")
+    roles = run_roles(final)
+    assert sorted(roles) == ["branch"] * 6 + ["trunk"] * 2
+    for run_id in final.index[roles == "branch"]:
+        cfg = by_id[run_id]
+        assert final.loc[run_id, "step"] == cfg.steps
+        assert final.loc[run_id, "samples_seen"] == cfg.steps * 8
+    # the compute the store says was spent is the plan's
+    planned = budget_compute(plan_sweep(spec))
+    assert compute_spent(table) == pytest.approx(planned["spent"], rel=1e-9)
+    assert float(final["flops"][roles == "branch"].sum()) == pytest.approx(
+        planned["independent"], rel=1e-9)
+    # exported and read back, the columns stay
+    exported = tmp_path / "runs.csv"
+    with scalelab.sweep.RunStore(store, readonly=True) as db:
+        db.export(exported)
+    back = scalelab.load_runs(exported)
+    assert {"samples", "samples_seen", "epochs", "parent", "branch_step"} <= set(back.columns)
+    assert compute_spent(back) == pytest.approx(planned["spent"], rel=1e-9)
+
+
+def test_older_tables_get_epochs_from_samples_seen():
+    old = pd.DataFrame({"run_id": ["a", "a"], "samples": [64, 64], "samples_seen": [0, 128],
+                        "step": [0, 8]})
+    from scalelab.table import with_data_columns
+
+    assert with_data_columns(old)["epochs"].tolist() == [0.0, 2.0]
+
+
+def test_plan_lists_branches_and_the_compute_saved(tmp_path):
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**BUDGET_SPEC, "parameters": {
+        **BUDGET_SPEC["parameters"], "cooldowns": {"value": [0.25, 0.5, 0.75, 1.0]},
+        "cooldown_fraction": {"value": 0.2}, "steps": {"value": 400}}}))
+    done = subprocess.run([sys.executable, "-m", "scalelab.cli", "sweep", "plan", str(path)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "10 runs" in done.stdout and done.stdout.count(" branch ") == 8
+    assert "8 branches of 2 trunks" in done.stdout and "50%)" in done.stdout

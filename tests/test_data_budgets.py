@@ -250,3 +250,125 @@ def test_plan_lists_branches_and_the_compute_saved(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "10 runs" in done.stdout and done.stdout.count(" branch ") == 8
     assert "8 branches of 2 trunks" in done.stdout and "50%)" in done.stdout
+
+
+# ---- killed trunks with branches pending ----------------------------------------------
+def _store_runs(store):
+    import sqlite3
+
+    if not store.exists():
+        return {}
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT run_id, status, attempts, info FROM runs").fetchall()
+        curves = {r[0]: [json.loads(m) for (m,) in db.execute(
+            "SELECT metrics FROM curve WHERE run_id=? ORDER BY step", (r[0],))] for r in rows}
+    except sqlite3.OperationalError:  # the driver is creating the store right now
+        return {}
+    finally:
+        db.close()
+    return {r[0]: {"status": r[1], "attempts": r[2], "info": json.loads(r[3]),
+                   "curve": curves[r[0]]} for r in rows}
+
+
+def _check_resumed_once(spec, final, killed_step):
+    """The trunk resumed from its checkpoint; every branch ran once, from the trunk, and
+    every curve is the uninterrupted run's (trained here, one thread, as the workers)."""
+    trunk = next(cfg for cfg in spec.runs if cfg.role == "trunk")
+    branches = [cfg for cfg in spec.runs if cfg.role == "branch"]
+    assert final[trunk.run_id]["status"] == "finished"
+    assert final[trunk.run_id]["attempts"] == 2
+    assert final[trunk.run_id]["info"]["resumed_from_step"] >= killed_step > 0
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for cfg in [trunk, *branches]:
+            run = final[cfg.run_id]
+            if cfg.role == "branch":
+                assert run["status"] == "finished" and run["attempts"] == 1
+                assert run["info"]["branched_from_step"] == cfg.branch_step
+            reference = train(replace(cfg, parent="", checkpoint_every=0))
+            assert [r["step"] for r in run["curve"]] == [r["step"] for r in reference.rows]
+            np.testing.assert_allclose([r["val_loss"] for r in run["curve"]],
+                                       [r["val_loss"] for r in reference.rows], rtol=1e-4)
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+def test_sigkilled_driver_with_branches_pending_resumes_each_run_once(tmp_path):
+    import signal
+    import time
+
+    store = tmp_path / "out" / "runs.db"
+    raw = {**BUDGET_SPEC, "parameters": {
+        **BUDGET_SPEC["parameters"], "width": {"value": 4}, "steps": {"value": 600},
+        "eval_every": {"value": 50}, "checkpoint_every": {"value": 10},
+        "cooldowns": {"value": [0.25, 0.5, 1.0]}, "cooldown_fraction": {"value": 0.2}},
+        "scalelab": {"workers": 2, "store": str(store)}}
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    spec = parse_spec(raw)
+    trunk = next(cfg for cfg in spec.runs if cfg.role == "trunk")
+    last = checkpoint_path(store.parent / "checkpoints" / trunk.run_id)
+    command = [sys.executable, "-m", "scalelab.cli", "sweep", "run", str(path), "--no-wandb",
+               "--quiet"]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    killed_step = None
+    while time.monotonic() < deadline and driver.poll() is None:  # the trunk past 1/4
+        if last.exists():
+            state = torch.load(last, map_location="cpu", weights_only=True)
+            if state["status"] == "running" and state["step"] >= 200:
+                killed_step = state["step"]
+                break
+        time.sleep(0.05)
+    assert killed_step is not None and driver.poll() is None, "the trunk was not caught"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    time.sleep(1.5)  # the orphaned worker notices its driver died and exits
+    runs = _store_runs(store)
+    assert runs[trunk.run_id]["status"] == "running"
+    assert {runs[c.run_id]["status"] for c in spec.runs if c.role == "branch"} == {"pending"}
+    killed_step = torch.load(last, map_location="cpu", weights_only=True)["step"]
+    assert killed_step < 600
+
+    again = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    _check_resumed_once(spec, _store_runs(store), killed_step)
+    rerun = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert "4 already in the store" in rerun.stdout  # nothing runs a third time
+
+
+@pytest.mark.slow
+def test_killed_trunk_with_branches_pending_resumes_once_on_ray(tmp_path):
+    ray = pytest.importorskip("ray")
+    from scalelab.sweep import RunStore
+
+    store = tmp_path / "runs.db"
+    spec = parse_spec({**BUDGET_SPEC, "parameters": {
+        **BUDGET_SPEC["parameters"], "width": {"value": 4}, "checkpoint_every": {"value": 4}},
+        "scalelab": {"executor": "ray", "store": str(store)}})
+    trunk = next(cfg for cfg in spec.runs if cfg.role == "trunk")
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_12(row):
+        if row["step"] == 12:
+            raise Killed
+
+    # the driver had handed the trunk out and died while it trained: its checkpoint at
+    # step 8 and its branch checkpoint at 6 are on disk, the store says it is running
+    with RunStore(store) as db:
+        db.add_sweep(spec.name, spec.raw, spec.runs)
+        db.mark_running(trunk.run_id)
+    with pytest.raises(Killed):
+        train(trunk, on_row=kill_at_12, checkpoint_dir=tmp_path / "checkpoints" / trunk.run_id)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        outcome = run_sweep(spec, progress=False, tracking=False)
+    finally:
+        ray.shutdown()
+    assert outcome.counts == {"finished": 4}
+    _check_resumed_once(spec, _store_runs(store), 8)

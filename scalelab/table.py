@@ -62,17 +62,39 @@ def compute_spent(table: pd.DataFrame, flops: str = "flops") -> float:
     them). Needs ``flops``; branches are counted whole without ``branch_step`` and
     ``samples_seen``."""
     require_columns(table, flops, what="compute_spent")
+    return float(_flops_spent(final_rows(table), flops).sum())
+
+
+def budget_savings(table: pd.DataFrame, flops: str = "flops") -> dict | None:
+    """What branching from trunks saved: ``None`` without branches, else ``{"trunks",
+    "branches", "spent", "independent", "saved", "saved_fraction"}`` — ``spent`` the
+    trunks' and branches' compute (a branch's decay only), ``independent`` the
+    branches' budgets each trained from scratch (Hägele et al. 2024 §4)."""
+    if flops not in table.columns:
+        return None
     final = final_rows(table)
-    total = pd.to_numeric(final[flops], errors="coerce").fillna(0.0)
-    if {"branch_step", "batch_size", "samples_seen"} <= set(final.columns):
-        branch = (run_roles(final) == "branch").to_numpy()
-        seen = pd.to_numeric(final["samples_seen"], errors="coerce").to_numpy(dtype=float)
-        start = (pd.to_numeric(final["branch_step"], errors="coerce").to_numpy(dtype=float)
-                 * pd.to_numeric(final["batch_size"], errors="coerce").to_numpy(dtype=float))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            trunk_part = np.where(branch & (seen > 0), total.to_numpy() * start / seen, 0.0)
-        total = total - np.nan_to_num(trunk_part)
-    return float(total.sum())
+    roles = run_roles(final)
+    if not (roles == "branch").any():
+        return None
+    spent = _flops_spent(final, flops)
+    independent = float(pd.to_numeric(final.loc[roles == "branch", flops]).sum())
+    used = float(spent[(roles != "run").to_numpy()].sum())
+    return {"trunks": int((roles == "trunk").sum()), "branches": int((roles == "branch").sum()),
+            "spent": used, "independent": independent, "saved": independent - used,
+            "saved_fraction": 1.0 - used / independent if independent > 0 else 0.0}
+
+
+def _flops_spent(final: pd.DataFrame, flops: str) -> np.ndarray:
+    total = pd.to_numeric(final[flops], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    if not {"branch_step", "batch_size", "samples_seen"} <= set(final.columns):
+        return total
+    branch = (run_roles(final) == "branch").to_numpy()
+    seen = pd.to_numeric(final["samples_seen"], errors="coerce").to_numpy(dtype=float)
+    start = (pd.to_numeric(final["branch_step"], errors="coerce").to_numpy(dtype=float)
+             * pd.to_numeric(final["batch_size"], errors="coerce").to_numpy(dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trunk_part = np.where(branch & (seen > 0), total * start / seen, 0.0)
+    return total - np.nan_to_num(trunk_part)
 
 
 def _non_empty(value) -> bool:

@@ -2,13 +2,16 @@
 the compute-optimal frontier. Computed once from a :class:`ReportContext`, each piece
 either a result or the one sentence that says why it could not be computed.
 
-Choices (stated on the report's pages):
+Choices (stated on the report's pages). The data axis: ``samples`` is U, the distinct
+training samples; compute counts the samples seen D = steps × batch (D/U epochs).
 - a loss variant's law against parameters is a :class:`~scalelab.laws.PowerLaw` per
-  data size D (seeds are separate points); predictions for a parameter target use the
+  distinct-sample count U (seeds are separate points; where a sweep varies the budget
+  too, each (N, U, seed) point's longest run); predictions for a parameter target use the
   law of the largest D swept, whose extrapolation is what a bigger run with that data
   would get;
 - a compute target uses the loss envelope of the training curves (the lowest loss any
-  run reached at each compute, Chinchilla approach 1) fitted by a power law in C;
+  run reached at each compute, Chinchilla approach 1) fitted by a power law in C; the
+  IsoFLOP profiles (approach 2) take every run's final row, every budget;
 - the backtest is leave-largest-out (Choshen et al. 2024): fit on the smaller models of
   the largest D, predict the largest, ARE and whether the 90% interval covered it.
 """
@@ -65,8 +68,19 @@ def _guard(fn, *args, **kwargs):
         return str(err)
 
 
+def _longest(final: pd.DataFrame) -> pd.DataFrame:
+    """Each (N, U, seed) point's longest run (most samples seen): the laws in N and U
+    take one length per point when a sweep also varies the budget."""
+    keys = [c for c in ("params", "samples", "seed") if c in final.columns]
+    if "samples_seen" not in final.columns or not keys or final.empty:
+        return final
+    order = final.sort_values("samples_seen", kind="stable")
+    return order.groupby(keys, sort=False).tail(1).sort_index()
+
+
 def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAnalysis:
-    final = ctx.variant_rows(variant)
+    everything = ctx.variant_rows(variant)  # every budget: the IsoFLOP profiles use them all
+    final = _longest(everything)
     out = VariantAnalysis(variant=variant)
     if final.empty:
         out.headline_law = "no finished run of this variant."
@@ -93,7 +107,7 @@ def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAn
     else:
         out.backtest = "no law to backtest."
     runs = ctx.variant_runs(variant)
-    runs = runs[runs["run_id"].isin(final["run_id"])] if "run_id" in final else runs
+    runs = runs[runs["run_id"].isin(everything["run_id"])] if "run_id" in everything else runs
     if {"params", "flops", "run_id"} <= set(runs.columns):
         out.allocation = _guard(envelope_allocation, runs, y=y)
         if not isinstance(out.allocation, str):
@@ -102,7 +116,7 @@ def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAn
                 lambda: PowerLaw(n_bootstrap=n_bootstrap).fit(frontier, x="flops", y="loss"))
         else:
             out.compute_law = out.allocation
-        out.isoflop = _guard(isoflop_allocation, final, y=y)
+        out.isoflop = _guard(isoflop_allocation, everything, y=y)
     else:
         out.allocation = out.compute_law = out.isoflop = \
             "the table has no training curves with FLOPs (columns params, flops, run_id)."

@@ -372,3 +372,23 @@ def test_killed_trunk_with_branches_pending_resumes_once_on_ray(tmp_path):
         ray.shutdown()
     assert outcome.counts == {"finished": 4}
     _check_resumed_once(spec, _store_runs(store), 8)
+
+
+def test_laws_and_compute_optimal_take_samples_seen():
+    from scalelab.laws import ChinchillaLaw, compute_optimal
+
+    # Hoffmann et al. 2022's fitted law (E, A, B, alpha, beta), on the samples-seen axis
+    E, A, B, alpha, beta = 1.69, 406.4, 410.7, 0.34, 0.28
+    n, d = np.meshgrid(np.geomspace(1e7, 1e10, 6), np.geomspace(1e9, 1e12, 6))
+    table = pd.DataFrame({"params": n.ravel(), "samples_seen": d.ravel(),
+                          "samples": 1e9})  # U fixed: many epochs on the right
+    table["val_loss"] = E + A / table["params"] ** alpha + B / table["samples_seen"] ** beta
+    law = ChinchillaLaw(n_bootstrap=0).fit(table, samples="samples_seen")
+    np.testing.assert_allclose(law.params_[["E", "A", "B", "alpha", "beta"]],
+                               [E, A, B, alpha, beta], rtol=1e-3)
+    optimum = compute_optimal(law, [1e21])
+    assert list(optimum.columns) == ["params", "samples_seen", "loss"]
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))  # Hoffmann et al. eq. 4
+    row = optimum.iloc[0]
+    assert row["params"] == pytest.approx(G * (1e21 / 6) ** (beta / (alpha + beta)), rel=1e-2)
+    assert 6 * row["params"] * row["samples_seen"] == pytest.approx(1e21, rel=1e-12)

@@ -314,15 +314,30 @@ def _cmd_sweep_plan(args) -> int:
     from scalelab.sweep import load_spec, plan_sweep
     from scalelab.sweep.plan import varying_columns
 
+    from scalelab.sweep.branches import budget_compute
+
     spec = load_spec(args.spec, assignments=args.overrides)
     table = plan_sweep(spec)
     swept = varying_columns(table, spec)
-    cols = ["run_id", *swept, "params", "flops"]
+    savings = budget_compute(table)
+    if savings is not None:  # the parent's first digits say which trunk a branch grows from
+        table["parent"] = table["parent"].str[:6].replace("", "-")
+        swept = [c for c in swept if c not in ("role", "branch_step")]
+        cols = ["run_id", "role", "parent", "branch_step", *swept, "params", "flops_spent",
+                "flops"]
+    else:
+        cols = ["run_id", *swept, "params", "flops"]
     print(f"sweep {spec.name!r}: {len(table)} runs, executor {spec.executor}, "
           f"store {spec.store}")
-    print(table[cols].to_string(index=False, formatters={"flops": "{:.3g}".format}))
+    print(table[cols].to_string(index=False, formatters={"flops": "{:.3g}".format,
+                                                         "flops_spent": "{:.3g}".format}))
     print(f"params: {table['params'].min():,} to {table['params'].max():,}; "
-          f"total training compute: {table['flops'].sum():.3g} FLOPs")
+          f"total training compute: {table['flops_spent'].sum():.3g} FLOPs")
+    if savings is not None:
+        print(f"data budgets from trunks: {savings['branches']} branches of "
+              f"{savings['trunks']} trunks cost {savings['spent']:.3g} FLOPs against "
+              f"{savings['independent']:.3g} for independent runs of the same budgets "
+              f"(saves {savings['saved']:.3g}, {savings['saved_fraction']:.0%})")
     return 0
 
 

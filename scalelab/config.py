@@ -45,13 +45,22 @@ def option(default: Any = dataclasses.MISSING, *, minimum: float | None = None,
     integer >= m", ">= m" or "positive"); ``choices``: one of these names (a tuple, or
     a function giving it); ``check(label, value, source)``: any other rule, raising
     SpecError. ``hashed=False``: the value says where a run executes, not what it
-    computes, and stays out of the run id.
+    computes, and stays out of the run id; ``hashed="if set"``: it enters the run id
+    only when it differs from its default, so the ids of runs that use none of these
+    settings are those of the versions before them (a store keeps its runs).
     """
     meta = {"minimum": minimum, "positive": positive, "choices": choices, "check": check,
             "expect": expect, "hashed": hashed, "doc": doc}
     if isinstance(default, (dict, list)):
         return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    """A field's default value (for a list or dict default, a fresh copy)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def _is_number(value) -> bool:
@@ -103,10 +112,20 @@ class RunConfig:
     Model: ``family`` (network family), ``width`` (channels), ``depth`` (blocks),
     ``scale`` (upscaling factor). Data: ``field`` (field generator or dataset),
     ``field_size`` (HR size in pixels), ``degradation`` (coarsening operator),
-    ``samples`` (training-set size D), ``val_samples``. Objective: ``loss_variant``.
-    Optimisation: ``optimizer``, ``lr``, ``weight_decay``, ``batch_size``,
-    ``steps``, ``schedule``, ``warmup_steps``, ``eval_every``, ``seed``.
+    ``samples`` (U, the number of distinct training samples; the samples seen are
+    D = steps × batch_size, so a run makes D/U epochs), ``val_samples``. Objective:
+    ``loss_variant``. Optimisation: ``optimizer``, ``lr``, ``weight_decay``,
+    ``batch_size``, ``steps``, ``schedule``, ``warmup_steps``, ``eval_every``, ``seed``.
     ``options`` holds family/field/loss-specific extras (JSON-serialisable).
+
+    Data budgets from one trunk (``schedule: wsd``; Hägele et al. 2024):
+    ``cooldowns`` lists branch points (steps, or fractions of ``steps``) and
+    ``cooldown_fraction`` the length of each decay relative to its branch point. A
+    sweep expands such a point into a constant-rate *trunk* (``cooldowns`` resolved
+    to steps, ``steps`` the last of them) and one *branch* per point (``parent`` the
+    trunk's run id, ``branch_step`` the point, ``steps`` the point plus its decay);
+    see :mod:`scalelab.sweep.branches`. A config with ``branch_step`` and no
+    ``parent`` trains the branch's schedule from scratch.
     """
 
     family: str = option("edsr", choices=registry.model_families, doc="network family")
@@ -139,6 +158,13 @@ class RunConfig:
     channels_last: bool = option(False, hashed=False)
     compile: bool = option(False, hashed=False)
     options: dict = option({})
+    cooldowns: list = option([], hashed="if set",
+                             doc="wsd branch points: steps, or fractions of steps")
+    cooldown_fraction: float = option(0.2, positive=True, hashed="if set",
+                                      doc="each decay's length / its branch point")
+    parent: str = option("", hashed="if set", doc="a branch: the run id of its trunk")
+    branch_step: int = option(0, minimum=0, hashed="if set",
+                              doc="a branch: the trunk's step it starts from")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -162,8 +188,10 @@ class RunConfig:
     @property
     def run_id(self) -> str:
         """Content hash of the config (12 hex digits); equal configs share an id."""
-        hashed = {f.name for f in fields(self) if f.metadata["hashed"]}
-        content = {k: v for k, v in self.to_dict().items() if k in hashed}
+        values = self.to_dict()
+        content = {f.name: values[f.name] for f in fields(self)
+                   if f.metadata["hashed"] is True
+                   or (f.metadata["hashed"] == "if set" and values[f.name] != _default(f))}
         blob = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -175,6 +203,7 @@ class RunConfig:
         if self.warmup_steps >= self.steps:
             raise SpecError(f"{source}: warmup_steps must be in [0, steps), got "
                             f"{self.warmup_steps} with steps={self.steps}.")
+        self._validate_budgets(source)
         if self.field_size % self.scale:
             raise SpecError(f"{source}: scale {self.scale} does not divide field_size "
                             f"{self.field_size}; choose a field_size that is a multiple of "
@@ -190,6 +219,52 @@ class RunConfig:
 
         check_field_options(self.field, self.options, source, self.field_size, self.scale)
         return self
+
+    @property
+    def role(self) -> str:
+        """``"trunk"`` (constant rate, branches start from it), ``"branch"`` or ``"run"``."""
+        return "branch" if self.parent else "trunk" if self.cooldowns else "run"
+
+    def cooldown_steps(self) -> list[int]:
+        """The branch points in steps: integers are steps, numbers in (0, 1] fractions of
+        ``steps`` (rounded to the nearest step); sorted, without repeats."""
+        points = {round(c * self.steps) if isinstance(c, float) and c <= 1 else int(c)
+                  for c in self.cooldowns}
+        return sorted(points)
+
+    def _validate_budgets(self, source: str) -> None:
+        if not self.cooldowns and not self.parent and not self.branch_step:
+            return
+        if self.schedule != "wsd":
+            raise SpecError(f"{source}: cooldowns, parent and branch_step belong to schedule "
+                            f"wsd (a constant-rate trunk with linear decays); set schedule: "
+                            f"wsd, got {self.schedule!r}.")
+        if not 0 < self.cooldown_fraction <= 1:
+            raise SpecError(f"{source}: cooldown_fraction must be in (0, 1] (the decay's "
+                            f"length relative to its branch point; 0.1-0.2 is usual), got "
+                            f"{self.cooldown_fraction}.")
+        if self.cooldowns:
+            bad = [c for c in self.cooldowns if isinstance(c, bool)
+                   or not isinstance(c, (int, float)) or not c > 0
+                   or (isinstance(c, float) and c > 1 and not c.is_integer())]
+            if bad:
+                raise SpecError(f"{source}: cooldowns must be steps (positive integers) or "
+                                f"fractions of steps in (0, 1], got {bad[0]!r}.")
+            if self.parent or self.branch_step:
+                raise SpecError(f"{source}: a config with cooldowns is a trunk; it takes no "
+                                f"parent or branch_step.")
+            points = self.cooldown_steps()
+            if points[0] <= self.warmup_steps:
+                raise SpecError(f"{source}: the first cooldown point (step {points[0]}) must "
+                                f"come after the warmup ({self.warmup_steps} steps).")
+            if points[-1] > self.steps:
+                raise SpecError(f"{source}: cooldown point {points[-1]} lies beyond steps="
+                                f"{self.steps}; give points up to steps (or fractions of it).")
+            return
+        if not self.warmup_steps < self.branch_step < self.steps:
+            raise SpecError(f"{source}: branch_step must lie after the warmup and before "
+                            f"steps (warmup_steps={self.warmup_steps}, steps={self.steps}), "
+                            f"got {self.branch_step}.")
 
 
 def coerce_fields(cls, values: dict[str, Any], source: str) -> dict[str, Any]:
@@ -214,7 +289,8 @@ def _plain(value: Any) -> Any:
 
 
 def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
-    kind = {"int": int, "float": float, "str": str, "dict": dict, "bool": bool}.get(str(annotation))
+    kind = {"int": int, "float": float, "str": str, "dict": dict, "bool": bool,
+            "list": list}.get(str(annotation))
     if kind is dict and isinstance(value, dict):
         return _plain(value)
     if kind is bool:

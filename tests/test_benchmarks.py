@@ -16,6 +16,8 @@ CASES = {
     "bench_calibration.py": (["--quick", "--repeats", "1"], ["ece", "crps"]),
     "bench_train.py": (["--families", "edsr", "swinir", "diffusion", "--steps", "2",
                         "--rounds", "1", "--field-size", "16"], ["samples/s"]),
+    "bench_branches.py": (["--seeds", "2", "--steps", "40", "--width", "4"],
+                          ["inside spread", "saved"]),
     "bench_sweep.py": (["--runs", "2", "--steps", "5", "--repeats", "1", "--field-size", "16"],
                        ["runs/h"]),
     "bench_gridded.py": (["--size", "0.05", "--samples", "64", "--steps", "2"],

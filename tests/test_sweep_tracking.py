@@ -58,6 +58,9 @@ def test_unreachable_server_falls_back_to_offline_and_loses_nothing(tmp_path):
     merged = from_store.merge(from_wandb, on=["run_id", "step"], suffixes=("", "_wandb"))
     assert len(merged) == len(from_store) == 6
     np.testing.assert_allclose(merged["val_loss_wandb"], merged["val_loss"], rtol=1e-12)
+    for column in ("samples", "samples_seen", "epochs"):  # the data axis travels too
+        np.testing.assert_allclose(merged[f"{column}_wandb"], merged[column], rtol=1e-12)
+    np.testing.assert_allclose(merged["epochs"], merged["step"] * 16 / 32)
 
     # pushing them later: with the server still down, sync gives up after its timeout
     sync = subprocess.run([sys.executable, "-m", "scalelab.cli", "sync", str(store),

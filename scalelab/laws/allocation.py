@@ -6,7 +6,10 @@ data D (Hoffmann et al. 2022, §3).
   §2.1; use the measured FLOPs per parameter-sample of your network otherwise), the
   minimiser of L(N, C/(kN)) is N_opt = G·(C/k)^a, D_opt = G⁻¹·(C/k)^b with
   a = beta/(alpha+beta), b = alpha/(alpha+beta), G = (alpha·A/(beta·B))^(1/(alpha+beta))
-  (Hoffmann et al. 2022, eq. 4); intervals from the law's bootstrap refits.
+  (Hoffmann et al. 2022, eq. 4); intervals from the law's bootstrap refits. D here is
+  the samples *seen* (steps × batch, the ``samples_seen`` column), which C counts; it
+  equals the distinct samples U (``samples``) only when no sample is seen twice, so
+  for multi-epoch runs fit the law with ``samples="samples_seen"``.
 - Approach 1, :func:`envelope_allocation`: for each budget C, the run whose training
   curve reaches the lowest loss at C (the envelope of the loss-vs-FLOPs curves) gives
   N_opt(C); a power law N_opt = k·C^a is fitted by least squares in log–log.
@@ -39,9 +42,10 @@ def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: floa
                     group=None) -> pd.DataFrame:
     """N_opt(C), D_opt(C) and the loss there, from a fitted ChinchillaLaw (approach 3).
 
-    Returns a DataFrame indexed by ``flops`` with ``params``, ``samples``, ``loss`` and,
-    when the law has bootstrap refits, ``params_lower/upper`` and ``samples_lower/upper``
-    at ``level``.
+    Returns a DataFrame indexed by ``flops`` with ``params``, the data axis the law was
+    fitted on (``samples_seen`` when its D column was that, else ``samples``), ``loss``
+    and, when the law has bootstrap refits, ``params_lower/upper`` and the data axis's
+    ``_lower/_upper`` at ``level``.
     """
     from scalelab.laws.chinchilla import ChinchillaLaw
 
@@ -70,14 +74,16 @@ def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: floa
         d_opt = budget / n_opt
         return n_opt, d_opt, E + A * n_opt**-alpha + B * d_opt**-beta
 
+    axis = "samples_seen" if getattr(law, "column_names_", {}).get("D") == "samples_seen" \
+        else "samples"
     n_opt, d_opt, loss = optimum(pick(law.params_.to_frame().T))
-    out = pd.DataFrame({"params": n_opt[0], "samples": d_opt[0], "loss": loss[0]},
+    out = pd.DataFrame({"params": n_opt[0], axis: d_opt[0], "loss": loss[0]},
                        index=pd.Index(flops, name="flops"))
     if law.bootstrap_params_ is not None:
         q = [(1 - level) / 2, (1 + level) / 2]
         n_b, d_b, _ = optimum(pick(law.bootstrap_params_))
         out["params_lower"], out["params_upper"] = np.quantile(n_b, q, axis=0)
-        out["samples_lower"], out["samples_upper"] = np.quantile(d_b, q, axis=0)
+        out[f"{axis}_lower"], out[f"{axis}_upper"] = np.quantile(d_b, q, axis=0)
     return out
 
 

@@ -8,14 +8,16 @@ is a :class:`FitFailure` carrying the one sentence that says why; :func:`attempt
 one guard that turns a :class:`~scalelab.ScalelabError` into one, for analyses and
 drawings alike.
 
-Choices (stated on the report's pages):
+Choices (stated on the report's pages). The data axis: ``samples`` is U, the distinct
+training samples; compute counts the samples seen D = steps × batch (D/U epochs).
 - a loss variant's law against parameters is a :class:`~scalelab.laws.PowerLaw` per
-  data size D (seeds are separate points; Hestness et al. 2017, Kaplan et al. 2020
-  eq. 1.1); predictions for a parameter target use the law of the largest D swept,
-  whose extrapolation is what a bigger run with that data would get;
+  distinct-sample count U (seeds are separate points; where a sweep varies the budget
+  too, each (N, U, seed) point's longest run); predictions for a parameter target use the
+  law of the largest D swept, whose extrapolation is what a bigger run with that data
+  would get;
 - a compute target uses the loss envelope of the training curves (the lowest loss any
-  run reached at each compute, Hoffmann et al. 2022 approach 1) fitted by a power law
-  in C;
+  run reached at each compute, Hoffmann et al. 2022 approach 1) fitted by a power law in C; the
+  IsoFLOP profiles (approach 2) take every run's final row, every budget;
 - the backtest is leave-largest-out (Choshen et al. 2024): fit on the smaller models of
   the largest D, predict the largest, ARE and whether the 90% interval covered it;
 - a calibration metric is fitted, per loss variant at the largest D, by a power law in
@@ -174,8 +176,19 @@ def analyse(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> Analysis:
                     calibration_laws=laws, calibration_target=target)
 
 
+def _longest(final: pd.DataFrame) -> pd.DataFrame:
+    """Each (N, U, seed) point's longest run (most samples seen): the laws in N and U
+    take one length per point when a sweep also varies the budget."""
+    keys = [c for c in ("params", "samples", "seed") if c in final.columns]
+    if "samples_seen" not in final.columns or not keys or final.empty:
+        return final
+    order = final.sort_values("samples_seen", kind="stable")
+    return order.groupby(keys, sort=False).tail(1).sort_index()
+
+
 def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAnalysis:
-    final = ctx.variant_rows(variant)
+    everything = ctx.variant_rows(variant)  # every budget: the IsoFLOP profiles use them all
+    final = _longest(everything)
     out = VariantAnalysis(variant=variant)
     runs = ctx.variant_runs(variant)
     out.isoflop_profiles = attempt(isoflop_profiles, runs, y=ctx.y)
@@ -211,13 +224,13 @@ def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAn
             final[final["samples"] == out.headline_samples]
         out.backtest = attempt(backtest, PowerLaw(n_bootstrap=n_bootstrap), rows, y=y,
                                size="params", x="params", level=LEVEL)
-    runs = runs[runs["run_id"].isin(final["run_id"])] if "run_id" in final else runs
+    runs = runs[runs["run_id"].isin(everything["run_id"])] if "run_id" in everything else runs
     if {"params", "flops", "run_id"} <= set(runs.columns):
         out.allocation = attempt(envelope_allocation, runs, y=y)
         out.compute_law = attempt(
             lambda allocation: PowerLaw(n_bootstrap=n_bootstrap).fit(
                 allocation.frontier, x="flops", y="loss"), out.allocation)
-        out.isoflop = attempt(isoflop_allocation, final, y=y)
+        out.isoflop = attempt(isoflop_allocation, everything, y=y)
     else:
         out.allocation = out.compute_law = out.isoflop = FitFailure(
             "the table has no training curves with FLOPs (columns params, flops, run_id).")

@@ -4,6 +4,10 @@
 nothing at all can be drawn) and derives what every page needs. Pages that cannot be
 drawn from it raise :class:`~scalelab.ScalelabError`; the PDF writer puts that
 sentence on the page instead.
+
+Trunks of data budgets (constant learning rate, never annealed) are left out of the
+final rows and of the per-variant tables the laws and frontiers are fitted on; their
+branches, whose curves hold the trunk's rows, carry the budgets.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
-from scalelab.runs.table import final_rows
+from scalelab.runs.table import budget_savings, compute_spent, final_rows, run_roles
 from scalelab.targets import parse_target, targets_from_spec
 
 @dataclass
@@ -41,6 +45,7 @@ class ReportContext:
             raise ScalelabError(f"the runs table has no column {y!r} to report (it has: {have}); "
                                 f"name the metric with --y or y=... .")
         final = final_rows(runs)
+        final = final[run_roles(final) != "trunk"]
         if "status" in final.columns:
             final = final[final["status"].fillna("finished") == "finished"]
         final = final[np.isfinite(pd.to_numeric(final[y], errors="coerce"))]
@@ -65,14 +70,20 @@ class ReportContext:
         return _of_variant(self.final, variant)
 
     def variant_runs(self, variant) -> pd.DataFrame:
-        """Every curve row of one loss variant's runs."""
-        return _of_variant(self.runs, variant)
+        """Every curve row of one loss variant's runs (trunks left out)."""
+        return _of_variant(self.runs[run_roles(self.runs) != "trunk"], variant)
 
     @property
     def total_compute(self) -> float | None:
+        """The training compute spent (a branch counts its decay only)."""
         if "flops" not in self.runs.columns:
             return None
-        return float(final_rows(self.runs)["flops"].sum())
+        return compute_spent(self.runs)
+
+    @property
+    def budget_savings(self) -> dict | None:
+        """Compute saved by branching budgets from trunks (None without branches)."""
+        return budget_savings(self.runs)
 
     @property
     def n_runs(self) -> int:

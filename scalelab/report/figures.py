@@ -27,9 +27,10 @@ from scalelab.runs.table import final_rows, require_columns
 
 LABELS = {
     "params": "parameters N",
-    "samples": "training samples D",
+    "samples": "distinct training samples U",
     "flops": "training compute C (FLOP)",
-    "samples_seen": "samples seen",
+    "samples_seen": "samples seen D (steps × batch)",
+    "epochs": "epochs D/U",
     "val_loss": "validation loss",
     "train_loss": "training loss",
     "val_mse": "validation MSE (field units²)",

@@ -111,14 +111,24 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
         f"{len(runs)} rows"
     swept = ["## What was swept"]
     for column, what in [("family", "network family"), ("width", "width"), ("depth", "depth"),
-                         ("params", "parameters N"), ("samples", "training samples D"),
+                         ("params", "parameters N"), ("samples", "distinct training samples U"),
                          ("loss_variant", "loss variants"), ("seed", "seeds"),
                          ("field", "field"), ("scale", "scale factor")]:
         if column in runs.columns:
             swept.append(f"{what}: {_range(runs[column])}")
+    for column, what in [("samples_seen", "samples seen D = steps × batch"),
+                         ("epochs", "epochs D/U")]:
+        if column in ctx.final.columns and len(ctx.final):
+            swept.append(f"{what} (each run's last row): {_range(ctx.final[column])}")
     compute = ctx.total_compute
     swept.append(f"runs: {statuses}" + (f"; total training compute {compute:.3g} FLOP"
                                         if compute else ""))
+    savings = ctx.budget_savings
+    if savings:
+        swept.append(f"data budgets from {savings['trunks']} constant-rate trunks: "
+                     f"{savings['branches']} cooldown branches cost {savings['spent']:.3g} FLOP "
+                     f"against {savings['independent']:.3g} for independent runs of the same "
+                     f"budgets — {savings['saved_fraction']:.0%} saved (Hägele et al. 2024)")
     y = _text_block(fig, 0.03, 0.92, swept, size=10)
 
     y = _text_block(fig, 0.03, y - 0.02, [f"## Headline predictions of {label(ctx.y)} "
@@ -155,12 +165,22 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
         else:
             lines.append(f"{name}backtest not possible: {va.backtest}")
     lines.append("## Laws used")
-    lines.append("L(N) = E + A·N^(−α) per data size D (robust Huber fit on log loss, Hoffmann et "
-                 "al. 2022), predictions from the largest D;")
-    lines.append(f"L(C) fitted to the loss envelope of the training curves; intervals from "
-                 f"bootstrap resamples of the runs.")
+    lines.append("L(N) = E + A·N^(−α) per distinct-sample count U (robust Huber fit on log "
+                 "loss, Hoffmann et al. 2022), predictions from the largest U; L(U) per N;"
+                 + (" where runs of one (N, U) differ in length, each one's longest run;"
+                    if _lengths_vary(ctx.final) else ""))
+    lines.append("L(C) fitted to the loss envelope of the training curves, C counting the "
+                 "samples seen D (steps × batch), not U; intervals from bootstrap resamples "
+                 "of the runs.")
     _text_block(fig, 0.03, y, lines, size=9)
     return [("summary", fig)]
+
+
+def _lengths_vary(final: pd.DataFrame) -> bool:
+    keys = [c for c in ("params", "samples", "seed", "loss_variant") if c in final.columns]
+    if "samples_seen" not in final.columns or not keys or final.empty:
+        return False
+    return bool((final.groupby(keys)["samples_seen"].nunique() > 1).any())
 
 
 # -- 2. scaling curves ----------------------------------------------------------------------
@@ -318,9 +338,12 @@ def page_frontier(ctx: ReportContext, analysis: Analysis):
                          f"{va.allocation.exponent:.3f} (95% interval {lo:.3f} – {hi:.3f}).")
         notes.append("Approach 2 (IsoFLOP parabolas of final losses): "
                      + (va.isoflop.reason[:150] if failed(va.isoflop) else repr(va.isoflop)))
+        notes.append("Compute C = 3 × forward FLOPs × samples seen D (steps × batch, "
+                     "D/U epochs of the U distinct samples): both approaches use samples seen, "
+                     "not U.")
         if analysis.flops_per_param_sample:
             notes.append(f"k = C/(N·D) measured from the runs: {analysis.flops_per_param_sample:.3g} "
-                         f"FLOP per parameter per sample (a transformer's is 6).")
+                         f"FLOP per parameter per sample seen (a transformer's is 6).")
         _text_block(fig, 0.06, 0.13, notes, size=8)
         pages.append((f"frontier{'_' + str(variant) if variant is not None else ''}", fig))
     return pages

@@ -16,7 +16,12 @@ them. A later column is added here and nowhere else:
   column gets the suffix ``_step``: the curve's ``lr`` (the rate at that step) becomes
   ``lr_step`` beside the config's peak ``lr``, and the curve's ``wall_time_s`` (time
   elapsed at that step) becomes ``wall_time_s_step`` beside the run's total — so no
-  merge suffix (``_x``, ``_y``) ever reaches a user.
+  merge suffix (``_x``, ``_y``) ever reaches a user. Curve rows also repeat the
+  config's ``samples`` (U, distinct training samples; ``CONFIG_ECHOES``) so that each
+  row is self-describing in W&B; the table keeps the run's one column.
+- The data axis: ``samples`` (U), the curve's ``samples_seen`` (D = step × batch) and
+  ``epochs`` (D/U; derived by :func:`scalelab.runs.table.with_data_columns` for tables
+  written before rows carried it).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pandas as pd
 
 from scalelab._errors import TableError
 from scalelab.config import RunConfig
+from scalelab.runs.table import with_data_columns
 
 STATUSES = ("pending", "running", "finished", "diverged", "failed")
 DONE = ("finished", "diverged")  # the statuses load_runs keeps by default: runs with a result
@@ -32,6 +38,7 @@ RUN_FACTS = ("params", "flops_per_sample", "device", "host", "wall_time_s", "div
 RUN_COLUMNS = ("run_id", *RunConfig.field_names(), "sweep", "status", "attempts", *RUN_FACTS,
                "versions", "error")
 STEP_SUFFIX = "_step"
+CONFIG_ECHOES = ("samples",)  # curve columns that repeat a config field; the run's is kept
 EMPTY_COLUMNS = ("run_id", *RunConfig.field_names(), "params", "status", "step", "val_loss")
 
 
@@ -65,9 +72,10 @@ def assemble(runs: pd.DataFrame, curves: pd.DataFrame, status=DONE,
     runs = select(runs, status=status, sweep=sweep, source=source)
     if curves.empty:
         curves = pd.DataFrame(columns=["run_id", "step"])
+    curves = curves.drop(columns=[c for c in CONFIG_ECHOES if c in curves.columns])
     curves = curves.rename(columns={c: curve_name(c) for c in curves.columns})
     table = runs.merge(curves, on="run_id", how="left", validate="one_to_many")
-    return table.sort_values(["run_id", "step"]).reset_index(drop=True)
+    return with_data_columns(table.sort_values(["run_id", "step"]).reset_index(drop=True))
 
 
 def select(table: pd.DataFrame, status=DONE, sweep: str | None = None,

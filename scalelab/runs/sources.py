@@ -16,6 +16,7 @@ from typing import Iterable
 import pandas as pd
 
 from scalelab.runs import tracking
+from scalelab.runs.table import with_data_columns
 from scalelab.runs.columns import DONE, assemble, check_status, select
 from scalelab.runs.store import StoreReader
 
@@ -37,11 +38,13 @@ def load_runs(source, sweep: str | None = None, status: Iterable[str] | str | No
       (needs ``WANDB_API_KEY``);
     - a DataFrame (copied).
 
-    Columns: ``run_id``, every RunConfig field (``family``, ``width``, ``samples``,
-    ``loss_variant``, ...), ``sweep``, ``status``, the run's facts (``params``,
-    ``flops_per_sample``, ``wall_time_s``, ...) and the curve columns (``step``,
-    ``samples_seen``, ``flops``, ``lr_step`` — the learning rate at that step, ``lr``
-    being the config's peak rate — ``train_loss``, ``val_loss``, ...).
+    Columns: ``run_id``, every RunConfig field (``family``, ``width``, ``samples`` —
+    U, the distinct training samples —, ``loss_variant``, ``parent`` and
+    ``branch_step`` of a branch, ...), ``sweep``, ``status``, the run's facts
+    (``params``, ``flops_per_sample``, ``wall_time_s``, ...) and the curve columns
+    (``step``, ``samples_seen`` — D, steps × batch —, ``epochs`` — D/U —, ``flops``,
+    ``lr_step`` — the learning rate at that step, ``lr`` being the config's peak rate
+    — ``train_loss``, ``val_loss``, ...).
 
     Only runs whose status is in ``status`` are kept (finished and diverged by
     default; ``None`` keeps all; a table without a ``status`` column is kept whole),
@@ -58,7 +61,7 @@ def load_runs(source, sweep: str | None = None, status: Iterable[str] | str | No
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
         table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-        return select(table, status, sweep, str(path)).reset_index(drop=True)
+        return with_data_columns(select(table, status, sweep, str(path)).reset_index(drop=True))
     if path.is_dir():
         return assemble(*tracking.read_offline(path), status=status, sweep=sweep,
                         source=str(path))

@@ -1,11 +1,14 @@
 """Checks and selections over the runs table (one row per run × evaluation step); torch-free.
 
 The runs table is the contract between training and analysis. These helpers check
-the columns an analysis needs and pick each run's result (its final row).
+the columns an analysis needs, pick each run's result (its final row), derive the
+data axis (``samples`` U, distinct training samples; ``samples_seen`` D, steps ×
+batch; ``epochs`` D/U) and tell trunks and branches of data budgets apart.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from scalelab._errors import TableError
@@ -29,3 +32,74 @@ def final_rows(table: pd.DataFrame, run: str = "run_id", step: str = "step") -> 
         return table.copy()
     last = table.dropna(subset=[step]).sort_values(step).groupby(run, sort=False).tail(1)
     return last.sort_index().reset_index(drop=True)
+
+
+def with_data_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``epochs`` = samples_seen / samples where the table has both and lacks it
+    (tables written before curve rows carried it); the table is changed in place."""
+    if {"samples", "samples_seen"} <= set(table.columns):
+        derived = pd.to_numeric(table["samples_seen"], errors="coerce") / pd.to_numeric(
+            table["samples"], errors="coerce")
+        table["epochs"] = table["epochs"].fillna(derived) if "epochs" in table else derived
+    return table
+
+
+def run_roles(table: pd.DataFrame) -> pd.Series:
+    """Each row's role: ``"branch"`` (a ``parent`` is set), ``"trunk"`` (``cooldowns``
+    set, no parent) or ``"run"``; all ``"run"`` for tables without those columns."""
+    roles = pd.Series("run", index=table.index, dtype=object)
+    if "cooldowns" in table.columns:
+        cooldowns = table["cooldowns"].map(_non_empty)
+        roles[cooldowns] = "trunk"
+    if "parent" in table.columns:
+        roles[table["parent"].map(_non_empty)] = "branch"
+    return roles
+
+
+def compute_spent(table: pd.DataFrame, flops: str = "flops") -> float:
+    """Training compute actually spent by the runs of a table: each run's final ``flops``,
+    less, for a branch, the FLOPs of the trunk part it started from (its trunk paid
+    them). Needs ``flops``; branches are counted whole without ``branch_step`` and
+    ``samples_seen``."""
+    require_columns(table, flops, what="compute_spent")
+    return float(_flops_spent(final_rows(table), flops).sum())
+
+
+def budget_savings(table: pd.DataFrame, flops: str = "flops") -> dict | None:
+    """What branching from trunks saved: ``None`` without branches, else ``{"trunks",
+    "branches", "spent", "independent", "saved", "saved_fraction"}`` — ``spent`` the
+    trunks' and branches' compute (a branch's decay only), ``independent`` the
+    branches' budgets each trained from scratch (Hägele et al. 2024 §4)."""
+    if flops not in table.columns:
+        return None
+    final = final_rows(table)
+    roles = run_roles(final)
+    if not (roles == "branch").any():
+        return None
+    spent = _flops_spent(final, flops)
+    independent = float(pd.to_numeric(final.loc[roles == "branch", flops]).sum())
+    used = float(spent[(roles != "run").to_numpy()].sum())
+    return {"trunks": int((roles == "trunk").sum()), "branches": int((roles == "branch").sum()),
+            "spent": used, "independent": independent, "saved": independent - used,
+            "saved_fraction": 1.0 - used / independent if independent > 0 else 0.0}
+
+
+def _flops_spent(final: pd.DataFrame, flops: str) -> np.ndarray:
+    total = pd.to_numeric(final[flops], errors="coerce").fillna(0.0).to_numpy(dtype=float)
+    if not {"branch_step", "batch_size", "samples_seen"} <= set(final.columns):
+        return total
+    branch = (run_roles(final) == "branch").to_numpy()
+    seen = pd.to_numeric(final["samples_seen"], errors="coerce").to_numpy(dtype=float)
+    start = (pd.to_numeric(final["branch_step"], errors="coerce").to_numpy(dtype=float)
+             * pd.to_numeric(final["batch_size"], errors="coerce").to_numpy(dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        trunk_part = np.where(branch & (seen > 0), total * start / seen, 0.0)
+    return total - np.nan_to_num(trunk_part)
+
+
+def _non_empty(value) -> bool:
+    if isinstance(value, str):
+        return value not in ("", "[]")
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return len(value) > 0
+    return False

@@ -29,7 +29,12 @@ Workers pass ``checkpoint_dir=<store folder>/checkpoints/<run_id>`` (an absolute
 path) to ``scalelab.train.train`` so an interrupted run resumes from its last
 checkpoint instead of starting over. A Ray worker on a node that does not see the
 store's folder (no shared file system) trains without checkpoints; its result
-travels to the driver all the same.
+travels to the driver all the same. A branch of data
+budgets also gets its trunk's folder (``trunk_dir``) to start from the trunk's
+checkpoint at its branch step. The driver queues a branch only once its trunk has
+ended; on a cluster without a shared file system a branch that runs on another node
+than its trunk does not find that checkpoint and trains the trunk's part itself (the
+same curve, at full cost).
 """
 
 from __future__ import annotations
@@ -56,12 +61,17 @@ def checkpoint_dir_for(root: str | Path | None, run_id: str) -> str | None:
     return None if root is None else str(Path(root) / run_id)
 
 
+def trunk_dir_for(root: str | Path | None, cfg: RunConfig) -> str | None:
+    """A branch's trunk checkpoint folder (None for other runs)."""
+    return checkpoint_dir_for(root, cfg.parent) if cfg.parent else None
+
+
 _CHANNEL = None  # a local worker's queue to the driver, set when the worker starts
 
 
 def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | None = None,
                 device: str | None = None, tracking: dict | None = None,
-                channel=None) -> RunResult:
+                channel=None, trunk_dir: str | None = None) -> RunResult:
     """Train one run in this process; never raises (a failure comes back as a RunResult).
 
     ``device`` replaces the config's ``device: auto`` with the worker's own device
@@ -106,6 +116,8 @@ def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | 
         kwargs = {}
         if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(train).parameters:
             kwargs["checkpoint_dir"] = checkpoint_dir  # train creates it when it saves
+        if trunk_dir is not None and "trunk_dir" in inspect.signature(train).parameters:
+            kwargs["trunk_dir"] = trunk_dir
         result = train(cfg, on_row=on_row, **kwargs)
         info = dict(result.info)
         if live is not None:
@@ -241,7 +253,8 @@ class LocalExecutor:
                     future = slot.pool.submit(
                         execute_run, cfg.to_dict(),
                         checkpoint_dir_for(self.checkpoint_root, cfg.run_id), self.threads,
-                        worker_device, tracking(cfg.run_id) if tracking else None)
+                        worker_device, tracking(cfg.run_id) if tracking else None,
+                        trunk_dir=trunk_dir_for(self.checkpoint_root, cfg))
                     pending[future] = (cfg, slot)
                 done, _ = wait(list(pending), timeout=POLL_S, return_when=FIRST_COMPLETED)
                 _drain(lambda: channel.get(timeout=0.05 if done else 0), configs, on_event)
@@ -375,7 +388,8 @@ class RayExecutor:
                     ref = task.remote(cfg.to_dict(),
                                       checkpoint_dir_for(self.checkpoint_root, cfg.run_id),
                                       threads, device,
-                                      tracking(cfg.run_id) if tracking else None, channel)
+                                      tracking(cfg.run_id) if tracking else None, channel,
+                                      trunk_dir_for(self.checkpoint_root, cfg))
                     pending[ref] = cfg
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
                 _drain(lambda: channel.get_nowait(), configs, on_event)

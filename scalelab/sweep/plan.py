@@ -5,38 +5,59 @@ N and the training compute C = 3 × forward FLOPs per sample × samples seen
 (forward + backward ≈ 3 × forward, Kaplan et al. 2020 §2.1), samples seen being
 steps × batch_size — the same convention as the curve rows of ``scalelab.train``.
 Models are built once per distinct architecture on the CPU (no training).
+
+Data budgets from one trunk (:mod:`scalelab.sweep.branches`): each row says its
+``role`` (``run``, ``trunk`` or ``branch``), a branch its ``parent`` and
+``branch_step``; ``flops`` is the run's compute from step 0 (a branch's budget, trunk
+part included, as its final curve row counts it) and ``flops_spent`` what running it
+costs (a branch: its decay only). :func:`scalelab.sweep.branches.budget_compute` sums
+them against independent runs of the same budgets.
 """
 
 from __future__ import annotations
+
+import json
 
 import pandas as pd
 
 
 def plan_sweep(spec) -> pd.DataFrame:
-    """One row per run of ``spec``: run_id, config fields, params, flops_per_sample, flops."""
+    """One row per run of ``spec``: run_id, role, config fields, params, flops_per_sample,
+    flops (from step 0) and flops_spent (a branch: from its branch step).
+
+    ``flops_per_sample`` is the training forward of one sample (for a generative family,
+    one evaluation of its training objective, :func:`scalelab.models.training_flops`),
+    so ``flops`` = 3 × it × samples seen, as the training loop counts.
+    """
     from scalelab.data.options import channels_of
-    from scalelab.models import build_model, count_params, forward_flops
+    from scalelab.models.names import family_options
+    from scalelab.models import build_model, count_params, training_flops
 
     sizes: dict = {}
     rows = []
     for cfg in spec.runs:
         in_channels, channels = channels_of(cfg.field, cfg.options)  # predictors, static, RGB
-        arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size, in_channels, channels)
+        options = family_options(cfg.family, cfg.options)
+        arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size, in_channels, channels,
+                json.dumps(options, sort_keys=True, default=str))
         if arch not in sizes:
             model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, channels=channels,
-                                in_channels=in_channels)
+                                in_channels=in_channels, **options)
             lr_size = cfg.field_size // cfg.scale
             sizes[arch] = (count_params(model),
-                           forward_flops(model, (in_channels, lr_size, lr_size)))
+                           training_flops(model, (in_channels, lr_size, lr_size)))
         params, flops_per_sample = sizes[arch]
-        rows.append({"run_id": cfg.run_id, **cfg.to_dict(), "params": params,
+        own_steps = cfg.steps - (cfg.branch_step if cfg.role == "branch" else 0)
+        rows.append({"run_id": cfg.run_id, "role": cfg.role, **cfg.to_dict(), "params": params,
                      "flops_per_sample": flops_per_sample,
-                     "flops": 3.0 * flops_per_sample * cfg.steps * cfg.batch_size})
+                     "flops": 3.0 * flops_per_sample * cfg.steps * cfg.batch_size,
+                     "flops_spent": 3.0 * flops_per_sample * own_steps * cfg.batch_size})
     return pd.DataFrame.from_records(rows)
 
 
 def varying_columns(table: pd.DataFrame, spec) -> list[str]:
     """The config fields that take more than one value in the sweep."""
     names = [c for c in table.columns if c not in ("run_id", "params", "flops_per_sample",
-                                                   "flops", "options")]
+                                                   "flops", "flops_spent", "options",
+                                                   "cooldowns", "parent")]
     return [c for c in names if table[c].astype(str).nunique() > 1]

@@ -14,6 +14,12 @@ are written to the store as they come (the driver stays the store's only writer)
 ``scalelab runs list`` shows a running run's latest step and metric. The worker logs
 the same run to W&B as it trains, with the settings of the driver's
 :class:`~scalelab.runs.tracking.WandbTracker`.
+
+Branches of data budgets (:mod:`scalelab.sweep.branches`) wait for their trunk: a
+branch whose trunk is still to run is queued when the trunk's result is recorded
+(finished or diverged, or failed for good), so it starts from the trunk's checkpoint
+at its branch step; one whose trunk is done, or will not run in this start, is
+queued at once (without the trunk's checkpoint it trains the trunk's part itself).
 """
 
 from __future__ import annotations
@@ -62,6 +68,18 @@ def runs_to_do(store: RunStore, spec: SweepSpec, retry_failed: bool = False) -> 
             continue
         todo.append(cfg)
     return todo
+
+
+def _hold_branches(todo: list) -> tuple[deque, dict]:
+    """The queue to start with, and the branches held until their trunk (by trunk id)."""
+    to_run = {cfg.run_id for cfg in todo}
+    queue, waiting = deque(), {}
+    for cfg in todo:
+        if cfg.role == "branch" and cfg.parent in to_run:
+            waiting.setdefault(cfg.parent, []).append(cfg)
+        else:
+            queue.append(cfg)
+    return queue, waiting
 
 
 def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
@@ -117,7 +135,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
             elif kind == "wandb_offline":
                 tracker.fall_back(payload)
 
-        queue = deque(todo)
+        queue, waiting = _hold_branches(todo)
         for cfg, result in executor.run(queue, on_start, on_event, tracker.settings):
             running -= 1
             tracker.tracked(result.info.get("wandb_dir"))
@@ -130,8 +148,10 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
                     queue.append(cfg)  # retried after the runs already queued
                     show()
                     continue
+                queue.extend(waiting.pop(cfg.run_id, []))  # they train the trunk part themselves
             else:
                 store.record_result(cfg.run_id, result.status, result.rows, result.info)
+                queue.extend(waiting.pop(cfg.run_id, []))  # the trunk's checkpoints are there
                 value = result.rows[-1].get(metric) if result.rows else None
                 if result.status == "finished" and isinstance(value, (int, float)) \
                         and math.isfinite(value):

@@ -28,6 +28,13 @@ so a trial runs through the same training code and is recorded in the spec's sto
 log their metric as they train — which scalelab's runs do; scalelab's own executors
 run every run to its end and refuse a spec that asks for it, with a sentence.
 
+Training length: a run's ``steps``, or instead ``samples_seen`` (D; steps =
+⌈D / batch_size⌉) or ``epochs`` (D/U; steps = ⌈epochs × samples / batch_size⌉), so a
+grid can vary the data seen together with the distinct samples U and the model size
+N, and compute with both. ``schedule: wsd`` with ``cooldowns`` expands a point into a
+constant-rate trunk and one branch per cooldown point
+(:mod:`scalelab.sweep.branches`): data budgets from one trunk.
+
 Random search draws from a generator seeded by ``scalelab.seed``, so expanding a
 spec twice gives the same runs and — each run's id being the hash of its config —
 a restarted sweep runs nothing twice. Everything is validated when the spec is
@@ -50,6 +57,7 @@ import yaml
 
 from scalelab._errors import SpecError
 from scalelab.config import EXECUTORS, RunConfig, SweepSettings, check_keys
+from scalelab.sweep.branches import expand_budgets
 from scalelab.targets import targets_from_spec
 
 __all__ = ["SweepSpec", "load_spec", "parse_spec", "wandb_config", "apply_assignments",
@@ -61,6 +69,8 @@ METHODS = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "log_uniform_values", "int_uniform", "q_uniform")
 PARAM_KEYS = {"value", "values", "probabilities", "distribution", "min", "max", "q",
               "parameters", "mu", "sigma"}
+#: spec parameters that set ``steps`` from a data budget instead of naming it
+LENGTH_KEYS = ("samples_seen", "epochs")
 # Guard against a grid that would take forever to even enumerate.
 MAX_RUNS = 100_000
 
@@ -232,7 +242,7 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
         raise SpecError(f"{source}: 'parameters' must be a non-empty mapping of run "
                         f"parameters (e.g. width: {{values: [8, 16]}}).")
     axes = _flatten_parameters(params, source, prefix="parameters", method=method)
-    known = set(RunConfig.field_names())
+    known = set(RunConfig.field_names()) | set(LENGTH_KEYS)
     for axis in axes:
         if axis.name not in known:
             raise SpecError(f"{source}: unknown parameter {axis.name!r}; expected one of "
@@ -264,12 +274,14 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     runs: list[RunConfig] = []
     seen: set[str] = set()
     for combo in combos:
-        cfg = RunConfig.from_dict(dict(zip(names, combo)), source=source).validate(source)
+        values = _steps_from_budget(dict(zip(names, combo)), source)
+        cfg = RunConfig.from_dict(values, source=source).validate(source)
         if cfg.run_id not in seen:
             seen.add(cfg.run_id)
             runs.append(cfg)
         if run_cap is not None and len(runs) >= run_cap:
             break
+    runs = [cfg.validate(source) for cfg in _unique(expand_budgets(runs))]
 
     name = str(raw.get("name") or (path.stem if path else "sweep"))
     store = Path(settings.store or f"reports/{name}/runs.db")
@@ -284,6 +296,40 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
         store=store, report=Path(report) if report else None, wandb=dict(settings.wandb),
         targets=targets_from_spec({"scalelab": {"targets": settings.targets}}),
     )
+
+
+def _steps_from_budget(values: dict, source: str) -> dict:
+    """Replace ``samples_seen`` or ``epochs`` by the ``steps`` that see that much data."""
+    given = [k for k in ("steps", *LENGTH_KEYS) if k in values]
+    if len(given) > 1:
+        raise SpecError(f"{source}: give a run's length once, as steps, samples_seen or "
+                        f"epochs; got {' and '.join(given)}.")
+    if not given or given[0] == "steps":
+        return values
+    key = given[0]
+    amount = values.pop(key)
+    if isinstance(amount, str):
+        try:
+            amount = float(amount)
+        except ValueError:
+            pass
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount > 0:
+        raise SpecError(f"{source}: {key} must be a positive number, got {amount!r}.")
+    batch = RunConfig.from_dict({k: values[k] for k in ("batch_size", "samples") if k in values},
+                                source=source)
+    seen = amount if key == "samples_seen" else amount * max(1, batch.samples)
+    values["steps"] = max(1, math.ceil(seen / max(1, batch.batch_size) - 1e-9))
+    return values
+
+
+def _unique(runs: list[RunConfig]) -> list[RunConfig]:
+    seen: set[str] = set()
+    out = []
+    for cfg in runs:
+        if cfg.run_id not in seen:
+            seen.add(cfg.run_id)
+            out.append(cfg)
+    return out
 
 
 HYPERBAND_KEYS = {"type", "min_iter", "max_iter", "s", "eta", "strict"}

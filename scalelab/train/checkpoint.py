@@ -7,6 +7,10 @@ loss accumulated since the last curve row, and the curve rows so far (plain dict
 numbers). It is written to a temporary file in the same folder, flushed to disk,
 and renamed over the old one (``os.replace`` is atomic on POSIX and Windows), so a
 kill at any moment leaves either the old or the new checkpoint, never half of one.
+
+A trunk of data budgets (a config with ``cooldowns``; Hägele et al. 2024) also writes
+``<checkpoint_dir>/branch-<step>.pt`` at each cooldown point: the same full state at
+that step, which its branches start from and the trunk itself may resume from.
 """
 
 from __future__ import annotations
@@ -22,15 +26,20 @@ from scalelab._errors import ScalelabError
 FILENAME = "last.pt"
 
 
-def checkpoint_path(checkpoint_dir: str | os.PathLike) -> Path:
-    return Path(checkpoint_dir) / FILENAME
+def checkpoint_path(checkpoint_dir: str | os.PathLike, name: str = FILENAME) -> Path:
+    return Path(checkpoint_dir) / name
 
 
-def save_checkpoint(checkpoint_dir: str | os.PathLike, state: dict) -> Path:
-    """Write ``state`` to ``<checkpoint_dir>/last.pt`` atomically (temporary file, then rename)."""
+def branch_filename(step: int) -> str:
+    """The file a trunk writes at the cooldown point ``step`` for the branch starting there."""
+    return f"branch-{int(step)}.pt"
+
+
+def save_checkpoint(checkpoint_dir: str | os.PathLike, state: dict, name: str = FILENAME) -> Path:
+    """Write ``state`` to ``<checkpoint_dir>/<name>`` atomically (temporary file, then rename)."""
     folder = Path(checkpoint_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / FILENAME
+    target = folder / name
     fd, tmp = tempfile.mkstemp(prefix=".last.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -45,13 +54,14 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, state: dict) -> Path:
     return target
 
 
-def load_checkpoint(checkpoint_dir: str | os.PathLike, run_id: str) -> dict | None:
-    """The checkpoint in ``checkpoint_dir``, or None if there is none.
+def load_checkpoint(checkpoint_dir: str | os.PathLike, run_id: str, name: str = FILENAME
+                    ) -> dict | None:
+    """The checkpoint ``name`` in ``checkpoint_dir``, or None if there is none.
 
     Loaded with ``weights_only=True`` (no arbitrary code runs). A checkpoint written
     by another run (a different ``run_id``) is refused with one sentence.
     """
-    path = checkpoint_path(checkpoint_dir)
+    path = checkpoint_path(checkpoint_dir, name)
     if not path.exists():
         return None
     state = torch.load(path, map_location="cpu", weights_only=True)

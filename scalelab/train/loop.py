@@ -7,7 +7,8 @@ happens at a step; the sweep machinery (stores, executors, tracking) lives outsi
 in ``scalelab.sweep``, and receives the rows this returns (or streams through
 ``on_row``).
 
-A curve row holds: ``step``, ``samples_seen``, ``flops`` (training FLOPs so far,
+A curve row holds: ``step``, ``samples_seen`` (D, steps × batch), ``samples`` (U, the
+distinct training samples), ``epochs`` (D/U), ``flops`` (training FLOPs so far,
 3 × forward FLOPs per sample × samples seen: forward + backward ≈ 3 × forward,
 Kaplan et al. 2020 §2.1), ``lr`` (of the last step taken), ``train_loss`` (mean
 over the steps since the last row), ``wall_time_s``, and the validation metrics of
@@ -20,8 +21,17 @@ Learning-rate schedules (:func:`lr_at`): ``constant``; ``cosine`` (Loshchilov &
 Hutter 2017, SGDR eq. 5 without restarts, from ``lr`` to 0); ``wsd``
 (warmup-stable-decay, Hu et al. 2024 "MiniCPM" §4; Hägele et al. 2024: hold ``lr``,
 then decay linearly to 0 over the last ``options["decay_fraction"]`` (default 0.2)
-of the steps after warmup). All three start with a linear warmup of
-``warmup_steps``.
+of the steps after warmup, or from ``branch_step`` on when that is set). All three
+start with a linear warmup of ``warmup_steps``.
+
+Data budgets from one trunk (Hägele et al. 2024 §4; Subramanian et al. 2026): a
+*trunk* (``schedule: wsd`` with ``cooldowns``) holds the rate constant after warmup
+and, at each cooldown point, writes a branch checkpoint; a *branch* (``parent`` set)
+starts from its trunk's checkpoint at ``branch_step`` and decays linearly to 0 by its
+own ``steps``. Its curve holds the trunk's rows up to the branch point, and its rows
+count steps, samples seen and FLOPs from step 0, trunk part included, so the branch
+is, row for row, the run that trains its schedule from scratch (it is, bit for bit,
+on the CPU) — at the cost of its decay only.
 
 Speed switches (for CUDA; each a field of the config): ``amp: bf16`` runs forward
 and loss under bf16 autocast, ``channels_last`` stores activations NHWC,
@@ -67,7 +77,8 @@ from scalelab.models import build_model, count_params, forward_flops, training_f
 from scalelab.models.names import family_options
 from scalelab.result import RunResult
 from scalelab.train import fieldmetrics
-from scalelab.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from scalelab.train.checkpoint import (branch_filename, load_checkpoint, rng_state,
+                                       save_checkpoint, set_rng_state)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,6 +96,12 @@ def lr_at(step: int, cfg: RunConfig) -> float:
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     if cfg.schedule == "cosine":
         return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.schedule == "wsd" and cfg.role == "trunk":  # constant; branches decay
+        return cfg.lr
+    if cfg.schedule == "wsd" and cfg.branch_step:  # linear decay from branch_step to 0 at steps
+        if step < cfg.branch_step:
+            return cfg.lr
+        return cfg.lr * (cfg.steps - step) / (cfg.steps - cfg.branch_step)
     if cfg.schedule == "wsd":  # warmup-stable-decay: linear decay to 0 over the last fraction
         decay_fraction = float(cfg.options.get("decay_fraction", 0.2))
         decay_from = 1.0 - decay_fraction
@@ -212,13 +229,17 @@ def evaluate(model, forward, loss_fn, lr_val, hr_val, data_range: float, members
 
 
 def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
-          checkpoint_dir=None) -> RunResult:
+          checkpoint_dir=None, trunk_dir=None) -> RunResult:
     """Train one network as ``cfg`` says and return its curve.
 
     ``checkpoint_dir``: a folder for this run's checkpoint (None: no checkpointing).
     If it holds a checkpoint of this run, the run resumes from it and returns the
     same full curve as an uninterrupted run; ``on_row`` then receives only the rows
-    computed in this call.
+    computed in this call. A trunk writes its branch checkpoints there too.
+
+    ``trunk_dir``: for a branch, its trunk's checkpoint folder; the branch starts
+    from the trunk's checkpoint at ``branch_step`` (``info["branched_from_step"]``).
+    Without one it trains the trunk's part itself (the same curve, at full cost).
     """
     cfg.validate(source=f"run {cfg.run_id}")
     t0 = time.perf_counter()
@@ -267,9 +288,28 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     start_step, running_sum, running_count, elapsed_before = 0, 0.0, 0, 0.0
     status, diverged_step = "running", None
     saved = load_checkpoint(checkpoint_dir, cfg.run_id) if checkpoint_dir is not None else None
+    if saved is not None and saved["status"] != "running":  # the run had ended: hand it back
+        return RunResult(cfg.run_id, saved["status"], saved["rows"], saved["info"])
+    branch_points = set(cfg.cooldown_steps()) if cfg.role == "trunk" else set()
+    if checkpoint_dir is not None:  # a trunk's branch checkpoints are full checkpoints too
+        for point in sorted(branch_points, reverse=True):
+            if saved is not None and saved["step"] >= point:
+                break
+            state = load_checkpoint(checkpoint_dir, cfg.run_id, branch_filename(point))
+            if state is not None:
+                saved = state
+                break
+    resumed_from = saved["step"] if saved is not None else None
+    branched_from = None
+    if saved is None and cfg.role == "branch" and trunk_dir is not None:
+        saved = load_checkpoint(trunk_dir, cfg.parent, branch_filename(cfg.branch_step))
+        if saved is not None:
+            if saved["step"] != cfg.branch_step:
+                raise ScalelabError(f"the branch checkpoint in {trunk_dir} is at step "
+                                    f"{saved['step']}, not {cfg.branch_step}; it is not this "
+                                    f"branch's trunk.")
+            branched_from = cfg.branch_step
     if saved is not None:
-        if saved["status"] != "running":  # the run had ended; hand back what it recorded
-            return RunResult(cfg.run_id, saved["status"], saved["rows"], saved["info"])
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
         gen.set_state(saved["rng"]["batches"])
@@ -287,6 +327,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         row = {
             "step": step,
             "samples_seen": samples_seen,
+            "samples": cfg.samples,
+            "epochs": samples_seen / cfg.samples,
             "flops": 3.0 * flops_per_sample * samples_seen,
             "lr": lr_at(max(step - 1, 0), cfg),
             "train_loss": train_loss,
@@ -315,12 +357,13 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             "wall_time_s": elapsed(),
             "peak_memory_bytes": _peak_memory_bytes(device),
             "diverged_step": diverged_step,
-            "resumed_from_step": start_step if saved is not None else None,
+            "resumed_from_step": resumed_from,
+            "branched_from_step": branched_from,
             "versions": _versions(),
             "config": cfg.to_dict(),
         }
 
-    def checkpoint(step: int) -> None:
+    def checkpoint(step: int, name: str = "last.pt") -> None:
         save_checkpoint(checkpoint_dir, {
             "run_id": cfg.run_id, "status": status, "step": step,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
@@ -329,7 +372,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             "rows": rows, "elapsed_s": elapsed(),
             # plain JSON types only, so that weights_only=True loads it
             "info": json.loads(json.dumps(info(), default=str)) if status != "running" else {},
-        })
+        }, name)
 
     if start_step == 0 and not record(0, float("nan")):
         status, diverged_step = "diverged", 0  # not finite before any training: nothing to run
@@ -348,10 +391,12 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         step_losses.append(loss.detach())
 
         done = step + 1
-        evaluate_now = done % cfg.eval_every == 0 or done == cfg.steps
+        regular = done % cfg.eval_every == 0
+        evaluate_now = regular or done == cfg.steps
         checkpoint_now = checkpoint_dir is not None and cfg.checkpoint_every > 0 and (
             done % cfg.checkpoint_every == 0)
-        if evaluate_now or checkpoint_now:
+        branch_now = checkpoint_dir is not None and done in branch_points
+        if evaluate_now or checkpoint_now or branch_now:
             values = torch.stack(step_losses).tolist()
             step_losses.clear()
             bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
@@ -361,14 +406,22 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             for value in values:  # one at a time, so the sum is the same wherever we stop
                 running_sum += value
                 running_count += 1
+        if branch_now and not regular:  # before the trunk's own last row: a branch has none
+            checkpoint(done, branch_filename(done))
         if evaluate_now:
             if not record(done, running_sum / running_count):
                 status, diverged_step = "diverged", done
                 break
             running_sum, running_count = 0.0, 0
+        if branch_now and regular:
+            checkpoint(done, branch_filename(done))
         if checkpoint_now:
             checkpoint(done)
 
+    if status == "running" and rows and rows[-1]["step"] < cfg.steps == start_step:
+        # a trunk resumed from the branch checkpoint at its last step: its own last row
+        if not record(cfg.steps, running_sum / running_count if running_count else float("nan")):
+            status, diverged_step = "diverged", cfg.steps
     if status == "running":
         status = "finished"
     if checkpoint_dir is not None and cfg.checkpoint_every > 0:

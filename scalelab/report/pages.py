@@ -16,6 +16,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError
 from scalelab.laws import PowerLaw
+from scalelab.laws.regime import UNDERTRAINED_THRESHOLD
 from scalelab.report.analysis import Analysis, default_targets
 from scalelab.report.context import ReportContext
 from scalelab.report.figures import (LEVEL, _fmt, label, plot_frontier, plot_isoflop,
@@ -108,23 +109,40 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
     if preds.empty:
         y = _text_block(fig, 0.05, y, ["no target could be predicted (no law was fitted)."])
     else:
+        pct = (lambda v: f"{v:.2%}" if np.isfinite(v) else "—")
         shown = pd.DataFrame({
             "target": preds["target"], "loss variant": preds["variant"].astype(str),
             "prediction": preds["prediction"].map(lambda v: f"{v:.4g}" if np.isfinite(v) else "—"),
             f"{LEVEL:.0%} interval": [f"{lo:.4g} – {hi:.4g}" if np.isfinite(lo) else "—"
                                        for lo, hi in zip(preds["lower"], preds["upper"])],
-            "law": preds["law"], "note": preds["note"].map(lambda s: s[:70]),
+            "law used": preds["law"].map(lambda s: s[:28]),
+            "backtest ARE": preds["backtest_are"].map(pct),
+            "persistence ARE": preds["persistence_are"].map(pct),
         })
         height = 0.045 * (len(shown) + 1)
         _table(fig.add_axes([0.03, y - height, 0.94, height]), shown,
-               col_widths=[0.14, 0.1, 0.08, 0.12, 0.16, 0.4])
-        y -= height + 0.03
+               col_widths=[0.14, 0.1, 0.09, 0.15, 0.26, 0.1, 0.12])
+        y -= height + 0.01
+        notes = [f"{r['target']}" + (f" [{r['variant']}]" if r["variant"] is not None else "")
+                 + f": {r['note']}" for _, r in preds.iterrows() if r["note"]]
+        if notes:
+            y = _text_block(fig, 0.03, y, notes[:4], size=8)
+        y -= 0.02
     lines = []
     if len(analysis.variants) > 1 and ctx.y == "val_loss":
         lines += ["## Caution", "val_loss is each variant's own training loss, so variants are "
                   "not compared on one scale; report a shared metric (--y val_mse, val_crps)."]
     if analysis.best:
         lines += ["## Which loss variant, from what size on", *analysis.best]
+    flags = analysis.undertrained
+    if isinstance(flags, pd.DataFrame) and len(flags) and flags["undertrained"].any():
+        bad = flags[flags["undertrained"]]
+        sizes = ", ".join(sorted({_fmt(v) for v in bad["params"]})) if "params" in bad else ""
+        lines += ["## Undertrained runs",
+                  f"{len(bad)} of {len(flags)} runs still improve by more than "
+                  f"{UNDERTRAINED_THRESHOLD:.0%} over the last "
+                  f"fifth of training" + (f" (N = {sizes})" if sizes else "") + "; their "
+                  f"values understate what their size can reach."]
     lines.append("## How far to trust it (leave-largest-out backtest, Choshen et al. 2024)")
     for variant, va in analysis.variants.items():
         name = f"{variant}: " if variant is not None else ""
@@ -136,8 +154,11 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
         else:
             lines.append(f"{name}backtest not possible: {va.backtest}")
     lines.append("## Laws used")
-    lines.append("L(N) = E + A·N^(−α) per data size D (robust Huber fit on log loss, Hoffmann et "
-                 "al. 2022), predictions from the largest D;")
+    lines.append("headline: every law form the data allow (power laws in N or C, joint laws in N "
+                 "and D), each backtested; the lowest backtest ARE is used when it beats "
+                 "persistence;")
+    lines.append("figures: L(N) = E + A·N^(−α) per data size D (robust Huber fit on log loss, "
+                 "Hoffmann et al. 2022);")
     lines.append(f"L(C) fitted to the loss envelope of the training curves; intervals from "
                  f"bootstrap resamples of the runs.")
     _text_block(fig, 0.03, y, lines, size=9)

@@ -8,7 +8,9 @@ Where the two overlap a spec is a W&B sweep configuration
 ``int_uniform``, ``q_uniform``; random only) or a nested ``{parameters: {...}}``
 group, flattened into the run's flat config as W&B does. The ``scalelab`` section
 holds what W&B has no words for: executor (``local`` or ``ray``), workers,
-devices, runs per GPU, Ray address, retries, store and report paths, tracking.
+devices, runs per GPU, Ray address, retries, store and report paths, tracking,
+the report's targets and ``result`` (``final``: each run's last value is what the laws
+fit; ``best``: its lowest over the curve, as early stopping keeps).
 The same file can be handed to ``wandb sweep``.
 
 Random search draws from a generator seeded by ``scalelab.seed``, so expanding a
@@ -37,7 +39,7 @@ TOP_KEYS = {"name", "description", "method", "metric", "parameters", "program", 
             "project", "entity", "run_cap", "early_terminate", "scalelab"}
 METHODS = ("grid", "random")
 SCALELAB_KEYS = {"executor", "workers", "devices", "runs_per_gpu", "address", "max_attempts",
-                 "ray_max_retries", "seed", "store", "report", "wandb", "targets"}
+                 "ray_max_retries", "seed", "store", "report", "wandb", "targets", "result"}
 EXECUTORS = ("local", "ray")
 WANDB_KEYS = {"project", "entity", "group", "tags", "mode", "dir", "init_timeout"}
 DISTRIBUTIONS = ("uniform", "log_uniform_values", "int_uniform", "q_uniform")
@@ -66,6 +68,7 @@ class SweepSpec:
     report: Path | None = None
     wandb: dict = field(default_factory=dict)
     targets: list = field(default_factory=list)  # [{"params": 1e8}, {"compute": 1e18}, ...]
+    result: str = "final"  # each run's value for the laws: "final" or "best" (early stopping)
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -191,6 +194,11 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None) -> 
     tags = wandb_cfg.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise SpecError(f"{source}: scalelab.wandb.tags must be a list of strings.")
+    result = extra.get("result", "final")
+    if result not in ("final", "best"):
+        raise SpecError(f"{source}: scalelab.result must be final (each run's last value) or "
+                        f"best (its lowest over the curve, as early stopping keeps), got "
+                        f"{result!r}.")
     store = Path(extra.get("store", f"reports/{name}/runs.db"))
     report = extra.get("report", str(store.parent / "report.pdf"))
     return SweepSpec(
@@ -198,7 +206,7 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None) -> 
         devices=devices, runs_per_gpu=runs_per_gpu, address=address,
         max_attempts=max_attempts, ray_max_retries=ray_max_retries,
         store=store, report=Path(report) if report else None, wandb=dict(wandb_cfg),
-        targets=_targets(raw, source),
+        targets=_targets(raw, source), result=result,
     )
 
 

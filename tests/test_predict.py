@@ -217,7 +217,32 @@ def test_cli_predict_prints_json_and_text(tmp_path):
         assert {"target", "prediction", "lower", "upper", "law", "backtest_are",
                 "persistence_are"} <= set(o)
         assert o["lower"] <= o["prediction"] <= o["upper"]
-    text = subprocess.run(cmd[:-1], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(cmd[:7] + ["--where", "params < 3e4"], capture_output=True,
+                          text=True, check=True).stdout
     assert "persistence" in text and "90% interval" in text
     bad = subprocess.run(cmd[:5] + ["--target", "params=abc"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_result_is_chosen_in_the_spec_and_checked_there():
+    from scalelab.sweep import parse_spec
+
+    raw = {"method": "grid", "parameters": {"width": {"values": [4, 8]}},
+           "scalelab": {"result": "best"}}
+    assert parse_spec(raw).result == "best"
+    assert parse_spec({**raw, "scalelab": {}}).result == "final"
+    with pytest.raises(ScalelabError, match="scalelab.result must be final"):
+        parse_spec({**raw, "scalelab": {"result": "lowest"}}, source="s.yaml")
+
+
+def test_report_context_takes_each_runs_best_value_when_asked():
+    from scalelab.report import ReportContext
+
+    table = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "step": [0, 10, 20] * 2,
+                          "params": [1e3] * 3 + [2e3] * 3,
+                          "val_loss": [1.0, 0.3, 0.4, 1.0, 0.2, 0.1]})
+    best = ReportContext.build(table, spec={"scalelab": {"result": "best"}})
+    assert best.result == "best"
+    assert best.final.set_index("run_id")["val_loss"].to_dict() == {"a": 0.3, "b": 0.1}
+    final = ReportContext.build(table)
+    assert final.final.set_index("run_id")["val_loss"].to_dict() == {"a": 0.4, "b": 0.1}

@@ -123,10 +123,19 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
         _table(fig.add_axes([0.03, y - height, 0.94, height]), shown,
                col_widths=[0.14, 0.1, 0.09, 0.15, 0.26, 0.1, 0.12])
         y -= height + 0.01
-        notes = [f"{r['target']}" + (f" [{r['variant']}]" if r["variant"] is not None else "")
-                 + f": {r['note']}" for _, r in preds.iterrows() if r["note"]]
+        notes = []
+        for _, r in preds.iterrows():
+            head = r["target"] + (f" [{r['variant']}]" if r["variant"] is not None else "")
+            found = analysis.prediction_objects.get((r["target"], r["variant"]))
+            if found is not None:
+                table = found.table().dropna(subset=["backtest_are"])
+                notes.append(f"{head}: backtest ARE " + ", ".join(
+                    f"{law} {are:.2%}" for law, are in zip(table["law"],
+                                                          table["backtest_are"])))
+            if r["note"]:
+                notes.append(f"{head}: {r['note']}")
         if notes:
-            y = _text_block(fig, 0.03, y, notes[:4], size=8)
+            y = _text_block(fig, 0.03, y, [n[:210] for n in notes[:8]], size=7)
         y -= 0.02
     lines = []
     if len(analysis.variants) > 1 and ctx.y == "val_loss":
@@ -483,6 +492,15 @@ def page_curves(ctx: ReportContext, analysis: Analysis):
                                  + f"{label(ctx.y)} during training")
         except ScalelabError as err:
             message(ax, _wrap(str(err)))
+    flags = analysis.undertrained
+    if isinstance(flags, pd.DataFrame) and len(flags):
+        bad = flags[flags["undertrained"]]
+        text = (f"undertrained (still falling by more than {UNDERTRAINED_THRESHOLD:.0%} over "
+                f"the last fifth of training): {len(bad)} of {len(flags)} runs"
+                + (": " + ", ".join(f"N = {_fmt(r['params'])}" + (f", D = {_fmt(r['samples'])}"
+                                                                   if "samples" in r else "")
+                                    for _, r in bad.head(6).iterrows()) if len(bad) else ""))
+        fig.text(0.07, 0.035, text, fontsize=8, color="C3" if len(bad) else "0.3")
     return [("curves", fig)]
 
 

@@ -15,9 +15,19 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+
+def synthetic_table(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    sizes = 1e3 * 2.0 ** np.arange(7)
+    rows = [{"run_id": f"n{n:g}s{s}", "params": n, "samples": 4096, "loss_variant": "mse",
+             "val_loss": (0.04 + 0.9 * n**-0.45) * (1 + 0.01 * rng.standard_normal())}
+            for n in sizes for s in (0, 1)]
+    return pd.DataFrame(rows)
 
 
 def cases(runs: pd.DataFrame):
@@ -30,7 +40,10 @@ def cases(runs: pd.DataFrame):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sources", nargs="+", help="run stores (runs.db) or CSV tables")
+    parser.add_argument("sources", nargs="*", help="run stores (runs.db) or CSV tables")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="also a table drawn from L = 0.04 + 0.9·N^−0.45 with 1% noise "
+                             "(7 sizes × 2 seeds), whose answer is known")
     parser.add_argument("--ratio", type=float, default=4.0,
                         help="parameters of the held-out model over the largest fitted (4)")
     parser.add_argument("--y", default="val_loss")
@@ -40,11 +53,16 @@ def main() -> None:
     import scalelab
     from scalelab.laws import predict, result_rows
 
+    if not args.sources and not args.synthetic:
+        parser.error("give run stores or tables, or --synthetic")
+    tables = [(s, None) for s in args.sources]
+    if args.synthetic:
+        tables.append(("synthetic", synthetic_table()))
     rows = []
     t0 = time.perf_counter()
-    for source in args.sources:
-        runs = (pd.read_csv(source) if source.endswith(".csv")
-                else scalelab.load_runs(source))
+    for source, table in tables:
+        runs = table if table is not None else (
+            pd.read_csv(source) if source.endswith(".csv") else scalelab.load_runs(source))
         for variant, d, part in cases(runs):
             results = result_rows(part, args.y, args.result)
             if d is not None:
@@ -61,7 +79,8 @@ def main() -> None:
             p = found["best"]
             fitted = float(part.loc[part["params"] <= limit, "params"].max())
             rows.append({
-                "source": source.split("/")[-2] if "/" in source else source,
+                "source": (Path(source).parent.name if Path(source).name == "runs.db"
+                           else Path(source).stem),
                 "variant": variant, "D": d, "fit up to N": fitted, "target N": top,
                 "ratio": top / fitted, "truth": truth,
                 "law (best)": p.law[:24],

@@ -198,12 +198,21 @@ def _cmd_predict(args) -> int:
         raise ScalelabError(f"{source}: no such run store or table; give the path of a "
                             f"runs.db, CSV or Parquet file.")
     runs = load_runs(source, sweep=args.sweep)
-    predictions = predict_many(runs, targets, y=args.y, result=args.result, level=args.level,
-                               choose=args.choose, where=args.where)
-    if args.json:
-        print(json.dumps([p.to_dict() for p in predictions], indent=2))
-    else:
-        print("\n\n".join(p.summary() for p in predictions))
+    if args.where:  # one selection, checked once, before the variants are split
+        from scalelab.laws.prediction import select_runs
+
+        runs = select_runs(runs, args.where)
+    variants = (sorted(runs["loss_variant"].dropna().unique())
+                if "loss_variant" in runs.columns else [])
+    parts = [(v, runs[runs["loss_variant"] == v]) for v in variants] if len(variants) > 1 \
+        else [(variants[0] if variants else None, runs)]
+    objects, texts = [], []
+    for variant, part in parts:  # one law per loss variant
+        for p in predict_many(part, targets, y=args.y, result=args.result, level=args.level,
+                              choose=args.choose):
+            objects.append({"variant": variant, **p.to_dict()})
+            texts.append((f"[{variant}] " if len(parts) > 1 else "") + p.summary())
+    print(json.dumps(objects, indent=2) if args.json else "\n\n".join(texts))
     return 0
 
 

@@ -15,6 +15,7 @@ CASES = {
     "bench_calibration.py": (["--quick", "--repeats", "1"], ["ece", "crps"]),
     "bench_train.py": (["--families", "edsr", "--steps", "2", "--rounds", "1",
                         "--field-size", "16"], ["samples/s"]),
+    "bench_predict.py": (["--synthetic"], ["mean are", "persistence", "covered"]),
     "bench_sweep.py": (["--runs", "2", "--steps", "5", "--repeats", "1", "--field-size", "16"],
                        ["runs/h"]),
 }

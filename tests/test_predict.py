@@ -1,4 +1,4 @@
-"""scalelab.laws.predict (scalelab/laws/prediction.py): candidates, backtests and the naive baselines, checked against
+"""scalelab.laws.predict: candidates, backtests and the naive baselines, checked against
 closed forms (laws whose data are generated from known parameters, persistence and the
 log–log line computed by hand), and the `scalelab predict` command."""
 
@@ -203,6 +203,9 @@ def test_bad_input_is_one_sentence():
         predict(table, "params=1e5", where="params <")
     with pytest.raises(ScalelabError, match="no run is left"):
         predict(table, "params=1e5", where="params > 1e9")
+    mixed = table.assign(loss_variant=["mse", "crps_fair"] * 3)
+    with pytest.raises(ScalelabError, match="several loss variants"):
+        predict(mixed, "params=1e5")
 
 
 def test_cli_predict_prints_json_and_text(tmp_path):

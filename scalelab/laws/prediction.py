@@ -458,7 +458,13 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
                                          else [targets])]
     if not targets:
         raise ScalelabError("predict needs at least one target, e.g. target='params=2e5'.")
-    runs = _select(runs, where, y)
+    runs = select_runs(runs, where)
+    if "loss_variant" in runs.columns and runs["loss_variant"].nunique() > 1:
+        names = ", ".join(map(str, sorted(runs["loss_variant"].unique())))
+        raise ScalelabError(f"predict: the runs hold several loss variants ({names}), whose "
+                            f"laws differ; select one, e.g. runs[runs.loss_variant == "
+                            f"'{sorted(runs['loss_variant'].unique())[0]}'] or --where "
+                            f"\"loss_variant == '...'\".")
     results = result_rows(runs, y, result)
     results = results[np.isfinite(pd.to_numeric(results[y], errors="coerce"))]
     results = results[results[y].astype(float) > 0].reset_index(drop=True)
@@ -482,7 +488,8 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
     return out
 
 
-def _select(runs, where, y):
+def select_runs(runs: pd.DataFrame, where: str | None = None) -> pd.DataFrame:
+    """The finished runs, narrowed by a pandas query ``where``; one sentence if none is left."""
     if not isinstance(runs, pd.DataFrame):
         raise TableError(f"predict needs a runs table (pandas DataFrame), got "
                          f"{type(runs).__name__}; load one with scalelab.load_runs(path).")

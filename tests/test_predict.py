@@ -126,7 +126,7 @@ def test_undertrained_largest_runs_are_named_when_persistence_wins():
 def chinchilla_grid(E=1.0, A=40.0, B=60.0, alpha=0.35, beta=0.4):
     rows = []
     for n in SIZES[:5]:
-        for d in (1e3, 4e3, 1.6e4):
+        for d in (1000, 4000, 16000):  # integers, as a store gives them
             rows.append({"run_id": f"{n:g}_{d:g}", "params": n, "samples": d,
                          "val_loss": E + A * n**-alpha + B * d**-beta})
     return pd.DataFrame(rows)
@@ -152,7 +152,7 @@ def test_joint_laws_predict_unswept_data_and_cannot_cross():
     small, large = law.predict(N=grid, D=1e3), law.predict(N=grid, D=1.6e4)
     assert (large < small).all()
     shared = p.laws["PowerLaw(shared A, α)"]
-    gap = shared.predict(x=grid, group=1e3) - shared.predict(x=grid, group=1.6e4)
+    gap = shared.predict(x=grid, group=1000) - shared.predict(x=grid, group=16000)
     assert np.ptp(gap) < 1e-9 * abs(gap).max()  # parallel curves: a constant gap
 
 

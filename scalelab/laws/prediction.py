@@ -521,8 +521,14 @@ def _fit(candidate: _Candidate, table: pd.DataFrame, cache: dict, key):
 
 
 def _band(law, candidate: _Candidate, point: dict, level: float):
+    inputs = candidate.inputs(point)
+    if "group" in inputs:  # the group as the law stored it (4096, not 4096.0)
+        same = [g for g in law.groups_ if np.isclose(float(g), float(inputs["group"]))]
+        if not same:
+            return math.nan, math.nan, math.nan, f"no runs at {inputs['group']:g} were fitted"
+        inputs["group"] = same[0]
     try:
-        band = law.predict_interval(level=level, kind="observation", **candidate.inputs(point))
+        band = law.predict_interval(level=level, kind="observation", **inputs)
     except ScalelabError as err:
         return math.nan, math.nan, math.nan, str(err)
     pred, lower, upper = (float(v) for v in band.iloc[0][["prediction", "lower", "upper"]])

@@ -2,6 +2,7 @@
 
     scalelab run SPEC [key=value ...]   run a sweep, fit laws, write the PDF report
     scalelab report STORE -o PDF write the report of a store (or CSV/Parquet table)
+    scalelab predict STORE --target params=2e5   predict with the law that backtests best
     scalelab sweep plan SPEC     print the expanded runs (count, sizes, FLOPs), run nothing
     scalelab sweep run SPEC      run a sweep (no report); resumes a killed one
     scalelab sweep wandb SPEC -o F   the spec as a W&B sweep (wandb sweep F; wandb agent)
@@ -77,6 +78,24 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--y", help="the metric to fit (default: the spec's metric, else val_loss)")
     report.add_argument("--sweep", help="only this sweep of the store")
     report.set_defaults(func=_cmd_report)
+
+    predict = sub.add_parser("predict", help="predict a metric at a target size with the law "
+                                             "that backtests best, next to persistence")
+    predict.add_argument("source", help="run store (runs.db) or CSV/Parquet runs table")
+    predict.add_argument("--target", action="append", required=True, metavar="KEY=VALUE",
+                         help="params=2e5, samples=1e6, params=2e5,samples=1e6 or compute=1e15 "
+                              "(repeatable)")
+    predict.add_argument("--y", default="val_loss", help="the metric (default val_loss)")
+    predict.add_argument("--where", help="a pandas query selecting runs, e.g. \"params < 1e5\"")
+    predict.add_argument("--result", choices=("final", "best"), default="final",
+                         help="each run's value: its last (final) or its lowest over the curve "
+                              "(best, as early stopping keeps); default final")
+    predict.add_argument("--choose", choices=("best", "weighted"), default="best",
+                         help="the law of lowest backtest error, or a blend weighted by it")
+    predict.add_argument("--level", type=float, default=0.9, help="interval level (0.9)")
+    predict.add_argument("--sweep", help="only this sweep of the store")
+    predict.add_argument("--json", action="store_true", help="print a JSON list of objects")
+    predict.set_defaults(func=_cmd_predict)
 
     sweep = sub.add_parser("sweep", help="plan or run a sweep")
     sweep_sub = sweep.add_subparsers(dest="sweep_command", required=True)
@@ -276,6 +295,36 @@ def _cmd_report(args) -> int:
     path = write_report(runs, output, title=f"scalelab report: {source.name}", spec=spec,
                         targets=targets or None, source=str(source), y=args.y, progress=True)
     print(f"report: {path}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import json
+
+    from scalelab.laws.prediction import parse_target, predict_many
+    from scalelab.runs import load_runs
+
+    targets = [parse_target(t) for t in args.target]  # bad targets fail before any work
+    source = Path(args.source)
+    if not source.exists():
+        raise ScalelabError(f"{source}: no such run store or table; give the path of a "
+                            f"runs.db, CSV or Parquet file.")
+    runs = load_runs(source, sweep=args.sweep)
+    if args.where:  # one selection, checked once, before the variants are split
+        from scalelab.laws.prediction import select_runs
+
+        runs = select_runs(runs, args.where)
+    variants = (sorted(runs["loss_variant"].dropna().unique())
+                if "loss_variant" in runs.columns else [])
+    parts = [(v, runs[runs["loss_variant"] == v]) for v in variants] if len(variants) > 1 \
+        else [(variants[0] if variants else None, runs)]
+    objects, texts = [], []
+    for variant, part in parts:  # one law per loss variant
+        for p in predict_many(part, targets, y=args.y, result=args.result, level=args.level,
+                              choose=args.choose):
+            objects.append({"variant": variant, **p.to_dict()})
+            texts.append((f"[{variant}] " if len(parts) > 1 else "") + p.summary())
+    print(json.dumps(objects, indent=2) if args.json else "\n\n".join(texts))
     return 0
 
 

@@ -105,6 +105,12 @@ def _loss_variant(label: str, value: str, source: str) -> None:
     check_variant(value, source)
 
 
+def _result(label: str, value, source: str) -> None:
+    if value not in ("final", "best"):
+        raise SpecError(f"{source}: {label} must be final (each run's last value) or best (its "
+                        f"lowest over the curve, as early stopping keeps), got {value!r}.")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run of a downscaling network (every field is a setting a spec may sweep).
@@ -420,6 +426,9 @@ class SweepSettings:
     report: str | None = option(None, check=_path, doc="default: report.pdf beside the store")
     wandb: dict = option({}, check=_mapping_of(WandbSettings, "scalelab.wandb."))
     targets: Any = option([], check=_targets, doc="predictions the report headlines")
+    result: str = option("final", check=_result,
+                         doc="each run's value the laws fit: final (its last value) or best "
+                             "(its lowest over the curve, as early stopping keeps)")
 
     @classmethod
     def keys(cls) -> set[str]:

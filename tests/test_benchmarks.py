@@ -18,6 +18,7 @@ CASES = {
                         "--rounds", "1", "--field-size", "16"], ["samples/s"]),
     "bench_branches.py": (["--seeds", "2", "--steps", "40", "--width", "4"],
                           ["inside spread", "saved"]),
+    "bench_predict.py": (["--synthetic"], ["mean are", "persistence", "covered"]),
     "bench_sweep.py": (["--runs", "2", "--steps", "5", "--repeats", "1", "--field-size", "16"],
                        ["runs/h"]),
     "bench_gridded.py": (["--size", "0.05", "--samples", "64", "--steps", "2"],

@@ -3,6 +3,10 @@
 Every law is an estimator: ``Law(hyper-parameters).fit(table, column names...)``
 returns the fitted law with ``params_``, ``bse_``, ``conf_int()``, ``predict(...)``,
 ``predict_interval(...)`` and ``summary()``.
+
+``predict(runs, target="params=2e5")`` fits every law the table allows, backtests each
+against persistence and a log–log line, and returns a :class:`Prediction` that says
+which law it used, or that none beats persistence.
 """
 
 from scalelab.laws.annealing import AnnealingLaw, annealing_areas
@@ -14,8 +18,11 @@ from scalelab.laws.compare import Crossover, crossover
 from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
 from scalelab.laws.data_constrained import DataConstrainedLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
+from scalelab.laws.prediction import Prediction, loss_envelope, predict, predict_many
+from scalelab.laws.regime import result_rows, undertrained_runs
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
-           "DataConstrainedLaw", "KaplanLaw", "Law", "NotFittedError", "PowerLaw",
+           "DataConstrainedLaw", "KaplanLaw", "Law", "NotFittedError", "PowerLaw", "Prediction",
            "annealing_areas", "backtest", "compute_optimal", "crossover",
-           "envelope_allocation", "isoflop_allocation", "isoflop_profiles", "loss_at_flops"]
+           "envelope_allocation", "isoflop_allocation", "isoflop_profiles", "loss_at_flops",
+           "loss_envelope", "predict", "predict_many", "result_rows", "undertrained_runs"]

@@ -23,6 +23,9 @@ training samples; compute counts the samples seen D = steps × batch (D/U epochs
 - a calibration metric is fitted, per loss variant at the largest D, by a power law in
   N of its distance from the ideal value (|spread-skill − 1|), so that E ≥ 0 is the
   floor of a miscalibration.
+- the headline predictions come from :func:`scalelab.laws.predict`: every law form the
+  data allow, backtested, next to persistence and a log–log line; the one of lowest
+  backtest error is used, and persistence (said in words) where none beats it.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import pandas as pd
 from scalelab._errors import ScalelabError
 from scalelab.laws import (PowerLaw, backtest, crossover, envelope_allocation,
                            isoflop_allocation, isoflop_profiles)
+from scalelab.laws.prediction import predict_many
+from scalelab.laws.regime import undertrained_runs
 from scalelab.report.context import ReportContext
 from scalelab.runs.table import final_rows, require_columns
 
@@ -162,18 +167,22 @@ class Analysis:
     # metric -> {group -> CalibrationLaw} with leave-largest-out backtests, or FitFailure
     calibration_laws: object = field(default_factory=dict)
     calibration_target: float | None = None  # N the calibration laws are extrapolated to
+    prediction_objects: dict = field(default_factory=dict)  # (target, variant) -> Prediction
+    undertrained: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run
 
 
 def analyse(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> Analysis:
     """Every number of the report of ``ctx``."""
     variants = {v: _analyse_variant(ctx, v, n_bootstrap) for v in ctx.variants}
     k = _flops_per_param_sample(ctx.runs)
-    predictions = _predictions(ctx, variants)
+    predictions, objects = _predictions(ctx, variants, n_bootstrap)
     best = _best_sentences(ctx, variants, predictions)
     calibration, laws, target = _calibration(ctx)
     return Analysis(variants=variants, predictions=predictions, best=best,
                     flops_per_param_sample=k, calibration=calibration,
-                    calibration_laws=laws, calibration_target=target)
+                    calibration_laws=laws, calibration_target=target,
+                    prediction_objects=objects,
+                    undertrained=attempt(undertrained_runs, ctx.runs, ctx.y, ctx.result))
 
 
 def _longest(final: pd.DataFrame) -> pd.DataFrame:
@@ -295,48 +304,38 @@ def default_targets(ctx: ReportContext) -> list[dict]:
     return []
 
 
-def _predictions(ctx: ReportContext, variants: dict) -> pd.DataFrame:
-    rows = []
-    for target in default_targets(ctx):
-        for variant, va in variants.items():
-            rows.append({"target": _target_text(target), "variant": variant,
-                         **_predict_target(target, va)})
-    return pd.DataFrame(rows, columns=["target", "variant", "prediction", "lower", "upper",
-                                       "law", "note"])
+PREDICTION_COLUMNS = ["target", "variant", "prediction", "lower", "upper", "law",
+                      "backtest_are", "persistence_are", "note"]
 
 
-def _predict_target(target: dict, va: VariantAnalysis) -> dict:
-    empty = {"prediction": np.nan, "lower": np.nan, "upper": np.nan}
-    if "compute" in target:
-        law = va.compute_law
-        if failed(law):
-            return {**empty, "law": "—", "note": f"not predicted: {law}"}
-        band = law.predict_interval(x=target["compute"], level=LEVEL, kind="observation")
-        return {**band.iloc[0][["prediction", "lower", "upper"]].to_dict(),
-                "law": "envelope L(C)", "note": ""}
-    if "params" in target:
-        law = va.headline_law
-        if failed(law):
-            return {**empty, "law": "—", "note": f"not predicted: {law}"}
-        note = ""
-        if "samples" in target and va.headline_samples is not None and \
-                target["samples"] != va.headline_samples:
-            note = (f"law of D = {va.headline_samples:,.0f} (the largest swept); "
-                    f"D = {target['samples']:,.0f} is not modelled")
-        band = law.predict_interval(x=target["params"], level=LEVEL, kind="observation")
-        where = f"L(N) at D = {va.headline_samples:,.0f}" if va.headline_samples else "L(N)"
-        return {**band.iloc[0][["prediction", "lower", "upper"]].to_dict(), "law": where,
-                "note": note}
-    if "samples" in target:
-        fits = {k: f for k, f in va.fits_by_params.items() if not failed(f)}
-        if not fits:
-            return {**empty, "law": "—", "note": "not predicted: no law in D could be fitted "
-                    "(at least 3 data sizes per model size are needed)."}
-        n = max(fits)
-        band = fits[n].predict_interval(x=target["samples"], level=LEVEL, kind="observation")
-        return {**band.iloc[0][["prediction", "lower", "upper"]].to_dict(),
-                "law": f"L(D) at N = {n:,.0f}", "note": ""}
-    return {**empty, "law": "—", "note": "empty target"}
+def _predictions(ctx: ReportContext, variants: dict, n_bootstrap: int):
+    """Each target × variant predicted by :func:`scalelab.laws.predict_many`."""
+    targets = default_targets(ctx)
+    rows, objects = [], {}
+    for variant in variants:
+        runs = ctx.variant_runs(variant)
+        found = []
+        if targets:
+            try:
+                found = predict_many(runs, targets, y=ctx.y, result=ctx.result, level=LEVEL,
+                                     n_bootstrap=min(n_bootstrap, 100))
+            except ScalelabError as err:
+                found = [str(err)] * len(targets)
+        for target, pred in zip(targets, found):
+            text = _target_text(target)
+            if isinstance(pred, str):
+                rows.append({"target": text, "variant": variant, "prediction": np.nan,
+                             "lower": np.nan, "upper": np.nan, "law": "—",
+                             "backtest_are": np.nan, "persistence_are": np.nan,
+                             "note": f"not predicted: {pred}"})
+                continue
+            objects[(text, variant)] = pred
+            note = pred.sentence or " ".join(pred.notes)
+            rows.append({"target": text, "variant": variant, "prediction": pred.prediction,
+                         "lower": pred.lower, "upper": pred.upper, "law": pred.law,
+                         "backtest_are": pred.backtest_are,
+                         "persistence_are": pred.persistence_are, "note": note})
+    return pd.DataFrame(rows, columns=PREDICTION_COLUMNS), objects
 
 
 def _target_text(target: dict) -> str:

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
-from scalelab.runs.table import budget_savings, compute_spent, final_rows, run_roles
+from scalelab.laws.regime import check_result, result_rows
+from scalelab.runs.table import budget_savings, compute_spent, run_roles
 from scalelab.targets import parse_target, targets_from_spec
 
 @dataclass
@@ -30,10 +31,12 @@ class ReportContext:
     spec: dict | None = None
     source: str = ""
     title: str = "scalelab report"
+    result: str = "final"  # each run's value: its last ("final") or its lowest ("best")
 
     @classmethod
     def build(cls, runs: pd.DataFrame, y: str = "val_loss", targets=None, spec=None,
-              source: str = "", title: str = "scalelab report") -> "ReportContext":
+              source: str = "", title: str = "scalelab report",
+              result: str | None = None) -> "ReportContext":
         if not isinstance(runs, pd.DataFrame):
             raise ScalelabError(f"a report needs a runs table (pandas DataFrame), got "
                                 f"{type(runs).__name__}; load one with scalelab.load_runs(path).")
@@ -44,7 +47,10 @@ class ReportContext:
             have = ", ".join(map(str, runs.columns[:15]))
             raise ScalelabError(f"the runs table has no column {y!r} to report (it has: {have}); "
                                 f"name the metric with --y or y=... .")
-        final = final_rows(runs)
+        if result is None:
+            result = ((spec or {}).get("scalelab") or {}).get("result", "final")
+        check_result(result)
+        final = result_rows(runs, y, result)
         final = final[run_roles(final) != "trunk"]
         if "status" in final.columns:
             final = final[final["status"].fillna("finished") == "finished"]
@@ -53,7 +59,7 @@ class ReportContext:
         if not targets:
             targets = targets_from_spec(spec)
         return cls(runs=runs, final=final.reset_index(drop=True), y=y, targets=targets,
-                   spec=spec, source=str(source), title=title)
+                   spec=spec, source=str(source), title=title, result=result)
 
     # -- what was swept ------------------------------------------------------------------
     def column_values(self, column: str) -> list:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError
 from scalelab.report.analysis import LEVEL, Analysis, attempt, default_targets, failed
+from scalelab.laws.regime import UNDERTRAINED_THRESHOLD
 from scalelab.report.context import ReportContext
 from scalelab.report.figures import (format_value, label, plot_frontier, plot_isoflop, plot_metric_law,
                                      plot_residuals, plot_scaling, plot_training_curves)
@@ -137,23 +138,49 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
     if preds.empty:
         y = _text_block(fig, 0.05, y, ["no target could be predicted (no law was fitted)."])
     else:
+        pct = (lambda v: f"{v:.2%}" if np.isfinite(v) else "—")
         shown = pd.DataFrame({
             "target": preds["target"], "loss variant": preds["variant"].astype(str),
             "prediction": preds["prediction"].map(lambda v: f"{v:.4g}" if np.isfinite(v) else "—"),
             f"{LEVEL:.0%} interval": [f"{lo:.4g} – {hi:.4g}" if np.isfinite(lo) else "—"
                                        for lo, hi in zip(preds["lower"], preds["upper"])],
-            "law": preds["law"], "note": preds["note"].map(lambda s: s[:70]),
+            "law used": preds["law"].map(lambda s: s[:28]),
+            "backtest ARE": preds["backtest_are"].map(pct),
+            "persistence ARE": preds["persistence_are"].map(pct),
         })
         height = 0.045 * (len(shown) + 1)
         _table(fig.add_axes([0.03, y - height, 0.94, height]), shown,
-               col_widths=[0.14, 0.1, 0.08, 0.12, 0.16, 0.4])
-        y -= height + 0.03
+               col_widths=[0.14, 0.1, 0.09, 0.15, 0.26, 0.1, 0.12])
+        y -= height + 0.01
+        notes = []
+        for _, r in preds.iterrows():
+            head = r["target"] + (f" [{r['variant']}]" if r["variant"] is not None else "")
+            found = analysis.prediction_objects.get((r["target"], r["variant"]))
+            if found is not None:
+                table = found.table().dropna(subset=["backtest_are"])
+                notes.append(f"{head}: backtest ARE " + ", ".join(
+                    f"{law} {are:.2%}" for law, are in zip(table["law"],
+                                                          table["backtest_are"])))
+            if r["note"]:
+                notes.append(f"{head}: {r['note']}")
+        if notes:
+            y = _text_block(fig, 0.03, y, [n[:210] for n in notes[:8]], size=7)
+        y -= 0.02
     lines = []
     if len(analysis.variants) > 1 and ctx.y == "val_loss":
         lines += ["## Caution", "val_loss is each variant's own training loss, so variants are "
                   "not compared on one scale; report a shared metric (--y val_mse, val_crps)."]
     if analysis.best:
         lines += ["## Which loss variant, from what size on", *analysis.best]
+    flags = analysis.undertrained
+    if isinstance(flags, pd.DataFrame) and len(flags) and flags["undertrained"].any():
+        bad = flags[flags["undertrained"]]
+        sizes = ", ".join(sorted({format_value(v) for v in bad["params"]})) if "params" in bad else ""
+        lines += ["## Undertrained runs",
+                  f"{len(bad)} of {len(flags)} runs still improve by more than "
+                  f"{UNDERTRAINED_THRESHOLD:.0%} over the last "
+                  f"fifth of training" + (f" (N = {sizes})" if sizes else "") + "; their "
+                  f"values understate what their size can reach."]
     lines.append("## How far to trust it (leave-largest-out backtest, Choshen et al. 2024)")
     for variant, va in analysis.variants.items():
         name = f"{variant}: " if variant is not None else ""
@@ -165,7 +192,10 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
         else:
             lines.append(f"{name}backtest not possible: {va.backtest}")
     lines.append("## Laws used")
-    lines.append("L(N) = E + A·N^(−α) per distinct-sample count U (robust Huber fit on log "
+    lines.append("headline: every law form the data allow (power laws in N or C, joint laws in N "
+                 "and D), each backtested; the lowest backtest ARE is used when it beats "
+                 "persistence;")
+    lines.append("figures: L(N) = E + A·N^(−α) per distinct-sample count U (robust Huber fit on log "
                  "loss, Hoffmann et al. 2022), predictions from the largest U; L(U) per N;"
                  + (" where runs of one (N, U) differ in length, each one's longest run;"
                     if _lengths_vary(ctx.final) else ""))
@@ -483,6 +513,15 @@ def page_curves(ctx: ReportContext, analysis: Analysis):
         panel(ax, plot_training_curves, ctx.variant_runs(variant), x=x, y=ctx.y,
               title=(f"[{variant}] " if variant is not None else "")
               + f"{label(ctx.y)} during training")
+    flags = analysis.undertrained
+    if isinstance(flags, pd.DataFrame) and len(flags):
+        bad = flags[flags["undertrained"]]
+        text = (f"undertrained (still falling by more than {UNDERTRAINED_THRESHOLD:.0%} over "
+                f"the last fifth of training): {len(bad)} of {len(flags)} runs"
+                + (": " + ", ".join(f"N = {format_value(r['params'])}" + (f", D = {format_value(r['samples'])}"
+                                                                   if "samples" in r else "")
+                                    for _, r in bad.head(6).iterrows()) if len(bad) else ""))
+        fig.text(0.07, 0.035, text, fontsize=8, color="C3" if len(bad) else "0.3")
     return [("curves", fig)]
 
 

@@ -28,13 +28,14 @@ from scalelab.report.pages import PAGES, render_page
 def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab report",
                  y: str | None = None, targets=None, spec: dict | None = None,
                  source: str = "", n_bootstrap: int = N_BOOTSTRAP, png: bool = True,
-                 progress: bool = False) -> Path:
+                 progress: bool = False, result: str | None = None) -> Path:
     """Write the report of ``runs`` to ``path`` and each page as ``<stem>_<page>.png``.
 
     ``y``: the metric to fit and predict; by default the spec's ``metric.name``, else
     ``val_loss``. ``targets``: a list like ``["params=1e8", "compute=1e18"]`` or dicts; by default the
-    spec's ``scalelab.targets``, else 10× the largest model. ``progress`` shows a bar
-    over the fits and pages on stderr.
+    spec's ``scalelab.targets``, else 10× the largest model. ``result``: each run's value,
+    ``"final"`` or ``"best"`` over its curve (default: the spec's ``scalelab.result``, else
+    final). ``progress`` shows a bar over the fits and pages on stderr.
     """
     path = Path(path)
     if path.suffix.lower() != ".pdf":
@@ -42,7 +43,7 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
     if y is None:
         y = ((spec or {}).get("metric") or {}).get("name") or "val_loss"
     ctx = ReportContext.build(runs, y=y, targets=targets, spec=spec, source=source,
-                              title=title)
+                              title=title, result=result)
     bar = tqdm(total=len(PAGES) + 1, desc="report", unit="step", disable=not progress,
                file=sys.stderr)
     bar.set_postfix_str("fitting laws")

@@ -12,7 +12,9 @@ devices, runs per GPU, Ray address, retries, store and report paths, tracking â€
 declared, with the run's own settings, in :mod:`scalelab.config`
 (:class:`~scalelab.config.SweepSettings`). Command-line options that change a spec
 (``--workers``, ``--store``, ``--executor``) are applied to that section before it
-is validated (``overrides=``), so a bad one gets the same sentence as a bad file.
+is validated (``overrides=``), so a bad one gets the same sentence as a bad file. ``result`` says what the laws fit
+(``final``: each run's last value; ``best``: its lowest over the curve, as early
+stopping keeps).
 So are ``key=value`` assignments (:func:`apply_assignments`): ``width=64`` or
 ``model.width=64`` (a parameter, through its groups) fixes a parameter,
 ``samples=[256,512]`` sweeps it over a list, ``scalelab.workers=4`` or
@@ -96,6 +98,7 @@ class SweepSpec:
     report: Path | None = None
     wandb: dict = field(default_factory=dict)
     targets: list = field(default_factory=list)  # [{"params": 1e8}, {"compute": 1e18}, ...]
+    result: str = "final"  # each run's value for the laws: "final" or "best" (early stopping)
 
     def __len__(self) -> int:
         return len(self.runs)
@@ -295,6 +298,7 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
         cpus_per_run=settings.cpus_per_run, gpus_per_run=settings.gpus_per_run,
         store=store, report=Path(report) if report else None, wandb=dict(settings.wandb),
         targets=targets_from_spec({"scalelab": {"targets": settings.targets}}),
+        result=settings.result,
     )
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -51,16 +52,21 @@ def wandb_run(records):
 def test_running_runs_are_in_the_store_and_in_wandb_as_they_train(tmp_path, capsys):
     store = tmp_path / "out" / "runs.db"
     spec = tmp_path / "spec.yaml"
+    # a real data file, valid when the spec is checked and deleted once the sweep has
+    # started, so that its runs fail while training (a bad path is refused up front)
+    from scalelab.data.era5like import write_era5_like
+
+    data = write_era5_like(tmp_path / "data", days=120, resolution=10.0)["netcdf"]
+    missing = Path(data).rename(tmp_path / "missing.nc")
     spec.write_text(yaml.safe_dump({
         "name": "live", "method": "grid",
         "metric": {"name": "val_mse", "goal": "minimize"},
         "parameters": {**TINY, "steps": {"value": 40}, "eval_every": {"value": 5},
                        # a long run, a run that diverges (SGD at lr 1e6), a run that fails
-                       # (its data file is missing)
+                       # (its data file goes missing)
                        "optimizer": {"value": "sgd"}, "schedule": {"value": "constant"},
                        "lr": {"values": [0.01, 1.0e6]}, "field": {"values": ["grf", "gridded"]},
-                       "options": {"value": {"path": str(tmp_path / "missing.nc"),
-                                             "variable": "tas"}}},
+                       "options": {"value": {"path": str(missing), "variable": "t2m"}}},
         "scalelab": {"workers": 1, "store": str(store), "max_attempts": 1,
                      "wandb": {"mode": "offline", "project": "live"}},
     }))
@@ -74,6 +80,7 @@ def test_running_runs_are_in_the_store_and_in_wandb_as_they_train(tmp_path, caps
         time.sleep(0.2)
         if not store.exists():
             continue
+        missing.unlink(missing_ok=True)  # checked and accepted: now it goes
         try:
             with StoreReader(store) as reader:  # a second connection, read-only
                 runs = reader.runs()

@@ -141,3 +141,25 @@ def test_tiny_families_sweep_runs_and_is_compared(tmp_path):
     assert comparison.sentences()
     write_report(runs, tmp_path / "report.pdf", spec=raw, n_bootstrap=20, png=True)
     assert (tmp_path / "report_families.png").exists()
+
+
+def test_calibration_laws_in_the_distinct_samples_at_the_largest_model():
+    """x="samples": laws in U, fitted at the largest N; a smaller model's runs are left out."""
+    samples = np.array([256, 512, 1024, 2048, 4096, 8192], dtype=float)
+    rows = []
+    for n, scale in ((1e4, 2.0), (1e5, 1.0)):  # the largest N is the one fitted
+        crps = 0.03 + scale * 4.0 * samples ** -0.5
+        rows.append(pd.DataFrame({"run_id": [f"n{n:g}u{u:g}" for u in samples], "step": 100,
+                                  "params": n, "samples": samples, "loss_variant": "crps_fair",
+                                  "val_crps": crps, "val_spread_skill": 0.9,
+                                  "val_rank_delta": 1.0 + 10.0 * samples ** -0.5}))
+    laws = calibration_laws(pd.concat(rows, ignore_index=True), x="samples", n_bootstrap=20)
+    fit = laws["val_crps"]["crps_fair"]
+    assert fit.x == "samples" and fit.params == 1e5 and fit.samples is None
+    assert fit.law.params_["alpha"] == pytest.approx(0.5, rel=0.02)
+    assert fit.law.params_["E"] == pytest.approx(0.03, abs=1e-3)
+    band = fit.predict_interval(32768)
+    assert band["prediction"].iloc[0] == pytest.approx(0.03 + 4.0 * 32768 ** -0.5, rel=0.01)
+    assert fit.backtest_text(short=True).startswith("backtest at U = 8.19e+03")
+    with pytest.raises(ScalelabError, match="x must be 'params'"):
+        calibration_laws(rows[0], x="flops")

@@ -36,24 +36,27 @@ NAMES = {"val_crps": "CRPS", "val_spread_skill": "|1 − spread-skill ratio|",
 
 @dataclass
 class CalibrationLaw:
-    """A calibration metric's law in N for one group, with its backtest."""
+    """A calibration metric's law in N (or in U) for one group, with its backtest."""
 
     metric: str
     group: object
     law: object  # PowerLaw, or the sentence why none was fitted
     backtest: object  # DataFrame (one row per held-out run), or the sentence why not
-    samples: float | None  # the data size D the law was fitted at
+    samples: float | None  # the data size U the law in N was fitted at (None: one size)
+    x: str = "params"  # the axis: params (N) or samples (U)
+    params: float | None = None  # the model size N a law in U was fitted at
 
     @property
     def name(self) -> str:
         return NAMES.get(self.metric, self.metric)
 
-    def predict_interval(self, params, level: float = 0.9) -> pd.DataFrame:
-        """The metric's predicted distance from ideal at ``params``, with an interval."""
+    def predict_interval(self, at, level: float = 0.9) -> pd.DataFrame:
+        """The metric's predicted distance from ideal at ``at`` (N, or U for a law in U),
+        with an interval."""
         if not isinstance(self.law, PowerLaw):
             raise ScalelabError(f"{self.name} of {self.group}: no law to predict with "
                                 f"({self.law}).")
-        return self.law.predict_interval(x=params, level=level, kind="observation")
+        return self.law.predict_interval(x=at, level=level, kind="observation")
 
     def backtest_text(self, short: bool = False) -> str:
         if not isinstance(self.backtest, pd.DataFrame) or self.backtest.empty:
@@ -61,36 +64,45 @@ class CalibrationLaw:
                 f"backtest not possible: {self.backtest}"
         bt = self.backtest.iloc[-1]
         verdict = "covered" if bt["covered"] else "missed"
+        symbol = "N" if self.x == "params" else "U"
         if short:
-            return f"backtest at N = {bt['target']:.3g}: ARE {bt['are']:.1%}, {verdict}"
-        return (f"backtest at N = {bt['target']:.3g}: ARE {bt['are']:.1%}, interval "
+            return f"backtest at {symbol} = {bt['target']:.3g}: ARE {bt['are']:.1%}, {verdict}"
+        return (f"backtest at {symbol} = {bt['target']:.3g}: ARE {bt['are']:.1%}, interval "
                 f"{verdict} the truth")
 
 
 def calibration_laws(runs: pd.DataFrame, x: str = "params", by=None, n_bootstrap: int = 200,
                      level: float = 0.9) -> dict:
-    """Fitted laws of CRPS, |1 − spread–skill ratio| and rank-histogram flatness in N.
+    """Fitted laws of CRPS, |1 − spread–skill ratio| and rank-histogram flatness in N,
+    or with ``x="samples"`` in U (the distinct training samples).
 
-    ``runs``: a runs table (curves or final rows). ``by``: the grouping columns (default
+    ``runs``: a runs table (curves or final rows). A law in N is fitted at the largest U
+    swept, a law in U at the largest N. ``by``: the grouping columns (default
     ``loss_variant``, and ``family`` when there are several). Returns
-    ``{metric: {group: CalibrationLaw}}`` for the metrics the table records.
+    ``{metric: {group: CalibrationLaw}}`` for the metrics the table records; each law
+    carries its leave-largest-out backtest (Choshen et al. 2024).
     """
+    if x not in ("params", "samples"):
+        raise ScalelabError(f"calibration_laws: x must be 'params' (N) or 'samples' (U), got "
+                            f"{x!r}.")
     table = final_rows(runs)
     if "status" in table.columns:
         table = table[table["status"].fillna("finished") == "finished"]
     if x not in table.columns:
-        raise TableError(f"calibration_laws needs a column {x!r} (model size) in the runs "
-                         f"table.")
+        raise TableError(f"calibration_laws needs a column {x!r} ("
+                         f"{'model size' if x == 'params' else 'distinct training samples'}) "
+                         f"in the runs table.")
     metrics = [m for m in CALIBRATION_LAWS if m in table.columns
                and np.isfinite(pd.to_numeric(table[m], errors="coerce")).any()]
     if not metrics:
         raise ScalelabError("no run in this table is stochastic (ensemble_members ≥ 2), so "
                             "there are no calibration metrics (CRPS, spread-skill, rank "
                             "histograms) to fit laws to.")
-    samples = None
-    if "samples" in table.columns and table["samples"].nunique() > 1:  # the largest D
-        samples = float(table["samples"].max())
-        table = table[table["samples"] == samples]
+    other = "samples" if x == "params" else "params"  # held at its largest value
+    fixed = None
+    if other in table.columns and table[other].nunique() > 1:
+        fixed = float(table[other].max())
+        table = table[table[other] == fixed]
     if by is None:
         by = [c for c in ("family", "loss_variant") if c in table.columns
               and (c == "loss_variant" or table[c].nunique() > 1)]
@@ -114,6 +126,8 @@ def calibration_laws(runs: pd.DataFrame, x: str = "params", by=None, n_bootstrap
                               level=level)
             except ScalelabError as err:
                 bt = str(err)
-            out[metric][key] = CalibrationLaw(metric=metric, group=key, law=law, backtest=bt,
-                                              samples=samples)
+            out[metric][key] = CalibrationLaw(
+                metric=metric, group=key, law=law, backtest=bt, x=x,
+                samples=fixed if x == "params" else None,
+                params=fixed if x == "samples" else None)
     return out

@@ -61,3 +61,14 @@ def tiny_store(tmp_path_factory):
     outcome = run_sweep(spec, progress=False, tracking=False)
     assert outcome.counts.get("finished") == 40, outcome.counts
     return store
+
+
+@pytest.fixture
+def example_data_cwd(tmp_path, monkeypatch):
+    """A working folder holding data/era5_like.nc (what `scalelab example-data era5-like
+    data` writes, coarser), so that sweeps/gridded.yaml's relative path resolves."""
+    from scalelab.data.era5like import write_era5_like
+
+    write_era5_like(tmp_path / "data", resolution=5.0)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

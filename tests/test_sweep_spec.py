@@ -94,7 +94,7 @@ def test_bad_specs_name_the_key_in_one_sentence(raw, expected):
     assert "\n" not in message
 
 
-def test_shipped_specs_are_valid():
+def test_shipped_specs_are_valid(example_data_cwd):
     from pathlib import Path
 
     from scalelab.sweep import load_spec
@@ -107,7 +107,7 @@ def test_shipped_specs_are_valid():
         assert len(s) > 0 and math.isfinite(len(s))
 
 
-def test_exported_specs_are_valid_wandb_sweep_configs(tmp_path):
+def test_exported_specs_are_valid_wandb_sweep_configs(tmp_path, example_data_cwd):
     """Every shipped spec, exported for W&B, passes W&B's own sweep schema (wandb/sweeps
     config/schema.json, copied in tests/data/wandb_sweeps with its source)."""
     import json

@@ -234,10 +234,12 @@ def _load_spec_with_options(args):
 def _run_sweep_command(args):
     """What ``scalelab run`` and ``scalelab sweep run`` share: load, run, say what happened."""
     from scalelab.sweep import run_sweep
+    from scalelab.sweep.guards import check_launch
     from scalelab.sweep.spec import refuse_early_terminate
 
     spec = _load_spec_with_options(args)  # validates everything before any run starts
     refuse_early_terminate(spec)
+    check_launch(spec)  # the store can be written, the devices exist (run_sweep checks again)
     t0 = time.perf_counter()
     print(f"scalelab: sweep {spec.name!r}: {len(spec)} runs → {spec.store}", file=sys.stderr)
     outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb,

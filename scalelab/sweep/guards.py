@@ -255,8 +255,9 @@ def check_memory(runs, source: str, limit: int | None = None, where: str = "this
 
 # -- at launch -----------------------------------------------------------------------------
 def check_launch(spec) -> None:
-    """Before a sweep opens its store: the store can be written, and the devices the spec
-    names exist (torch is imported here, not when the spec loads)."""
+    """Before a sweep opens its store: the store can be written and is a healthy store (or
+    none yet), and the devices the spec names exist (torch is imported here, not when the
+    spec loads)."""
     from scalelab._errors import ScalelabError
     from scalelab._files import writable_folder
 
@@ -265,6 +266,10 @@ def check_launch(spec) -> None:
         writable_folder(spec.store, "run store", "scalelab.store or --store")
     except ScalelabError as err:
         raise SpecError(str(err)) from None
+    if Path(spec.store).is_file():  # a damaged or foreign file is refused, never written
+        from scalelab.runs.store import check_is_store
+
+        check_is_store(Path(spec.store))
     if spec.executor != "local":
         return  # a cluster's workers have the devices, not this driver
     wanted = sorted({cfg.device for cfg in spec.runs if cfg.device.split(":")[0] in

@@ -318,6 +318,13 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
             pass
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
+    if kind is int and isinstance(value, str):  # YAML 1.1 reads 1e9 as text
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number) and number.is_integer():
+            return int(number)
     raise SpecError(
         f"{source}: {name} must be {kind.__name__}, got {value!r} ({type(value).__name__})."
     )

@@ -234,10 +234,12 @@ def _load_spec_with_options(args):
 def _run_sweep_command(args):
     """What ``scalelab run`` and ``scalelab sweep run`` share: load, run, say what happened."""
     from scalelab.sweep import run_sweep
+    from scalelab.sweep.guards import check_launch
     from scalelab.sweep.spec import refuse_early_terminate
 
     spec = _load_spec_with_options(args)  # validates everything before any run starts
     refuse_early_terminate(spec)
+    check_launch(spec)  # the store can be written, the devices exist (run_sweep checks again)
     t0 = time.perf_counter()
     print(f"scalelab: sweep {spec.name!r}: {len(spec)} runs → {spec.store}", file=sys.stderr)
     outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb,
@@ -284,6 +286,9 @@ def _cmd_report(args) -> int:
     output = Path(args.output) if args.output else source.with_name("report.pdf")
     if output.suffix.lower() != ".pdf":
         raise ScalelabError(f"{output}: a report is a PDF; give an output path ending in .pdf.")
+    from scalelab._files import writable_folder
+
+    writable_folder(output, "report", "-o" if args.output else "")  # before any work
     spec = None
     if args.spec:
         from scalelab.sweep import load_spec
@@ -292,6 +297,12 @@ def _cmd_report(args) -> int:
     elif source.suffix.lower() not in (".csv", ".parquet", ".pq"):
         spec = _spec_in_store(source, args.sweep)
     runs = load_runs(source, sweep=args.sweep)
+    if args.y is not None and len(runs):
+        from scalelab.runs.columns import RUN_COLUMNS
+
+        numeric = runs.select_dtypes("number").columns
+        _check_metric(args.y, [c for c in runs.columns if c in numeric and c not in RUN_COLUMNS
+                               or c == args.y], str(source), "--y")
     path = write_report(runs, output, title=f"scalelab report: {source.name}", spec=spec,
                         targets=targets or None, source=str(source), y=args.y, progress=True)
     print(f"report: {path}")
@@ -348,10 +359,14 @@ def _cmd_sweep_wandb(args) -> int:
     from scalelab.sweep import load_spec
     from scalelab.sweep.spec import wandb_config
 
+    from scalelab._files import atomic_write_text, writable_folder
+
+    if args.output:
+        writable_folder(args.output, "W&B sweep config", "-o")  # before the spec is read
     text = yaml.safe_dump(wandb_config(load_spec(args.spec, assignments=args.overrides)),
                           sort_keys=False)
     if args.output:
-        Path(args.output).write_text(text)
+        atomic_write_text(args.output, text, "W&B sweep config")
         print(f"W&B sweep config: {args.output}  (create the sweep with: wandb sweep "
               f"{args.output}; then run trials with: wandb agent SWEEP_ID)")
     else:
@@ -438,6 +453,8 @@ def _cmd_runs_list(args) -> int:
             raise ScalelabError(f"{args.store}: no sweep named {args.sweep!r}; the store's "
                                 f"sweeps are {names}.")
         metric = args.metric or _store_metric(store, args.sweep)
+        if args.metric is not None:
+            _check_metric(args.metric, store.metrics(), f"{args.store}", "--metric")
         table = store.runs(args.sweep)
         latest = store.latest(metric)
     if args.status and not table.empty:
@@ -451,6 +468,18 @@ def _cmd_runs_list(args) -> int:
     table = _sorted(table[cols], args.sort)
     print(table.to_string(index=False, na_rep="-"))
     return 0
+
+
+def _check_metric(metric: str, recorded, where: str, option: str) -> None:
+    """One sentence when no run records ``metric`` (an empty store passes: nothing to name)."""
+    recorded = [m for m in recorded if m not in ("run_id", "step")]
+    if recorded and metric not in recorded:
+        import difflib
+
+        close = difflib.get_close_matches(metric, recorded, n=1)
+        raise ScalelabError(f"{where}: {option} {metric!r} is recorded by no run"
+                            + (f" (did you mean {close[0]!r}?)" if close else "")
+                            + f"; the runs record {', '.join(recorded)}.")
 
 
 def _store_metric(store, sweep: str | None) -> str:

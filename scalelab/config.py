@@ -26,6 +26,7 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import math
 from dataclasses import dataclass, fields
 from typing import Any, Callable
 
@@ -86,8 +87,11 @@ def check_fields(cls, values: dict[str, Any], source: str, prefix: str = "") -> 
                 "positive" if meta["positive"] else "a positive integer"
                 if integer and minimum == 1 else f"an integer >= {minimum}" if integer
                 else f">= {minimum}")
-            ok = _is_number(value) and (not integer or float(value).is_integer()) and (
+            ok = _is_number(value) and math.isfinite(value) and (
+                not integer or float(value).is_integer()) and (
                 value > 0 if meta["positive"] else value >= minimum)
+            if _is_number(value) and not math.isfinite(value):
+                expect = f"{expect} and finite"
             if not ok:
                 raise SpecError(f"{source}: {label} must be {expect}, got {value!r}.")
         if meta["choices"] is not None:
@@ -314,6 +318,13 @@ def _coerce(name: str, value: Any, annotation: Any, source: str) -> Any:
             pass
     if kind is int and isinstance(value, float) and value.is_integer():
         return int(value)
+    if kind is int and isinstance(value, str):  # YAML 1.1 reads 1e9 as text
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number) and number.is_integer():
+            return int(number)
     raise SpecError(
         f"{source}: {name} must be {kind.__name__}, got {value!r} ({type(value).__name__})."
     )
@@ -356,8 +367,18 @@ def _gpus_per_run(label: str, value, source: str) -> None:
 
 
 def _path(label: str, value, source: str) -> None:
-    if value is not None and not isinstance(value, str) or value == "":
+    if value is None or value == "":
+        raise SpecError(f"{source}: {label} is empty; give a file path, or remove the key "
+                        f"to use the default.")
+    if not isinstance(value, str):
         raise SpecError(f"{source}: {label} must be a file path, got {value!r}.")
+
+
+def _report_path(label: str, value, source: str) -> None:
+    _path(label, value, source)
+    if not value.lower().endswith(".pdf"):
+        raise SpecError(f"{source}: {label} {value!r} must end in .pdf (the report is a PDF); "
+                        f"give a path such as reports/NAME/report.pdf.")
 
 
 def _mapping_of(cls, prefix: str):
@@ -384,6 +405,9 @@ def _targets(label: str, value, source: str) -> None:
     from scalelab._errors import ScalelabError
     from scalelab.targets import targets_from_spec
 
+    if not isinstance(value, (list, dict)):
+        raise SpecError(f"{source}: {label} must be a list such as [params=1e8, compute=1e18], "
+                        f"got {value!r}; write each target as an item of the list.")
     try:
         targets_from_spec({"scalelab": {"targets": value}})
     except ScalelabError as err:
@@ -423,7 +447,8 @@ class SweepSettings:
                                             "on a cluster with GPUs, else 0)")
     seed: int = option(0, minimum=0, doc="seed of random search")
     store: str | None = option(None, check=_path, doc="default reports/<name>/runs.db")
-    report: str | None = option(None, check=_path, doc="default: report.pdf beside the store")
+    report: str | None = option(None, check=_report_path,
+                                doc="default: report.pdf beside the store")
     wandb: dict = option({}, check=_mapping_of(WandbSettings, "scalelab.wandb."))
     targets: Any = option([], check=_targets, doc="predictions the report headlines")
     result: str = option("final", check=_result,

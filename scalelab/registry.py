@@ -18,6 +18,9 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "cosine", "wsd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP = ("none", "bf16")
+# keys of a run's ``options`` the training loop reads: the wsd schedule's decay fraction,
+# the exceedance threshold of ensemble metrics
+TRAIN_OPTIONS = ("decay_fraction", "threshold")
 
 
 def model_families() -> tuple[str, ...]:

@@ -10,3 +10,9 @@ photographs and LFW face crops shipped by scikit-image).
 
 FIELDS = ("grf", "precip", "turbulence", "dem", "gridded", "photos", "faces")
 DEGRADATIONS = ("block_mean", "bicubic", "gaussian")
+
+# the keys of a run's ``options`` each synthetic field reads (data fields: DATA_KEYS in
+# scalelab.data.options), and those every degradation reads (``scalelab.data.pairs``)
+FIELD_OPTIONS = {"grf": ("slope",), "precip": ("slope", "wet_fraction", "sigma"),
+                 "turbulence": ("viscosity", "time")}
+DEGRADATION_OPTIONS = ("lr_noise_std", "blur_sigma")

@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from scalelab._errors import ScalelabError
+from scalelab._files import temporary_path
 from scalelab.report.analysis import N_BOOTSTRAP, analyse
 from scalelab.report.context import ReportContext
 from scalelab.report.pages import PAGES, render_page
@@ -50,7 +51,7 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
     analysis = analyse(ctx, n_bootstrap=n_bootstrap)
     bar.update(1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = temporary_path(path)  # unique per process: two writers of one report never collide
     pngs = []
     with matplotlib.rc_context({"figure.max_open_warning": 0}), PdfPages(tmp) as pdf:
         for page in PAGES:

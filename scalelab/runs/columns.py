@@ -7,7 +7,9 @@ them. A later column is added here and nowhere else:
 
 - ``RUN_FACTS``: what a run reports about itself once it ends (``params`` N,
   ``flops_per_sample``, ``device``, ``host``, ``wall_time_s`` — the run's whole wall
-  time, ``diverged_step``); one value per run, repeated on each of its rows.
+  time, ``diverged_step``, ``warning`` — what went wrong but did not stop the run, such
+  as an unreadable checkpoint it started over from); one value per run, repeated on
+  each of its rows.
 - ``RUN_COLUMNS``: ``run_id``, the RunConfig fields, ``sweep`` (the sweep(s) the run
   belongs to, comma-separated when several), ``status``, ``attempts``, the facts,
   ``versions`` and ``error``.
@@ -34,7 +36,8 @@ from scalelab.runs.table import with_data_columns
 
 STATUSES = ("pending", "running", "finished", "diverged", "failed")
 DONE = ("finished", "diverged")  # the statuses load_runs keeps by default: runs with a result
-RUN_FACTS = ("params", "flops_per_sample", "device", "host", "wall_time_s", "diverged_step")
+RUN_FACTS = ("params", "flops_per_sample", "device", "host", "wall_time_s", "diverged_step",
+             "warning")
 RUN_COLUMNS = ("run_id", *RunConfig.field_names(), "sweep", "status", "attempts", *RUN_FACTS,
                "versions", "error")
 STEP_SUFFIX = "_step"

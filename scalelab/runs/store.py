@@ -16,12 +16,14 @@ is refused with one sentence and never written to.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
 import pandas as pd
 
 from scalelab._errors import ScalelabError
+from scalelab._files import atomic_path, writable_folder
 from scalelab.runs.columns import DONE, assemble, run_facts
 
 SCHEMA_VERSION = 2
@@ -65,8 +67,7 @@ class StoreReader:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._check_path(create=False)
-        self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30,
-                                   isolation_level=None)
+        self._db = connect_readonly(self.path, timeout=30)
         self._db.execute("PRAGMA query_only=ON")
 
     def _check_path(self, create: bool) -> None:
@@ -134,6 +135,11 @@ class StoreReader:
                 for rid, metrics in self._db.execute(query + " ORDER BY run_id, step", args)]
         return pd.DataFrame.from_records(rows)
 
+    def metrics(self) -> list[str]:
+        """The names the store's curve rows record (step, val_loss, ...), sorted."""
+        return sorted(r[0] for r in self._db.execute(
+            "SELECT DISTINCT j.key FROM curve, json_each(curve.metrics) AS j"))
+
     def latest(self, metric: str = "val_loss") -> pd.DataFrame:
         """Per run, its latest curve row's ``step`` and ``metric`` (running runs too: the
         sweep writes rows as they come)."""
@@ -158,18 +164,58 @@ class StoreReader:
         if suffix not in (".csv", ".parquet", ".pq"):
             raise ScalelabError(f"{output}: unknown export format {suffix or '(none)'}; "
                                 f"name the file .csv or .parquet.")
+        writable_folder(output, "export")  # before any work, in one sentence
         table = self.table(sweep, status=None)
         output.parent.mkdir(parents=True, exist_ok=True)
-        if suffix == ".csv":
-            table.to_csv(output, index=False)
-        else:
-            # nested options/versions do not fit a Parquet column as dicts of varying keys
-            for column in ("options", "versions"):
-                if column in table:
-                    table[column] = table[column].map(
-                        lambda v: v if isinstance(v, str) else json.dumps(v, default=str))
-            table.to_parquet(output, index=False)
+        with atomic_path(output) as tmp:  # a name of this process's own: writers never collide
+            _write_table(table, tmp, suffix)
         return output
+
+
+def _write_table(table: pd.DataFrame, output: Path, suffix: str) -> None:
+    """Write the runs table to ``output`` as CSV or Parquet (``suffix``)."""
+    if suffix == ".csv":
+        table.to_csv(output, index=False)
+    else:
+        # nested options/versions do not fit a Parquet column as dicts of varying keys
+        for column in ("options", "versions"):
+            if column in table:
+                table[column] = table[column].map(
+                    lambda v: v if isinstance(v, str) else json.dumps(v, default=str))
+        table.to_parquet(output, index=False)
+
+
+def connect_readonly(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
+    """A read-only connection to the SQLite file ``path``.
+
+    A store in WAL mode is read through its ``-shm`` index, which SQLite creates beside
+    the file when it is missing (after a clean close). On read-only media (a read-only
+    folder or mount, an archive) it cannot, and ``mode=ro`` fails with "unable to open
+    database file"; a store with no ``-wal`` file there holds all its data in the main
+    file, so it is opened ``immutable=1`` (SQLite reads it without any locking or
+    index) — read-only commands work on it, and nothing is written.
+    """
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout,
+                         isolation_level=None)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError as err:
+        db.close()
+        wal = Path(f"{path}-wal")
+        folder_writable = os.access(Path(path).parent, os.W_OK)
+        if "unable to open" not in str(err) or (wal.exists() and wal.stat().st_size) \
+                or folder_writable and not _on_readonly_mount(Path(path)):
+            raise
+    return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=timeout,
+                           isolation_level=None)
+
+
+def _on_readonly_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (AttributeError, OSError):
+        return False
 
 
 def check_is_store(path: Path) -> None:
@@ -182,9 +228,13 @@ def check_is_store(path: Path) -> None:
     if not head:
         return
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = connect_readonly(path)
         try:
-            db.execute("PRAGMA quick_check").fetchone()
+            problems = [line.strip() for r in db.execute("PRAGMA quick_check(3)")
+                        for line in str(r[0]).splitlines()
+                        if line.strip() and not line.startswith("***")]
+            if problems != ["ok"]:  # the check's result is used: a damaged store is refused
+                raise sqlite3.DatabaseError(f"integrity check: {(problems or ['failed'])[0]}")
             tables = {r[0] for r in db.execute(
                 "SELECT name FROM sqlite_master WHERE type='table'")}
             version = None

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from scalelab.runs.tracking import WandbTracker
 from scalelab.sweep.executors import make_executor
+from scalelab.sweep.guards import check_launch
 from scalelab.sweep.spec import SweepSpec
 from scalelab.sweep.store import DONE, RunStore
 
@@ -90,6 +91,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
     ``executor``: an executor object to use instead of the one the spec names.
     ``wandb_ids``: the W&B run id of a run, where W&B chose it (``wandb agent``).
     """
+    check_launch(spec)  # the store can be written, the devices exist: before any file
     if executor is None:  # before the store opens: a cluster that is not there stops here
         executor = make_executor(
             spec, checkpoint_root=spec.store.parent.absolute() / "checkpoints")

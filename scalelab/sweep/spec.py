@@ -59,7 +59,9 @@ import yaml
 
 from scalelab._errors import SpecError
 from scalelab.config import EXECUTORS, RunConfig, SweepSettings, check_keys
+from scalelab.sweep import guards
 from scalelab.sweep.branches import expand_budgets
+from scalelab.sweep.guards import read_spec_yaml
 from scalelab.targets import targets_from_spec
 
 __all__ = ["SweepSpec", "load_spec", "parse_spec", "wandb_config", "apply_assignments",
@@ -73,8 +75,9 @@ PARAM_KEYS = {"value", "values", "probabilities", "distribution", "min", "max", 
               "parameters", "mu", "sigma"}
 #: spec parameters that set ``steps`` from a data budget instead of naming it
 LENGTH_KEYS = ("samples_seen", "epochs")
-# Guard against a grid that would take forever to even enumerate.
-MAX_RUNS = 100_000
+# Guard against a sweep that would take more than seconds to even expand and validate
+# (about 0.3 ms a run): a grid of more points needs run_cap, and run_cap is at most this.
+MAX_RUNS = 10_000
 
 
 @dataclass
@@ -114,17 +117,7 @@ def load_spec(path: str | Path, overrides: dict[str, tuple[str, Any]] | None = N
     ``key=value`` texts (see :func:`apply_assignments`), applied before validation too.
     """
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"{path}: no such sweep spec file; give the path of a YAML spec "
-                        f"such as sweeps/quickstart.yaml.")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise SpecError(f"{path}: YAML syntax error{where} ({problem}); fix the YAML "
-                        f"and run again.") from None
+    raw = read_spec_yaml(path)  # a folder, not UTF-8, YAML tags, a key given twice: refused
     if assignments:
         raw = apply_assignments(raw, assignments, source=str(path))
     return parse_spec(raw, source=str(path), path=path, overrides=overrides)
@@ -235,6 +228,11 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool)
                                 or run_cap <= 0):
         raise SpecError(f"{source}: run_cap must be a positive integer, got {run_cap!r}.")
+    if run_cap is not None and run_cap > MAX_RUNS:
+        raise SpecError(f"{source}: run_cap {run_cap} is more runs than a sweep may plan "
+                        f"(at most {MAX_RUNS}); split the sweep or lower run_cap.")
+    if "name" in raw:
+        guards.check_name(raw["name"], source)
     _check_early_terminate(raw.get("early_terminate"), source)
     given = raw.get("overrides")
     if given is not None and not (isinstance(given, list)
@@ -264,8 +262,8 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     if method == "grid":
         size = math.prod(len(a.values) for a in axes)
         if size > MAX_RUNS and run_cap is None:
-            raise SpecError(f"{source}: the grid has {size} points (more than {MAX_RUNS}); "
-                            f"set run_cap or use fewer values.")
+            raise SpecError(f"{source}: the grid has {size} points, more than a sweep may "
+                            f"plan (at most {MAX_RUNS}); set run_cap or use fewer values.")
         combos = itertools.product(*[a.values for a in axes])
     else:
         if run_cap is None:
@@ -276,7 +274,13 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     names = [a.name for a in axes]
     runs: list[RunConfig] = []
     seen: set[str] = set()
+    drawn: set[str] = set()  # random search: a combination drawn again is not validated again
     for combo in combos:
+        if method == "random":
+            key = repr(combo)
+            if key in drawn:
+                continue
+            drawn.add(key)
         values = _steps_from_budget(dict(zip(names, combo)), source)
         cfg = RunConfig.from_dict(values, source=source).validate(source)
         if cfg.run_id not in seen:
@@ -286,6 +290,8 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
             break
     runs = [cfg.validate(source) for cfg in _unique(expand_budgets(runs))]
 
+    guards.check_options_keys(runs, source)  # a typo in options, named before any work
+    guards.check_memory(runs, source)  # sizes that cannot fit, from a lower bound
     name = str(raw.get("name") or (path.stem if path else "sweep"))
     store = Path(settings.store or f"reports/{name}/runs.db")
     given = section if isinstance(section, dict) else {}
@@ -438,8 +444,8 @@ class _Axis:
 
 def _number(entry: dict, key: str, where: str, source: str) -> float:
     value = entry.get(key)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise SpecError(f"{source}: {where}.{key} must be a number, got {value!r}.")
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        raise SpecError(f"{source}: {where}.{key} must be a finite number, got {value!r}.")
     return value
 
 
@@ -456,6 +462,11 @@ def _flatten_parameters(params: dict, source: str, prefix: str, method: str) -> 
                 raise SpecError(f"{source}: {where}.parameters must be a non-empty mapping.")
             axes += _flatten_parameters(entry["parameters"], source, where, method)
             continue
+        given = [k for k in ("value", "values", "distribution") if k in entry]
+        if len(given) > 1:
+            raise SpecError(f"{source}: {where} gives both {given[0]!r} and {given[1]!r}; keep "
+                            f"one ('value' fixes the parameter, 'values' sweeps a list, "
+                            f"'distribution' draws it).")
         if "value" in entry:
             axes.append(_Axis(key, values=[entry["value"]]))
         elif "values" in entry:

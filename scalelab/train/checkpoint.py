@@ -54,17 +54,48 @@ def save_checkpoint(checkpoint_dir: str | os.PathLike, state: dict, name: str = 
     return target
 
 
-def load_checkpoint(checkpoint_dir: str | os.PathLike, run_id: str, name: str = FILENAME
-                    ) -> dict | None:
+# what a checkpoint of a running run holds; one without them cannot be resumed from
+KEYS = ("run_id", "status", "step", "model", "optimizer", "rng", "running_sum",
+        "running_count", "rows", "elapsed_s")
+
+
+def load_checkpoint(checkpoint_dir: str | os.PathLike, run_id: str, name: str = FILENAME,
+                    warnings: list | None = None) -> dict | None:
     """The checkpoint ``name`` in ``checkpoint_dir``, or None if there is none.
 
     Loaded with ``weights_only=True`` (no arbitrary code runs). A checkpoint written
-    by another run (a different ``run_id``) is refused with one sentence.
+    by another run (a different ``run_id``) is refused with one sentence. One that
+    cannot be read (truncated, overwritten, from an incompatible torch) is moved aside
+    to ``<name>.unreadable`` and None is returned, so the run starts over instead of
+    failing on every attempt; the sentence saying so is appended to ``warnings`` (the
+    run's info, hence the store, records it) and issued as a ``RuntimeWarning``.
     """
     path = checkpoint_path(checkpoint_dir, name)
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict):
+            raise TypeError(f"it holds a {type(state).__name__}, not a checkpoint")
+        if state.get("run_id") == run_id and state.get("status") == "running":
+            missing = [k for k in KEYS if k not in state]
+            if missing:
+                raise KeyError(f"it lacks {', '.join(missing)}")
+        elif state.get("run_id") == run_id and not {"rows", "info"} <= set(state):
+            raise KeyError("it lacks rows or info")
+    except Exception as err:  # noqa: BLE001 - any unreadable file: start over, say why
+        aside = path.with_name(path.name + ".unreadable")
+        os.replace(path, aside)
+        reason = (str(err).strip().splitlines() or ["no message"])[0].split(". ")[0][:160]
+        message = (f"checkpoint {path} could not be read ({type(err).__name__}: {reason}); it "
+                   f"was moved to {aside.name} and the run started over without it (from an "
+                   f"earlier checkpoint if there is one, else from step 0).")
+        import warnings as _warnings
+
+        _warnings.warn(message, RuntimeWarning, stacklevel=2)
+        if warnings is not None:
+            warnings.append(message)
+        return None
     if state.get("run_id") != run_id:
         raise ScalelabError(
             f"checkpoint {path} belongs to run {state.get('run_id')!r}, not {run_id!r}; "

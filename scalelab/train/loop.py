@@ -287,7 +287,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     rows: list[dict] = []
     start_step, running_sum, running_count, elapsed_before = 0, 0.0, 0, 0.0
     status, diverged_step = "running", None
-    saved = load_checkpoint(checkpoint_dir, cfg.run_id) if checkpoint_dir is not None else None
+    warnings: list[str] = []  # e.g. an unreadable checkpoint: the run starts over, and says so
+    saved = (load_checkpoint(checkpoint_dir, cfg.run_id, warnings=warnings)
+             if checkpoint_dir is not None else None)
     if saved is not None and saved["status"] != "running":  # the run had ended: hand it back
         return RunResult(cfg.run_id, saved["status"], saved["rows"], saved["info"])
     branch_points = set(cfg.cooldown_steps()) if cfg.role == "trunk" else set()
@@ -295,14 +297,16 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         for point in sorted(branch_points, reverse=True):
             if saved is not None and saved["step"] >= point:
                 break
-            state = load_checkpoint(checkpoint_dir, cfg.run_id, branch_filename(point))
+            state = load_checkpoint(checkpoint_dir, cfg.run_id, branch_filename(point),
+                                    warnings=warnings)
             if state is not None:
                 saved = state
                 break
     resumed_from = saved["step"] if saved is not None else None
     branched_from = None
     if saved is None and cfg.role == "branch" and trunk_dir is not None:
-        saved = load_checkpoint(trunk_dir, cfg.parent, branch_filename(cfg.branch_step))
+        saved = load_checkpoint(trunk_dir, cfg.parent, branch_filename(cfg.branch_step),
+                                warnings=warnings)
         if saved is not None:
             if saved["step"] != cfg.branch_step:
                 raise ScalelabError(f"the branch checkpoint in {trunk_dir} is at step "
@@ -359,6 +363,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             "diverged_step": diverged_step,
             "resumed_from_step": resumed_from,
             "branched_from_step": branched_from,
+            **({"warning": " ".join(warnings)} if warnings else {}),
             "versions": _versions(),
             "config": cfg.to_dict(),
         }

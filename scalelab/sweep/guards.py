@@ -1,0 +1,311 @@
+"""Checks that refuse a spec before any work starts, each with one sentence.
+
+What the per-value checks of :mod:`scalelab.config` cannot see alone:
+
+- reading the file: a folder given for a spec, bytes that are not UTF-8, YAML tags
+  (``!!python/object`` and kin; a spec holds plain values only), a key given twice in
+  one mapping (YAML would silently keep the last) — :func:`read_spec_yaml`;
+- names: a sweep's ``name`` becomes a folder name (``reports/<name>/``), so it must be
+  a plain name, not a path — :func:`check_name`;
+- ``options``: a key that no family, field, degradation or loop setting reads (a
+  typo) is refused with the nearest valid key, and a key that none of the sweep's
+  own runs reads (``window`` on an EDSR-only sweep) with the family or field that
+  does read it — :func:`check_options_keys`;
+- sizes: a network, a batch or a data set that cannot fit in this machine's memory
+  is refused from an analytic lower bound of the bytes it needs (no model is built,
+  nothing is allocated) — :func:`memory_lower_bound`, :func:`check_memory`;
+- where runs are launched (:func:`check_launch`): a store path that cannot be
+  written, and ``device: cuda`` (or CUDA ``devices``) on a machine where torch sees no
+  CUDA GPU. Torch is imported there only, so loading a spec stays torch-free.
+
+The parameter counts are lower bounds from the leading ``width²`` terms of each
+family's layers (3×3 convolutions hold 9·c_in·c_out weights; a Swin transformer
+block holds (4 + 2·mlp_ratio)·width² in its attention and MLP, Liang et al. 2021,
+§3.1); training memory counts 4 bytes per weight for the weights and gradients and
+two more for Adam's moments (Kingma & Ba 2015, Algorithm 1), plus one stored
+activation per block. The real need is larger, so a refusal is never wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from scalelab._errors import SpecError
+
+BYTES = 4  # float32
+
+
+# -- reading the file ----------------------------------------------------------------------
+class _SpecLoader(yaml.SafeLoader):
+    """YAML's safe loader that refuses a key given twice in one mapping."""
+
+
+def _no_duplicates(loader: _SpecLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)  # merge keys (<<) are expanded, and may be overridden
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # SafeLoader names an unhashable key itself
+        if key in seen and key_node.start_mark.line != seen[key]:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})",
+                key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_spec_yaml(path: Path):
+    """The YAML content of the spec file ``path``; one SpecError sentence if it cannot be."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"{path}: is a folder, not a spec file; give the path of a YAML spec "
+                        f"such as sweeps/quickstart.yaml.")
+    if not path.is_file():
+        raise SpecError(f"{path}: no such sweep spec file; give the path of a YAML spec "
+                        f"such as sweeps/quickstart.yaml.")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise SpecError(f"{path}: cannot read the spec file ({(err.strerror or '').lower()}); "
+                        f"check its permissions.") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise SpecError(f"{path}: the spec file is not UTF-8 text (byte {data[err.start]:#04x} "
+                        f"at line {line}); save it as UTF-8.") from None
+    try:
+        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        if problem.startswith("duplicate key"):
+            key = problem.split("(")[0].removeprefix("duplicate key").strip()
+            raise SpecError(f"{path}: the key {key} is given twice in one mapping{where} "
+                            f"({problem.split('(', 1)[1].rstrip(')')}); keep one of them."
+                            ) from None
+        if "constructor for the tag" in problem:
+            found = re.search(r"tag '([^']*)'", problem)
+            tag = (found.group(1) if found else "a tag").replace("tag:yaml.org,2002:", "!!")
+            raise SpecError(f"{path}: YAML tags are not allowed in a spec ({tag}{where}); write "
+                            f"plain values (numbers, text, lists, mappings).") from None
+        raise SpecError(f"{path}: YAML syntax error{where} ({problem}); fix the YAML "
+                        f"and run again.") from None
+
+
+# -- names ---------------------------------------------------------------------------------
+def check_name(name, source: str) -> None:
+    """A sweep's name names a folder (``reports/<name>``) and a W&B group: plain text."""
+    if not isinstance(name, (str, int, float)) or isinstance(name, bool):
+        raise SpecError(f"{source}: name must be a plain name such as my-sweep, got {name!r}.")
+    text = str(name)
+    if (not text.strip() or "/" in text or "\\" in text or text.strip(".") == ""
+            or text != text.strip() or any(ord(c) < 32 for c in text)):
+        raise SpecError(f"{source}: name {text!r} must be a plain name (letters, digits, -, _, "
+                        f"no path separators or leading/trailing spaces), e.g. my-sweep; set "
+                        f"scalelab.store to choose where the store goes.")
+
+
+# -- options -------------------------------------------------------------------------------
+def option_readers() -> dict[str, list[str]]:
+    """Each key ``options`` may hold → what reads it (``family swinir``, ``field grf``, ...)."""
+    from scalelab.data.names import DEGRADATION_OPTIONS, FIELD_OPTIONS
+    from scalelab.data.options import DATA_FIELDS, DATA_KEYS
+    from scalelab.models.names import OPTIONS
+    from scalelab.registry import TRAIN_OPTIONS
+
+    readers: dict[str, list[str]] = {}
+    for family, keys in OPTIONS.items():
+        for key in keys:
+            readers.setdefault(key, []).append(f"family {family}")
+    for field, keys in {**FIELD_OPTIONS, **{f: DATA_KEYS for f in DATA_FIELDS}}.items():
+        for key in keys:
+            readers.setdefault(key, []).append(f"field {field}")
+    for key in DEGRADATION_OPTIONS:
+        readers.setdefault(key, []).append("degradation")
+    for key in TRAIN_OPTIONS:
+        readers.setdefault(key, []).append("training")
+    return readers
+
+
+def _reads(reader: str, cfg) -> bool:
+    kind, _, name = reader.partition(" ")
+    return (kind == "family" and name == cfg.family) or (kind == "field" and name == cfg.field) \
+        or kind in ("degradation", "training")
+
+
+def check_options_keys(runs, source: str) -> None:
+    """Refuse an ``options`` key read by nothing (a typo: the nearest key is named) or by
+    none of the sweep's runs (the family or field that reads it is named)."""
+    readers = option_readers()
+    keys: dict[str, list] = {}
+    for cfg in runs:
+        for key in cfg.options or {}:
+            keys.setdefault(key, []).append(cfg)
+    for key, cfgs in keys.items():
+        if not isinstance(key, str) or key not in readers:
+            close = difflib.get_close_matches(str(key), list(readers), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else \
+                f"valid keys are {', '.join(sorted(readers))}."
+            raise SpecError(f"{source}: unknown key {key!r} in options; {hint}")
+        if not any(_reads(r, cfg) for r in readers[key] for cfg in cfgs):
+            used = sorted({f"family {c.family}" for c in cfgs} | {f"field {c.field}" for c in cfgs})
+            raise SpecError(f"{source}: options.{key} is read only by "
+                            f"{' and '.join(readers[key])}, which no run of this sweep uses "
+                            f"({', '.join(used)}); remove it or change the family/field.")
+
+
+# -- memory --------------------------------------------------------------------------------
+def params_lower_bound(family: str, width: int, depth: int, options: dict | None = None,
+                       in_channels: int = 1) -> float:
+    """A lower bound of a network's parameter count, from its leading ``width²`` terms."""
+    options = options or {}
+    w, d = float(width), int(depth)
+    if family == "edsr":  # head, depth residual blocks of two 3×3 convolutions, body tail
+        return 9 * w * w * (2 * d + 1) + 9 * in_channels * w
+    if family == "srcnn":  # 9×9 extraction, depth 3×3 mappings
+        return 9 * w * w * d + 81 * in_channels * w
+    if family in ("unet", "diffusion"):  # widths w·2^l; at least one 3×3 conv of each level
+        return sum(9 * (w * 2 ** level) ** 2 for level in range(d + 1))
+    if family == "swinir":  # depth groups of `blocks` Swin blocks and a 3×3 conv
+        blocks = options.get("blocks", 2) if isinstance(options.get("blocks"), int) else 2
+        ratio = options.get("mlp_ratio", 2.0)
+        ratio = ratio if isinstance(ratio, (int, float)) and ratio > 0 else 2.0
+        return d * (blocks * (4 + 2 * ratio) + 9) * w * w
+    return w * w * d
+
+
+def memory_lower_bound(cfg) -> dict[str, float]:
+    """Lower bounds, in bytes, of what a run holds: ``model`` (weights, gradients, optimiser
+    state, stored activations of one batch) and ``data`` (every training and validation
+    pair, held on the device), with ``params`` (parameter count)."""
+    from scalelab.data.options import channels_of
+    from scalelab.models.names import GENERATIVE
+
+    try:
+        in_channels, channels = channels_of(cfg.field, cfg.options)
+    except Exception:  # noqa: BLE001 - bad data options are the field check's to name
+        in_channels, channels = 1, 1
+    params = params_lower_bound(cfg.family, cfg.width, cfg.depth, cfg.options, in_channels)
+    copies = {"adamw": 4, "adam": 4}.get(cfg.optimizer, 2)  # weights, grads (+ 2 moments)
+    hr = float(cfg.field_size)
+    lr = hr / cfg.scale
+    pixels = hr * hr if cfg.family in ("unet", "diffusion") else lr * lr  # where blocks work
+    members = 1 if cfg.family in GENERATIVE else cfg.ensemble_members
+    activations = cfg.batch_size * members * cfg.width * pixels * cfg.depth * BYTES
+    pair = (in_channels * lr * lr + channels * hr * hr) * BYTES
+    return {"params": params, "model": params * copies * BYTES + activations,
+            "data": (cfg.samples + cfg.val_samples) * pair}
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB" if n < 1e15 else f"{n / 1e12:.3g} TB"
+
+
+def check_memory(runs, source: str, limit: int | None = None, where: str = "this machine's"
+                 ) -> None:
+    """Refuse the first run whose lower bound of memory exceeds ``limit`` bytes (default:
+    this machine's physical memory), naming the estimate and the setting to lower."""
+    limit = machine_memory() if limit is None else limit
+    if not limit:
+        return
+    seen = set()
+    for cfg in runs:
+        key = (cfg.family, cfg.width, cfg.depth, cfg.field, cfg.field_size, cfg.scale,
+               cfg.samples, cfg.val_samples, cfg.batch_size, cfg.ensemble_members, cfg.optimizer,
+               str(sorted((cfg.options or {}).items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        need = memory_lower_bound(cfg)
+        if need["model"] > limit:
+            raise SpecError(
+                f"{source}: family {cfg.family} with width={cfg.width}, depth={cfg.depth} and "
+                f"batch_size={cfg.batch_size} needs at least {_gb(need['model'])} to train "
+                f"(at least {need['params']:.3g} parameters with their gradients and optimiser "
+                f"state, and the batch's activations), more than {where} {_gb(limit)} of "
+                f"memory; choose a smaller width, depth or batch_size.")
+        if need["data"] > limit:
+            raise SpecError(
+                f"{source}: samples={cfg.samples} and val_samples={cfg.val_samples} pairs of "
+                f"{cfg.field_size}×{cfg.field_size} fields need at least {_gb(need['data'])} "
+                f"held in memory, more than {where} {_gb(limit)}; use fewer samples or a "
+                f"smaller field_size.")
+
+
+# -- at launch -----------------------------------------------------------------------------
+def check_launch(spec) -> None:
+    """Before a sweep opens its store: the store can be written and is a healthy store (or
+    none yet), and the devices the spec names exist (torch is imported here, not when the
+    spec loads)."""
+    from scalelab._errors import ScalelabError
+    from scalelab._files import writable_folder
+
+    source = str(spec.path or "the spec")
+    try:
+        writable_folder(spec.store, "run store", "scalelab.store or --store")
+    except ScalelabError as err:
+        raise SpecError(str(err)) from None
+    if Path(spec.store).is_file():  # a damaged or foreign file is refused, never written
+        from scalelab.runs.store import check_is_store
+
+        check_is_store(Path(spec.store))
+    if spec.executor != "local":
+        return  # a cluster's workers have the devices, not this driver
+    wanted = sorted({cfg.device for cfg in spec.runs if cfg.device.split(":")[0] in
+                     ("cuda", "mps")})
+    gpu_list = isinstance(spec.devices, list)
+    if not wanted and not gpu_list:
+        return
+    try:
+        import torch
+    except ImportError:
+        raise SpecError(f"{source}: the spec asks for {wanted[0] if wanted else 'CUDA devices'} "
+                        f"but torch is not installed; install torch or use device: cpu."
+                        ) from None
+    for device in wanted:
+        kind, _, index = device.partition(":")
+        if kind == "mps":
+            if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+                raise SpecError(f"{source}: device {device} but torch sees no Apple MPS device; "
+                                f"use device: auto or cpu.")
+            continue
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise SpecError(f"{source}: device {device} but torch sees no CUDA GPU; use "
+                            f"device: auto or cpu.")
+        if index and (not index.isdigit() or int(index) >= count):
+            raise SpecError(f"{source}: device {device} but torch sees {count} CUDA GPU(s) "
+                            f"(cuda:0 to cuda:{count - 1}); use one of those, or auto.")
+    if gpu_list:
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        missing = [d for d in spec.devices if d >= count]
+        if missing:
+            raise SpecError(f"{source}: scalelab.devices names CUDA device {missing[0]} but "
+                            f"torch sees {count} CUDA GPU(s); use devices: auto or cpu, or "
+                            f"indices below {count}.")
+    if (wanted and wanted[0].startswith("cuda")) or gpu_list:
+        free = min(torch.cuda.get_device_properties(i).total_memory
+                   for i in range(torch.cuda.device_count()))
+        check_memory([c for c in spec.runs if c.device != "cpu"], source, limit=free,
+                     where="the GPU's")

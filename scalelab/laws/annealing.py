@@ -58,6 +58,7 @@ class AnnealingLaw(Law):
     param_names = ("L0", "A", "alpha", "C")
     log_params = frozenset({"L0", "A"})
     inputs = {"S1": "forward_area", "S2": "annealing_area"}
+    nonnegative_inputs = frozenset({"S2"})
     default_bounds = {"alpha": (0.0, 5.0), "C": (0.0, None)}
     formula = "L = L0 + A·S1^(−alpha) − C·S2"
 

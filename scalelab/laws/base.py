@@ -43,6 +43,11 @@ N_POLISH = 8
 __all__ = ["Law", "NotFittedError", "grid_starts"]
 
 
+def _count(n: int, noun: str) -> str:
+    """``"1 row"``, ``"3 rows"``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def grid_starts(**values) -> np.ndarray:
     """All combinations of the given start values, as rows in keyword order."""
     return np.array(list(itertools.product(*[np.atleast_1d(v) for v in values.values()])),
@@ -89,6 +94,12 @@ class Law(Estimator):
     default_bounds: dict = {}
     #: the formula, printed by ``summary()``
     formula: str = ""
+    #: ``{inputs: parameters}``: the parameters of a term in those inputs, which need at
+    #: least as many distinct values of the inputs as there are free ones among them to be
+    #: identified (E + A/N^alpha with only two distinct N fits every alpha equally well)
+    identified_by: dict = {}
+    #: inputs that may be 0 at ``predict`` (the others must be positive)
+    nonnegative_inputs: frozenset = frozenset()
 
     def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
                  fixed: dict | None = None, bounds: dict | None = None,
@@ -126,6 +137,20 @@ class Law(Estimator):
                                  f"{self.inputs[symbol]} ({values[0]:g}); a law in it needs "
                                  f"runs at two or more values, so add runs of other sizes.")
 
+    def _check_identified(self, X: dict) -> None:
+        """Refuse a fit whose parameters the inputs cannot tell apart (``identified_by``)."""
+        law = type(self).__name__
+        for symbols, params in self.identified_by.items():
+            free = [p for p in params if p not in (self.fixed or {})]
+            distinct = np.unique(np.column_stack([X[s] for s in symbols]), axis=0).shape[0]
+            if distinct < len(free):
+                axis = " and ".join(self.inputs[s] for s in symbols)
+                raise TableError(f"{law}.fit: the points hold {distinct} distinct values of "
+                                 f"{axis}, too few to identify {', '.join(free)} (at least "
+                                 f"{len(free)} are needed; with fewer, many values fit equally well); "
+                                 f"add runs at more {axis} values or fix a parameter, e.g. "
+                                 f"fixed={{{free[0]!r}: ...}}.")
+
     # ---- coordinates ----------------------------------------------------------------
     def _to_internal(self, name: str, value: float) -> float:
         base = name.split("[")[0]
@@ -142,6 +167,23 @@ class Law(Estimator):
         return theta
 
     # ---- fit --------------------------------------------------------------------
+    def _as_table(self, data, what: str):
+        """``data`` as a DataFrame: a DataFrame as it is, a dict of columns made into one,
+        None kept (columns given as arrays); anything else refused in one sentence."""
+        law = type(self).__name__
+        if data is None or isinstance(data, pd.DataFrame):
+            return data
+        if isinstance(data, dict):
+            try:
+                return pd.DataFrame({k: np.ravel(v) for k, v in data.items()})
+            except ValueError:
+                sizes = sorted({np.size(v) for v in data.values()})
+                raise TableError(f"{law}.{what}: the dict's columns have different lengths "
+                                 f"({sizes}); pass columns of one table.") from None
+        raise TableError(f"{law}.{what}: data must be a DataFrame or a dict of columns, got "
+                         f"{type(data).__name__}; pass arrays as keywords instead, e.g. "
+                         f"{what}(x=..., y=...).")
+
     def _read(self, data, columns: dict, y, group, what: str):
         law = type(self).__name__
         X = {symbol: self._column(data, col, self.inputs[symbol], law)
@@ -151,18 +193,34 @@ class Law(Estimator):
         if len(sizes) != 1:
             raise TableError(f"{law}.{what}: the columns have different lengths ({sorted(sizes)}); "
                              f"pass columns of one table.")
+        if ys.size == 0:
+            raise TableError(f"{law}.{what}: the table has no rows; fit a table of runs with "
+                             f"their results.")
         groups = None
         if group is not None:
+            if isinstance(group, str) and data is not None and group not in data.columns:
+                raise TableError(f"{law}.{what}: the table has no column {group!r} for group; "
+                                 f"name a column of the table or pass the groups as an array.")
             groups = (np.asarray(data[group]) if isinstance(group, str) and data is not None
                       else np.asarray(group)).ravel()
             if groups.size != ys.size:
                 raise TableError(f"{law}.{what}: group has {groups.size} values for {ys.size} "
                                  f"points; pass a column of the same table.")
-        bad = np.isnan(ys) | np.any([np.isnan(v) for v in X.values()], axis=0)
+        # NaN and ±inf are refused, never dropped: a fitted law's points are the table's
+        # rows, and an infinite loss is usually a diverged run the user should see
+        named = {**{self.inputs[s]: (columns[s], v) for s, v in X.items()}, "y": (y, ys)}
+        counts = {(c if isinstance(c, str) else role): (int(np.isnan(v).sum()),
+                                                        int(np.isinf(v).sum()))
+                  for role, (c, v) in named.items()}
+        bad = ~np.isfinite(ys) | np.any([~np.isfinite(v) for v in X.values()], axis=0)
         if bad.any():
-            names = ", ".join(str(c) for c in [*columns.values(), y] if isinstance(c, str))
-            raise TableError(f"{law}.{what}: {int(bad.sum())} rows hold NaN in the columns used "
-                             f"({names}); drop them first, e.g. table.dropna(subset=[...]).")
+            where = ", ".join(f"{name}: " + " and ".join(
+                f"{n} {kind}" for n, kind in zip(count, ("NaN", "infinite")) if n)
+                for name, count in counts.items() if any(count))
+            raise TableError(f"{law}.{what}: found NaN or infinite values in "
+                             f"{_count(int(bad.sum()), 'row')} "
+                             f"({where}); drop them first, e.g. "
+                             f"table[np.isfinite(table[[...]]).all(axis=1)].")
         return X, ys, groups
 
     def _start_fit(self) -> None:
@@ -180,6 +238,7 @@ class Law(Estimator):
     def _fit(self, data, columns: dict, y, group=None) -> "Law":
         law = type(self).__name__
         self._start_fit()
+        data = self._as_table(data, "fit")
         X, ys, groups = self._read(data, columns, y, group, "fit")
         if (ys <= 0).any():
             raise TableError(f"{law}.fit: y must be positive (the fit is on log y), but "
@@ -198,6 +257,7 @@ class Law(Estimator):
         ys = ys[keep]
         groups = groups[keep] if groups is not None else None
         self._check_inputs(X, ys)
+        self._check_identified(X)
         self._setup_params(groups)
         n_free = int(np.sum(self._lower < self._upper))
         if ys.size <= n_free:
@@ -380,12 +440,32 @@ class Law(Estimator):
             else:
                 raise ScalelabError(f"{law}.{what} needs {symbol}= (the {keyword}); e.g. "
                                     f"{what}({', '.join(f'{s}=...' for s in self.inputs)}).")
-            X[symbol] = np.asarray(value, dtype=float)
+            try:
+                X[symbol] = np.asarray(value, dtype=float)
+            except (TypeError, ValueError):
+                name = symbol if keyword == symbol else f"{symbol} (the {keyword})"
+                raise ScalelabError(f"{law}.{what}: {name} must be numeric, got "
+                                    f"{type(value).__name__} {str(value)[:40]!r}.") from None
+            self._check_predict_input(symbol, X[symbol], what)
         if kwargs:
             raise ScalelabError(f"{law}.{what}: unexpected argument {next(iter(kwargs))!r}; "
                                 f"its inputs are {', '.join(self.inputs)}.")
         shape = np.broadcast_shapes(*[v.shape for v in X.values()])
         return {k: np.broadcast_to(v, shape) for k, v in X.items()}, shape
+
+    def _check_predict_input(self, symbol: str, values: np.ndarray, what: str) -> None:
+        """Refuse NaN and out-of-domain inputs (a power law in log x needs x > 0), which would
+        give NaN or inf predictions; +inf is allowed (the law's limit, e.g. E)."""
+        low = 0.0 if symbol in self.nonnegative_inputs else None
+        bad = np.isnan(values) | ((values < 0) if low is not None else (values <= 0))
+        if bad.any():
+            keyword = self.inputs[symbol]
+            name = symbol if keyword == symbol else f"{symbol} (the {keyword})"
+            first = values[bad].ravel()[0]
+            need = "non-negative" if low is not None else "positive"
+            raise ScalelabError(f"{type(self).__name__}.{what}: {name} must be {need} and not "
+                                f"NaN, got {_count(int(bad.sum()), 'bad value')} "
+                                f"(e.g. {first:g}); predict at sizes within the law's domain.")
 
     def _predict_theta(self, theta, data, kwargs, what):
         check_is_fitted(self)

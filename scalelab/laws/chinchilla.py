@@ -34,6 +34,7 @@ class ChinchillaLaw(Law):
     log_params = frozenset({"E", "A", "B"})
     inputs = {"N": "params", "D": "samples"}
     formula = "L = E + A/N^alpha + B/D^beta"
+    identified_by = {("N",): ("E", "A", "alpha"), ("D",): ("E", "B", "beta")}
 
     def fit(self, data=None, params="params", samples="samples", y="val_loss",
             group=None) -> "ChinchillaLaw":

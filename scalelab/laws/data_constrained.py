@@ -68,6 +68,7 @@ class DataConstrainedLaw(Law):
     param_names = ("E", "A", "B", "alpha", "beta", "R_D_star", "R_N_star")
     log_params = frozenset({"E", "A", "B", "R_D_star", "R_N_star"})
     inputs = {"N": "params", "D": "samples_seen", "U": "samples"}
+    identified_by = {("N",): ("E", "A", "alpha"), ("D", "U"): ("E", "B", "beta")}
     default_bounds = {"alpha": (1e-3, 5.0), "beta": (1e-3, 5.0),
                       "R_D_star": (1e-2, 1e5), "R_N_star": (1e-2, 1e5)}
     formula = ("L = E + A/N'^alpha + B/D'^beta; D' = U·(1 + R_D*·(1 − exp(−(D/U − 1)/R_D*))),\n"

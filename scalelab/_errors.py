@@ -31,6 +31,11 @@ def check_choice(where: str, key: str, value, valid, error: type = ScalelabError
                     f"{', '.join(map(str, valid))}.")
 
 
+class ScalelabWarning(UserWarning):
+    """A result computed from input that is allowed but suspect, told in one sentence
+    (rows dropped from a report, a degenerate ensemble, a fit that ran to a bound)."""
+
+
 class NotFittedError(ScalelabError, AttributeError):
     """An estimator (a law, a recalibrator) used before ``fit``.
 

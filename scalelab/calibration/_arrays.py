@@ -23,10 +23,27 @@ def is_torch(values) -> bool:
 
 
 def as_numpy(values, dtype=None) -> np.ndarray:
-    """A numpy array from a numpy array, list or torch tensor (any device)."""
+    """A numpy array from a numpy array, list or torch tensor (any device); a bfloat16
+    tensor, which numpy cannot hold, becomes float32."""
     if is_torch(values):
-        values = values.detach().cpu().numpy()
+        values = values.detach().cpu()
+        if str(values.dtype) == "torch.bfloat16":
+            values = values.float()
+        values = values.numpy()
     return np.asarray(values, dtype=dtype)
+
+
+def float_eps(values) -> float:
+    """Machine epsilon of ``values``' floating dtype (numpy or torch; float64's otherwise):
+    the resolution its probabilities were stored with (float16: 9.8e-4, bfloat16: 7.8e-3)."""
+    if is_torch(values) and values.is_floating_point():
+        import torch  # already imported: the caller passed a tensor
+
+        return float(torch.finfo(values.dtype).eps)
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None and np.dtype(dtype).kind == "f":
+        return float(np.finfo(dtype).eps)
+    return float(np.finfo(np.float64).eps)
 
 
 def as_float(values, name: str, func: str) -> np.ndarray:

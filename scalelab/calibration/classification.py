@@ -41,27 +41,35 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from scalelab._errors import ScalelabError
-from scalelab.calibration._arrays import as_numpy, check_choice
+from scalelab.calibration._arrays import as_numpy, check_choice, float_eps
 from scalelab.calibration._toplabel import edge_bin_stats, top_label_checked, width_bin_stats
 
 BINNINGS = ("width", "mass", "unique")
 NORMS = ("l1", "l2", "max")
 KINDS = ("top_label", "marginal")
 BINARY = ("p_positive", "confidence")
-SUM_TOLERANCE = 1e-4  # rows of class probabilities must sum to 1 within this
+SUM_TOLERANCE = 1e-4  # rows of class probabilities must sum to 1 within this ...
+SUM_TOLERANCE_EPS = 4  # ... or within this many epsilons of their dtype (float16: 3.9e-3)
 EDGE_SCAN_LIMIT = 32  # up to this many bin edges, bin by comparing with each edge
 
 
 # ---------------------------------------------------------------------------- inputs
-def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True):
+def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True,
+                        tolerance: float | None = None):
     """Validated (probs float array (n,) or (n, k), labels int64 (n,)).
 
     ``scan_rows=False`` leaves out the scans of (n, k) values (NaN, range, row sums)
     for a caller that makes them in its own pass (``_top_label_checked``).
     """
+    tolerance = sum_tolerance(probs) if tolerance is None else tolerance
     probs = as_numpy(probs)
+    if probs.dtype.kind not in "biuf":
+        raise ScalelabError(f"{func}: probs must be numeric probabilities, got dtype "
+                            f"{probs.dtype}.")
     if probs.dtype.kind != "f":
         probs = probs.astype(np.float64)
+    elif probs.itemsize < 4:  # float16: checked and binned in float32, its rounding allowed for
+        probs = probs.astype(np.float32)
     labels = as_numpy(labels)
     if probs.ndim not in (1, 2) or probs.shape[0] == 0:
         raise ScalelabError(f"{func}: probs must be (n,) or (n, k) with n ≥ 1, got shape "
@@ -99,13 +107,20 @@ def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True
         if scan_rows:
             row_sums = np.einsum("ij->i", probs)  # ~4× faster than sum(axis=1) for short rows
             worst = float(np.abs(row_sums - 1).max())
-            if worst > SUM_TOLERANCE:
+            if worst > tolerance:
                 raise ScalelabError(f"{func}: each row of probs must sum to 1 (worst row is off "
                                     f"by {worst:.3g}); normalise them, e.g. with a softmax.")
         if labels.min() < 0 or labels.max() >= classes:
             raise ScalelabError(f"{func}: labels must be class indices in [0, {classes - 1}], got "
                                 f"values in [{labels.min()}, {labels.max()}].")
     return probs, labels
+
+
+def sum_tolerance(probs) -> float:
+    """How far a row of ``probs`` may sum from 1: ``SUM_TOLERANCE``, or for a low-precision
+    dtype (float16, bfloat16) ``SUM_TOLERANCE_EPS`` of its epsilons — a softmax rounded to
+    float16 is off by up to ~one epsilon and must pass."""
+    return max(SUM_TOLERANCE, SUM_TOLERANCE_EPS * float_eps(probs))
 
 
 def _columns(probs: np.ndarray, labels: np.ndarray, kind: str):
@@ -123,17 +138,20 @@ def _prepared_columns(probs, labels, func: str, binary, kind, default_kind: str)
     checks the values (``_toplabel.top_label_checked``); every error is the one, and
     in the order, that the full ``_check_probs_labels`` gives.
     """
+    tolerance = sum_tolerance(probs)
     try:
         probs, labels = _check_probs_labels(probs, labels, func, binary, scan_rows=False)
         kind = _resolve_kind(kind, probs, func, default_kind)
     except ScalelabError:
         _check_probs_labels(probs, labels, func, binary)  # the scans' errors come first
         raise
+    # probs is now float32 for float16 input; the tolerance stays the input dtype's
     if kind == "top_label":
-        return [top_label_checked(probs, labels, SUM_TOLERANCE,
-                                  lambda: _check_probs_labels(probs, labels, func, binary))]
-    if probs.ndim == 2:
-        _check_probs_labels(probs, labels, func, binary)  # the row scans left out above
+        return [top_label_checked(probs, labels, tolerance,
+                                  lambda: _check_probs_labels(probs, labels, func, binary,
+                                                              tolerance=tolerance))]
+    if probs.ndim == 2:  # the row scans left out above
+        _check_probs_labels(probs, labels, func, binary, tolerance=tolerance)
     return _columns(probs, labels, kind)
 
 
@@ -219,12 +237,36 @@ def _binned_error(count, sum_prob, sum_outcome, power: float, debias: bool, rng)
     return 2 * plugin - float(resampled.mean())
 
 
+def _check_enough_points(prob: np.ndarray, bins: int, binning: str, debias: bool,
+                         func: str) -> None:
+    """Refuse a binned error its points cannot give: with one point per bin (bins ≥ n) the
+    plug-in error is just mean |p − y| and the debiased one, whose bins of fewer than 2
+    points count 0, is 0 for any input — so the debiased estimate needs n ≥ 2·bins."""
+    n = prob.size
+    if binning == "unique":
+        bins, what = np.unique(prob).size, "bins (one per distinct value, binning='unique')"
+    else:
+        what = "bins"
+    if n < 2:
+        raise ScalelabError(f"{func}: a calibration error needs at least 2 points, got {n}; "
+                            f"score more samples.")
+    need = 2 * bins if debias else bins + 1
+    if n < need:
+        fix = (f"use bins={max(1, n // 2 if debias else n - 1)} or fewer"
+               if binning != "unique" else "use binning='mass' with fewer bins")
+        per_bin = "2 per bin" if debias else "more points than bins"
+        raise ScalelabError(f"{func}: {n} points in {bins} {what} are too few (the "
+                            f"{'debiased ' if debias else ''}estimate needs {per_bin}, {need} in "
+                            f"all); {fix}, or score more points.")
+
+
 def _calibration_error(probs, labels, *, bins, binning, power, debias, kind, binary, func, seed):
     if not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ScalelabError(f"{func}: bins must be a positive integer, got {bins!r}.")
     check_choice(func, "binning", binning, BINNINGS)
     columns = _prepared_columns(probs, labels, func, binary, kind,
                                 "top_label" if func == "ece" else "marginal")
+    _check_enough_points(columns[0][0], bins, binning, debias, func)
     rng = np.random.default_rng(seed)
     errors = []
     for prob, outcome in columns:
@@ -351,12 +393,18 @@ def bootstrap_ci(metric: Callable, probs, labels, level: float = 0.9, resamples:
     """
     if not (isinstance(level, float) and 0 < level < 1):
         raise ScalelabError(f"bootstrap_ci: level must be a float in (0, 1), got {level!r}.")
+    if not callable(metric):
+        raise ScalelabError(f"bootstrap_ci: metric must be a function such as ece or "
+                            f"brier_score, got {type(metric).__name__}.")
     if not isinstance(resamples, (int, np.integer)) or resamples < 2:
         raise ScalelabError(f"bootstrap_ci: resamples must be an integer ≥ 2, got {resamples!r}.")
     probs, labels = as_numpy(probs), as_numpy(labels)
-    estimate = metric(probs, labels, **metric_kwargs)
+    estimate = metric(probs, labels, **metric_kwargs)  # checks the inputs
     rng = np.random.default_rng(seed)
     n = probs.shape[0]
+    if n < 2:
+        raise ScalelabError(f"bootstrap_ci: resampling needs at least 2 points, got {n}; score "
+                            f"more samples.")
     values = np.array([metric(probs[idx], labels[idx], **metric_kwargs)
                        for idx in (rng.integers(0, n, n) for _ in range(resamples))])
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])

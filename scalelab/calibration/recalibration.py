@@ -28,22 +28,38 @@ confidence and whether it was right.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import ScalelabError, ScalelabWarning
 from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.calibration._arrays import as_numpy
 from scalelab.calibration.classification import _check_probs_labels, bin_edges
 
 _EPS = 1e-12
+LOG_T_BOUNDS = (-6.0, 6.0)  # log temperature searched in [e^-6, e^6]
 
 
 def _binary(probs, labels, name: str):
+    shape = np.shape(as_numpy(probs)) if not hasattr(probs, "shape") else tuple(probs.shape)
+    if len(shape) == 2:
+        raise ScalelabError(f"{name}.fit: probs must be (n,) probabilities of the positive "
+                            f"event, got shape {shape}; for a classifier's top label pass "
+                            f"probs.max(axis=1) with labels probs.argmax(axis=1) == y.")
     return _check_probs_labels(probs, labels, f"{name}.fit", "p_positive")
 
 
+def _numeric(values, what: str, name: str) -> np.ndarray:
+    """``values`` as a float64 array, or one sentence when they are not numbers."""
+    array = as_numpy(values)
+    if array.dtype.kind not in "biuf":
+        raise ScalelabError(f"{name}: {what} must be numeric, got dtype {array.dtype}.")
+    return array.astype(np.float64)
+
+
 def _probs_in(probs, name: str) -> np.ndarray:
-    probs = as_numpy(probs, dtype=np.float64)
+    probs = _numeric(probs, "probs", f"{name}.predict_proba")
     if probs.ndim != 1 or np.isnan(probs).any() or (probs < 0).any() or (probs > 1).any():
         raise ScalelabError(f"{name}.predict_proba: probs must be a 1-D array of probabilities "
                             f"in [0, 1] without NaN.")
@@ -64,11 +80,16 @@ class TemperatureScaling(Estimator):
         from scipy.optimize import minimize_scalar
 
         self._reset()
-        logits = as_numpy(logits, dtype=np.float64)
-        labels = as_numpy(labels)
+        logits = _numeric(logits, "logits", "TemperatureScaling.fit")
+        labels = _numeric(labels, "labels", "TemperatureScaling.fit")
         if logits.ndim != 2 or labels.shape != (logits.shape[0],) or not np.isfinite(logits).all():
             raise ScalelabError("TemperatureScaling.fit: logits must be finite (n, k) with labels "
                                 f"(n,), got {logits.shape} and {labels.shape}.")
+        if logits.shape[0] < 2 or logits.shape[1] < 2:
+            raise ScalelabError(f"TemperatureScaling.fit needs at least 2 samples of at least 2 "
+                                f"classes, got logits of shape {logits.shape}.")
+        if (labels != np.round(labels)).any():
+            raise ScalelabError("TemperatureScaling.fit: labels must be whole class indices.")
         labels = labels.astype(np.int64)
         if labels.min() < 0 or labels.max() >= logits.shape[1]:
             raise ScalelabError(f"TemperatureScaling.fit: labels must be class indices in "
@@ -81,14 +102,23 @@ class TemperatureScaling(Estimator):
             log_z = top + np.log(np.exp(scaled - top[:, None]).sum(axis=1))
             return float(np.mean(log_z - true_logit / np.exp(log_t)))
 
-        result = minimize_scalar(nll_of, bounds=(-6.0, 6.0), method="bounded",
+        result = minimize_scalar(nll_of, bounds=LOG_T_BOUNDS, method="bounded",
                                  options={"xatol": 1e-10})
+        if min(abs(result.x - bound) for bound in LOG_T_BOUNDS) < 1e-3:
+            warnings.warn(f"TemperatureScaling.fit: the temperature ran to its bound "
+                          f"({np.exp(result.x):.3g}), so the NLL has no minimum inside; the "
+                          f"logits separate the labels perfectly or not at all — fit on more, "
+                          f"held-out samples.", ScalelabWarning, stacklevel=2)
         self.temperature_ = float(np.exp(result.x))
         return self
 
     def predict_proba(self, logits) -> np.ndarray:
         check_is_fitted(self)
-        scaled = as_numpy(logits, dtype=np.float64) / self.temperature_
+        logits = _numeric(logits, "logits", "TemperatureScaling.predict_proba")
+        if logits.ndim == 0 or logits.shape[-1] < 2:
+            raise ScalelabError(f"TemperatureScaling.predict_proba: logits must hold at least 2 "
+                                f"classes along the last axis, got shape {logits.shape}.")
+        scaled = logits / self.temperature_
         scaled = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
         return scaled / scaled.sum(axis=-1, keepdims=True)
 
@@ -204,6 +234,7 @@ class ScalingBinning(Estimator):
     def fit(self, probs, labels) -> "ScalingBinning":
         self._reset()
         self._check_number("bins", integer=True, minimum=1)
+        probs, labels = _binary(probs, labels, "ScalingBinning")
         self.platt_ = PlattScaling().fit(probs, labels)
         scaled = self.platt_.predict_proba(probs)
         self.edges_, self.values_ = _bin_means(scaled, scaled, self.bins, "mass")

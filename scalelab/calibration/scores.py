@@ -24,19 +24,22 @@ two dot products), so 50 × 64 × 128 × 128 float32 needs ~2 MB beyond the
 inputs and the output. A torch tensor is scored with torch on its own device.
 
 Spread-skill ratio with the finite-ensemble factor √((M+1)/M) (Fortin et al. 2014,
-eq. 7); rank histograms with random tie-breaking (Hamill 2001) and their flatness
+eq. 7) — of a degenerate ensemble: 0 with a warning when the members never differ
+(zero spread), inf with a warning when the mean always equals the observation (zero
+error), refused when both (0/0); rank histograms with random tie-breaking (Hamill 2001) and their flatness
 (χ² test; Candille & Talagrand 2005 δ); randomised PIT; central-interval coverage;
 quantile (pinball) scores (Koenker & Bassett 1978).
 """
 
 from __future__ import annotations
 
+import warnings
 from math import prod
 from typing import NamedTuple
 
 import numpy as np
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import ScalelabError, ScalelabWarning
 from scalelab.calibration._arrays import (
     as_float,
     check_choice,
@@ -70,6 +73,9 @@ def _ensemble_inputs(obs, ens, axis: int, func: str, min_members: int = 1):
     ndim = len(shape)
     if ndim == 0:
         raise ScalelabError(f"{func}: ens must have an ensemble axis, got a scalar.")
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise ScalelabError(f"{func}: axis must be an integer naming the member axis, got "
+                            f"{axis!r}.")
     if not -ndim <= axis < ndim:
         raise ScalelabError(f"{func}: axis {axis} is out of range for an ensemble of shape "
                             f"{shape}; pass the axis that holds the members.")
@@ -86,6 +92,9 @@ def _ensemble_inputs(obs, ens, axis: int, func: str, min_members: int = 1):
     if members < min_members:
         raise ScalelabError(f"{func}: needs at least {min_members} ensemble members along axis "
                             f"{axis}, got {members}.")
+    if prod(score_shape) == 0:
+        raise ScalelabError(f"{func}: the grid is empty (obs and the ensemble without its member "
+                            f"axis have shape {score_shape}); pass at least one point.")
     obs_finite = bool(torch.isfinite(obs).all()) if torch_in else bool(np.isfinite(obs).all())
     if not obs_finite:
         raise ScalelabError(f"{func}: obs holds NaN or infinite values; mask or fill them first.")
@@ -252,8 +261,28 @@ def spread_skill_ratio(obs, ens, axis: int = 0, reduce_axes="all", weights=None)
     w = check_weights(weights, score_shape, func, ens if torch_in else None)
     spread = weighted_mean(variance, axes, w) * ((members + 1) / members)
     skill = weighted_mean(squared_error, axes, w)
-    ratio = (spread / skill) ** 0.5
+    _check_degenerate(spread, skill, func)
+    with np.errstate(divide="ignore"):
+        ratio = (spread / skill) ** 0.5
     return scalar_or_array(ratio)
+
+
+def _check_degenerate(spread, skill, func: str) -> None:
+    """A ratio of a degenerate ensemble: refuse 0/0, warn for 0 (no spread) and inf (no error)."""
+    host = (lambda v: v.detach().cpu().numpy()) if is_torch(spread) else np.asarray
+    spread, skill = host(spread), host(skill)
+    if ((spread == 0) & (skill == 0)).any():
+        raise ScalelabError(f"{func}: every member equals the observation over the averaged "
+                            f"points, so spread and error are both 0 and the ratio is undefined; "
+                            f"check that obs is not one of the members.")
+    if (spread == 0).any():
+        warnings.warn(f"{func}: the ensemble has zero spread (all members equal) over the "
+                      f"averaged points, so the ratio is 0; check that axis names the member "
+                      f"axis and that the members differ.", ScalelabWarning, stacklevel=3)
+    if (skill == 0).any():
+        warnings.warn(f"{func}: the ensemble mean equals the observation over the averaged "
+                      f"points, so the error is 0 and the ratio is inf; check that obs is not "
+                      f"the ensemble mean.", ScalelabWarning, stacklevel=3)
 
 
 # ---------------------------------------------------------------------------- ranks

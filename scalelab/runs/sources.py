@@ -10,11 +10,13 @@ nothing of sweeps.
 
 from __future__ import annotations
 
+from os import PathLike
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 
+from scalelab._errors import TableError
 from scalelab.runs import tracking
 from scalelab.runs.table import with_data_columns
 from scalelab.runs.columns import DONE, assemble, check_status, select
@@ -51,8 +53,14 @@ def load_runs(source, sweep: str | None = None, status: Iterable[str] | str | No
     and with ``sweep`` only the runs of that sweep (W&B: the run group).
     """
     check_status(status)  # a bad status= fails before any file is read
+    if isinstance(source, dict):
+        source = _frame_of_dict(source)
     if isinstance(source, pd.DataFrame):
         return select(source, status, sweep, "the DataFrame").reset_index(drop=True)
+    if not isinstance(source, (str, PathLike)):
+        raise TableError(f"load_runs: source must be a path (run store, CSV, Parquet, W&B "
+                         f"folder), 'wandb:ENTITY/PROJECT' or a DataFrame, got "
+                         f"{type(source).__name__}.")
     if isinstance(source, str) and source.startswith("wandb:"):
         project = source[len("wandb:"):]
         return assemble(*tracking.read_online(project, sweep), status=status, sweep=sweep,
@@ -60,10 +68,40 @@ def load_runs(source, sweep: str | None = None, status: Iterable[str] | str | No
     path = Path(source)
     suffix = path.suffix.lower()
     if suffix in TABLE_SUFFIXES:
-        table = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        table = read_table(path)
         return with_data_columns(select(table, status, sweep, str(path)).reset_index(drop=True))
     if path.is_dir():
         return assemble(*tracking.read_offline(path), status=status, sweep=sweep,
                         source=str(path))
     with StoreReader(path) as store:
         return store.table(sweep, status=status)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet file as a DataFrame; a file that cannot be read is one sentence."""
+    if not path.is_file():
+        raise TableError(f"{path}: no such table file; give the path of a CSV or Parquet file "
+                         f"of runs.")
+    try:
+        if path.suffix.lower() == ".csv":
+            return pd.read_csv(path)
+        return pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path}: the file is empty (not even a header line); write the runs "
+                         f"table with a header of column names.") from None
+    except UnicodeDecodeError:
+        raise TableError(f"{path}: the file is not UTF-8 text; save it as UTF-8 CSV.") from None
+    except (pd.errors.ParserError, ValueError, OSError, ImportError) as err:
+        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+        reason = " ".join(str(err).split()).split(". ")[0].rstrip(".")[:160]
+        raise TableError(f"{path}: not a readable {kind} table ({reason}); check that the file "
+                         f"is complete and written as {kind}.") from None
+
+
+def _frame_of_dict(columns: dict) -> pd.DataFrame:
+    try:
+        return pd.DataFrame(columns)
+    except ValueError as err:
+        raise TableError(f"load_runs: the dict of columns is not a table "
+                         f"({' '.join(str(err).split()).rstrip('.')}); give columns of one "
+                         f"length.") from None

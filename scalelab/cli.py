@@ -24,9 +24,10 @@ import argparse
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import ScalelabError, ScalelabWarning
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,8 +304,17 @@ def _cmd_report(args) -> int:
         numeric = runs.select_dtypes("number").columns
         _check_metric(args.y, [c for c in runs.columns if c in numeric and c not in RUN_COLUMNS
                                or c == args.y], str(source), "--y")
-    path = write_report(runs, output, title=f"scalelab report: {source.name}", spec=spec,
-                        targets=targets or None, source=str(source), y=args.y, progress=True)
+    with warnings.catch_warnings(record=True) as caught:  # rows left out: told on stdout
+        warnings.simplefilter("always", ScalelabWarning)
+        path = write_report(runs, output, title=f"scalelab report: {source.name}", spec=spec,
+                            targets=targets or None, source=str(source), y=args.y,
+                            progress=True)
+    for warning in caught:
+        if issubclass(warning.category, ScalelabWarning):
+            print(f"report: {warning.message}")
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
     print(f"report: {path}")
     return 0
 

@@ -30,12 +30,13 @@ training samples; compute counts the samples seen D = steps × batch (D/U epochs
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import ScalelabError, ScalelabWarning
 from scalelab.laws import (PowerLaw, backtest, crossover, envelope_allocation,
                            isoflop_allocation, isoflop_profiles)
 from scalelab.laws.prediction import predict_many
@@ -84,6 +85,27 @@ def attempt(fn, *args, **kwargs):
 def failed(result) -> bool:
     """Whether ``result`` is a :class:`FitFailure`."""
     return isinstance(result, FitFailure)
+
+
+def guarded(fn, *args, fallback=FitFailure, **kwargs):
+    """``fn(*args, **kwargs)``, or ``fallback(sentence)`` when it raises anything: the report
+    always renders. A ScalelabError gives its own sentence; any other error (a bug, or an
+    input no check foresaw) is named in one sentence and warned as a ScalelabWarning."""
+    try:
+        return fn(*args, **kwargs)
+    except ScalelabError as err:
+        return fallback(str(err))
+    except Exception as err:  # noqa: BLE001 - the report goes on; the warning tells the bug
+        reason = internal_error(err)
+        warnings.warn(reason, ScalelabWarning, stacklevel=2)
+        return fallback(reason)
+
+
+def internal_error(err: Exception) -> str:
+    """One sentence for an unexpected error while computing or drawing a report."""
+    detail = " ".join(str(err).split())[:120].rstrip(".")
+    return (f"could not be computed ({type(err).__name__}{': ' + detail if detail else ''}); "
+            f"this is a scalelab bug, please report it.")
 
 
 def fit_power_laws(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
@@ -173,16 +195,21 @@ class Analysis:
 
 def analyse(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> Analysis:
     """Every number of the report of ``ctx``."""
-    variants = {v: _analyse_variant(ctx, v, n_bootstrap) for v in ctx.variants}
-    k = _flops_per_param_sample(ctx.runs)
+    # every part guarded (guarded): an error in one is a sentence in its place
+    variants = {v: guarded(_analyse_variant, ctx, v, n_bootstrap,
+                           fallback=lambda reason, v=v: _variant_failure(v, reason))
+                for v in ctx.variants}
+    k = guarded(_flops_per_param_sample, ctx.runs, fallback=lambda reason: None)
     predictions, objects = _predictions(ctx, variants, n_bootstrap)
-    best = _best_sentences(ctx, variants, predictions)
-    calibration, laws, target = _calibration(ctx)
+    best = guarded(_best_sentences, ctx, variants, predictions,
+                   fallback=lambda reason: [f"The best variant {reason}"])
+    calibration, laws, target = guarded(_calibration, ctx,
+                                        fallback=lambda r: ({}, FitFailure(r), None))
     return Analysis(variants=variants, predictions=predictions, best=best,
                     flops_per_param_sample=k, calibration=calibration,
                     calibration_laws=laws, calibration_target=target,
                     prediction_objects=objects,
-                    undertrained=attempt(undertrained_runs, ctx.runs, ctx.y, ctx.result))
+                    undertrained=guarded(undertrained_runs, ctx.runs, ctx.y, ctx.result))
 
 
 def _longest(final: pd.DataFrame) -> pd.DataFrame:
@@ -193,6 +220,14 @@ def _longest(final: pd.DataFrame) -> pd.DataFrame:
         return final
     order = final.sort_values("samples_seen", kind="stable")
     return order.groupby(keys, sort=False).tail(1).sort_index()
+
+
+def _variant_failure(variant, reason: str) -> VariantAnalysis:
+    """A variant none of whose results could be computed, each saying why."""
+    failure = FitFailure(reason)
+    return VariantAnalysis(variant=variant, headline_law=failure, backtest=failure,
+                           compute_law=failure, allocation=failure, isoflop=failure,
+                           isoflop_profiles=failure)
 
 
 def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAnalysis:
@@ -316,11 +351,9 @@ def _predictions(ctx: ReportContext, variants: dict, n_bootstrap: int):
         runs = ctx.variant_runs(variant)
         found = []
         if targets:
-            try:
-                found = predict_many(runs, targets, y=ctx.y, result=ctx.result, level=LEVEL,
-                                     n_bootstrap=min(n_bootstrap, 100))
-            except ScalelabError as err:
-                found = [str(err)] * len(targets)
+            found = guarded(predict_many, runs, targets, y=ctx.y, result=ctx.result,
+                            level=LEVEL, n_bootstrap=min(n_bootstrap, 100),
+                            fallback=lambda reason: [reason] * len(targets))
         for target, pred in zip(targets, found):
             text = _target_text(target)
             if isinstance(pred, str):

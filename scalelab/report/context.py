@@ -32,6 +32,9 @@ class ReportContext:
     source: str = ""
     title: str = "scalelab report"
     result: str = "final"  # each run's value: its last ("final") or its lowest ("best")
+    #: sentences on the runs left out of the fits (not finished, a bad value), each with
+    #: its count; the writer warns them and ``scalelab report`` prints them
+    dropped: list = field(default_factory=list)
 
     @classmethod
     def build(cls, runs: pd.DataFrame, y: str = "val_loss", targets=None, spec=None,
@@ -50,16 +53,16 @@ class ReportContext:
         if result is None:
             result = ((spec or {}).get("scalelab") or {}).get("result", "final")
         check_result(result)
+        runs = numeric_columns(runs, y)
         final = result_rows(runs, y, result)
         final = final[run_roles(final) != "trunk"]
-        if "status" in final.columns:
-            final = final[final["status"].fillna("finished") == "finished"]
-        final = final[np.isfinite(pd.to_numeric(final[y], errors="coerce"))]
+        final, dropped = usable_rows(final, y)
         targets = [parse_target(t) if isinstance(t, str) else dict(t) for t in (targets or [])]
         if not targets:
             targets = targets_from_spec(spec)
         return cls(runs=runs, final=final.reset_index(drop=True), y=y, targets=targets,
-                   spec=spec, source=str(source), title=title, result=result)
+                   spec=spec, source=str(source), title=title, result=result,
+                   dropped=dropped)
 
     # -- what was swept ------------------------------------------------------------------
     def column_values(self, column: str) -> list:
@@ -106,3 +109,53 @@ def _of_variant(table: pd.DataFrame, variant) -> pd.DataFrame:
     if variant is None or "loss_variant" not in table.columns:
         return table
     return table[table["loss_variant"] == variant]
+
+
+#: columns the report reads as numbers (with the metric); a word in one is not a number
+NUMERIC_COLUMNS = ("params", "samples", "samples_seen", "flops", "step")
+#: columns a power law in log space needs positive, where the table has them
+POSITIVE_COLUMNS = ("params", "samples")
+
+
+def numeric_columns(runs: pd.DataFrame, y: str) -> pd.DataFrame:
+    """``runs`` with its numeric columns as numbers: a value that is not one becomes NaN (and
+    its run is left out and counted by :func:`usable_rows`); refused in one sentence when the
+    metric holds no number at all (e.g. a column of words)."""
+    values = pd.to_numeric(runs[y], errors="coerce")
+    if values.isna().all() and runs[y].notna().any():
+        example = runs[y].dropna().iloc[0]
+        raise ScalelabError(f"the column {y!r} holds no numbers (e.g. {str(example)[:30]!r}), so "
+                            f"there is nothing to fit; name a numeric metric with --y or y=... .")
+    runs = runs.copy()
+    for column in (y, *NUMERIC_COLUMNS):
+        if column in runs.columns and not pd.api.types.is_numeric_dtype(runs[column]):
+            runs[column] = pd.to_numeric(runs[column], errors="coerce")
+    return runs
+
+
+def usable_rows(final: pd.DataFrame, y: str) -> tuple[pd.DataFrame, list]:
+    """The finished runs with a finite, positive ``y`` (and positive params and samples), and
+    one sentence per reason a run was left out, with its count."""
+    dropped = []
+    total = len(final)
+
+    def leave_out(bad, why: str) -> pd.DataFrame:
+        count = int(bad.sum())
+        if count:
+            dropped.append(f"left out {count} of {total} runs: {why}.")
+        return final[~bad]
+
+    if "status" in final.columns:
+        status = final["status"].fillna("finished")
+        counts = status[status != "finished"].value_counts()
+        words = ", ".join(f"{n} {s}" for s, n in counts.items())
+        final = leave_out(status != "finished", f"not finished ({words})")
+    values = final[y]
+    final = leave_out(values.isna(), f"{y} is missing or not a number")
+    final = leave_out(np.isinf(final[y]), f"{y} is infinite")
+    final = leave_out(final[y] <= 0, f"{y} <= 0, which a power law in log space cannot fit")
+    for column in POSITIVE_COLUMNS:
+        if column in final.columns:
+            bad = ~(final[column] > 0)
+            final = leave_out(bad, f"{column} is missing, not a number or <= 0")
+    return final, dropped

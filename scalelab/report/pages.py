@@ -5,7 +5,8 @@ Every page and every panel goes through one guard (:func:`render_page`, :func:`p
 both built on :func:`~scalelab.report.analysis.attempt`): a page or panel that cannot be
 drawn — a :class:`~scalelab.ScalelabError` while drawing, or a
 :class:`~scalelab.report.analysis.FitFailure` to draw from — shows that one sentence in
-its place.
+its place; any other error (a bug) is named in one sentence there too and warned
+(:func:`~scalelab.report.analysis.guarded`), so the report always renders.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from scalelab._errors import ScalelabError
-from scalelab.report.analysis import LEVEL, Analysis, attempt, default_targets, failed
+from scalelab.report.analysis import (LEVEL, Analysis, attempt, default_targets, failed,
+                                      guarded)
 from scalelab.laws.regime import UNDERTRAINED_THRESHOLD
 from scalelab.report.context import ReportContext
 from scalelab.report.figures import (format_value, label, plot_frontier, plot_isoflop, plot_metric_law,
@@ -48,7 +50,7 @@ def render_page(page, ctx: ReportContext, analysis: Analysis) -> list:
     """``page(ctx, analysis)``'s ``[(name, figure)]``; if the page cannot be drawn, one page
     that says why in one sentence."""
     name = page.__name__.removeprefix("page_")
-    figures = attempt(page, ctx, analysis)
+    figures = guarded(attempt, page, ctx, analysis)
     if failed(figures):
         fig = new_page(name.replace("_", " ").capitalize(), ctx)
         message(fig, figures.reason)
@@ -59,7 +61,7 @@ def render_page(page, ctx: ReportContext, analysis: Analysis) -> list:
 def panel(ax, draw, *args, prefix: str = "", width: int = 45, **kwargs) -> None:
     """Draw ``draw(*args, ax=ax, **kwargs)``; if it cannot be drawn, its one sentence (after
     ``prefix``) takes the panel."""
-    drawn = attempt(draw, *args, ax=ax, **kwargs)
+    drawn = guarded(attempt, draw, *args, ax=ax, **kwargs)
     if failed(drawn):
         ax.cla()
         message(ax, _wrap(prefix + drawn.reason, width))
@@ -130,6 +132,7 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
                      f"{savings['branches']} cooldown branches cost {savings['spent']:.3g} FLOP "
                      f"against {savings['independent']:.3g} for independent runs of the same "
                      f"budgets — {savings['saved_fraction']:.0%} saved (Hägele et al. 2024)")
+    swept += [sentence[0].upper() + sentence[1:] for sentence in ctx.dropped]
     y = _text_block(fig, 0.03, 0.92, swept, size=10)
 
     y = _text_block(fig, 0.03, y - 0.02, [f"## Headline predictions of {label(ctx.y)} "

@@ -4,12 +4,17 @@ Pages: summary (what was swept, headline predictions with intervals, best varian
 backtest error), scaling curves, fit quality, compute-optimal frontier, calibration,
 training curves, reproducibility. A page that cannot be drawn says why in one
 sentence; when nothing at all can be drawn (an empty table) ``write_report`` raises
-one clear error before writing anything.
+one clear error before writing anything. Runs left out of the fits (not finished, a
+missing, infinite or non-positive value) are warned as :class:`ScalelabWarning`, one
+sentence per reason with its count, and listed on the summary page; whatever stops the
+writer, no temporary file or page image of this call is left behind.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -19,7 +24,7 @@ from matplotlib.backends.backend_pdf import PdfPages
 import pandas as pd
 from tqdm.auto import tqdm
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import ScalelabError, ScalelabWarning
 from scalelab._files import temporary_path
 from scalelab.report.analysis import N_BOOTSTRAP, analyse
 from scalelab.report.context import ReportContext
@@ -45,29 +50,41 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
         y = ((spec or {}).get("metric") or {}).get("name") or "val_loss"
     ctx = ReportContext.build(runs, y=y, targets=targets, spec=spec, source=source,
                               title=title, result=result)
+    for sentence in ctx.dropped:  # `scalelab report` prints these on stdout
+        warnings.warn(sentence, ScalelabWarning, stacklevel=2)
     bar = tqdm(total=len(PAGES) + 1, desc="report", unit="step", disable=not progress,
                file=sys.stderr)
     bar.set_postfix_str("fitting laws")
     analysis = analyse(ctx, n_bootstrap=n_bootstrap)
     bar.update(1)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)  # unique per process: two writers of one report never collide
     pngs = []
-    with matplotlib.rc_context({"figure.max_open_warning": 0}), PdfPages(tmp) as pdf:
-        for page in PAGES:
-            name = page.__name__.removeprefix("page_")
-            bar.set_postfix_str(name.replace("_", " "))
-            for fig_name, fig in render_page(page, ctx, analysis):
-                pdf.savefig(fig)
-                if png:
-                    out = path.with_name(f"{path.stem}_{fig_name}.png")
-                    fig.savefig(out, dpi=100)
-                    pngs.append(out)
-                plt.close(fig)
-            bar.update(1)
-        info = pdf.infodict()
-        info["Title"] = title
-        info["Creator"] = "scalelab"
-    tmp.replace(path)
-    bar.close()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with matplotlib.rc_context({"figure.max_open_warning": 0}), PdfPages(tmp) as pdf:
+            for page in PAGES:
+                name = page.__name__.removeprefix("page_")
+                bar.set_postfix_str(name.replace("_", " "))
+                for fig_name, fig in render_page(page, ctx, analysis):
+                    pdf.savefig(fig)
+                    if png:
+                        out = path.with_name(f"{path.stem}_{fig_name}.png")
+                        fig.savefig(out, dpi=100)
+                        pngs.append(out)
+                    plt.close(fig)
+                bar.update(1)
+            info = pdf.infodict()
+            info["Title"] = title
+            info["Creator"] = "scalelab"
+        tmp.replace(path)
+    except BaseException as err:  # nothing half-written is left behind, whatever stopped us
+        for leftover in (tmp, *pngs):
+            leftover.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ScalelabError(f"{path}: the report cannot be written there "
+                                f"({err.strerror or type(err).__name__}); give a writable "
+                                f"output path.") from None
+        raise
+    finally:
+        bar.close()
     return path

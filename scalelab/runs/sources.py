@@ -93,7 +93,7 @@ def read_table(path: Path) -> pd.DataFrame:
         raise TableError(f"{path}: the file is not UTF-8 text; save it as UTF-8 CSV.") from None
     except (pd.errors.ParserError, ValueError, OSError, ImportError) as err:
         kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
-        reason = " ".join(str(err).split()).split(". ")[0].rstrip(".")[:160]
+        reason = " ".join(str(err).split()).rstrip(".").replace(". ", "; ")[:160]
         raise TableError(f"{path}: not a readable {kind} table ({reason}); check that the file "
                          f"is complete and written as {kind}.") from None
 

@@ -130,6 +130,25 @@ def _power_fit(frontier: pd.DataFrame, approach: str) -> Allocation:
     return Allocation(frontier=frontier.reset_index(drop=True), ols=ols, approach=approach)
 
 
+def _check_numeric(table: pd.DataFrame, columns, what: str) -> None:
+    """One sentence when a column that must hold numbers holds words."""
+    for column in columns:
+        values = table[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            words = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+            if len(words):
+                raise TableError(f"{what}: the column {column!r} must hold numbers, but "
+                                 f"{len(words)} rows do not (e.g. {str(words.iloc[0])[:30]!r}); "
+                                 f"fix or drop them.")
+
+
+def _check_budgets(n_budgets, what: str) -> None:
+    if not isinstance(n_budgets, (int, np.integer)) or isinstance(n_budgets, bool) \
+            or n_budgets < 3:
+        raise ScalelabError(f"{what}: n_budgets must be a whole number >= 3 (a power law in C "
+                            f"needs 3 budgets), got {n_budgets!r}.")
+
+
 def _curves(curves: pd.DataFrame, params: str, flops: str, y: str, run: str) -> list:
     """Each run's curve with finite values and positive FLOPs, sorted by FLOPs (2+ rows)."""
     table = curves[(pd.to_numeric(curves[flops], errors="coerce") > 0)
@@ -166,6 +185,15 @@ def loss_at_flops(curves: pd.DataFrame, budgets, params: str = "params", flops: 
     and ``loss`` (its ``y`` there), budgets in the order given and runs in ``run`` order.
     """
     require_columns(curves, params, flops, y, run, what="loss_at_flops")
+    _check_numeric(curves, (params, flops, y), "loss_at_flops")
+    try:
+        values = np.atleast_1d(np.asarray(budgets, dtype=float))
+    except (TypeError, ValueError):
+        raise ScalelabError(f"loss_at_flops: budgets must be numbers of FLOPs, got "
+                            f"{budgets!r}.") from None
+    if not (np.isfinite(values) & (values > 0)).all():
+        raise ScalelabError(f"loss_at_flops: budgets must be positive, finite FLOPs, got "
+                            f"{values[~(np.isfinite(values) & (values > 0))][0]:g}.")
     return _interpolate(_curves(curves, params, flops, y, run), budgets, params, flops, y, run)
 
 
@@ -181,6 +209,8 @@ def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str
     (the optimum may lie beyond).
     """
     require_columns(curves, params, flops, y, run, what="envelope_allocation")
+    _check_budgets(n_budgets, "envelope_allocation")
+    _check_numeric(curves, (params, flops, y), "envelope_allocation")
     runs = _curves(curves, params, flops, y, run)
     if len(runs) < 2:
         raise TableError("envelope_allocation needs training curves (2+ rows each) of at least "
@@ -210,6 +240,10 @@ def isoflop_profiles(curves: pd.DataFrame, params: str = "params", flops: str = 
     and ``best`` (True at each budget's lowest loss), sorted by budget and size.
     """
     require_columns(curves, params, flops, y, run, what="isoflop_profiles")
+    if not isinstance(n_budgets, (int, np.integer)) or n_budgets < 1:
+        raise ScalelabError(f"isoflop_profiles: n_budgets must be a whole number >= 1, got "
+                            f"{n_budgets!r}.")
+    _check_numeric(curves, (params, flops, y), "isoflop_profiles")
     runs = _curves(curves, params, flops, y, run)
     if len(runs) < 3:
         raise TableError("IsoFLOP profiles need the training curves (2+ rows each) of at "
@@ -239,7 +273,9 @@ def isoflop_allocation(runs: pd.DataFrame, params: str = "params", flops: str = 
     """
     require_columns(runs, params, flops, y, *([budget] if budget else []),
                     what="isoflop_allocation")
+    _check_numeric(runs, (params, flops, y), "isoflop_allocation")
     table = runs.dropna(subset=[params, flops, y])
+    table = table[(table[params] > 0) & (table[flops] > 0) & np.isfinite(table[y])]
     key = table[budget] if budget else np.round(np.log10(table[flops].astype(float)), decimals)
     rows = []
     for _, g in table.groupby(key):

@@ -15,6 +15,8 @@ grid of starts; :mod:`scalelab.laws.base`).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -30,7 +32,17 @@ def annealing_areas(lr, decay: float = 0.999):
     arrays of ``len(lr)``: S1 after 1, 2, … steps and S2 after them (Tissue et al. 2024,
     eq. 1–4, with η_0 = η_1 so the first step adds no annealing).
     """
-    lr = np.asarray(lr, dtype=float).ravel()
+    try:
+        lr = np.asarray(lr, dtype=float).ravel()
+    except (TypeError, ValueError):
+        raise TableError(f"annealing_areas: lr must be the learning rate of each step (numbers), "
+                         f"got {str(lr)[:40]!r}.") from None
+    if not (np.isfinite(lr) & (lr >= 0)).all():
+        raise TableError(f"annealing_areas: the learning rates must be finite and >= 0, but "
+                         f"{int((~(np.isfinite(lr) & (lr >= 0))).sum())} of {lr.size} are not; "
+                         f"check the schedule.")
+    if not (isinstance(decay, numbers.Real) and 0 <= decay <= 1):
+        raise TableError(f"annealing_areas: decay must be a number in [0, 1], got {decay!r}.")
     forward = np.cumsum(lr)
     drops = np.diff(lr, prepend=lr[:1]) * -1.0
     momentum = np.empty_like(lr)

@@ -46,8 +46,16 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
     ``n_points``, ``target``, ``truth``, ``prediction``, ``lower``, ``upper``, ``are``,
     ``covered``, one row per setting and target run.
     """
+    from scalelab.laws.base import Law
+
+    if not isinstance(law, Law):
+        raise ScalelabError(f"backtest: law must be a scaling law such as PowerLaw(), got "
+                            f"{type(law).__name__} {str(law)[:40]!r}.")
     require_columns(data, y, size, *[c for c in columns.values() if isinstance(c, str)],
                     *([run, step] if run and step else []), what="backtest")
+    if data.empty:
+        raise TableError("backtest: the table has no rows; pass the runs table with their "
+                         "results.")
     if drop_early is not None and not (run and step):
         raise ScalelabError("backtest: drop_early needs run= and step= columns to find each "
                             "run's checkpoints; pass them or set drop_early=None.")

@@ -25,6 +25,7 @@ attribute before ``fit`` raises :class:`~scalelab._errors.NotFittedError`.
 from __future__ import annotations
 
 import itertools
+import numbers
 
 import numpy as np
 import pandas as pd
@@ -234,6 +235,58 @@ class Law(Estimator):
         if self.method not in METHODS:
             raise ScalelabError(f"{type(self).__name__}: method={self.method!r} is not a "
                                 f"minimiser here; use one of {', '.join(map(repr, METHODS))}.")
+        self._check_parameter_options()
+
+    def _check_parameter_options(self) -> None:
+        """``fixed``, ``bounds``, ``starts`` and ``shared`` name parameters and hold numbers
+        (a scale parameter fitted through its log, e.g. E, cannot be negative)."""
+        law = type(self).__name__
+
+        def refuse(option, text, fix="fix it"):
+            raise ScalelabError(f"{law}: {option} {text}; {fix}.")
+
+        def number(value, option, name, allow_none=False):
+            if allow_none and value is None:
+                return
+            ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+            if not ok or np.isnan(value) or (np.isinf(value) and option == "fixed"):
+                refuse(option, f"gives {name} the value {value!r}, which is not a "
+                               f"{'finite ' if option == 'fixed' else ''}number",
+                       "give a number")
+            if name in self.log_params and value < 0:
+                refuse(option, f"gives {name} the value {value!r}, but {name} is a positive "
+                               f"scale (fitted through its log)", "use a value >= 0")
+
+        if self.shared is not None and (isinstance(self.shared, str)
+                                        or not isinstance(self.shared, (tuple, list))):
+            refuse("shared", f"must be a tuple of parameter names, got {self.shared!r}",
+                   f"e.g. shared=({self.param_names[-1]!r},)")
+        for option in ("fixed", "bounds", "starts"):
+            value = getattr(self, option)
+            if value is not None and not isinstance(value, dict):
+                refuse(option, f"must be a dict, got {type(value).__name__}",
+                       f"e.g. {option}={{{self.param_names[0]!r}: ...}}")
+            for name in (value or {}):
+                if name not in self.param_names:
+                    refuse(option, f"names an unknown parameter {name!r}",
+                           f"its parameters are {', '.join(self.param_names)}")
+        for name, value in (self.fixed or {}).items():
+            number(value, "fixed", name)
+        for name, pair in (self.bounds or {}).items():
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                refuse("bounds", f"gives {name} {pair!r}, not a pair (low, high)",
+                       "use None for an open end, e.g. (0, None)")
+            for value in pair:
+                number(value, "bounds", name, allow_none=True)
+        for name, values in (self.starts or {}).items():
+            try:
+                ok = np.isfinite(np.asarray(values, dtype=float)).all() and np.size(values)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                refuse("starts", f"gives {name} {values!r}, not finite numbers",
+                       f"give start values in the fitted coordinates (the log for "
+                       f"{', '.join(sorted(self.log_params))})")
 
     def _fit(self, data, columns: dict, y, group=None) -> "Law":
         law = type(self).__name__
@@ -481,7 +534,8 @@ class Law(Estimator):
             gather = self._group_gather(np.broadcast_to(group, (n,)))
             log_pred = self._log_predict(theta[:, gather], flat)[0]
         else:
-            log_pred = self._log_predict(theta[:, None, :], flat)[0]
+            with np.errstate(invalid="ignore", over="ignore"):  # the unused Jacobian at x = inf
+                log_pred = self._log_predict(theta[:, None, :], flat)[0]
         return np.exp(log_pred), shape
 
     def predict(self, data=None, **inputs) -> np.ndarray:
@@ -585,6 +639,9 @@ class Law(Estimator):
             values = data[name_or_values]
         else:
             values = name_or_values
+            if np.ndim(values) == 0:
+                raise TableError(f"{law}.fit: {role} must be a column name or an array of "
+                                 f"values, got {type(values).__name__} {values!r}.")
         try:
             return np.asarray(values, dtype=float).ravel()
         except (TypeError, ValueError):

@@ -60,6 +60,12 @@ def crossover(law_a, law_b, lower: float, upper: float, over: str | None = None,
     The interval is the ``level`` percentile interval of the crossovers of the paired
     bootstrap refits that cross in range; ``never_fraction`` says how many did not.
     """
+    from scalelab.laws.base import Law
+
+    for name, law in (("law_a", law_a), ("law_b", law_b)):
+        if not isinstance(law, Law):
+            raise ScalelabError(f"crossover: {name} must be a fitted scaling law, got "
+                                f"{type(law).__name__}.")
     if not 0 < lower < upper:
         raise ScalelabError(f"crossover: need 0 < lower < upper, got {lower}, {upper}.")
     over = over or next(iter(law_a.inputs))

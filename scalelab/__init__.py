@@ -7,9 +7,10 @@ Importing ``scalelab`` (and its analysis parts) never imports torch.
 
 __version__ = "0.1.0"
 
-from scalelab._errors import NotFittedError, ScalelabError, SpecError, TableError
+from scalelab._errors import (InputTypeError, NotFittedError, ScalelabError, ScalelabWarning,
+                              SpecError, TableError)
 from scalelab.config import RunConfig
 from scalelab.runs import load_runs
 
-__all__ = ["__version__", "NotFittedError", "ScalelabError", "SpecError", "TableError",
-           "RunConfig", "load_runs"]
+__all__ = ["__version__", "InputTypeError", "NotFittedError", "ScalelabError",
+           "ScalelabWarning", "SpecError", "TableError", "RunConfig", "load_runs"]

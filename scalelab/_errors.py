@@ -3,7 +3,8 @@
 Every mistake a user can make (a bad spec, a bad table, too few points to fit) is
 raised as :class:`ScalelabError` with one sentence that says what is wrong and how
 to mend it, before any work starts. The command line prints that sentence alone
-(no traceback) and exits with status 2. :func:`check_choice` is the one check of a
+(no traceback) and exits with status 2. Every error here is a ValueError; one about the
+kind of an argument (:class:`InputTypeError`) is a TypeError too. :func:`check_choice` is the one check of a
 named choice, shared by every layer; this module imports nothing.
 """
 
@@ -29,6 +30,12 @@ def check_choice(where: str, key: str, value, valid, error: type = ScalelabError
     if value not in valid:
         raise error(f"{where}: unknown {key} {value!r}; valid choices are "
                     f"{', '.join(map(str, valid))}.")
+
+
+class InputTypeError(ScalelabError, TypeError):
+    """An argument of the wrong kind — a list where a table belongs, words where numbers
+    belong, a float where an axis index belongs. A ScalelabError (so ``except ValueError``
+    still catches every bad input) and a TypeError, as numpy and scikit-learn raise."""
 
 
 class ScalelabWarning(UserWarning):

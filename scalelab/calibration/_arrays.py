@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from scalelab._errors import ScalelabError, check_choice  # noqa: F401 - check_choice: for the metrics
+from scalelab._errors import InputTypeError, ScalelabError, check_choice  # noqa: F401 - check_choice: for the metrics
 
 
 def is_torch(values) -> bool:
@@ -52,7 +52,7 @@ def as_float(values, name: str, func: str) -> np.ndarray:
     if array.dtype.kind == "f" and array.dtype.itemsize >= 4:
         return array
     if array.dtype.kind not in "biuf":
-        raise ScalelabError(f"{func}: {name} must be numeric, got dtype {array.dtype}.")
+        raise InputTypeError(f"{func}: {name} must be numeric, got dtype {array.dtype}.")
     return array.astype(np.float64)
 
 

@@ -40,7 +40,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import InputTypeError, ScalelabError
 from scalelab.calibration._arrays import as_numpy, check_choice, float_eps
 from scalelab.calibration._toplabel import edge_bin_stats, top_label_checked, width_bin_stats
 
@@ -64,7 +64,7 @@ def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True
     tolerance = sum_tolerance(probs) if tolerance is None else tolerance
     probs = as_numpy(probs)
     if probs.dtype.kind not in "biuf":
-        raise ScalelabError(f"{func}: probs must be numeric probabilities, got dtype "
+        raise InputTypeError(f"{func}: probs must be numeric probabilities, got dtype "
                             f"{probs.dtype}.")
     if probs.dtype.kind != "f":
         probs = probs.astype(np.float64)
@@ -81,7 +81,7 @@ def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True
         if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
             raise ScalelabError(f"{func}: labels must be whole numbers (class indices or 0/1).")
     elif labels.dtype.kind not in "biu":
-        raise ScalelabError(f"{func}: labels must be integers, got dtype {labels.dtype}.")
+        raise InputTypeError(f"{func}: labels must be integers, got dtype {labels.dtype}.")
     labels = labels.astype(np.int64, copy=False)
     if scan_rows or probs.ndim == 1:
         low, high = probs.min(), probs.max()
@@ -394,7 +394,7 @@ def bootstrap_ci(metric: Callable, probs, labels, level: float = 0.9, resamples:
     if not (isinstance(level, float) and 0 < level < 1):
         raise ScalelabError(f"bootstrap_ci: level must be a float in (0, 1), got {level!r}.")
     if not callable(metric):
-        raise ScalelabError(f"bootstrap_ci: metric must be a function such as ece or "
+        raise InputTypeError(f"bootstrap_ci: metric must be a function such as ece or "
                             f"brier_score, got {type(metric).__name__}.")
     if not isinstance(resamples, (int, np.integer)) or resamples < 2:
         raise ScalelabError(f"bootstrap_ci: resamples must be an integer ≥ 2, got {resamples!r}.")

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from scalelab._errors import ScalelabError, ScalelabWarning
+from scalelab._errors import InputTypeError, ScalelabError, ScalelabWarning
 from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.calibration._arrays import as_numpy
 from scalelab.calibration.classification import _check_probs_labels, bin_edges
@@ -54,7 +54,7 @@ def _numeric(values, what: str, name: str) -> np.ndarray:
     """``values`` as a float64 array, or one sentence when they are not numbers."""
     array = as_numpy(values)
     if array.dtype.kind not in "biuf":
-        raise ScalelabError(f"{name}: {what} must be numeric, got dtype {array.dtype}.")
+        raise InputTypeError(f"{name}: {what} must be numeric, got dtype {array.dtype}.")
     return array.astype(np.float64)
 
 

@@ -39,7 +39,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scalelab._errors import ScalelabError, ScalelabWarning
+from scalelab._errors import InputTypeError, ScalelabError, ScalelabWarning
 from scalelab.calibration._arrays import (
     as_float,
     check_choice,
@@ -74,7 +74,7 @@ def _ensemble_inputs(obs, ens, axis: int, func: str, min_members: int = 1):
     if ndim == 0:
         raise ScalelabError(f"{func}: ens must have an ensemble axis, got a scalar.")
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise ScalelabError(f"{func}: axis must be an integer naming the member axis, got "
+        raise InputTypeError(f"{func}: axis must be an integer naming the member axis, got "
                             f"{axis!r}.")
     if not -ndim <= axis < ndim:
         raise ScalelabError(f"{func}: axis {axis} is out of range for an ensemble of shape "

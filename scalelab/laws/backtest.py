@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import ScalelabError, TableError
+from scalelab._errors import InputTypeError, ScalelabError, TableError
 from scalelab.runs.table import require_columns
 
 
@@ -49,7 +49,7 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
     from scalelab.laws.base import Law
 
     if not isinstance(law, Law):
-        raise ScalelabError(f"backtest: law must be a scaling law such as PowerLaw(), got "
+        raise InputTypeError(f"backtest: law must be a scaling law such as PowerLaw(), got "
                             f"{type(law).__name__} {str(law)[:40]!r}.")
     require_columns(data, y, size, *[c for c in columns.values() if isinstance(c, str)],
                     *([run, step] if run and step else []), what="backtest")

@@ -30,7 +30,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import NotFittedError, ScalelabError, TableError
+from scalelab._errors import InputTypeError, NotFittedError, ScalelabError, TableError
 from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.laws._objective import robust_objective
 from scalelab.laws._optim import METHODS, minimize_stage
@@ -181,9 +181,9 @@ class Law(Estimator):
                 sizes = sorted({np.size(v) for v in data.values()})
                 raise TableError(f"{law}.{what}: the dict's columns have different lengths "
                                  f"({sizes}); pass columns of one table.") from None
-        raise TableError(f"{law}.{what}: data must be a DataFrame or a dict of columns, got "
-                         f"{type(data).__name__}; pass arrays as keywords instead, e.g. "
-                         f"{what}(x=..., y=...).")
+        raise InputTypeError(f"{law}.{what}: data must be a DataFrame or a dict of columns, "
+                             f"got {type(data).__name__}; pass arrays as keywords instead, e.g. "
+                             f"{what}(x=..., y=...).")
 
     def _read(self, data, columns: dict, y, group, what: str):
         law = type(self).__name__
@@ -497,7 +497,7 @@ class Law(Estimator):
                 X[symbol] = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
                 name = symbol if keyword == symbol else f"{symbol} (the {keyword})"
-                raise ScalelabError(f"{law}.{what}: {name} must be numeric, got "
+                raise InputTypeError(f"{law}.{what}: {name} must be numeric, got "
                                     f"{type(value).__name__} {str(value)[:40]!r}.") from None
             self._check_predict_input(symbol, X[symbol], what)
         if kwargs:
@@ -640,8 +640,8 @@ class Law(Estimator):
         else:
             values = name_or_values
             if np.ndim(values) == 0:
-                raise TableError(f"{law}.fit: {role} must be a column name or an array of "
-                                 f"values, got {type(values).__name__} {values!r}.")
+                raise InputTypeError(f"{law}.fit: {role} must be a column name or an array "
+                                     f"of values, got {type(values).__name__} {values!r}.")
         try:
             return np.asarray(values, dtype=float).ravel()
         except (TypeError, ValueError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from scalelab._errors import ScalelabError
+from scalelab._errors import InputTypeError, ScalelabError
 
 
 @dataclass
@@ -64,7 +64,7 @@ def crossover(law_a, law_b, lower: float, upper: float, over: str | None = None,
 
     for name, law in (("law_a", law_a), ("law_b", law_b)):
         if not isinstance(law, Law):
-            raise ScalelabError(f"crossover: {name} must be a fitted scaling law, got "
+            raise InputTypeError(f"crossover: {name} must be a fitted scaling law, got "
                                 f"{type(law).__name__}.")
     if not 0 < lower < upper:
         raise ScalelabError(f"crossover: need 0 < lower < upper, got {lower}, {upper}.")

@@ -16,7 +16,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from scalelab._errors import TableError
+from scalelab._errors import InputTypeError, TableError
 from scalelab.runs import tracking
 from scalelab.runs.table import with_data_columns
 from scalelab.runs.columns import DONE, assemble, check_status, select
@@ -58,9 +58,9 @@ def load_runs(source, sweep: str | None = None, status: Iterable[str] | str | No
     if isinstance(source, pd.DataFrame):
         return select(source, status, sweep, "the DataFrame").reset_index(drop=True)
     if not isinstance(source, (str, PathLike)):
-        raise TableError(f"load_runs: source must be a path (run store, CSV, Parquet, W&B "
-                         f"folder), 'wandb:ENTITY/PROJECT' or a DataFrame, got "
-                         f"{type(source).__name__}.")
+        raise InputTypeError(f"load_runs: source must be a path (run store, CSV, Parquet, "
+                             f"W&B folder), 'wandb:ENTITY/PROJECT' or a DataFrame, got "
+                             f"{type(source).__name__}.")
     if isinstance(source, str) and source.startswith("wandb:"):
         project = source[len("wandb:"):]
         return assemble(*tracking.read_online(project, sweep), status=status, sweep=sweep,

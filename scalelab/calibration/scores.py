@@ -231,7 +231,9 @@ def crps_ensemble(obs, ens, axis: int = 0, estimator: str = "nrg", alpha: float 
     if torch_in:
         score = crps_torch(obs, ens, axis, estimator, alpha)
     else:
-        score = _crps_numpy(obs, ens, axis, _spread_coefficient(members, estimator, float(alpha)))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf members: refused just below
+            score = _crps_numpy(obs, ens, axis,
+                                _spread_coefficient(members, estimator, float(alpha)))
     _check_finite_result(score, func)
     return _reduce(score, reduce_axes, weights, func)
 

@@ -53,6 +53,12 @@ def _fitted_chinchilla():
                                                  y=loss.ravel())
 
 
+def _report_api():
+    import scalelab.report
+
+    return scalelab.report
+
+
 def _with(**changes):
     return TABLE.assign(**changes)
 
@@ -270,6 +276,25 @@ BAD_CALLS = [
      ScalelabError),
     ("quantile-levels", lambda: cal.quantile_score(OBS, ENS.T, [0.1, 0.5]), "levels",
      ScalelabError),
+    # --- the report's functions (run in the test's empty working folder) -------------------
+    ("report-not-a-table", lambda: _report_api().write_report([1, 2], "report.pdf"), "table",
+     ScalelabError),
+    ("report-not-a-pdf", lambda: _report_api().write_report(TABLE, "report.png"), "PDF",
+     ScalelabError),
+    ("report-no-metric", lambda: _report_api().write_report(TABLE, "report.pdf", y="val_crps"),
+     "val_crps", ScalelabError),
+    ("report-metric-words", lambda: _report_api().write_report(_with(val_loss="low"),
+                                                               "report.pdf"), "val_loss",
+     ScalelabError),
+    ("report-target", lambda: _report_api().write_report(TABLE, "report.pdf",
+                                                         targets=["params=many"]), "many",
+     ScalelabError),
+    ("report-unwritable", lambda: _report_api().write_report(TABLE, "/proc/none/report.pdf"),
+     "writable", ScalelabError),
+    ("analyse-not-context", lambda: _report_api().analyse(TABLE), "ReportContext",
+     ScalelabError),
+    ("fit-power-laws-list", lambda: _report_api().fit_power_laws([1, 2]), "DataFrame",
+     TableError),
     # --- the runs table --------------------------------------------------------------------
     ("load-runs-int", lambda: load_runs(42), "source", InputTypeError),
     ("load-runs-status", lambda: load_runs(TABLE, status="done"), "status", TableError),

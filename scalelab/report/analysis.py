@@ -116,12 +116,13 @@ def fit_power_laws(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
     Returns ``{group value: fitted PowerLaw, or the FitFailure saying why not}``.
     Seeds of the same configuration are separate points of the fit.
     """
+    require_columns(runs, x, y, *([by] if by else []), what="fit_power_laws")
     table = final_rows(runs)
-    require_columns(table, x, y, *([by] if by else []), what="fit_power_laws")
     groups = table.groupby(by) if by else [(None, table)]
     fits = {}
     for key, group in groups:
-        group = group[np.isfinite(group[y].astype(float)) & (group[x] > 0)]
+        values = {c: pd.to_numeric(group[c], errors="coerce") for c in (x, y)}
+        group = group[np.isfinite(values[y]) & (values[x] > 0)]
         law = PowerLaw(huber_delta=huber_delta, n_bootstrap=n_bootstrap, seed=seed)
         fits[key] = attempt(law.fit, group, x=x, y=y)
     return fits
@@ -195,6 +196,9 @@ class Analysis:
 
 def analyse(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> Analysis:
     """Every number of the report of ``ctx``."""
+    if not isinstance(ctx, ReportContext):
+        raise ScalelabError(f"analyse needs a ReportContext, got {type(ctx).__name__}; build "
+                            f"one with ReportContext.build(runs).")
     # every part guarded (guarded): an error in one is a sentence in its place
     variants = {v: guarded(_analyse_variant, ctx, v, n_bootstrap,
                            fallback=lambda reason, v=v: _variant_failure(v, reason))

@@ -54,13 +54,19 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
         warnings.warn(sentence, ScalelabWarning, stacklevel=2)
     bar = tqdm(total=len(PAGES) + 1, desc="report", unit="step", disable=not progress,
                file=sys.stderr)
+    try:  # an output folder that cannot be made is refused before any work
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        bar.close()
+        raise ScalelabError(f"{path}: the report cannot be written there "
+                            f"({err.strerror or type(err).__name__}); give a writable output "
+                            f"path.") from None
     bar.set_postfix_str("fitting laws")
     analysis = analyse(ctx, n_bootstrap=n_bootstrap)
     bar.update(1)
     tmp = temporary_path(path)  # unique per process: two writers of one report never collide
     pngs = []
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         with matplotlib.rc_context({"figure.max_open_warning": 0}), PdfPages(tmp) as pdf:
             for page in PAGES:
                 name = page.__name__.removeprefix("page_")

@@ -30,6 +30,12 @@ ambiguous and must say what it holds with ``binary``: ``"p_positive"`` — P(y=1
 correct. Both are scored the same way (probability against 0/1 outcome); the keyword
 exists so that no caller's meaning is guessed.
 
+Too few points per bin are refused, not scored: a binned error needs n ≥ 2 and more
+points than bins (with one point a bin the plug-in error is mean |p − y|), the debiased
+estimate n ≥ 2·bins (its bins of one point count 0, so it would score any input ≈ 0).
+Rows of (n, k) probabilities must sum to 1 within 1e-4, or 4 epsilons of a low-precision
+dtype (float16: 3.9e-3), so a softmax rounded to float16 passes.
+
 Brier score (Brier 1950): mean Σ_k (p_k − 𝟙{y=k})²; for binary input mean (p − y)².
 Negative log-likelihood: mean −log p_y, with p clipped below at ``eps``.
 """

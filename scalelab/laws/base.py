@@ -16,6 +16,12 @@ optimum. All starts run at once (:mod:`scalelab.laws._optim`), and so do the boo
 refits: resampling points is a per-row weight (the count of each point), started from
 the full-data optimum, as Epoch started theirs from one point.
 
+Bad input is refused in one sentence before any work: rows holding NaN or ±inf (never
+dropped silently: the fitted points are the table's rows), an empty table, data that is
+not a DataFrame or a dict of columns, too few distinct values of an input to identify the
+parameters of its term (``identified_by``: E + A/N^alpha needs three distinct N unless E
+is fixed), hyper-parameters out of range, and ``predict`` at NaN or non-positive inputs.
+
 What a fit learned is public and fresh: ``fitted_inputs_`` and ``y_`` are the points it
 used, ``predict_bootstrap(...)`` the refitted laws' predictions; ``fit`` first forgets
 everything an earlier fit learned (:mod:`scalelab._estimator`), and reading a learned

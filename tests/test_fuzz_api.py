@@ -461,7 +461,7 @@ def _report(tmp_path, capsys, source, *extra):
 
     code = main(["report", str(source), "-o", str(tmp_path / "out" / "report.pdf"), *extra])
     out, err = capsys.readouterr()
-    leftovers = [p.name for p in tmp_path.rglob("*.tmp")]
+    leftovers = [p.name for p in tmp_path.rglob("*.tmp*")]
     assert leftovers == [] and "Traceback" not in out + err
     return code, out, err
 

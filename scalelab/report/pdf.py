@@ -12,7 +12,6 @@ writer, no temporary file or page image of this call is left behind.
 
 from __future__ import annotations
 
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -25,7 +24,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from scalelab._errors import ScalelabError, ScalelabWarning
-from scalelab._files import temporary_path
+from scalelab._files import temporary_path, writable_folder
 from scalelab.report.analysis import N_BOOTSTRAP, analyse
 from scalelab.report.context import ReportContext
 from scalelab.report.pages import PAGES, render_page
@@ -46,6 +45,7 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
     path = Path(path)
     if path.suffix.lower() != ".pdf":
         raise ScalelabError(f"{path}: a report is a PDF; give an output path ending in .pdf.")
+    writable_folder(path, "report")  # before any work
     if y is None:
         y = ((spec or {}).get("metric") or {}).get("name") or "val_loss"
     ctx = ReportContext.build(runs, y=y, targets=targets, spec=spec, source=source,
@@ -54,19 +54,13 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
         warnings.warn(sentence, ScalelabWarning, stacklevel=2)
     bar = tqdm(total=len(PAGES) + 1, desc="report", unit="step", disable=not progress,
                file=sys.stderr)
-    try:  # an output folder that cannot be made is refused before any work
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        bar.close()
-        raise ScalelabError(f"{path}: the report cannot be written there "
-                            f"({err.strerror or type(err).__name__}); give a writable output "
-                            f"path.") from None
     bar.set_postfix_str("fitting laws")
     analysis = analyse(ctx, n_bootstrap=n_bootstrap)
     bar.update(1)
     tmp = temporary_path(path)  # unique per process: two writers of one report never collide
     pngs = []
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with matplotlib.rc_context({"figure.max_open_warning": 0}), PdfPages(tmp) as pdf:
             for page in PAGES:
                 name = page.__name__.removeprefix("page_")

@@ -9,7 +9,7 @@ from scipy.optimize import brentq
 import scalelab
 from scalelab._errors import ScalelabError
 from scalelab.laws import PowerLaw
-from scalelab.report.calibration_laws import calibration_laws
+from scalelab.report.calibration_fits import calibration_laws
 from scalelab.report.families import compare_families, loss_envelope
 
 LAWS = {"cnn": (0.10, 10.0, 0.20), "transformer": (0.05, 100.0, 0.35)}  # E, A, alpha
@@ -163,3 +163,13 @@ def test_calibration_laws_in_the_distinct_samples_at_the_largest_model():
     assert fit.backtest_text(short=True).startswith("backtest at U = 8.19e+03")
     with pytest.raises(ScalelabError, match="x must be 'params'"):
         calibration_laws(rows[0], x="flops")
+
+
+def test_calibration_laws_stays_the_function_after_the_analysis_imported_its_module():
+    """scalelab.report.calibration_laws is the function, also once report.analysis has run
+    (a submodule of the same name used to replace it on the package)."""
+    import scalelab.report as report
+    from scalelab.report import analysis  # noqa: F401 - imports the laws' module
+
+    assert callable(report.calibration_laws)
+    assert report.calibration_laws(_ensemble_table(), n_bootstrap=0)["val_crps"]

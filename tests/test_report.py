@@ -137,7 +137,7 @@ def test_table_without_the_usual_columns(tmp_path):
 
 def test_calibration_page_states_the_backtests_of_its_laws(tiny_report):
     """CRPS, |1 − SSR| and rank flatness each get a law in N with a leave-largest-out
-    backtest (scalelab.report.calibration_laws), stated on the calibration page."""
+    backtest (scalelab.report.calibration_fits), stated on the calibration page."""
     text = pdf_text(tiny_report)
     assert "backtest at N" in text and "ARE" in text
 

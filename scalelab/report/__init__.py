@@ -15,7 +15,7 @@ _HOMES = {
     "Analysis": "analysis", "FitFailure": "analysis", "MetricScaling": "analysis",
     "analyse": "analysis", "fit_power_laws": "analysis", "metric_scaling": "analysis",
     "ReportContext": "context",
-    "CalibrationLaw": "calibration_laws", "calibration_laws": "calibration_laws",
+    "CalibrationLaw": "calibration_fits", "calibration_laws": "calibration_fits",
     "FamilyComparison": "families", "compare_families": "families",
     "label": "figures", "plot_frontier": "figures", "plot_isoflop": "figures",
     "plot_metric_law": "figures", "plot_metric_scaling": "figures",

@@ -301,9 +301,9 @@ def largest_samples_rows(final: pd.DataFrame) -> pd.DataFrame:
 def _calibration(ctx: ReportContext) -> tuple[dict, object, float | None]:
     """Calibration metrics against N at the largest D, one law per loss variant (per family
     where the table holds several): the drawn laws, the backtested laws of
-    :mod:`scalelab.report.calibration_laws`, and the N they are extrapolated to (10× the
+    :mod:`scalelab.report.calibration_fits`, and the N they are extrapolated to (10× the
     largest model)."""
-    from scalelab.report.calibration_laws import calibration_laws
+    from scalelab.report.calibration_fits import calibration_laws
 
     final = largest_samples_rows(ctx.final)
     by = "loss_variant" if "loss_variant" in final else None

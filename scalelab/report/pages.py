@@ -402,7 +402,7 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     for ax, metric in zip(axes.ravel(), metrics):
         panel(ax, plot_metric_law, analysis.calibration[metric], target=target,
               prefix=f"{label(metric)}: ")
-        # the laws' leave-largest-out backtests (scalelab.report.calibration_laws)
+        # the laws' leave-largest-out backtests (scalelab.report.calibration_fits)
         notes = [f"{_group_text(g)}{law.backtest_text(short=True)}"
                  for g, law in laws.get(metric, {}).items()]
         if notes and ax.lines:

@@ -276,9 +276,9 @@ def plot_metric_law(scaling: MetricScaling, target: float | None = None, ax=None
     return plot_scaling(table, x=scaling.x, y=shown, by=scaling.by, fits=scaling.fits,
                         extrapolate_to=target, ax=ax,
                         title=f"{label(scaling.metric)}"
-                        + (f" (distance from ideal {scaling.ideal:g})"
+                        + (f": distance from {scaling.ideal:g}"
                            if scaling.ideal is not None else "")
-                        + " vs size, power-law fit per group")
+                        + " vs N, a law per group")
 
 
 def _log_axes(ax) -> None:

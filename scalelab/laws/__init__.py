@@ -18,7 +18,8 @@ from scalelab.laws.compare import Crossover, crossover
 from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
 from scalelab.laws.data_constrained import DataConstrainedLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
-from scalelab.laws.prediction import Prediction, loss_envelope, predict, predict_many
+from scalelab.laws.allocation import loss_envelope
+from scalelab.laws.prediction import Prediction, predict, predict_many
 from scalelab.laws.regime import result_rows, undertrained_runs
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",

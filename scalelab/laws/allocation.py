@@ -197,6 +197,43 @@ def loss_at_flops(curves: pd.DataFrame, budgets, params: str = "params", flops: 
     return _interpolate(_curves(curves, params, flops, y, run), budgets, params, flops, y, run)
 
 
+def loss_envelope(curves: pd.DataFrame, y: str = "val_loss", flops: str = "flops",
+                  run: str = "run_id", n_budgets: int = 12, best_so_far: bool = False,
+                  from_first_start: bool = False) -> pd.DataFrame:
+    """The lowest ``y`` any run reached at each compute (Hoffmann et al. 2022, approach 1).
+
+    Budgets are spaced log-evenly from the second-earliest start of the curves (the
+    earliest with ``from_first_start``) to the latest end. A run's value at a budget is
+    its curve interpolated linearly in log compute, for runs spanning the budget; with
+    ``best_so_far`` it is the best value the run had reached by then, and a run past
+    its end keeps its best. Runs with fewer than 2 evaluations with FLOPs > 0 and a
+    finite ``y`` are left out. Returns a DataFrame with columns ``flops`` and ``y``.
+    """
+    table = curves[(curves[flops] > 0) & np.isfinite(pd.to_numeric(curves[y], errors="coerce"))]
+    runs = [g.sort_values(flops) for _, g in table.groupby(run)]
+    runs = [g for g in runs if len(g) >= 2]
+    if not runs:
+        raise TableError("no run has a training curve (2+ evaluations with FLOPs > 0) to take "
+                         "a loss envelope of; pass the full runs table, not only final rows.")
+    starts = np.sort([g[flops].iloc[0] for g in runs])
+    lo = starts[0] if from_first_start else starts[min(1, starts.size - 1)]
+    hi = max(g[flops].iloc[-1] for g in runs)
+    rows = []
+    for budget in np.geomspace(lo, hi, n_budgets):
+        reached = []
+        for g in runs:
+            f, values = g[flops].to_numpy(float), g[y].to_numpy(float)
+            inside = f[0] <= budget <= f[-1] * (1 + 1e-12)
+            at = float(np.interp(np.log(budget), np.log(f), values)) if inside else np.inf
+            if best_so_far and budget >= f[0]:
+                at = min(at, float(values[f <= budget].min()))
+            if np.isfinite(at):
+                reached.append(at)
+        if reached:
+            rows.append({flops: float(budget), y: min(reached)})
+    return pd.DataFrame(rows, columns=[flops, y])
+
+
 def envelope_allocation(curves: pd.DataFrame, params: str = "params", flops: str = "flops",
                         y: str = "val_loss", run: str = "run_id", n_budgets: int = 20) -> Allocation:
     """Chinchilla approach 1: the envelope of loss-vs-FLOPs training curves.

@@ -43,6 +43,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from scalelab._errors import ScalelabError, TableError
+from scalelab.laws.allocation import loss_envelope
 from scalelab.laws.base import Law
 from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
@@ -356,42 +357,13 @@ def _size_problem(results: pd.DataFrame, target: dict, y: str) -> _Problem:
                     exact_slice=exact, notes=notes)
 
 
-def loss_envelope(curves: pd.DataFrame, y: str = "val_loss", flops: str = "flops",
-                  run: str = "run_id", n_budgets: int = N_BUDGETS) -> pd.DataFrame:
-    """The lowest ``y`` any run reached at each compute (Hoffmann et al. 2022, approach 1).
-
-    Budgets are spaced log-evenly from the second-earliest start to the latest end of
-    the curves; each run's value at a budget is interpolated linearly in log compute
-    along its curve (runs not spanning the budget are skipped). Returns ``flops``, ``y``.
-    """
-    table = curves[(curves[flops] > 0) & np.isfinite(pd.to_numeric(curves[y], errors="coerce"))]
-    runs = [g.sort_values(flops) for _, g in table.groupby(run)]
-    runs = [g for g in runs if len(g) >= 2]
-    if not runs:
-        raise TableError("a compute target needs training curves (2+ evaluations with flops per "
-                         "run); pass the full runs table, not only final rows.")
-    starts = np.sort([g[flops].iloc[0] for g in runs])
-    lo, hi = starts[min(1, starts.size - 1)], max(g[flops].iloc[-1] for g in runs)
-    rows = []
-    for budget in np.geomspace(lo, hi, n_budgets):
-        best = math.inf
-        for g in runs:
-            f = g[flops].to_numpy(float)
-            if f[0] <= budget <= f[-1] * (1 + 1e-12):
-                best = min(best, float(np.interp(np.log(budget), np.log(f),
-                                                 g[y].to_numpy(float))))
-        if math.isfinite(best):
-            rows.append({flops: budget, y: best})
-    return pd.DataFrame(rows, columns=[flops, y])
-
-
 def _compute_problem(curves: pd.DataFrame, target: dict, y: str) -> _Problem:
     from scalelab.runs.table import require_columns
 
     require_columns(curves, "run_id", "flops", y, what="a compute target")
     curves = curves[np.isfinite(pd.to_numeric(curves[y], errors="coerce"))]
     ends = curves.groupby("run_id")["flops"].max().sort_values()
-    table = loss_envelope(curves, y)
+    table = loss_envelope(curves, y, n_budgets=N_BUDGETS)
     sizes = np.sort(ends.unique().astype(float))
     folds = []
     ks = [k for k in range(1, MAX_FOLDS + 1) if sizes.size - k >= 4] or \
@@ -400,7 +372,7 @@ def _compute_problem(curves: pd.DataFrame, target: dict, y: str) -> _Problem:
     truth = table.iloc[[-1]].copy()
     for k in ks:
         kept = ends[ends < sizes[-k]].index
-        left = loss_envelope(curves[curves["run_id"].isin(kept)], y)
+        left = loss_envelope(curves[curves["run_id"].isin(kept)], y, n_budgets=N_BUDGETS)
         left = left[left["flops"] < top]
         if len(left) < 4:
             continue

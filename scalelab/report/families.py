@@ -25,6 +25,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import PowerLaw, crossover
+from scalelab.laws import loss_envelope as laws_loss_envelope
 from scalelab.runs import require_columns
 
 LEVEL = 0.9
@@ -66,33 +67,12 @@ class FamilyComparison:
 
 def loss_envelope(curves: pd.DataFrame, y: str, flops: str = "flops", run: str = "run_id",
                   n_budgets: int = 20) -> pd.DataFrame:
-    """The lowest ``y`` any run had reached at each of ``n_budgets`` compute budgets."""
-    table = curves.dropna(subset=[flops, y])
-    table = table[(table[flops] > 0) & np.isfinite(pd.to_numeric(table[y], errors="coerce"))]
-    runs = [g.sort_values(flops) for _, g in table.groupby(run)]
-    runs = [g for g in runs if len(g) >= 2]
-    if not runs:
-        raise TableError("no run has a training curve (2+ evaluations with FLOPs > 0) to take "
-                         "an envelope of.")
-    lo = min(g[flops].iloc[0] for g in runs)
-    hi = max(g[flops].iloc[-1] for g in runs)
-    rows = []
-    for budget in np.geomspace(lo, hi, n_budgets):
-        reached = []
-        for g in runs:
-            f = g[flops].to_numpy(dtype=float)
-            if budget < f[0]:
-                continue
-            values = g[y].to_numpy(dtype=float)
-            # the best so far at this budget: a run past its end keeps its best value
-            upto = f <= budget
-            best = values[upto].min()
-            if budget < f[-1]:
-                best = min(best, np.interp(np.log(budget), np.log(f), values))
-            reached.append(best)
-        if reached:
-            rows.append({"flops": float(budget), "loss": float(min(reached))})
-    return pd.DataFrame(rows, columns=["flops", "loss"])
+    """The lowest ``y`` any run had reached at each of ``n_budgets`` compute budgets, from
+    the earliest start (a run past its end keeps its best): columns ``flops``, ``loss``.
+    :func:`scalelab.laws.loss_envelope` with ``best_so_far`` and ``from_first_start``."""
+    env = laws_loss_envelope(curves.dropna(subset=[flops, y]), y, flops, run, n_budgets,
+                             best_so_far=True, from_first_start=True)
+    return env.rename(columns={flops: "flops", y: "loss"})[["flops", "loss"]]
 
 
 def compare_families(runs: pd.DataFrame, y: str = "val_loss", family: str = "family",

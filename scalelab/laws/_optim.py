@@ -69,6 +69,17 @@ class BatchResult:
     reason: np.ndarray  # (S,) which test ended the row: gradient, ftol, linesearch, pruned, max_iter
 
 
+
+def _cannot_reach(f: np.ndarray, fa: np.ndarray, f_before: np.ndarray, window: int,
+                  keep_best: int, iters_left: int) -> np.ndarray:
+    """Rows that cannot reach the ``keep_best``-th best objective ``f`` holds (over every
+    row, stopped ones included) in the iterations left, at ``PRUNE_SAFETY`` times the
+    rate at which they fell over the last ``window`` iterations (``f_before`` → ``fa``)."""
+    k = min(keep_best, f.size) - 1
+    kth = np.partition(f, k)[k]
+    rate = (f_before - fa) / window
+    return fa - PRUNE_SAFETY * rate * iters_left > kth
+
 def minimize_batched(fun_grad, x0, lower=None, upper=None, *, max_iter: int = 2000,
                      memory: int = 10, pgtol: float = 1e-9, ftol: float = 1e-13,
                      fscale: float = 0.0, window: int = 1, keep_best: int | None = None,
@@ -188,10 +199,9 @@ def minimize_batched(fun_grad, x0, lower=None, upper=None, *, max_iter: int = 20
             stop[small & moved] = "ftol"
         if keep_best and it >= PRUNE_WINDOW:
             x[ids], f[ids] = xa, fa  # the k-th best over every row, stopped ones included
-            kth = np.partition(f, min(keep_best, S) - 1)[min(keep_best, S) - 1]
-            rate = (f_hist[(it - PRUNE_WINDOW) % span] - fa) / PRUNE_WINDOW
-            reachable = fa - PRUNE_SAFETY * rate * (max_iter - it)
-            stop[(reachable > kth) & (stop == "")] = "pruned"
+            hopeless_rows = _cannot_reach(f, fa, f_hist[(it - PRUNE_WINDOW) % span],
+                                          PRUNE_WINDOW, keep_best, max_iter - it)
+            stop[hopeless_rows & (stop == "")] = "pruned"
         stop[stuck] = "linesearch"
         stop[done] = "gradient"
         ended = stop != ""
@@ -344,9 +354,8 @@ def minimize_gauss_newton(objective, x0, lower=None, upper=None, *, max_iter: in
         stop = np.full(ids.size, "", dtype=object)
         if keep_best and it >= prune_window:  # as in minimize_batched
             f[ids] = fa
-            kth = np.partition(f, min(keep_best, S) - 1)[min(keep_best, S) - 1]
-            rate = (f_hist[(it - prune_window) % (prune_window + 1)] - fa) / prune_window
-            stop[fa - PRUNE_SAFETY * rate * (max_iter - it) > kth] = "pruned"
+            stop[_cannot_reach(f, fa, f_hist[(it - prune_window) % (prune_window + 1)],
+                               prune_window, keep_best, max_iter - it)] = "pruned"
         stop[run & ((small_steps >= window) | hopeless)] = "ftol"
         stop[run & ~accept & (mu >= _MU_MAX)] = "linesearch"
         stop[done] = "gradient"

@@ -44,6 +44,23 @@ STEP_SUFFIX = "_step"
 CONFIG_ECHOES = ("samples",)  # curve columns that repeat a config field; the run's is kept
 EMPTY_COLUMNS = ("run_id", *RunConfig.field_names(), "params", "status", "step", "val_loss")
 
+#: The scaling axes, one name and one symbol each (labels, headers, symbols and docs read
+#: them here): parameters N, distinct training samples U, samples seen D = steps × batch,
+#: epochs D/U, training compute C.
+AXES = {"params": "N", "samples": "U", "samples_seen": "D", "epochs": "E_p", "flops": "C"}
+AXIS_WORDS = {"params": "parameters", "samples": "distinct samples",
+              "samples_seen": "samples seen", "epochs": "epochs", "flops": "training FLOPs"}
+
+
+def axis_symbol(column: str) -> str:
+    """The symbol of a scaling axis (``samples`` → ``U``), or the column's own name."""
+    return AXES.get(column, column)
+
+
+def axis_label(column: str) -> str:
+    """An axis label in words with its symbol (``samples`` → ``distinct samples U``)."""
+    return f"{AXIS_WORDS[column]} {AXES[column]}" if column in AXES else column
+
 
 def run_facts(info: dict) -> dict:
     """The facts of a run's ``info`` (what ``scalelab.train`` returns) that the table keeps."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from scalelab._errors import ScalelabError
 
-TARGET_KEYS = ("params", "samples", "compute")
+TARGET_KEYS = ("params", "samples", "samples_seen", "epochs", "compute")
 
 
 def parse_target(text: str) -> dict[str, float]:

@@ -84,9 +84,18 @@ def test_at_the_floor_persistence_is_used_and_said_in_words():
     # persistence's own k=1 error: 0.0411 predicting 0.0412
     assert p.baselines.set_index("law").loc["persistence", "are_k1"] == \
         pytest.approx(0.0001 / 0.0412, rel=1e-9)
-    # one seed: the interval is ± z·(persistence ARE) in log space
+    # one seed: the interval is ± z·(persistence ARE) in log space, widened by
+    # persistence's backtest errors |log(truth/pred)| / (1 + log d) (split-conformal,
+    # t quantile with 2 folds × 1.5 effective scores each - 1 = 2 degrees of freedom)
+    from scipy.stats import t
+
     z = 1.6448536269514722
-    assert p.upper == pytest.approx(0.0412 * math.exp(z * p.persistence_are), rel=1e-9)
+    r = np.log([0.0412 / 0.0411, 0.0411 / 0.0410, 0.0412 / 0.0410])
+    d = np.array([2.0, 2.0, 4.0])
+    q = t.ppf(0.95, df=2) * np.sqrt(np.mean((r / (1 + np.log(d)))**2))
+    half = max(z * p.persistence_are, q * (1 + np.log(4.0)))
+    assert p.upper == pytest.approx(0.0412 * math.exp(half), rel=1e-9)
+    assert p.distance == pytest.approx(4.0) and p.backtested_distance == pytest.approx(4.0)
     assert p.lower < p.prediction < p.upper
 
 
@@ -145,7 +154,8 @@ def test_joint_laws_predict_unswept_data_and_cannot_cross():
     # D beyond the sweep: only the joint laws can speak, and the note says so
     q = predict(table, "params=3.2e4,samples=6.4e4", n_bootstrap=10)
     assert q.axis == "samples" and set(q.candidates["law"]) <= {
-        "ChinchillaLaw", "KaplanLaw", "PowerLaw(shared A, α)", "PowerLaw", "PowerLaw(E=0)",
+        "ChinchillaLaw", "KaplanLaw", "OvertrainingLaw", "PowerLaw(shared A, α)", "PowerLaw",
+        "PowerLaw(E=0)",
         "BrokenPowerLaw"}
     law = p.laws["ChinchillaLaw"]
     grid = np.geomspace(1e3, 1e7, 50)
@@ -161,7 +171,7 @@ def test_not_swept_data_size_uses_joint_laws_only():
     p = predict(table, "params=6.4e4,samples=8e3", n_bootstrap=10)
     assert p.axis == "params"
     used = p.candidates.dropna(subset=["prediction"])
-    assert set(used["law"]) <= {"ChinchillaLaw", "KaplanLaw"}
+    assert set(used["law"]) <= {"ChinchillaLaw", "KaplanLaw", "OvertrainingLaw"}
     assert any("not swept" in n for n in p.notes)
 
 

@@ -18,12 +18,15 @@ from scalelab.laws.compare import Crossover, crossover
 from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
 from scalelab.laws.data_constrained import DataConstrainedLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
+from scalelab.laws.overtraining import OvertrainingLaw
+from scalelab.laws.registry import Candidate, register_candidate, registered_candidates
 from scalelab.laws.allocation import loss_envelope
 from scalelab.laws.prediction import Prediction, predict, predict_many
 from scalelab.laws.regime import result_rows, undertrained_runs
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
-           "DataConstrainedLaw", "KaplanLaw", "Law", "NotFittedError", "PowerLaw", "Prediction",
+           "Candidate", "DataConstrainedLaw", "KaplanLaw", "Law", "NotFittedError", "OvertrainingLaw",
+           "PowerLaw", "Prediction", "register_candidate", "registered_candidates",
            "annealing_areas", "backtest", "compute_optimal", "crossover",
            "envelope_allocation", "isoflop_allocation", "isoflop_profiles", "loss_at_flops",
            "loss_envelope", "predict", "predict_many", "result_rows", "undertrained_runs"]

@@ -86,3 +86,35 @@ class KaplanLaw(Law):
         top_n, top_d = np.log(X["N"].max()), np.log(X["D"].max())
         return {"N_c": top_n + np.array([0.0, 5.0, 15.0]), "D_c": top_d + np.array([0.0, 5.0, 15.0]),
                 "alpha_N": np.array([0.05, 0.2, 0.6]), "alpha_D": np.array([0.05, 0.2, 0.6])}
+
+
+# ---- candidates of scalelab.laws.predict ----------------------------------------------
+def data_starts(table, columns: dict, y: str, n_col: str = "N", d_col: str = "D") -> dict:
+    """Starts for E + A/N^α + B/D^β placed on the data's scale (162 instead of Epoch's
+    4,500, which span language-model scales): the floor below the lowest value, each
+    term starting at the spread of the values at the median size."""
+    values = table[y].to_numpy(float)
+    span = np.log(max(values.max() - values.min(), 1e-3 * values.max()))
+    exponents = np.array([0.2, 0.5, 1.0])
+    log_n = float(np.median(np.log(table[columns[n_col]].to_numpy(float))))
+    log_d = float(np.median(np.log(table[columns[d_col]].to_numpy(float))))
+    return {"E": np.log(values.min()) + np.array([-2.0, -0.3]),
+            "A": span + exponents * log_n, "B": span + exponents * log_d,
+            "alpha": exponents, "beta": exponents}
+
+
+def _register():
+    from scalelab.laws.registry import Candidate, register_candidate
+
+    register_candidate(Candidate(
+        "ChinchillaLaw", "E + A/N^α + B/{D}^β", "joint",
+        lambda ctx: ChinchillaLaw(starts=data_starts(ctx.table, ctx.columns, ctx.y),
+                                  n_bootstrap=ctx.n_bootstrap, seed=ctx.seed),
+        roles=("N", "D"), min_sizes=3, optimum=True, order=30))
+    register_candidate(Candidate(
+        "KaplanLaw", "[(N_c/N)^(α_N/α_D) + D_c/{D}]^α_D", "joint",
+        lambda ctx: KaplanLaw(n_bootstrap=ctx.n_bootstrap, seed=ctx.seed),
+        roles=("N", "D"), min_sizes=3, optimum=True, order=31))
+
+
+_register()

@@ -20,7 +20,8 @@ R_N* = 5.31. With one epoch and no excess parameters (D = U_D, N ≤ N_opt(U_D))
 Chinchilla's.
 
 For a downscaling sweep the "data" are training samples: ``samples`` is U_D (distinct
-samples) and ``samples_seen`` is D. The law is fitted like every law here
+samples) and ``samples_seen`` is D. A run stopped inside its first epoch (D < U) has seen
+D distinct samples: the law counts min(U, D), as the paper does. The law is fitted like every law here
 (:mod:`scalelab.laws.base`): log L̂ = LSE(e, a − alpha·log N′, b − beta·log D′), Huber loss
 of log residuals, a grid of starts, bootstrap intervals.
 """
@@ -92,15 +93,13 @@ class DataConstrainedLaw(Law):
                 raise TableError(f"{law}.fit: all points have the same {self.inputs[symbol]} "
                                  f"({X[symbol][0]:g}); the law needs runs at two or more "
                                  f"values, so add runs of other sizes.")
-        over = X["U"] > X["D"] * (1 + 1e-9)
-        if over.any():
-            raise TableError(f"{law}.fit: {int(over.sum())} rows have more distinct samples "
-                             f"(samples) than samples seen (samples_seen); a run sees each "
-                             f"distinct sample at least once, so check the two columns.")
 
     # ---- the law ----------------------------------------------------------------------
     def _log_predict(self, theta, X):
         e, a, b, alpha, beta, r_d, r_n = (theta[..., j] for j in range(7))
+        # a run stopped inside its first epoch has seen min(U, D) distinct samples
+        # (Muennighoff et al. 2023, App. A: U_D = min(D, unique samples))
+        X = {**X, "U": np.minimum(X["U"], X["D"])}
         log_n, log_u = np.log(X["N"]), np.log(X["U"])
         # effective data D′ = U·(1 + q_D)
         reps_d = np.maximum(X["D"] / X["U"] - 1.0, 0.0)
@@ -148,6 +147,7 @@ class DataConstrainedLaw(Law):
         """D′, the distinct-sample equivalent of D samples seen drawn from U distinct ones."""
         check_is_fitted(self)
         D, U = np.asarray(D, dtype=float), np.asarray(U, dtype=float)
+        U = np.minimum(U, D)
         r_star = self.params_["R_D_star"]
         return U * (1 - r_star * np.expm1(-np.maximum(D / U - 1, 0) / r_star))
 
@@ -166,3 +166,31 @@ def compute_optimal_params(samples, A, B, alpha, beta):
     (Hoffmann et al. 2022, eq. 4; Muennighoff et al. 2023, App. A)."""
     G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
     return G * (np.asarray(samples, dtype=float) * G) ** (beta / alpha)
+
+
+# ---- candidates of scalelab.laws.predict ----------------------------------------------
+def _repeats(table, columns: dict):
+    """None where a run saw its data more than once, else why the law does not apply."""
+    seen = table[columns["Dseen"]].to_numpy(float)
+    distinct = table[columns["U"]].to_numpy(float)
+    if (seen > distinct * 1.01).any():
+        return None
+    return "no run saw its data more than once (samples_seen ≤ samples everywhere)"
+
+
+def _register():
+    from scalelab.laws.chinchilla import data_starts
+    from scalelab.laws.registry import Candidate, register_candidate
+
+    def make(ctx):
+        starts = data_starts(ctx.table, ctx.columns, ctx.y, d_col="Dseen")
+        starts["R_D_star"] = np.log([3.0, 30.0])
+        starts["R_N_star"] = np.log([3.0, 30.0])
+        return DataConstrainedLaw(starts=starts, n_bootstrap=ctx.n_bootstrap, seed=ctx.seed)
+
+    register_candidate(Candidate(
+        "DataConstrainedLaw", "E + A/N'^α + B/D'^β (repeated data decays)", "joint", make,
+        roles=("N", "Dseen", "U"), min_sizes=3, applies=_repeats, order=33))
+
+
+_register()

@@ -110,3 +110,30 @@ class BrokenPowerLaw(Law):
                 "alpha_change": np.array([-0.5, 0.5, 1.0]),
                 "x_break": np.quantile(log_x, [0.25, 0.5, 0.75]),
                 "sharpness": np.log([0.3, 1.0])}
+
+
+# ---- candidates of scalelab.laws.predict ----------------------------------------------
+def _register():
+    from scalelab.laws.registry import Candidate, register_candidate
+
+    def opts(ctx):
+        return dict(n_bootstrap=ctx.n_bootstrap, seed=ctx.seed)
+
+    register_candidate(Candidate(
+        "PowerLaw", "E + A·{x}^(−α)", "slice", lambda ctx: PowerLaw(**opts(ctx)),
+        min_sizes=3, order=10))
+    # the floor held at a negligible value: the pure power law through every point
+    register_candidate(Candidate(
+        "PowerLaw(E=0)", "A·{x}^(−α)", "slice",
+        lambda ctx: PowerLaw(fixed={"E": 1e-9 * ctx.y_min}, **opts(ctx)),
+        min_sizes=2, order=11))
+    register_candidate(Candidate(
+        "BrokenPowerLaw", "broken power law in {x}", "slice",
+        lambda ctx: BrokenPowerLaw(**opts(ctx)), min_sizes=6, order=12))
+    # one floor per value of the other size, A and α shared: curves that cannot cross
+    register_candidate(Candidate(
+        "PowerLaw(shared A, α)", "E_{g} + A·{x}^(−α)", "grouped",
+        lambda ctx: PowerLaw(shared=("A", "alpha"), **opts(ctx)), min_sizes=3, order=20))
+
+
+_register()

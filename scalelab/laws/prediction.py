@@ -1,33 +1,33 @@
-"""Predictions that say whether they beat the naive guess.
+"""Predictions that say whether they beat the naive guess, and how far to trust them.
 
-For a target (``params=2e5``, ``samples=1e6``, ``params=2e5,samples=1e6`` or
-``compute=1e15``) :func:`predict` fits every law form the data allow, backtests each,
+For a target (``params=2e5``, ``params=1e9,samples=2e10``, ``params=1e6,epochs=40``,
+``compute=1e18``) :func:`predict` fits every law form the data allow, backtests each,
 compares them with two naive guesses and returns a :class:`Prediction`:
 
-- **Candidates.** In the size being extrapolated (x: parameters N, samples D, or
-  compute C) at the target's other size: the saturating power law E + A·x^(−α)
-  (Hestness et al. 2017; Kaplan et al. 2020, eq. 1.1–1.3), the pure power law A·x^(−α)
-  (E held at ~0), the smoothly broken power law (Caballero et al. 2023, eq. 1) where 6+
-  sizes allow it. Where the table sweeps both N and D, the joint laws too, whose
-  predictions for different D cannot cross: the power law with its A and α shared by
-  every D (one floor E_D per D, so the curves are parallel), Chinchilla's
-  E + A/N^α + B/D^β (Hoffmann et al. 2022, eq. 2) and Kaplan's
-  [(N_c/N)^(α_N/α_D) + D_c/D]^α_D (Kaplan et al. 2020, eq. 1.5). A compute target is
-  predicted from the loss envelope of the training curves (the lowest value any run
-  reached at each compute, Hoffmann et al. 2022 approach 1).
-- **Backtests** (Choshen et al. 2024, "A Hitchhiker's Guide to Scaling Law Estimation",
-  §3–5): leave the k largest sizes out (k = 1, and 2, 3 while 4+ sizes remain), fit on
-  the rest, predict the largest; the absolute relative error ARE = |pred − truth|/truth
-  at each k, its mean the candidate's backtest error, and whether the interval covered.
-- **Baselines.** Persistence: the value of the largest run left in (the mean over its
-  seeds). The log–log line through the largest three sizes left in (a local power law
-  with no floor).
-- **Choice.** ``choose="best"`` (default) takes the candidate of lowest backtest error;
-  ``choose="weighted"`` blends the candidates that beat persistence with weights ∝
-  1/ARE² (bounds blended the same way). Where no law beats persistence the prediction
-  is persistence, with an interval from the runs' spread (seeds at the largest size and
-  persistence's own backtest error), and ``sentence`` says why in words: the largest
-  runs are undertrained, the value is at its floor, or the trend is too noisy.
+- **Candidates** are the registered laws (:mod:`scalelab.laws.registry`; a law declares
+  itself beside its class): laws in one variable fitted at the target's other sizes
+  (E + A·x^(−α), A·x^(−α), the smoothly broken power law), and joint laws fitted to
+  every run of the table whatever grid it lies on (fixed U per N, over-training
+  multiples of N, IsoFLOP budgets, many epochs): Chinchilla's, Kaplan's, the
+  over-training law of Gadre et al. 2024, the data-constrained law of Muennighoff et al.
+  2023 where runs repeat their data, the shared-exponent power law. A compute target is
+  answered by the compute-envelope law L*(C) = E + A·C^(−α) fitted to each budget's best
+  run (Hoffmann et al. 2022, approaches 1–2) and by the joint laws' lowest loss at C.
+- **Backtests** (:mod:`scalelab.laws._problem`; Choshen et al. 2024, §3–5): the k largest
+  sizes left out with every run at them, the rest fitted, what was left out predicted;
+  the absolute relative error ARE = |pred − truth|/truth, its mean over the folds the
+  candidate's backtest error.
+- **Baselines**: persistence (the largest run left in, nearest in the other sizes) and
+  the log–log line through the largest three sizes.
+- **Choice**: ``choose="best"`` (default) takes the candidate of lowest backtest error
+  that beats persistence; ``choose="weighted"`` blends those that beat it (weights ∝
+  1/ARE²). Where none does, the prediction is persistence and ``sentence`` says why.
+- **Intervals** (:mod:`scalelab.laws.intervals`): the bootstrap interval of what is used,
+  widened by its own backtest errors as they grow with the distance of extrapolation
+  (split-conformal on the folds). Each prediction states its ``distance`` (target ÷
+  largest run), the ``backtested_distance`` its folds reached and the ``coverage`` of
+  its intervals there (each fold's interval built from the other folds' errors);
+  beyond twice the backtested distance it says so.
 
 Torch-free: a runs table in (one row per run × evaluation, or one per run), numbers out.
 """
@@ -36,30 +36,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
 from scalelab._errors import ScalelabError, TableError
-from scalelab.laws.allocation import loss_envelope
-from scalelab.laws.base import Law
-from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
-from scalelab.laws.power import BrokenPowerLaw, PowerLaw
+from scalelab.laws import intervals
+from scalelab.laws._problem import (LINE_SIZES, Problem, compute_problem, size_problem,
+                                    symbol, target_baselines)
+from scalelab.laws.registry import FitContext, registered_candidates
 from scalelab.laws.regime import (UNDERTRAINED_THRESHOLD, check_result, result_rows,
                                   undertrained_runs)
 
 LEVEL = 0.9
 CHOICES = ("best", "weighted")
-TARGET_KEYS = ("params", "samples", "compute")
-#: sizes the log–log line is drawn through
-LINE_SIZES = 3
-#: most leave-largest-k-out folds
-MAX_FOLDS = 3
-#: budgets of the loss envelope for compute targets
-N_BUDGETS = 12
-SYMBOL = {"params": "N", "samples": "D", "flops": "C"}
+TARGET_KEYS = ("params", "samples", "samples_seen", "epochs", "compute")
+#: beyond this many times the distance its backtests reached, a prediction says so
+FAR = 2.0
+#: models tried per compute budget when a joint law answers a compute target
+OPTIMUM_GRID = 241
 
 
 @dataclass
@@ -69,10 +65,13 @@ class Prediction:
     ``candidates``: one row per law form tried — ``law`` (name), ``formula``,
     ``backtest_are`` (mean ARE over the folds), ``are_k1``, ``are_k2``, … (ARE when
     the k largest sizes were left out), ``covered`` (share of backtest truths inside the
-    interval), ``prediction``/``lower``/``upper`` at the target, ``weight`` in the
-    choice, ``note`` (why a form could not be fitted). ``baselines``: the same columns
-    for ``persistence`` and ``log–log line``. ``backtests``: one row per candidate ×
-    fold × held-out run (truth, prediction, interval, ARE).
+    widened interval), ``prediction``/``lower``/``upper`` at the target, ``weight`` in
+    the choice, ``note`` (why a form could not be fitted). ``baselines``: the same
+    columns for ``persistence`` and ``log–log line``. ``backtests``: one row per
+    candidate × fold × held-out point (truth, prediction, interval, ARE, distance).
+    ``distance``: how far beyond the runs the target lies (target ÷ largest, in the
+    axis extrapolated); ``backtested_distance``: the farthest its backtests reached;
+    ``coverage``: the share of backtest truths inside the interval of what is used.
     """
 
     target: dict
@@ -85,14 +84,18 @@ class Prediction:
     upper: float
     law: str
     axis: str
-    at: dict  # the other size held fixed ({"samples": 4096}), or {}
+    at: dict  # the other sizes held fixed ({"samples": 4096}), or {}
     candidates: pd.DataFrame
     baselines: pd.DataFrame
     backtests: pd.DataFrame
-    sentence: str | None = None  # set when no law beats persistence
+    sentence: str | None = None  # why persistence is used, or a warning on distance
     notes: list = field(default_factory=list)
     undertrained: pd.DataFrame = field(default_factory=pd.DataFrame)
     laws: dict = field(default_factory=dict)  # candidate name -> law fitted on all runs
+    distance: float = math.nan
+    backtested_distance: float = math.nan
+    coverage: float = math.nan
+    point: dict = field(default_factory=dict)  # the target in the table's columns
 
     @property
     def target_text(self) -> str:
@@ -120,7 +123,14 @@ class Prediction:
 
     @property
     def beats_persistence(self) -> bool:
-        return self.sentence is None and self.law != "persistence"
+        return self.law != "persistence" and "not backtested" not in self.law
+
+    @property
+    def far(self) -> bool:
+        """The target lies beyond twice the distance the backtests reached."""
+        return bool(math.isfinite(self.distance) and (
+            not math.isfinite(self.backtested_distance) or
+            self.distance > FAR * self.backtested_distance))
 
     _blend_are: float = math.nan
 
@@ -136,7 +146,11 @@ class Prediction:
             "target": self.target_text, "y": self.y, "result": self.result,
             "prediction": num(self.prediction), "lower": num(self.lower),
             "upper": num(self.upper), "level": self.level, "law": self.law,
-            "choose": self.choose, "at": {k: num(v) for k, v in self.at.items()},
+            "choose": self.choose, "axis": self.axis,
+            "at": {k: num(v) for k, v in self.at.items()},
+            "distance": num(self.distance),
+            "backtested_distance": num(self.backtested_distance),
+            "coverage": num(self.coverage), "far": self.far,
             "backtest_are": num(self.backtest_are),
             "persistence_are": num(self.persistence_are),
             "loglog_are": num(self.loglog_are),
@@ -163,12 +177,14 @@ class Prediction:
         at = "".join(f", {k} = {_fmt(v)}" for k, v in self.at.items())
         lines = [f"{self.y} at {self.target_text}{at} ({self.result} values)",
                  f"  prediction {self.prediction:.5g}   {self.level:.0%} interval "
-                 f"[{self.lower:.5g}, {self.upper:.5g}]   law: {self.law}"]
+                 f"[{self.lower:.5g}, {self.upper:.5g}]   law: {self.law}",
+                 f"  distance {self.distance:.3g}× the largest run in {symbol(self.axis)}; "
+                 f"backtests reached {self.backtested_distance:.3g}×, where the intervals "
+                 f"covered {_pct(self.coverage, 0)} of the truths"]
         if self.sentence:
             lines.append(f"  {self.sentence}")
         folds = [c for c in self.candidates.columns if c.startswith("are_k")]
-        lines.append(f"  backtest (leave the k largest {self.axis} out, predict the largest; "
-                     f"ARE):")
+        lines.append(f"  backtest (leave the k largest {self.axis} out, predict them; ARE):")
         head = f"    {'law':<34}" + "".join(f"{'k=' + c[5:]:>8}" for c in folds) + \
             f"{'mean':>8}{'covered':>9}   prediction [interval]"
         lines.append(head)
@@ -177,7 +193,7 @@ class Prediction:
             mark = "*" if r["weight"] > 0 else " "
             pred = (f"{r['prediction']:.4g}" + (f" [{r['lower']:.4g}, {r['upper']:.4g}]"
                                                 if np.isfinite(r["lower"]) else "")
-                    if np.isfinite(r["prediction"]) else r["note"][:60])
+                    if np.isfinite(r["prediction"]) else str(r["note"])[:60])
             lines.append(f"  {mark} {r['law']:<34}{cells}{_pct(r['backtest_are']):>8}"
                          f"{_pct(r['covered'], 0):>9}   {pred}")
         for note in self.notes:
@@ -188,202 +204,447 @@ class Prediction:
         return self.summary()
 
 
-# ---- candidates -------------------------------------------------------------------------
+# ---- the candidates of a problem --------------------------------------------------------
 @dataclass
-class _Candidate:
+class _Instance:
+    """A registered candidate bound to a problem: which columns its roles read."""
+
     name: str
     formula: str
-    joint: bool  # fitted on every D (or N), not only the target's
-    min_sizes: int
-    make: Callable[[], Law]
-    fit: Callable  # (law, table) -> fitted law
-    inputs: Callable  # (point dict) -> predict keywords
+    candidate: object
+    columns: dict  # role -> column
+    optimum: bool = False  # a joint law answering a compute target
+
+    @property
+    def kind(self) -> str:
+        return self.candidate.kind
 
 
-def _chinchilla_starts(joint: pd.DataFrame | None, y: str) -> dict | None:
-    """Starts for E + A/N^α + B/D^β placed on the data's scale (162 instead of Epoch's
-    4,500, which span language-model scales): the floor below the lowest value, each
-    term starting at the spread of the values at the median size."""
-    if joint is None or not {"params", "samples"} <= set(joint.columns):
-        return None
-    values = joint[y].to_numpy(float)
-    span = math.log(max(values.max() - values.min(), 1e-3 * values.max()))
-    exponents = np.array([0.2, 0.5, 1.0])
-    log_n = float(np.median(np.log(joint["params"].to_numpy(float))))
-    log_d = float(np.median(np.log(joint["samples"].to_numpy(float))))
-    return {"E": math.log(values.min()) + np.array([-2.0, -0.3]),
-            "A": span + exponents * log_n, "B": span + exponents * log_d,
-            "alpha": exponents, "beta": exponents}
+ROLE_COLUMNS = {"N": "params", "U": "samples", "Dseen": "samples_seen"}
 
 
-def _candidates(axis: str, other: str | None, y: str, n_bootstrap: int, seed: int,
-                y_min: float, joint: pd.DataFrame | None = None) -> list[_Candidate]:
-    x = SYMBOL[axis]
-    starts = _chinchilla_starts(joint, y)
-    opts = dict(n_bootstrap=n_bootstrap, seed=seed)
-    one = [
-        _Candidate("PowerLaw", f"E + A·{x}^(−α)", False, 3, lambda: PowerLaw(**opts),
-                   lambda law, t: law.fit(t, x=axis, y=y), lambda p: {"x": p[axis]}),
-        # the floor held at a negligible value: the pure power law through every point
-        _Candidate("PowerLaw(E=0)", f"A·{x}^(−α)", False, 2,
-                   lambda: PowerLaw(fixed={"E": 1e-9 * y_min}, **opts),
-                   lambda law, t: law.fit(t, x=axis, y=y), lambda p: {"x": p[axis]}),
-        _Candidate("BrokenPowerLaw", f"broken power law in {x}", False, 6,
-                   lambda: BrokenPowerLaw(**opts),
-                   lambda law, t: law.fit(t, x=axis, y=y), lambda p: {"x": p[axis]}),
-    ]
-    if other is None or axis == "flops":
-        return one
-    joint = [
-        _Candidate("PowerLaw(shared A, α)", f"E_{SYMBOL[other]} + A·{x}^(−α)", True, 3,
-                   lambda: PowerLaw(shared=("A", "alpha"), **opts),
-                   lambda law, t: law.fit(t, x=axis, y=y, group=other),
-                   lambda p: {"x": p[axis], "group": p[other]}),
-        _Candidate("ChinchillaLaw", "E + A/N^α + B/D^β", True, 3,
-                   lambda: ChinchillaLaw(starts=starts, **opts),
-                   lambda law, t: law.fit(t, params="params", samples="samples", y=y),
-                   lambda p: {"N": p["params"], "D": p["samples"]}),
-        _Candidate("KaplanLaw", "[(N_c/N)^(α_N/α_D) + D_c/D]^α_D", True, 3,
-                   lambda: KaplanLaw(**opts),
-                   lambda law, t: law.fit(t, params="params", samples="samples", y=y),
-                   lambda p: {"N": p["params"], "D": p["samples"]}),
-    ]
-    return one + joint
+def _instances(problem: Problem) -> tuple[list, list]:
+    """The candidates that apply to ``problem``, and rows for those that do not."""
+    out, skipped = [], []
+    for cand in registered_candidates():
+        if cand.kind == "slice":
+            formula = cand.formula.replace("{x}", symbol(problem.axis))
+            if problem.kind == "size" and not problem.exact_slice:
+                continue
+            out.append(_Instance(cand.name, formula, cand, {"x": problem.axis}))
+        elif cand.kind == "grouped":
+            if problem.kind != "size" or problem.other is None or not problem.exact_slice:
+                continue
+            formula = cand.formula.replace("{x}", symbol(problem.axis)).replace(
+                "{g}", symbol(problem.other))
+            out.append(_Instance(cand.name, formula, cand,
+                                 {"x": problem.axis, "group": problem.other}))
+        else:
+            if "params" not in problem.runs.columns or problem.runs["params"].nunique() < 2:
+                continue
+            if problem.kind == "compute" and (not cand.optimum or set(cand.roles) != {"N", "D"}):
+                continue
+            data_axes = problem.data_axes if "D" in cand.roles else [None]
+            for data in data_axes:
+                columns = {r: (data if r == "D" else ROLE_COLUMNS[r]) for r in cand.roles}
+                if any(c not in problem.runs.columns for c in columns.values()):
+                    continue
+                if "D" in cand.roles and not data:
+                    continue
+                name = cand.name if len(data_axes) < 2 or data == data_axes[0] else \
+                    f"{cand.name} in {symbol(data)}"
+                formula = cand.formula.replace("{D}", symbol(data) if data else "D")
+                if cand.applies is not None:
+                    why = cand.applies(problem.runs, columns)
+                    if why:
+                        skipped.append(_row(name, formula, {}, [], math.nan, math.nan,
+                                            math.nan, why, problem.folds))
+                        continue
+                out.append(_Instance(name, formula, cand, columns,
+                                     optimum=problem.kind == "compute"))
+    return out, skipped
 
 
-# ---- the problem: what is fitted, what is held out --------------------------------------
-@dataclass
-class _Fold:
-    k: int
-    cut: float  # the smallest size left out
-    table: pd.DataFrame  # the slice's runs left in
-    joint: pd.DataFrame | None  # every run left in (joint laws)
-    truths: pd.DataFrame  # held-out runs at the largest size: the points and y
-    persistence: float
-    line: tuple | None  # (log x, log y) of the largest sizes left in
+def _fit_table(inst: _Instance, problem: Problem, fold=None) -> pd.DataFrame:
+    if inst.kind == "slice":
+        return problem.table if fold is None else fold.left_slice
+    return problem.runs if fold is None else fold.left
 
 
-@dataclass
-class _Problem:
-    axis: str
-    other: str | None
-    point: dict
-    table: pd.DataFrame
-    joint: pd.DataFrame | None
-    folds: list
-    sizes: np.ndarray
-    y: str
-    exact_slice: bool
-    notes: list
+def _fit(inst: _Instance, table: pd.DataFrame, problem: Problem, options: dict, cache: dict):
+    """The instance fitted to ``table``, or the sentence why not (cached)."""
+    key = (inst.name, tuple(sorted(inst.columns.items())), problem.y, len(table),
+           hash(tuple(table.index)))
+    if key in cache:
+        return cache[key]
+    from scalelab._errors import ScalelabError as Refused
+
+    y = problem.y
+    values = table[y].astype(float)
+    ctx = FitContext(n_bootstrap=options["n_bootstrap"], seed=options["seed"],
+                     y_min=float(values.min()) if len(values) else math.nan,
+                     table=table, columns=inst.columns, y=y)
+    try:
+        law = inst.candidate.make(ctx)
+        if inst.kind == "slice":
+            law.fit(table, x=inst.columns["x"], y=y)
+        elif inst.kind == "grouped":
+            law.fit(table, x=inst.columns["x"], y=y, group=inst.columns["group"])
+        else:
+            keywords = dict(zip(law.inputs.values(), [inst.columns[r] for r in
+                                                      inst.candidate.roles]))
+            law.fit(table, y=y, **keywords)
+        cache[key] = law
+    except Refused as err:
+        cache[key] = str(err)
+    except (FloatingPointError, np.linalg.LinAlgError, ValueError) as err:
+        cache[key] = f"the fit failed ({err})"
+    return cache[key]
+
+
+def _predict(inst: _Instance, law, points: pd.DataFrame, level: float, problem: Problem):
+    """Predictions and bootstrap bounds at ``points`` (arrays), or a sentence."""
+    try:
+        if inst.optimum:
+            return _optimum(inst, law, points["flops"].to_numpy(float), level, problem)
+        if inst.kind == "slice":
+            inputs = {"x": points[inst.columns["x"]].to_numpy(float)}
+        elif inst.kind == "grouped":
+            groups = []
+            for g in points[inst.columns["group"]].to_numpy(float):
+                same = [s for s in law.groups_ if np.isclose(float(s), g)]
+                if not same:
+                    return f"no runs at {symbol(inst.columns['group'])} = {g:g} were fitted"
+                groups.append(same[0])
+            inputs = {"x": points[inst.columns["x"]].to_numpy(float),
+                      "group": np.array(groups, dtype=object)}
+        else:
+            symbols = list(law.inputs)
+            inputs = {s: points[inst.columns[r]].to_numpy(float)
+                      for s, r in zip(symbols, inst.candidate.roles)}
+        if law.bootstrap_params_ is None:
+            pred = np.asarray(law.predict(**inputs), dtype=float)
+            return pred, np.full_like(pred, np.nan), np.full_like(pred, np.nan)
+        band = law.predict_interval(level=level, kind="observation", **inputs)
+        return tuple(band[c].to_numpy(float) for c in ("prediction", "lower", "upper"))
+    except ScalelabError as err:
+        return str(err)
+
+
+def _optimum(inst: _Instance, law, flops: np.ndarray, level: float, problem: Problem):
+    """The lowest loss a joint law predicts over the models of each compute budget."""
+    k = problem.flops_per_param_sample
+    symbols = list(law.inputs)
+    sym_n = symbols[inst.candidate.roles.index("N")]
+    sym_d = symbols[inst.candidate.roles.index("D")]
+    preds, lowers, uppers = [], [], []
+    for c in flops:
+        centre = 0.5 * math.log(c / k)
+        n = np.exp(centre + np.linspace(-9.0, 9.0, OPTIMUM_GRID))
+        inputs = {sym_n: n, sym_d: c / (k * n)}
+        preds.append(float(np.min(law.predict(**inputs))))
+        if law.bootstrap_params_ is not None:
+            boot = np.min(law.predict_bootstrap(**inputs), axis=-1)
+            lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+            lowers.append(min(lo, preds[-1]))
+            uppers.append(max(hi, preds[-1]))
+        else:
+            lowers.append(math.nan)
+            uppers.append(math.nan)
+    return np.array(preds), np.array(lowers), np.array(uppers)
+
+
+# ---- evaluation -------------------------------------------------------------------------
+def _evaluate(inst: _Instance, problem: Problem, level, options, cache, fold_rows):
+    """Fit on everything, predict the target; backtest on each fold."""
+    table = _fit_table(inst, problem)
+    n_sizes = np.unique(table[inst.columns.get("x", "params")]).size \
+        if inst.kind != "joint" or not inst.optimum else np.unique(table["params"]).size
+    if inst.kind == "joint" and not inst.optimum:
+        n_sizes = np.unique(table[problem.axis]).size if problem.axis in table else n_sizes
+    need = inst.candidate.min_sizes
+    empty = dict(law=None, pred=math.nan, lower=math.nan, upper=math.nan, residuals=[],
+                 distances=[], fold_of=[], boot=[], ares={})
+    if n_sizes < need:
+        return {**empty, "note": f"needs {need}+ sizes, the runs have {n_sizes}"}
+    law = _fit(inst, table, problem, options, cache)
+    if isinstance(law, str):
+        return {**empty, "note": law}
+    point = pd.DataFrame([problem.point])
+    got = _predict(inst, law, point, level, problem)
+    if isinstance(got, str):
+        return {**empty, "law": law, "note": got}
+    pred, lower, upper = (float(v[0]) for v in got)
+    out = {**empty, "law": law, "pred": pred, "lower": lower, "upper": upper, "note": "",
+           "residuals": [], "distances": [], "fold_of": [], "boot": []}
+    for fold in problem.folds:
+        fold_table = _fit_table(inst, problem, fold)
+        if fold_table is None or len(fold_table) == 0:
+            continue
+        x_col = inst.columns.get("x", problem.axis if not inst.optimum else "params")
+        if x_col in fold_table and np.unique(fold_table[x_col]).size < need:
+            continue
+        fitted = _fit(inst, fold_table, problem, options, cache)
+        if isinstance(fitted, str):
+            continue
+        got = _predict(inst, fitted, fold.held, level, problem)
+        if isinstance(got, str):
+            continue
+        p, lo, hi = got
+        truth = fold.held[problem.y].to_numpy(float)
+        are = np.abs(p - truth) / truth
+        if not np.isfinite(are).all():
+            continue
+        out["ares"][fold.k] = float(np.mean(are))
+        out["residuals"].extend(np.log(truth / p))
+        out["distances"].extend(fold.distance)
+        out["fold_of"].extend([fold.k] * len(truth))
+        out["boot"].extend(zip(p, lo, hi, truth))
+    return out
+
+
+def _coverage(ev: dict, level: float, n_folds: int) -> tuple[float, list]:
+    """Share of backtest truths inside the widened interval, each fold's interval built
+    from the other folds' errors (its own when it is the only fold)."""
+    if not ev["residuals"]:
+        return math.nan, []
+    res = np.asarray(ev["residuals"])
+    dist = np.asarray(ev["distances"])
+    folds = np.asarray(ev["fold_of"])
+    covered = []
+    for i, (p, lo, hi, truth) in enumerate(ev["boot"]):
+        others = folds != folds[i] if np.unique(folds).size > 1 else np.ones_like(folds, bool)
+        q = intervals.conformal_quantile(res[others] / intervals.distance_scale(dist[others]),
+                                         level, n_folds=max(1, np.unique(folds[others]).size))
+        lo2, hi2 = intervals.widen(p, lo, hi, q, dist[i])
+        covered.append(bool(lo2 <= truth <= hi2))
+    return float(np.mean(covered)), covered
+
+
+def _scale(ev: dict, level: float) -> float:
+    if not ev["residuals"]:
+        return math.nan
+    res, dist = np.asarray(ev["residuals"]), np.asarray(ev["distances"])
+    return intervals.conformal_quantile(res / intervals.distance_scale(dist), level,
+                                        n_folds=np.unique(ev["fold_of"]).size)
+
+
+def _row(name, formula, ares: dict, covered, pred, lower, upper, note, folds) -> dict:
+    row = {"law": name, "formula": formula,
+           "backtest_are": float(np.mean(list(ares.values()))) if ares else math.nan}
+    for fold in folds:
+        row[f"are_k{fold.k}"] = ares.get(fold.k, math.nan)
+    row.update({"covered": float(np.mean(covered)) if len(covered) else math.nan,
+                "prediction": pred, "lower": lower, "upper": upper, "note": note,
+                "weight": 0.0})
+    if folds and not ares and not note:
+        row["note"] = "could not be fitted with the largest sizes left out"
+    return row
+
+
+def _baseline_evidence(problem: Problem, name: str) -> dict:
+    residuals, distances, fold_of, ares = [], [], [], {}
+    for fold in problem.folds:
+        p = fold.persistence if name == "persistence" else fold.line
+        truth = fold.held[problem.y].to_numpy(float)
+        if not np.isfinite(p).all():
+            continue
+        ares[fold.k] = float(np.mean(np.abs(p - truth) / truth))
+        residuals.extend(np.log(truth / p))
+        distances.extend(fold.distance)
+        fold_of.extend([fold.k] * len(truth))
+    return {"residuals": residuals, "distances": distances, "fold_of": fold_of, "ares": ares,
+            "boot": []}
+
+
+def _solve(problem: Problem, target, y, result, level, choose, options, flags, threshold,
+           cache) -> Prediction:
+    instances, skipped = _instances(problem)
+    rows, laws, evidence, fold_rows = list(skipped), {}, {}, []
+    for inst in instances:
+        ev = _evaluate(inst, problem, level, options, cache, fold_rows)
+        scale = _scale(ev, level)
+        lower, upper = intervals.widen(ev["pred"], ev["lower"], ev["upper"], scale,
+                                       problem.distance)
+        coverage, covered = _coverage(ev, level, len(problem.folds))
+        if ev["law"] is not None:
+            laws[inst.name] = ev["law"]
+        evidence[inst.name] = {**ev, "scale": scale, "coverage": coverage,
+                               "lower_w": lower, "upper_w": upper}
+        rows.append(_row(inst.name, inst.formula, ev["ares"], covered, ev["pred"], lower,
+                         upper, ev["note"], problem.folds))
+        for (p, lo, hi, truth), d, k, cov in zip(ev["boot"], ev["distances"], ev["fold_of"],
+                                                 covered):
+            fold_rows.append({"law": inst.name, "k": k, "truth": truth, "prediction": p,
+                              "lower": lo, "upper": hi, "are": abs(p - truth) / truth,
+                              "distance": d, "covered": cov})
+    persistence, line = target_baselines(problem)
+    baseline_rows = []
+    for name, formula, value in (("persistence", "value of the largest run", persistence),
+                                 ("log–log line", f"line through the largest {LINE_SIZES} "
+                                  f"sizes", line)):
+        ev = _baseline_evidence(problem, name)
+        evidence[name] = ev
+        baseline_rows.append(_row(name, formula, ev["ares"], [], value, math.nan, math.nan,
+                                  "", problem.folds))
+        for r, d, k in zip(ev["residuals"], ev["distances"], ev["fold_of"]):
+            truth = math.nan
+            fold_rows.append({"law": name, "k": k, "truth": truth, "prediction": math.nan,
+                              "lower": math.nan, "upper": math.nan, "are": abs(math.expm1(-r)),
+                              "distance": d, "covered": False})
+    columns = ["law", "formula", "backtest_are"] + [f"are_k{f.k}" for f in problem.folds] + \
+        ["covered", "prediction", "lower", "upper", "note", "weight"]
+    cands = pd.DataFrame(rows, columns=columns)
+    baselines = pd.DataFrame(baseline_rows, columns=columns)
+    return _choose(problem, target, y, result, level, choose, cands, baselines,
+                   pd.DataFrame(fold_rows), flags, threshold, laws, evidence)
+
+
+# ---- the choice -------------------------------------------------------------------------
+def _choose(problem, target, y, result, level, choose, cands, baselines, backtests, flags,
+            threshold, laws, evidence) -> Prediction:
+    p_are = float(baselines.set_index("law").loc["persistence", "backtest_are"])
+    notes = list(problem.notes)
+    flagged = _flagged(problem, flags)
+    if flagged:
+        notes.append(f"{len(flagged)} of the runs at the two largest {problem.axis} are still "
+                     f"improving at their last step (a fall of more than {threshold:.0%} over "
+                     f"the last fifth of training): undertrained ({', '.join(flagged[:4])}"
+                     f"{', …' if len(flagged) > 4 else ''}).")
+    distances = [d for ev in evidence.values() for d in ev.get("distances", [])]
+    common = dict(target=target, y=y, result=result, level=level, choose=choose,
+                  axis=problem.axis, at=problem.at, baselines=baselines, backtests=backtests,
+                  notes=notes, undertrained=flags, laws=laws, distance=problem.distance,
+                  backtested_distance=float(max(distances)) if distances else math.nan,
+                  point=dict(problem.point))
+    scored = cands[np.isfinite(cands["backtest_are"]) & np.isfinite(cands["prediction"])]
+    if not problem.folds:
+        notes.append(f"not backtested: a backtest needs runs at 4 or more {problem.axis} "
+                     f"values, the table has {problem.sizes.size}.")
+        usable = cands[np.isfinite(cands["prediction"])]
+        if usable.empty:
+            return _persistence(problem, cands, p_are, level, common, evidence,
+                                "no law could be fitted and there is no backtest; this is "
+                                "the value of the largest run.")
+        i = usable.index[0]
+        cands.loc[i, "weight"] = 1.0
+        row = cands.loc[i]
+        return _finish(Prediction(prediction=row["prediction"], lower=row["lower"],
+                                  upper=row["upper"], law=f"{row['law']} (not backtested)",
+                                  candidates=cands, **common))
+    beating = scored[scored["backtest_are"] < p_are]
+    if beating.empty:
+        best = scored.sort_values("backtest_are").iloc[0] if len(scored) else None
+        return _persistence(problem, cands, p_are, level, common, evidence,
+                            _why_persistence(problem, best, p_are, flagged))
+    if choose == "best":
+        i = beating["backtest_are"].idxmin()
+        cands.loc[i, "weight"] = 1.0
+        row = cands.loc[i]
+        return _finish(Prediction(prediction=row["prediction"], lower=row["lower"],
+                                  upper=row["upper"], law=row["law"], candidates=cands,
+                                  coverage=evidence[row["law"]]["coverage"], **common))
+    weights = 1.0 / np.maximum(beating["backtest_are"].to_numpy(float), 1e-6) ** 2
+    weights /= weights.sum()
+    cands.loc[beating.index, "weight"] = weights
+    blend = {c: float(np.dot(weights, beating[c].to_numpy(float)))
+             for c in ("prediction", "lower", "upper")}
+    names = " + ".join(f"{w:.2f}·{n}" for w, n in zip(weights, beating["law"]))
+    coverage = float(np.dot(weights, [evidence[n]["coverage"] for n in beating["law"]]))
+    pred = Prediction(**blend, law=f"blend {names}" if len(beating) > 1 else
+                      str(beating["law"].iloc[0]), candidates=cands, coverage=coverage,
+                      **common)
+    pred._blend_are = _blend_are(evidence, dict(zip(beating["law"], weights)))
+    return _finish(pred)
+
+
+def _finish(pred: Prediction) -> Prediction:
+    """Say so when the target lies beyond twice the distance the backtests reached."""
+    if pred.far and pred.law != "persistence":
+        reached = (f"its backtests reached {pred.backtested_distance:.3g}×"
+                   if math.isfinite(pred.backtested_distance) else "it was not backtested")
+        warning = (f"The target is {pred.distance:.3g}× the largest run in "
+                   f"{symbol(pred.axis)}, more than {FAR:g} times as far as {reached}: the "
+                   f"interval assumes the error keeps growing with distance as it did there, "
+                   f"which nothing here has tested.")
+        pred.sentence = warning if not pred.sentence else f"{pred.sentence} {warning}"
+    return pred
+
+
+def _blend_are(evidence: dict, weights: dict) -> float:
+    names = list(weights)
+    preds = [np.array([b[0] for b in evidence[n]["boot"]]) for n in names]
+    if not preds or len({p.size for p in preds}) != 1 or preds[0].size == 0:
+        return math.nan
+    truth = np.array([b[3] for b in evidence[names[0]]["boot"]])
+    blend = sum(weights[n] * p for n, p in zip(names, preds))
+    return float(np.mean(np.abs(blend - truth) / truth))
+
+
+def _flagged(problem: Problem, flags: pd.DataFrame) -> list:
+    if flags.empty or problem.kind == "compute" or problem.axis not in flags.columns:
+        return [str(r) for r in flags.loc[flags["undertrained"], "run_id"]] \
+            if len(flags) else []
+    top = np.sort(problem.runs[problem.axis].unique())[-2:]
+    ids = problem.runs.loc[problem.runs[problem.axis].isin(top), "run_id"] \
+        if "run_id" in problem.runs else []
+    sel = flags[flags["run_id"].isin(ids) & flags["undertrained"]]
+    return [str(r) for r in sel["run_id"]]
 
 
 def _size_means(table: pd.DataFrame, axis: str, y: str) -> pd.Series:
     return table.groupby(axis)[y].mean().sort_index()
 
 
-def _line_points(table: pd.DataFrame, axis: str, y: str):
-    means = _size_means(table, axis, y)
-    if len(means) < 2:
-        return None
-    means = means.iloc[-LINE_SIZES:]
-    return np.log(means.index.to_numpy(float)), np.log(means.to_numpy(float))
+def _seed_spread(problem: Problem) -> float:
+    """Standard deviation of log y over the seeds of the largest size (0 with one seed)."""
+    if problem.kind == "compute" or problem.table.empty:
+        return 0.0
+    table = problem.table
+    top = table[np.isclose(table[problem.axis].astype(float),
+                           float(table[problem.axis].max()))][problem.y]
+    return float(np.std(np.log(top.astype(float)), ddof=1)) if len(top) > 1 else 0.0
 
 
-def _line_predict(line, x: float) -> float:
-    if line is None:
-        return math.nan
-    slope, intercept = np.polyfit(line[0], line[1], 1)
-    return float(np.exp(intercept + slope * np.log(x)))
+def _why_persistence(problem: Problem, best, p_are: float, flagged: list) -> str:
+    head = (f"No law beats persistence in the backtest (best law {best['law']}: ARE "
+            f"{best['backtest_are']:.2%}; persistence {p_are:.2%})" if best is not None else
+            f"No law could be backtested (persistence ARE {p_are:.2%})")
+    reasons = []
+    if flagged:
+        reasons.append("the largest runs are undertrained: still improving at their last "
+                       "step, so their values confound size with training length")
+    if problem.kind == "size" and problem.exact_slice and problem.sizes.size >= 2:
+        means = _size_means(problem.table, problem.axis, problem.y)
+        drop = 1 - float(means.iloc[-1] / means.iloc[-2])
+        noise = max(0.01, 2 * _seed_spread(problem))
+        if drop < noise:
+            reasons.append(f"the value is at its floor: it fell {drop:.1%} from the "
+                           f"second-largest to the largest {problem.axis}, within the "
+                           f"{noise:.1%} of noise between runs, so a bigger run is not "
+                           f"expected to do measurably better")
+    if not reasons:
+        reasons.append("the trend over the sizes swept is too irregular to extrapolate")
+    return (head + ": " + "; and ".join(reasons) + ". The prediction is the value of the "
+            "largest run, with an interval from the runs' spread and persistence's own "
+            "backtest errors.")
 
 
-def _folds(table: pd.DataFrame, joint: pd.DataFrame | None, axis: str, y: str,
-           sizes: np.ndarray) -> list:
-    n = sizes.size
-    ks = [k for k in range(1, MAX_FOLDS + 1) if n - k >= 4] or ([1] if n >= 4 else [])
-    folds = []
-    for k in ks:
-        cut = sizes[-k]
-        left = table[table[axis] < cut]
-        held = table[table[axis] == sizes[-1]]
-        means = _size_means(left, axis, y)
-        folds.append(_Fold(k=k, cut=float(cut), table=left,
-                           joint=None if joint is None else joint[joint[axis] < cut],
-                           truths=held, persistence=float(means.iloc[-1]),
-                           line=_line_points(left, axis, y)))
-    return folds
-
-
-def _size_problem(results: pd.DataFrame, target: dict, y: str) -> _Problem:
-    """Extrapolation in N or D, at the target's (or the largest swept) other size."""
-    sizes_in = [k for k in ("params", "samples") if k in target]
-    for key in sizes_in:
-        if key not in results.columns:
-            raise TableError(f"predict: the target names {key} but the runs table has no "
-                             f"{key!r} column; name a column the table holds.")
-    if len(sizes_in) == 2:  # extrapolate in the size furthest beyond the runs
-        axis = max(sizes_in, key=lambda k: target[k] / float(results[k].max()))
-    else:
-        axis = sizes_in[0]
-    other = "samples" if axis == "params" else "params"
-    notes = []
-    if other not in results.columns or results[other].nunique() < 2:
-        other_value = float(results[other].iloc[0]) if other in results.columns else None
-        slice_table = results
-        joint = None
-        exact = other not in target or other_value == target[other]
-        if other in target and not exact:
-            notes.append(f"every run has {other} = {_fmt(other_value)}; {other} = "
-                         f"{_fmt(target[other])} is not modelled, so this is the prediction "
-                         f"at {other} = {_fmt(other_value)}.")
-        other = None if other_value is None else other
-    else:
-        swept = np.sort(results[other].unique().astype(float))
-        other_value = float(target.get(other, swept[-1]))
-        exact = bool(np.isclose(swept, other_value, rtol=1e-9).any())
-        near = float(swept[np.argmin(np.abs(np.log(swept) - np.log(other_value)))])
-        slice_table = results[np.isclose(results[other].astype(float), near, rtol=1e-9)]
-        joint = results
-        if not exact:
-            notes.append(f"{other} = {_fmt(other_value)} was not swept: only the joint laws "
-                         f"predict there; backtests and baselines use the runs at the "
-                         f"nearest {other} swept, {_fmt(near)}.")
-    point = {axis: float(target[axis])}
-    if other is not None and other_value is not None:
-        point[other] = other_value
-    sizes = np.sort(slice_table[axis].unique().astype(float))
-    return _Problem(axis=axis, other=other if joint is not None or other else None,
-                    point=point, table=slice_table, joint=joint,
-                    folds=_folds(slice_table, joint, axis, y, sizes), sizes=sizes, y=y,
-                    exact_slice=exact, notes=notes)
-
-
-def _compute_problem(curves: pd.DataFrame, target: dict, y: str) -> _Problem:
-    from scalelab.runs.table import require_columns
-
-    require_columns(curves, "run_id", "flops", y, what="a compute target")
-    curves = curves[np.isfinite(pd.to_numeric(curves[y], errors="coerce"))]
-    ends = curves.groupby("run_id")["flops"].max().sort_values()
-    table = loss_envelope(curves, y, n_budgets=N_BUDGETS)
-    sizes = np.sort(ends.unique().astype(float))
-    folds = []
-    ks = [k for k in range(1, MAX_FOLDS + 1) if sizes.size - k >= 4] or \
-        ([1] if sizes.size >= 4 else [])
-    top = float(sizes[-1])
-    truth = table.iloc[[-1]].copy()
-    for k in ks:
-        kept = ends[ends < sizes[-k]].index
-        left = loss_envelope(curves[curves["run_id"].isin(kept)], y, n_budgets=N_BUDGETS)
-        left = left[left["flops"] < top]
-        if len(left) < 4:
-            continue
-        folds.append(_Fold(k=k, cut=float(sizes[-k]), table=left, joint=None, truths=truth,
-                           persistence=float(left[y].min()),
-                           line=(np.log(left["flops"].to_numpy(float)[-LINE_SIZES:]),
-                                 np.log(left[y].to_numpy(float)[-LINE_SIZES:]))))
-    envelope_sizes = np.sort(table["flops"].to_numpy(float))
-    return _Problem(axis="flops", other=None, point={"flops": float(target["compute"])},
-                    table=table, joint=None, folds=folds, sizes=envelope_sizes, y=y,
-                    exact_slice=True, notes=[])
+def _persistence(problem, cands, p_are, level, common, evidence, sentence) -> Prediction:
+    value = float(common["baselines"].set_index("law").loc["persistence", "prediction"])
+    z = float(norm.ppf(0.5 + level / 2))
+    spread = math.hypot(_seed_spread(problem), p_are if math.isfinite(p_are) else 0.0)
+    lower, upper = value * math.exp(-z * spread), value * math.exp(z * spread)
+    ev = evidence["persistence"]
+    coverage = math.nan
+    if ev["residuals"]:
+        lower, upper = intervals.widen(value, lower, upper, _scale(ev, level),
+                                       problem.distance)
+        ev = {**ev, "boot": [(math.exp(-r), math.nan, math.nan, 1.0)
+                             for r in ev["residuals"]]}
+        coverage = _coverage(ev, level, len(problem.folds))[0]
+    return Prediction(prediction=value, lower=lower, upper=upper, law="persistence",
+                      candidates=cands, sentence=sentence, coverage=coverage, **common)
 
 
 # ---- predict ----------------------------------------------------------------------------
@@ -396,9 +657,10 @@ def predict(runs: pd.DataFrame, target, y: str = "val_loss", result: str = "fina
     Parameters
     ----------
     runs : runs table (one row per run × evaluation, as ``scalelab.load_runs`` gives, or
-        one row per run).
-    target : ``"params=2e5"``, ``"params=2e5,samples=4096"``, ``"compute=1e15"`` or the
-        same as a dict.
+        one row per run), on any grid of sizes.
+    target : ``"params=2e5"``, ``"params=2e5,samples=4096"``, ``"params=1e9,
+        samples_seen=2e10"``, ``"params=1e6,samples=1e4,epochs=40"``, ``"compute=1e15"``,
+        ``"params=1e6,compute=1e15"`` or the same as a dict.
     y : the column predicted (a positive metric: a loss, an error, CRPS).
     result : ``"final"`` (each run's last value) or ``"best"`` (lowest over its curve,
         as early stopping keeps).
@@ -437,26 +699,35 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
                             f"laws differ; select one, e.g. runs[runs.loss_variant == "
                             f"'{sorted(runs['loss_variant'].unique())[0]}'] or --where "
                             f"\"loss_variant == '...'\".")
+    if y in ("params", "samples", "samples_seen", "epochs", "flops", "step"):
+        raise ScalelabError(f"predict: y={y!r} is a size of the runs, not a metric; name the "
+                            f"metric to predict, e.g. y='val_loss'.")
     results = result_rows(runs, y, result)
     results = results[np.isfinite(pd.to_numeric(results[y], errors="coerce"))]
     results = results[results[y].astype(float) > 0].reset_index(drop=True)
+    for col in ("params", "samples", "samples_seen", "flops"):
+        if col in results.columns:
+            values = pd.to_numeric(results[col], errors="coerce")
+            if values.isna().any() or (values <= 0).any():
+                raise TableError(f"predict: the column {col!r} holds "
+                                 f"{int((values.isna() | (values <= 0)).sum())} values that "
+                                 f"are not positive numbers; mend or drop those rows.")
+            results[col] = values.astype(float)
     if results.empty:
         raise TableError(f"predict: no run has a finite, positive {y!r}; fit a positive "
                          f"metric (a loss or an error) of finished runs.")
     flags = undertrained_runs(runs, y, result, undertrained_threshold)
+    options = {"n_bootstrap": n_bootstrap, "seed": seed}
     cache: dict = {}
     out = []
     for target in targets:
-        if "compute" in target:
-            if len(target) > 1:
-                raise ScalelabError(f"target {target_text(target)}: a compute target stands "
-                                    f"alone; write compute=C, or params=N[,samples=D].")
+        if set(target) == {"compute"}:
             curves = runs[runs["run_id"].isin(results["run_id"])] if "run_id" in runs else runs
-            problem = _compute_problem(curves, target, y)
+            problem = compute_problem(results, curves, target, y)
         else:
-            problem = _size_problem(results, target, y)
-        out.append(_solve(problem, target, y, result, level, choose, n_bootstrap, seed,
-                          flags, undertrained_threshold, cache))
+            problem = size_problem(results, target, y)
+        out.append(_solve(problem, target, y, result, level, choose, options, flags,
+                          undertrained_threshold, cache))
     return out
 
 
@@ -479,264 +750,6 @@ def select_runs(runs: pd.DataFrame, where: str | None = None) -> pd.DataFrame:
                                                              if where else "") +
                          "; loosen the selection or check the store.")
     return runs
-
-
-def _fit(candidate: _Candidate, table: pd.DataFrame, cache: dict, key):
-    """The candidate fitted to ``table``, or the sentence why not (cached by key)."""
-    key = (candidate.name, key)
-    if key not in cache:
-        try:
-            cache[key] = candidate.fit(candidate.make(), table)
-        except ScalelabError as err:
-            cache[key] = str(err)
-    return cache[key]
-
-
-def _band(law, candidate: _Candidate, point: dict, level: float):
-    inputs = candidate.inputs(point)
-    if "group" in inputs:  # the group as the law stored it (4096, not 4096.0)
-        same = [g for g in law.groups_ if np.isclose(float(g), float(inputs["group"]))]
-        if not same:
-            return math.nan, math.nan, math.nan, f"no runs at {inputs['group']:g} were fitted"
-        inputs["group"] = same[0]
-    try:
-        band = law.predict_interval(level=level, kind="observation", **inputs)
-    except ScalelabError as err:
-        return math.nan, math.nan, math.nan, str(err)
-    pred, lower, upper = (float(v) for v in band.iloc[0][["prediction", "lower", "upper"]])
-    return pred, lower, upper, ""
-
-
-def _solve(problem: _Problem, target, y, result, level, choose, n_bootstrap, seed, flags,
-           threshold, cache) -> Prediction:
-    axis = problem.axis
-    y_min = float(problem.table[y].min())
-    candidates = _candidates(axis, problem.other, y, n_bootstrap, seed, y_min, problem.joint)
-    slice_key = (axis, problem.other, tuple(sorted(problem.table.index)), result)
-    fold_rows, summary_rows, laws = [], [], {}
-    for cand in candidates:
-        if cand.joint and (problem.joint is None or problem.other is None):
-            continue
-        if not cand.joint and not problem.exact_slice:
-            continue
-        table = problem.joint if cand.joint else problem.table
-        n_sizes = problem.sizes.size
-        note = ""
-        if n_sizes < cand.min_sizes:
-            note = f"needs {cand.min_sizes}+ sizes, the runs have {n_sizes}"
-        law = None
-        if not note:
-            law = _fit(cand, table, cache, ("all",) + slice_key)
-            if isinstance(law, str):
-                note, law = law, None
-        pred = lower = upper = math.nan
-        if law is not None:
-            pred, lower, upper, why = _band(law, cand, problem.point, level)
-            note = note or why
-            laws[cand.name] = law
-        ares, covered = {}, []
-        if law is not None:
-            for fold in problem.folds:
-                fold_table = fold.joint if cand.joint else fold.table
-                if np.unique(fold_table[axis]).size < cand.min_sizes:
-                    continue
-                fitted = _fit(cand, fold_table, cache, (fold.k,) + slice_key)
-                if isinstance(fitted, str):
-                    continue
-                errors = []
-                for _, row in fold.truths.iterrows():
-                    point = {c: float(row[c]) for c in (axis, problem.other) if c}
-                    p, lo, hi, _ = _band(fitted, cand, point, level)
-                    truth = float(row[y])
-                    are = abs(p - truth) / truth
-                    errors.append(are)
-                    covered.append(bool(lo <= truth <= hi))
-                    fold_rows.append({"law": cand.name, "k": fold.k,
-                                      "left_out_from": fold.cut,
-                                      axis: point[axis], "truth": truth, "prediction": p,
-                                      "lower": lo, "upper": hi, "are": are,
-                                      "covered": covered[-1]})
-                ares[fold.k] = float(np.mean(errors))
-        summary_rows.append(_summary_row(cand.name, cand.formula, ares, covered, pred, lower,
-                                         upper, note, problem.folds))
-    baselines = _baselines(problem, y, fold_rows)
-    candidates_table = pd.DataFrame(summary_rows)
-    if candidates_table.empty:
-        candidates_table = pd.DataFrame(columns=baselines.columns)
-    candidates_table["weight"] = 0.0
-    return _choose(problem, target, y, result, level, choose, candidates_table, baselines,
-                   pd.DataFrame(fold_rows), flags, threshold, laws)
-
-
-def _summary_row(name, formula, ares: dict, covered, pred, lower, upper, note, folds) -> dict:
-    row = {"law": name, "formula": formula,
-           "backtest_are": float(np.mean(list(ares.values()))) if ares else math.nan}
-    for fold in folds:
-        row[f"are_k{fold.k}"] = ares.get(fold.k, math.nan)
-    row.update({"covered": float(np.mean(covered)) if covered else math.nan,
-                "prediction": pred, "lower": lower, "upper": upper, "note": note})
-    if folds and not ares and not note:
-        row["note"] = "could not be fitted with the largest sizes left out"
-    return row
-
-
-def _baselines(problem: _Problem, y: str, fold_rows: list) -> pd.DataFrame:
-    axis = problem.axis
-    target_x = problem.point[axis]
-    rows = []
-    for name, formula in (("persistence", "value of the largest run"),
-                          ("log–log line", f"line through the largest {LINE_SIZES} sizes")):
-        ares = {}
-        for fold in problem.folds:
-            errors = []
-            for _, row in fold.truths.iterrows():
-                truth = float(row[y])
-                p = fold.persistence if name == "persistence" else \
-                    _line_predict(fold.line, float(row[axis]))
-                errors.append(abs(p - truth) / truth)
-                fold_rows.append({"law": name, "k": fold.k,
-                                  "left_out_from": fold.cut,
-                                  axis: float(row[axis]), "truth": truth, "prediction": p,
-                                  "lower": math.nan, "upper": math.nan, "are": errors[-1],
-                                  "covered": False})
-            ares[fold.k] = float(np.mean(errors))
-        if name == "persistence":
-            pred = _persistence_value(problem)
-        else:
-            line = (_line_points(problem.table, axis, y) if axis != "flops" else
-                    (np.log(problem.table["flops"].to_numpy(float)[-LINE_SIZES:]),
-                     np.log(problem.table[y].to_numpy(float)[-LINE_SIZES:])))
-            pred = _line_predict(line, target_x)
-        row = _summary_row(name, formula, ares, [], pred, math.nan, math.nan, "", problem.folds)
-        row["covered"] = math.nan
-        row["weight"] = 0.0
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def _persistence_value(problem: _Problem) -> float:
-    if problem.axis == "flops":
-        return float(problem.table[problem.y].min())
-    return float(_size_means(problem.table, problem.axis, problem.y).iloc[-1])
-
-
-def _seed_spread(problem: _Problem) -> float:
-    """Standard deviation of log y over the seeds of the largest size (0 with one seed)."""
-    if problem.axis == "flops":
-        return 0.0
-    top = problem.table[problem.table[problem.axis] == problem.sizes[-1]][problem.y]
-    return float(np.std(np.log(top.astype(float)), ddof=1)) if len(top) > 1 else 0.0
-
-
-def _choose(problem, target, y, result, level, choose, cands, baselines, backtests, flags,
-            threshold, laws) -> Prediction:
-    persistence = baselines.set_index("law").loc["persistence"]
-    p_are = float(persistence["backtest_are"])
-    notes = list(problem.notes)
-    flagged = _flagged(problem, flags)
-    if flagged:
-        notes.append(f"{len(flagged)} of the runs at the two largest {problem.axis} are still "
-                     f"improving at their last step (a fall of more than {threshold:.0%} over "
-                     f"the last fifth of training): undertrained ({', '.join(flagged[:4])}"
-                     f"{', …' if len(flagged) > 4 else ''}).")
-    scored = cands[np.isfinite(cands["backtest_are"]) & np.isfinite(cands["prediction"])]
-    common = dict(target=target, y=y, result=result, level=level, choose=choose,
-                  axis=problem.axis, at={k: v for k, v in problem.point.items()
-                                         if k != problem.axis},
-                  baselines=baselines, backtests=backtests, notes=notes,
-                  undertrained=flags, laws=laws)
-    if not problem.folds:
-        notes.append(f"not backtested: a backtest needs runs at 4 or more {problem.axis} "
-                     f"values, the table has {problem.sizes.size}.")
-        usable = cands[np.isfinite(cands["prediction"])]
-        if usable.empty:
-            return _persistence(problem, cands, p_are, level, common,
-                                "no law could be fitted and there is no backtest; this is "
-                                "the value of the largest run.")
-        i = usable.index[0]
-        cands.loc[i, "weight"] = 1.0
-        row = cands.loc[i]
-        return Prediction(prediction=row["prediction"], lower=row["lower"],
-                          upper=row["upper"], law=f"{row['law']} (not backtested)",
-                          candidates=cands, **common)
-    beating = scored[scored["backtest_are"] < p_are]
-    if beating.empty:
-        best = scored.sort_values("backtest_are").iloc[0] if len(scored) else None
-        return _persistence(problem, cands, p_are, level, common,
-                            _why_persistence(problem, best, p_are, flagged))
-    if choose == "best":
-        i = beating["backtest_are"].idxmin()
-        cands.loc[i, "weight"] = 1.0
-        row = cands.loc[i]
-        return Prediction(prediction=row["prediction"], lower=row["lower"], upper=row["upper"],
-                          law=row["law"], candidates=cands, **common)
-    weights = 1.0 / np.maximum(beating["backtest_are"].to_numpy(float), 1e-6) ** 2
-    weights /= weights.sum()
-    cands.loc[beating.index, "weight"] = weights
-    blend = {c: float(np.dot(weights, beating[c].to_numpy(float)))
-             for c in ("prediction", "lower", "upper")}
-    names = " + ".join(f"{w:.2f}·{n}" for w, n in zip(weights, beating["law"]))
-    pred = Prediction(**blend, law=f"blend {names}" if len(beating) > 1 else
-                      str(beating["law"].iloc[0]), candidates=cands, **common)
-    pred._blend_are = _blend_are(backtests, dict(zip(beating["law"], weights)))
-    return pred
-
-
-def _blend_are(backtests: pd.DataFrame, weights: dict) -> float:
-    rows = backtests[backtests["law"].isin(weights)]
-    if rows.empty:
-        return math.nan
-    rows = rows.assign(w=rows["law"].map(weights))
-    ares = []
-    for _, fold in rows.groupby("k"):
-        per_truth = fold.groupby("truth").apply(
-            lambda g: abs(np.dot(g["w"], g["prediction"]) / g["w"].sum() - g.name) / g.name,
-            include_groups=False)
-        ares.append(float(per_truth.mean()))
-    return float(np.mean(ares))
-
-
-def _flagged(problem: _Problem, flags: pd.DataFrame) -> list:
-    if flags.empty or problem.axis == "flops" or problem.axis not in flags.columns:
-        return [str(r) for r in flags.loc[flags["undertrained"], "run_id"]] \
-            if len(flags) else []
-    top = problem.sizes[-2:]
-    ids = problem.table.loc[problem.table[problem.axis].isin(top), "run_id"] \
-        if "run_id" in problem.table else []
-    sel = flags[flags["run_id"].isin(ids) & flags["undertrained"]]
-    return [str(r) for r in sel["run_id"]]
-
-
-def _why_persistence(problem: _Problem, best, p_are: float, flagged: list) -> str:
-    head = (f"No law beats persistence in the backtest (best law {best['law']}: ARE "
-            f"{best['backtest_are']:.2%}; persistence {p_are:.2%})" if best is not None else
-            f"No law could be backtested (persistence ARE {p_are:.2%})")
-    reasons = []
-    if flagged:
-        reasons.append("the largest runs are undertrained: still improving at their last "
-                       "step, so their values confound size with training length")
-    if problem.axis != "flops" and problem.sizes.size >= 2:
-        means = _size_means(problem.table, problem.axis, problem.y)
-        drop = 1 - float(means.iloc[-1] / means.iloc[-2])
-        noise = max(0.01, 2 * _seed_spread(problem))
-        if drop < noise:
-            reasons.append(f"the value is at its floor: it fell {drop:.1%} from the "
-                           f"second-largest to the largest {problem.axis}, within the "
-                           f"{noise:.1%} of noise between runs, so a bigger run is not "
-                           f"expected to do measurably better")
-    if not reasons:
-        reasons.append("the trend over the sizes swept is too irregular to extrapolate")
-    return (head + ": " + "; and ".join(reasons) + ". The prediction is the value of the "
-            "largest run, with an interval from the runs' spread.")
-
-
-def _persistence(problem, cands, p_are, level, common, sentence) -> Prediction:
-    value = _persistence_value(problem)
-    z = float(norm.ppf(0.5 + level / 2))
-    spread = math.hypot(_seed_spread(problem), p_are if math.isfinite(p_are) else 0.0)
-    return Prediction(prediction=value, lower=value * math.exp(-z * spread),
-                      upper=value * math.exp(z * spread), law="persistence",
-                      candidates=cands, sentence=sentence, **common)
 
 
 # ---- targets ----------------------------------------------------------------------------

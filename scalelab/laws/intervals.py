@@ -1,0 +1,77 @@
+"""Prediction intervals that keep their word at a distance: split-conformal on backtests.
+
+A bootstrap interval says how far the law's parameters could move with the points it
+was fitted to; it says nothing of how wrong the law's *form* is beyond the data, which
+is what dominates an extrapolation. Each candidate of :func:`scalelab.laws.predict` is
+backtested (fitted with the largest sizes left out, then asked for them), and its errors
+there, r = log(truth / prediction), are the evidence of how wrong it is at a distance
+d = (held-out size) / (largest size it was fitted to) ≥ 1.
+
+Extrapolation errors grow with the log of the distance (an error δα in an exponent
+gives δα·log d; Choshen et al. 2024, §5, find the error of a law's prediction rising
+with how far it extrapolates), on top of the runs' own noise at d ≈ 1. So each backtest
+error is normalised by the scale s(d) = 1 + log d, the normalised errors
+z = |r| / s(d) are the nonconformity scores of split-conformal prediction (Vovk et al.
+2005; Lei et al. 2018, "Distribution-free predictive inference for regression", §2.2,
+with locally weighted residuals, §5.2), and at a target at distance d the interval's half
+width in log units is q·s(d), where q is
+
+- the conformal quantile, the ⌈(n + 1)·level⌉-th smallest z, once there are enough
+  scores for it (n + 1 ≥ 1/(1 − level));
+- below that, Student's t quantile (n − 1 degrees of freedom, at least one) times the
+  root mean square of z: the same scale from a normal model of the errors, wide when
+  the scores are few;
+
+and the larger of the two when both exist. The interval used is the union of this one
+and the bootstrap's: widened, never narrowed.
+
+Torch-free; numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import t as student_t
+
+#: scores from one fold count as this many independent ones: a fold's held-out runs
+#: share one fitted law, so their errors move together
+FOLD_WEIGHT = 2.0
+
+
+def distance_scale(distance) -> np.ndarray:
+    """s(d) = 1 + log d (d ≥ 1): how an extrapolation's error grows with its distance."""
+    d = np.maximum(np.asarray(distance, dtype=float), 1.0)
+    return 1.0 + np.log(d)
+
+
+def conformal_quantile(scores, level: float, n_folds: int | None = None) -> float:
+    """q of the normalised scores at ``level`` (conformal, or t·RMS while scores are few).
+
+    ``n_folds`` (when the scores come from that many backtest folds) caps the scores'
+    effective count at ``FOLD_WEIGHT`` per fold, since the errors of one fold's held-out
+    runs are not independent.
+    """
+    z = np.abs(np.asarray(scores, dtype=float))
+    z = z[np.isfinite(z)]
+    if z.size == 0:
+        return math.nan
+    n = z.size if n_folds is None else min(z.size, max(1.0, FOLD_WEIGHT * n_folds))
+    rms = float(np.sqrt(np.mean(z**2)))
+    q = float(student_t.ppf(0.5 + level / 2, df=max(n - 1.0, 1.0))) * rms
+    rank = math.ceil((z.size + 1) * level)
+    if n + 1 >= 1.0 / (1.0 - level) and rank <= z.size:
+        q = max(q, float(np.sort(z)[rank - 1]))
+    return q
+
+
+def widen(prediction: float, lower: float, upper: float, q: float, distance: float):
+    """The union of [lower, upper] and prediction·exp(±q·s(distance))."""
+    if not (math.isfinite(prediction) and prediction > 0 and math.isfinite(q)):
+        return lower, upper
+    half = q * float(distance_scale(distance))
+    lo, hi = prediction * math.exp(-half), prediction * math.exp(half)
+    lower = lo if not math.isfinite(lower) else min(lower, lo)
+    upper = hi if not math.isfinite(upper) else max(upper, hi)
+    return lower, upper

@@ -59,9 +59,10 @@ def test_saturating_power_law_is_chosen_and_recovers_the_truth():
     assert baselines.loc["persistence", "are_k1"] == pytest.approx(expected_k1, rel=1e-9)
     assert p.backtest_are < p.persistence_are
     assert set(p.candidates["law"]) >= {"PowerLaw", "PowerLaw(E=0)", "BrokenPowerLaw"}
-    assert [c for c in p.candidates.columns if c.startswith("are_k")] == ["are_k1", "are_k2"]
+    folds = ["are_k1", "are_k2"]  # while 4+ sizes remain in
+    assert [c for c in p.candidates.columns if c.startswith("are_k")] == folds
     assert p.persistence_are == pytest.approx(
-        np.mean(baselines.loc["persistence", ["are_k1", "are_k2"]].to_numpy(float)))
+        np.mean(baselines.loc["persistence", folds].to_numpy(float)))
 
 
 def test_pure_power_law_data_make_the_log_log_line_exact():
@@ -85,15 +86,19 @@ def test_at_the_floor_persistence_is_used_and_said_in_words():
     assert p.baselines.set_index("law").loc["persistence", "are_k1"] == \
         pytest.approx(0.0001 / 0.0412, rel=1e-9)
     # one seed: the interval is ± z·(persistence ARE) in log space, widened by
-    # persistence's backtest errors |log(truth/pred)| / (1 + log d) (split-conformal,
-    # t quantile with 2 folds × 1.5 effective scores each - 1 = 2 degrees of freedom)
+    # persistence's backtest errors |log(truth/pred)| / s(d), s(d) = √(0.5² + log² d)
+    # (split-conformal; with 3 scores from 2 folds, Student's t at 2 degrees of freedom
+    # times their root mean square)
     from scipy.stats import t
 
     z = 1.6448536269514722
-    r = np.log([0.0412 / 0.0411, 0.0411 / 0.0410, 0.0412 / 0.0410])
-    d = np.array([2.0, 2.0, 4.0])
-    q = t.ppf(0.95, df=2) * np.sqrt(np.mean((r / (1 + np.log(d)))**2))
-    half = max(z * p.persistence_are, q * (1 + np.log(4.0)))
+    v = dict(zip(SIZES, values))
+    held = [(3.2e4, 1.6e4), (1.6e4, 8e3), (3.2e4, 8e3)]
+    r = np.log([v[a] / v[b] for a, b in held])
+    d = np.array([a / b for a, b in held])
+    s = lambda d: np.hypot(0.5, np.log(d))  # noqa: E731
+    q = t.ppf(0.95, df=2) * np.sqrt(np.mean((r / s(d))**2))
+    half = max(z * p.persistence_are, q * s(4.0))
     assert p.upper == pytest.approx(0.0412 * math.exp(half), rel=1e-9)
     assert p.distance == pytest.approx(4.0) and p.backtested_distance == pytest.approx(4.0)
     assert p.lower < p.prediction < p.upper

@@ -10,7 +10,7 @@
   *slice*, for laws in one variable) and every run (for joint laws, whatever grid they
   lie on: fixed U per N, multiples of N, IsoFLOP budgets, many epochs).
 - **Folds** (Choshen et al. 2024, §3–5): leave the k largest sizes of the axis out with
-  everything at them (k = 1, and 2, 3 while 4+ sizes remain), fit on the rest, predict
+  everything at them (k = 1, 2, 3 while 4+ sizes remain in; k = 1, 2 from 3 when fewer), fit on the rest, predict
   what was left out: the slice's runs when the target has a slice, else every run left
   out; for a compute target the k largest budgets and their best runs.
 - **Baselines** at each held-out point: persistence (the runs of the largest size left
@@ -215,8 +215,10 @@ def _distance(held: pd.DataFrame, left: pd.DataFrame, axes: list) -> np.ndarray:
 
 
 def _fold_ks(n_sizes: int) -> list:
-    return [k for k in range(1, MAX_FOLDS + 1) if n_sizes - k >= 4] or \
-        ([1] if n_sizes >= 4 else [])
+    ks = [k for k in range(1, MAX_FOLDS + 1) if n_sizes - k >= 4]
+    if len(ks) < 2:  # a second fold from 3 sizes rather than one fold: errors to compare
+        ks = [k for k in (1, 2) if n_sizes - k >= 3]
+    return ks
 
 
 def size_problem(results: pd.DataFrame, target: dict, y: str) -> Problem:

@@ -10,7 +10,7 @@ d = (held-out size) / (largest size it was fitted to) ≥ 1.
 Extrapolation errors grow with the log of the distance (an error δα in an exponent
 gives δα·log d; Choshen et al. 2024, §5, find the error of a law's prediction rising
 with how far it extrapolates), on top of the runs' own noise at d ≈ 1. So each backtest
-error is normalised by the scale s(d) = 1 + log d, the normalised errors
+error is normalised by the scale s(d) = √(0.5² + log² d), the normalised errors
 z = |r| / s(d) are the nonconformity scores of split-conformal prediction (Vovk et al.
 2005; Lei et al. 2018, "Distribution-free predictive inference for regression", §2.2,
 with locally weighted residuals, §5.2), and at a target at distance d the interval's half
@@ -37,13 +37,18 @@ from scipy.stats import t as student_t
 
 #: scores from one fold count as this many independent ones: a fold's held-out runs
 #: share one fitted law, so their errors move together
-FOLD_WEIGHT = 2.0
+FOLD_WEIGHT = 3.0
+#: the scale at d = 1 (the runs' own noise), in units of log d
+NEAR = 0.5
+#: the smallest bootstrap half width taken as a scale (log units)
+MIN_SCALE = 1e-4
 
 
 def distance_scale(distance) -> np.ndarray:
-    """s(d) = 1 + log d (d ≥ 1): how an extrapolation's error grows with its distance."""
+    """s(d) = √(NEAR² + log² d) (d ≥ 1): an extrapolation's error grows with the log of
+    its distance, from the runs' own noise at d ≈ 1."""
     d = np.maximum(np.asarray(distance, dtype=float), 1.0)
-    return 1.0 + np.log(d)
+    return np.hypot(NEAR, np.log(d))
 
 
 def conformal_quantile(scores, level: float, n_folds: int | None = None) -> float:
@@ -66,11 +71,31 @@ def conformal_quantile(scores, level: float, n_folds: int | None = None) -> floa
     return q
 
 
-def widen(prediction: float, lower: float, upper: float, q: float, distance: float):
-    """The union of [lower, upper] and prediction·exp(±q·s(distance))."""
+def bootstrap_scale(prediction, lower, upper) -> np.ndarray:
+    """The half width in log units of bootstrap intervals (NaN where there is none)."""
+    p, lo, hi = (np.asarray(v, dtype=float) for v in (prediction, lower, upper))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.maximum(np.log(p / lo), np.log(hi / p))
+    return np.where(np.isfinite(w) & (w > 0), np.maximum(w, MIN_SCALE), np.nan)
+
+
+def scales(prediction, lower, upper, distance) -> np.ndarray:
+    """Each point's scale: its bootstrap half width where every point has one (which grows
+    with distance and with fewer points fitted, as the law's form dictates), else s(d)."""
+    w = bootstrap_scale(prediction, lower, upper)
+    return w if np.isfinite(w).all() else distance_scale(distance)
+
+
+def widen(prediction: float, lower: float, upper: float, q: float, distance: float,
+          use_bootstrap: bool = False):
+    """The union of [lower, upper] and prediction·exp(±q·scale), the scale the bootstrap's
+    half width (``use_bootstrap``) or s(distance)."""
     if not (math.isfinite(prediction) and prediction > 0 and math.isfinite(q)):
         return lower, upper
-    half = q * float(distance_scale(distance))
+    scale = float(bootstrap_scale(prediction, lower, upper)) if use_bootstrap else math.nan
+    if not math.isfinite(scale):
+        scale = float(distance_scale(distance))
+    half = q * scale
     lo, hi = prediction * math.exp(-half), prediction * math.exp(half)
     lower = lo if not math.isfinite(lower) else min(lower, lo)
     upper = hi if not math.isfinite(upper) else max(upper, hi)

@@ -403,30 +403,41 @@ def _evaluate(inst: _Instance, problem: Problem, level, options, cache, fold_row
     return out
 
 
+def _scored(ev: dict):
+    """Backtest residuals, their scales and folds, and whether the scales are bootstrap's."""
+    res = np.asarray(ev["residuals"], dtype=float)
+    dist = np.asarray(ev["distances"], dtype=float)
+    boot = np.asarray(ev["boot"], dtype=float).reshape(-1, 4) if ev["boot"] else \
+        np.full((res.size, 4), np.nan)
+    scale = intervals.scales(boot[:, 0], boot[:, 1], boot[:, 2], dist)
+    use_boot = bool(np.isfinite(intervals.bootstrap_scale(boot[:, 0], boot[:, 1],
+                                                          boot[:, 2])).all()) and res.size > 0
+    return res, scale, np.asarray(ev["fold_of"]), use_boot
+
+
 def _coverage(ev: dict, level: float, n_folds: int) -> tuple[float, list]:
     """Share of backtest truths inside the widened interval, each fold's interval built
     from the other folds' errors (its own when it is the only fold)."""
     if not ev["residuals"]:
         return math.nan, []
-    res = np.asarray(ev["residuals"])
-    dist = np.asarray(ev["distances"])
-    folds = np.asarray(ev["fold_of"])
+    res, scale, folds, use_boot = _scored(ev)
+    dist = np.asarray(ev["distances"], dtype=float)
     covered = []
     for i, (p, lo, hi, truth) in enumerate(ev["boot"]):
         others = folds != folds[i] if np.unique(folds).size > 1 else np.ones_like(folds, bool)
-        q = intervals.conformal_quantile(res[others] / intervals.distance_scale(dist[others]),
-                                         level, n_folds=max(1, np.unique(folds[others]).size))
-        lo2, hi2 = intervals.widen(p, lo, hi, q, dist[i])
+        q = intervals.conformal_quantile(res[others] / scale[others], level,
+                                         n_folds=max(1, np.unique(folds[others]).size))
+        lo2, hi2 = intervals.widen(p, lo, hi, q, dist[i], use_bootstrap=use_boot)
         covered.append(bool(lo2 <= truth <= hi2))
     return float(np.mean(covered)), covered
 
 
-def _scale(ev: dict, level: float) -> float:
+def _scale(ev: dict, level: float) -> tuple[float, bool]:
     if not ev["residuals"]:
-        return math.nan
-    res, dist = np.asarray(ev["residuals"]), np.asarray(ev["distances"])
-    return intervals.conformal_quantile(res / intervals.distance_scale(dist), level,
-                                        n_folds=np.unique(ev["fold_of"]).size)
+        return math.nan, False
+    res, scale, folds, use_boot = _scored(ev)
+    return intervals.conformal_quantile(res / scale, level,
+                                        n_folds=np.unique(folds).size), use_boot
 
 
 def _row(name, formula, ares: dict, covered, pred, lower, upper, note, folds) -> dict:
@@ -463,9 +474,9 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
     rows, laws, evidence, fold_rows = list(skipped), {}, {}, []
     for inst in instances:
         ev = _evaluate(inst, problem, level, options, cache, fold_rows)
-        scale = _scale(ev, level)
+        scale, use_boot = _scale(ev, level)
         lower, upper = intervals.widen(ev["pred"], ev["lower"], ev["upper"], scale,
-                                       problem.distance)
+                                       problem.distance, use_bootstrap=use_boot)
         coverage, covered = _coverage(ev, level, len(problem.folds))
         if ev["law"] is not None:
             laws[inst.name] = ev["law"]
@@ -638,7 +649,7 @@ def _persistence(problem, cands, p_are, level, common, evidence, sentence) -> Pr
     ev = evidence["persistence"]
     coverage = math.nan
     if ev["residuals"]:
-        lower, upper = intervals.widen(value, lower, upper, _scale(ev, level),
+        lower, upper = intervals.widen(value, lower, upper, _scale(ev, level)[0],
                                        problem.distance)
         ev = {**ev, "boot": [(math.exp(-r), math.nan, math.nan, 1.0)
                              for r in ev["residuals"]]}
@@ -712,7 +723,8 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
                 raise TableError(f"predict: the column {col!r} holds "
                                  f"{int((values.isna() | (values <= 0)).sum())} values that "
                                  f"are not positive numbers; mend or drop those rows.")
-            results[col] = values.astype(float)
+            if not pd.api.types.is_numeric_dtype(results[col]):
+                results[col] = values.astype(float)
     if results.empty:
         raise TableError(f"predict: no run has a finite, positive {y!r}; fit a positive "
                          f"metric (a loss or an error) of finished runs.")

@@ -62,6 +62,7 @@ class Fold:
     distance: np.ndarray
     persistence: np.ndarray
     line: np.ndarray
+    pooled: "Fold | None" = None  # every run left out (joint laws), when held is a slice
 
 
 @dataclass
@@ -260,12 +261,23 @@ def size_problem(results: pd.DataFrame, target: dict, y: str) -> Problem:
         held = evaluated[evaluated[axis].astype(float) >= cut * (1 - 1e-9)]
         baselines = [_baselines_at(left, axis, others, y, row)
                      for row in held[axes or [axis]].to_dict("records")]
-        folds.append(Fold(k=k, cut=float(cut), left=left,
-                          left_slice=slice_table[slice_table[axis].astype(float) < cut * (1 - 1e-9)]
-                          if exact else None,
-                          held=held, distance=_distance(held, left, axes or [axis]),
-                          persistence=np.array([b[0] for b in baselines]),
-                          line=np.array([b[1] for b in baselines])))
+        fold = Fold(k=k, cut=float(cut), left=left,
+                    left_slice=slice_table[slice_table[axis].astype(float) < cut * (1 - 1e-9)]
+                    if exact else None,
+                    held=held, distance=_distance(held, left, axes or [axis]),
+                    persistence=np.array([b[0] for b in baselines]),
+                    line=np.array([b[1] for b in baselines]))
+        everything = results[results[axis].astype(float) >= cut * (1 - 1e-9)]
+        if exact and others and len(everything) > len(held):
+            pooled = [_baselines_at(left, axis, others, y, row)
+                      for row in everything[axes].to_dict("records")]
+            fold.pooled = Fold(k=k, cut=float(cut), left=left, left_slice=None,
+                               held=everything, distance=_distance(everything, left, axes),
+                               persistence=np.array([b[0] for b in pooled]),
+                               line=np.array([b[1] for b in pooled]))
+        else:
+            fold.pooled = fold
+        folds.append(fold)
     distance = max([1.0] + [point[a] / float(results[a].astype(float).max())
                             for a in (axes or [axis]) if a in point])
     other = others[0] if len(others) == 1 else None
@@ -373,6 +385,7 @@ def compute_problem(results: pd.DataFrame, curves: pd.DataFrame, target: dict,
                     distance=held["flops"].to_numpy(float) / float(left["flops"].max()),
                     persistence=np.array([float(left[y].min())] * len(held)),
                     line=np.array([b[1] for b in baselines]))
+        fold.pooled = fold
         folds.append(fold)
     axes = varying_axes(results)
     data_axes = [a for a in ("samples", "samples_seen") if a in axes]

@@ -240,7 +240,8 @@ def _instances(problem: Problem) -> tuple[list, list]:
             out.append(_Instance(cand.name, formula, cand,
                                  {"x": problem.axis, "group": problem.other}))
         else:
-            if "params" not in problem.runs.columns or problem.runs["params"].nunique() < 2:
+            if "params" not in problem.runs.columns or problem.runs["params"].nunique() < 2 \
+                    or not problem.data_axes:  # a joint law needs N and a data size to vary
                 continue
             if problem.kind == "compute" and (not cand.optimum or set(cand.roles) != {"N", "D"}):
                 continue
@@ -355,7 +356,8 @@ def _optimum(inst: _Instance, law, flops: np.ndarray, level: float, problem: Pro
 
 
 # ---- evaluation -------------------------------------------------------------------------
-def _evaluate(inst: _Instance, problem: Problem, level, options, cache, fold_rows):
+def _evaluate(inst: _Instance, problem: Problem, level, options, cache, fold_rows,
+              pooled: bool = False):
     """Fit on everything, predict the target; backtest on each fold."""
     table = _fit_table(inst, problem)
     n_sizes = np.unique(table[inst.columns.get("x", "params")]).size \
@@ -387,6 +389,7 @@ def _evaluate(inst: _Instance, problem: Problem, level, options, cache, fold_row
         fitted = _fit(inst, fold_table, problem, options, cache)
         if isinstance(fitted, str):
             continue
+        fold = fold.pooled if inst.kind == "joint" and pooled else fold
         got = _predict(inst, fitted, fold.held, level, problem)
         if isinstance(got, str):
             continue
@@ -453,9 +456,10 @@ def _row(name, formula, ares: dict, covered, pred, lower, upper, note, folds) ->
     return row
 
 
-def _baseline_evidence(problem: Problem, name: str) -> dict:
+def _baseline_evidence(problem: Problem, name: str, pooled: bool = False) -> dict:
     residuals, distances, fold_of, ares = [], [], [], {}
     for fold in problem.folds:
+        fold = fold.pooled if pooled else fold
         p = fold.persistence if name == "persistence" else fold.line
         truth = fold.held[problem.y].to_numpy(float)
         if not np.isfinite(p).all():
@@ -472,8 +476,12 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
            cache) -> Prediction:
     instances, skipped = _instances(problem)
     rows, laws, evidence, fold_rows = list(skipped), {}, {}, []
-    for inst in instances:
-        ev = _evaluate(inst, problem, level, options, cache, fold_rows)
+    # joint laws are judged on every run left out, whatever grid they lie on; where one
+    # of them has a backtest, the choice is among them (laws fitted at one data size see
+    # a fraction of the evidence, and their extrapolations can cross)
+    pooled = problem.kind == "size" and any(i.kind == "joint" for i in instances)
+    for inst in sorted(instances, key=lambda i: i.kind != "joint"):
+        ev = _evaluate(inst, problem, level, options, cache, fold_rows, pooled=pooled)
         scale, use_boot = _scale(ev, level)
         lower, upper = intervals.widen(ev["pred"], ev["lower"], ev["upper"], scale,
                                        problem.distance, use_bootstrap=use_boot)
@@ -494,7 +502,7 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
     for name, formula, value in (("persistence", "value of the largest run", persistence),
                                  ("log–log line", f"line through the largest {LINE_SIZES} "
                                   f"sizes", line)):
-        ev = _baseline_evidence(problem, name)
+        ev = _baseline_evidence(problem, name, pooled=pooled)
         evidence[name] = ev
         baseline_rows.append(_row(name, formula, ev["ares"], [], value, math.nan, math.nan,
                                   "", problem.folds))
@@ -507,6 +515,22 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
         ["covered", "prediction", "lower", "upper", "note", "weight"]
     cands = pd.DataFrame(rows, columns=columns)
     baselines = pd.DataFrame(baseline_rows, columns=columns)
+    if pooled:
+        joint = {i.name for i in instances if i.kind == "joint"}
+        has_joint = cands["law"].isin(joint) & np.isfinite(cands["backtest_are"])
+        if has_joint.any():  # slice laws stay in the table, out of the choice
+            cands.loc[~cands["law"].isin(joint), "note"] = cands.loc[
+                ~cands["law"].isin(joint), "note"].where(
+                lambda n: n != "", "shown; the choice is among the joint laws")
+            cands["_eligible"] = cands["law"].isin(joint)
+        else:  # no joint law could be backtested: judge everything on the slice
+            baselines = pd.DataFrame([_row(name, formula, _baseline_evidence(problem, name)[
+                "ares"], [], value, math.nan, math.nan, "", problem.folds)
+                for name, formula, value in (("persistence", "value of the largest run",
+                                              persistence),
+                                             ("log–log line", "line through the largest "
+                                              f"{LINE_SIZES} sizes", line))], columns=columns)
+            evidence["persistence"] = _baseline_evidence(problem, "persistence")
     return _choose(problem, target, y, result, level, choose, cands, baselines,
                    pd.DataFrame(fold_rows), flags, threshold, laws, evidence)
 
@@ -528,7 +552,9 @@ def _choose(problem, target, y, result, level, choose, cands, baselines, backtes
                   notes=notes, undertrained=flags, laws=laws, distance=problem.distance,
                   backtested_distance=float(max(distances)) if distances else math.nan,
                   point=dict(problem.point))
-    scored = cands[np.isfinite(cands["backtest_are"]) & np.isfinite(cands["prediction"])]
+    eligible = cands.pop("_eligible") if "_eligible" in cands else pd.Series(True, cands.index)
+    scored = cands[np.isfinite(cands["backtest_are"]) & np.isfinite(cands["prediction"]) &
+                   eligible]
     if not problem.folds:
         notes.append(f"not backtested: a backtest needs runs at 4 or more {problem.axis} "
                      f"values, the table has {problem.sizes.size}.")

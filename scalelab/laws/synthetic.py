@@ -33,6 +33,23 @@ def chinchilla_loss(N, D, E=CHINCHILLA["E"], A=CHINCHILLA["A"], B=CHINCHILLA["B"
     return E + A * np.asarray(N, float)**-alpha + B * np.asarray(D, float)**-beta
 
 
+def data_constrained_loss(N, D, U, E=None, A=None, B=None, alpha=None, beta=None,
+                          R_D_star=None, R_N_star=None):
+    """Muennighoff et al. 2023, eqs. 5–7, written out (their fitted constants by default)."""
+    from scalelab.laws.data_constrained import MUENNIGHOFF_2023 as P
+
+    E, A, B = E or P["E"], A or P["A"], B or P["B"]
+    alpha, beta = alpha or P["alpha"], beta or P["beta"]
+    r_d, r_n = R_D_star or P["R_D_star"], R_N_star or P["R_N_star"]
+    N, D, U = (np.asarray(v, float) for v in (N, D, U))
+    U = np.minimum(U, D)
+    d_eff = U + U * r_d * (1 - np.exp(-(D / U - 1) / r_d))
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    u_n = np.minimum(N, G * (U * G) ** (beta / alpha))
+    n_eff = u_n + u_n * r_n * (1 - np.exp(-(N / u_n - 1) / r_n))
+    return E + A / n_eff**alpha + B / d_eff**beta
+
+
 def _noisy(loss, noise: float, rng) -> np.ndarray:
     return loss * np.exp(noise * rng.standard_normal(np.shape(loss)))
 
@@ -90,15 +107,12 @@ def multi_epoch_grid(sizes=tuple(np.geomspace(2e6, 5e7, 8)), unique: float = 1e8
                      epochs=(1, 2, 4, 8, 16, 40, 100, 250, 460), distances=DISTANCES,
                      noise: float = 0.007, seed: int = 0):
     """Models of each size trained for each number of epochs of ``unique`` samples."""
-    from scalelab.laws.data_constrained import MUENNIGHOFF_2023, DataConstrainedLaw
-
     rng = np.random.default_rng(seed)
-    law = DataConstrainedLaw(n_bootstrap=0)
-    law.params_ = pd.Series(MUENNIGHOFF_2023)
 
     def truth(t):
-        return law.predict(N=t["params"].to_numpy(float), D=t["samples_seen"].to_numpy(float),
-                           U=t["samples"].to_numpy(float))
+        return data_constrained_loss(t["params"].to_numpy(float),
+                                     t["samples_seen"].to_numpy(float),
+                                     t["samples"].to_numpy(float))
 
     fitted = _frame([{"params": n, "samples": unique, "samples_seen": e * unique, "epochs": e}
                      for n in sizes for e in epochs], noise, rng, truth)

@@ -1,107 +1,125 @@
-"""Accuracy of scalelab.laws.predict on held-out runs: does the chosen law beat the naive
-guesses when the answer is known?
+"""Accuracy and coverage of scalelab.laws.predict on the grids scaling studies run.
 
-For each run store (or CSV table), each loss variant and each data size D swept, the
-runs of the largest model are held out, ``predict`` is given only the runs with at most
-1/RATIO of its parameters (``--ratio 4``: a 4× extrapolation), and its prediction is
-compared with the held-out truth (the mean over seeds). Printed per case: the AREs of the
-law chosen by ``choose="best"`` and by ``choose="weighted"``, of persistence and of the
-log–log line, and whether the 90% interval covered the truth; then the mean AREs.
+For each layout of :mod:`scalelab.laws.synthetic` (over-training multiples of N, IsoFLOP
+budgets, many epochs of a fixed set; drawn from known laws with 0.7% noise), over
+``--seeds`` draws: ``predict_many`` is given the small runs and asked for the larger ones
+at about 3×, 10× and 30× the largest model (or budget). Printed per layout and distance:
+the median and worst ARE of predict, of the true law form fitted directly (the
+reference), of persistence (the largest run nearest in the other sizes) and of the
+log–log line, and the share of truths inside predict's and the direct fit's 90%
+intervals. With run stores (or CSV tables) as arguments it also backtests them: the
+largest model held out, predict given the runs of at most 1/``--ratio`` of its size.
 
-    python benchmarks/bench_predict.py reports/quickstart/runs.db [more stores] --ratio 4
+    python benchmarks/bench_predict.py --seeds 3
+    python benchmarks/bench_predict.py reports/quickstart/runs.db --ratio 3
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
+import warnings
 
 import numpy as np
 import pandas as pd
 
-
-def synthetic_table(seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    sizes = 1e3 * 2.0 ** np.arange(7)
-    rows = [{"run_id": f"n{n:g}s{s}", "params": n, "samples": 4096, "loss_variant": "mse",
-             "val_loss": (0.04 + 0.9 * n**-0.45) * (1 + 0.01 * rng.standard_normal())}
-            for n in sizes for s in (0, 1)]
-    return pd.DataFrame(rows)
+LAYOUTS = {"over-training": ("overtraining_grid", "ChinchillaLaw"),
+           "IsoFLOP": ("isoflop_grid", "ChinchillaLaw"),
+           "multi-epoch": ("multi_epoch_grid", "DataConstrainedLaw")}
 
 
-def cases(runs: pd.DataFrame):
-    variants = runs["loss_variant"].unique() if "loss_variant" in runs else [None]
-    for variant in variants:
-        part = runs if variant is None else runs[runs["loss_variant"] == variant]
-        for d in sorted(part["samples"].unique()) if "samples" in part else [None]:
-            yield variant, d, part
+def direct_fit(law_name: str, fitted: pd.DataFrame, held: pd.DataFrame, n_bootstrap: int):
+    from scalelab.laws import ChinchillaLaw, DataConstrainedLaw
+    from scalelab.laws.chinchilla import data_starts
+
+    if law_name == "ChinchillaLaw":
+        starts = data_starts(fitted, {"N": "params", "D": "samples"}, "val_loss")
+        law = ChinchillaLaw(starts=starts, n_bootstrap=n_bootstrap).fit(
+            fitted, params="params", samples="samples", y="val_loss")
+        band = law.predict_interval(N=held["params"].to_numpy(), D=held["samples"].to_numpy(),
+                                    level=0.9, kind="observation")
+    else:
+        law = DataConstrainedLaw(n_bootstrap=n_bootstrap).fit(fitted)
+        band = law.predict_interval(N=held["params"].to_numpy(),
+                                    D=held["samples_seen"].to_numpy(),
+                                    U=held["samples"].to_numpy(), level=0.9,
+                                    kind="observation")
+    return band
+
+
+def run_layout(name: str, seeds: int, n_bootstrap: int) -> pd.DataFrame:
+    from scalelab.laws import predict_many, synthetic
+
+    maker, law_name = LAYOUTS[name]
+    frames = []
+    for seed in range(seeds):
+        fitted, held = getattr(synthetic, maker)(seed=seed)
+        cols = [c for c in ("params", "samples", "samples_seen") if c in held]
+        targets = [{c: float(r[c]) for c in cols} for _, r in held.iterrows()]
+        preds = predict_many(fitted, targets, n_bootstrap=n_bootstrap, seed=seed)
+        band = direct_fit(law_name, fitted, held, n_bootstrap)
+        truth = held["val_loss"].to_numpy()
+        out = held[["distance"]].copy()
+        out["seed"] = seed
+        pred = np.array([p.prediction for p in preds])
+        out["predict"] = np.abs(pred - truth) / truth
+        out["predict_cov"] = [p.lower <= t <= p.upper for p, t in zip(preds, truth)]
+        out["law"] = [p.law for p in preds]
+        out["direct"] = np.abs(band["prediction"].to_numpy() - truth) / truth
+        out["direct_cov"] = (band["lower"].to_numpy() <= truth) & (truth <= band["upper"].to_numpy())
+        for base in ("persistence", "log–log line"):
+            values = np.array([p.baselines.set_index("law").loc[base, "prediction"]
+                               for p in preds])
+            out[base] = np.abs(values - truth) / truth
+        out["persistence_used"] = [p.law == "persistence" for p in preds]
+        frames.append(out)
+    return pd.concat(frames, ignore_index=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sources", nargs="*", help="run stores (runs.db) or CSV tables")
-    parser.add_argument("--synthetic", action="store_true",
-                        help="also a table drawn from L = 0.04 + 0.9·N^−0.45 with 1% noise "
-                             "(7 sizes × 2 seeds), whose answer is known")
-    parser.add_argument("--ratio", type=float, default=4.0,
-                        help="parameters of the held-out model over the largest fitted (4)")
-    parser.add_argument("--y", default="val_loss")
-    parser.add_argument("--result", default="final", choices=("final", "best"))
+    parser.add_argument("--seeds", type=int, default=3, help="draws of each layout (3)")
+    parser.add_argument("--n-bootstrap", type=int, default=50)
+    parser.add_argument("--ratio", type=float, default=3.0,
+                        help="for stores: held-out model's size over the largest fitted")
+    parser.add_argument("--layouts", nargs="*", default=list(LAYOUTS))
     args = parser.parse_args()
-
-    import scalelab
-    from scalelab.laws import predict, result_rows
-
-    if not args.sources and not args.synthetic:
-        parser.error("give run stores or tables, or --synthetic")
-    tables = [(s, None) for s in args.sources]
-    if args.synthetic:
-        tables.append(("synthetic", synthetic_table()))
-    rows = []
+    warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    for source, table in tables:
-        runs = table if table is not None else (
-            pd.read_csv(source) if source.endswith(".csv") else scalelab.load_runs(source))
-        for variant, d, part in cases(runs):
-            results = result_rows(part, args.y, args.result)
-            if d is not None:
-                results = results[results["samples"] == d]
+    print(f"{'layout':<14}{'dist':>6}{'predict':>9}{'worst':>8}{'direct':>8}{'persist':>9}"
+          f"{'log-log':>9}{'cov':>6}{'dcov':>6}{'pers%':>7}   laws used")
+    for name in args.layouts:
+        table = run_layout(name, args.seeds, args.n_bootstrap)
+        for d, part in table.groupby("distance"):
+            laws = part["law"].value_counts()
+            used = ", ".join(f"{k} {v}" for k, v in laws.items())
+            print(f"{name:<14}{d:>5.0f}×{part['predict'].median():>9.2%}"
+                  f"{part['predict'].max():>8.1%}{part['direct'].median():>8.2%}"
+                  f"{part['persistence'].median():>9.2%}{part['log–log line'].median():>9.2%}"
+                  f"{part['predict_cov'].mean():>6.2f}{part['direct_cov'].mean():>6.2f}"
+                  f"{part['persistence_used'].mean():>7.0%}   {used}")
+    for source in args.sources:
+        import scalelab
+        from scalelab.laws import predict, result_rows
+
+        runs = pd.read_csv(source) if source.endswith(".csv") else scalelab.load_runs(source)
+        variants = runs["loss_variant"].unique() if "loss_variant" in runs else [None]
+        for variant in variants:
+            part = runs if variant is None else runs[runs["loss_variant"] == variant]
+            results = result_rows(part)
             top = float(results["params"].max())
-            truth = float(results.loc[results["params"] == top, args.y].mean())
+            truth = float(results.loc[results["params"] == top, "val_loss"].mean())
             limit = top / args.ratio * 1.0001
-            target = f"params={top:g}" + (f",samples={d:g}" if d is not None else "")
-            found = {}
-            for choose in ("best", "weighted"):
-                p = predict(part, target, y=args.y, result=args.result, choose=choose,
-                            where=f"params <= {limit}")
-                found[choose] = p
-            p = found["best"]
-            fitted = float(part.loc[part["params"] <= limit, "params"].max())
-            rows.append({
-                "source": (Path(source).parent.name if Path(source).name == "runs.db"
-                           else Path(source).stem),
-                "variant": variant, "D": d, "fit up to N": fitted, "target N": top,
-                "ratio": top / fitted, "truth": truth,
-                "law (best)": p.law[:24],
-                "ARE best": abs(p.prediction - truth) / truth,
-                "ARE weighted": abs(found["weighted"].prediction - truth) / truth,
-                "ARE persistence": abs(p.baselines.set_index("law").loc[
-                    "persistence", "prediction"] - truth) / truth,
-                "ARE log–log": abs(p.baselines.set_index("law").loc[
-                    "log–log line", "prediction"] - truth) / truth,
-                "covered": bool(p.lower <= truth <= p.upper),
-                "backtest said beats persistence": p.beats_persistence,
-            })
-    table = pd.DataFrame(rows)
-    pd.set_option("display.width", 200)
-    fmt = {c: "{:.2%}".format for c in table.columns if c.startswith("ARE")}
-    print(table.to_string(index=False, formatters={**fmt, "truth": "{:.4g}".format,
-                                                   "ratio": "{:.1f}".format}))
-    means = table[[c for c in table.columns if c.startswith("ARE")]].mean()
-    print("\nmean ARE: " + ", ".join(f"{k[4:]} {v:.2%}" for k, v in means.items()))
-    print(f"interval covered the truth in {table['covered'].mean():.0%} of {len(table)} cases; "
-          f"{time.perf_counter() - t0:.0f} s")
+            fitted_top = float(results.loc[results["params"] <= limit, "params"].max())
+            p = predict(part, f"params={top:g}", where=f"params <= {limit}",
+                        n_bootstrap=args.n_bootstrap)
+            are = abs(p.prediction - truth) / truth
+            pers = abs(p.persistence_are)
+            print(f"{source} [{variant}] {top / fitted_top:.1f}×: predict ARE {are:.2%} "
+                  f"({p.law}), persistence ARE {abs(p.baselines.set_index('law').loc['persistence', 'prediction'] - truth) / truth:.2%}, "
+                  f"covered {p.lower <= truth <= p.upper}, backtest persistence ARE {pers:.2%}")
+    print(f"({time.perf_counter() - t0:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -7,20 +7,21 @@ backtested (fitted with the largest sizes left out, then asked for them), and it
 there, r = log(truth / prediction), are the evidence of how wrong it is at a distance
 d = (held-out size) / (largest size it was fitted to) ≥ 1.
 
-Extrapolation errors grow with the log of the distance (an error δα in an exponent
-gives δα·log d; Choshen et al. 2024, §5, find the error of a law's prediction rising
-with how far it extrapolates), on top of the runs' own noise at d ≈ 1. So each backtest
-error is normalised by the scale s(d) = √(0.5² + log² d), the normalised errors
-z = |r| / s(d) are the nonconformity scores of split-conformal prediction (Vovk et al.
-2005; Lei et al. 2018, "Distribution-free predictive inference for regression", §2.2,
-with locally weighted residuals, §5.2), and at a target at distance d the interval's half
-width in log units is q·s(d), where q is
+Each error is normalised by a scale of its own point: the half width (in log units) of
+the backtest fit's bootstrap interval there, which grows with the distance and with how
+few points the fold kept, as the law's form dictates (where a candidate has no
+bootstrap, s(d) = √(0.5² + log² d), since extrapolation errors grow with the log of the
+distance: an error δα in an exponent gives δα·log d; Choshen et al. 2024, §5). The
+normalised errors z = |r| / scale are the nonconformity scores of split-conformal
+prediction (Vovk et al. 2005; Lei et al. 2018, "Distribution-free predictive inference
+for regression", §2.2, with locally weighted residuals, §5.2), and at the target the
+interval's half width in log units is q times the target's own scale, where q is
 
 - the conformal quantile, the ⌈(n + 1)·level⌉-th smallest z, once there are enough
   scores for it (n + 1 ≥ 1/(1 − level));
-- below that, Student's t quantile (n − 1 degrees of freedom, at least one) times the
-  root mean square of z: the same scale from a normal model of the errors, wide when
-  the scores are few;
+- below that, Student's t quantile times the root mean square of z, its degrees of
+  freedom from the scores' effective count (``FOLD_WEIGHT`` per fold: one fold's errors
+  share its fitted law and move together);
 
 and the larger of the two when both exist. The interval used is the union of this one
 and the bootstrap's: widened, never narrowed.

@@ -377,7 +377,7 @@ def compute_problem(results: pd.DataFrame, curves: pd.DataFrame, target: dict,
             left = loss_envelope(curves[curves["run_id"].isin(kept)], y, n_budgets=N_BUDGETS)
             left = left[left["flops"] < top]
             held = envelope.iloc[[-1]]
-        if len(left) < 4:
+        if len(left) < 3:
             continue
         baselines = [_baselines_at(left, "flops", [], y, row)
                      for row in held[["flops"]].to_dict("records")]

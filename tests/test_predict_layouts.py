@@ -1,0 +1,114 @@
+"""predict on the grids the field runs (over-training multiples, IsoFLOP budgets, many
+epochs), drawn from known laws (scalelab.laws.synthetic, written out from the papers'
+equations), and the registry that makes a law a candidate by declaring itself."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalelab.laws import (Candidate, PowerLaw, predict, predict_many, register_candidate,
+                           registered_candidates, synthetic)
+from scalelab.laws.data_constrained import MUENNIGHOFF_2023, DataConstrainedLaw
+from scalelab.laws.registry import unregister_candidate
+
+
+def _targets(held, cols):
+    return [{c: float(r[c]) for c in cols} for _, r in held.iterrows()]
+
+
+def test_overtraining_grid_is_predicted_by_a_joint_law_within_its_interval():
+    fitted, held = synthetic.overtraining_grid(multipliers=(5, 20, 80, 320), distances=(10.0,))
+    preds = predict_many(fitted, _targets(held, ["params", "samples"]), n_bootstrap=20)
+    truth = held["val_loss"].to_numpy()
+    are = np.abs([p.prediction for p in preds] - truth) / truth
+    assert np.median(are) < 0.03
+    assert {p.law for p in preds} <= {"ChinchillaLaw", "OvertrainingLaw", "KaplanLaw"}
+    assert np.mean([p.lower <= t <= p.upper for p, t in zip(preds, truth)]) >= 0.75
+    p = preds[0]
+    assert p.distance == pytest.approx(10.0) and p.backtested_distance > 1
+    assert p.far == (10.0 > 2 * p.backtested_distance)
+    far = predict(fitted, {"params": 4.1e8 * 30, "samples": 80 * 4.1e8 * 30}, n_bootstrap=20)
+    assert far.far and "more than 2 times as far" in far.sentence  # 30× > 2 × 5.2×
+    d = p.to_dict()
+    assert {"distance", "backtested_distance", "coverage", "far"} <= set(d)
+
+
+def test_multi_epoch_targets_name_epochs_and_samples_seen():
+    fitted, held = synthetic.multi_epoch_grid(sizes=tuple(np.geomspace(2e6, 5e7, 6)),
+                                              epochs=(1, 4, 16, 64), distances=(3.0,))
+    row = held.iloc[2]  # 16 epochs of 1e8 samples
+    by_epochs = predict(fitted, {"params": row["params"], "samples": row["samples"],
+                                 "epochs": row["epochs"]}, n_bootstrap=10)
+    by_seen = predict(fitted, {"params": row["params"], "samples_seen": row["samples_seen"]},
+                      n_bootstrap=10)
+    assert by_epochs.point["samples_seen"] == pytest.approx(16 * 1e8)
+    assert by_seen.prediction == pytest.approx(by_epochs.prediction, rel=1e-9)
+    assert "DataConstrainedLaw" in set(by_epochs.candidates["law"])
+    assert abs(by_epochs.prediction - row["true_loss"]) / row["true_loss"] < 0.05
+
+
+def test_isoflop_compute_target_uses_each_budgets_best_run():
+    fitted, held = synthetic.isoflop_grid(distances=(3.0,))
+    p = predict(fitted, {"compute": 3e18}, n_bootstrap=10)
+    assert p.axis == "flops"
+    # persistence at a compute target: the best run of the largest budget (by hand)
+    top = fitted[fitted["flops"] == fitted["flops"].max()]
+    assert p.baselines.set_index("law").loc["persistence", "prediction"] == \
+        pytest.approx(top["val_loss"].min())
+    best = held["val_loss"].min()  # the best run of the held-out budget
+    assert abs(p.prediction - best) / best < 0.04
+    assert p.lower <= held["true_loss"].min() <= p.upper
+
+
+def test_compute_with_params_gives_the_samples_seen_through_the_tables_flops():
+    fitted, _ = synthetic.isoflop_grid()
+    p = predict(fitted, {"params": 2e9, "compute": 6e19}, n_bootstrap=10)
+    assert p.point["samples"] == pytest.approx(6e19 / (6 * 2e9), rel=1e-6)
+
+
+def test_a_partial_first_epoch_counts_the_samples_seen_as_distinct():
+    # Muennighoff et al.: U_D = min(U, D); a run that stopped at D < U saw D distinct
+    truth = DataConstrainedLaw(n_bootstrap=0)
+    n, d, u = 1e7, 5e7, 1e8
+    expected = synthetic.data_constrained_loss(n, d, d)  # D distinct samples, one epoch
+    assert synthetic.data_constrained_loss(n, d, u) == pytest.approx(expected)
+    rows = [{"params": n, "samples": 1e8, "samples_seen": e * 1e8}
+            for n in np.geomspace(1e6, 1e8, 5) for e in (0.25, 0.5, 1, 4, 16, 64)]
+    table = pd.DataFrame(rows)
+    table["val_loss"] = synthetic.data_constrained_loss(table["params"], table["samples_seen"],
+                                                        table["samples"])
+    law = truth.fit(table)  # rows with samples_seen < samples are accepted
+    for name in ("alpha", "beta"):
+        assert law.params_[name] == pytest.approx(MUENNIGHOFF_2023[name], rel=0.05)
+
+
+def test_a_registered_law_becomes_a_candidate_and_can_be_chosen():
+    table = pd.DataFrame({"params": np.geomspace(1e3, 3.2e4, 6)})
+    table["val_loss"] = 0.5 + 10 * table["params"]**-0.4
+    register_candidate(Candidate(
+        "MyLaw", "E + A·{x}^(−0.4)", "slice",
+        lambda ctx: PowerLaw(fixed={"alpha": 0.4}, n_bootstrap=ctx.n_bootstrap),
+        min_sizes=2, order=1))
+    try:
+        assert "MyLaw" in [c.name for c in registered_candidates()]
+        p = predict(table, "params=1e5", n_bootstrap=10)
+        row = p.candidates.set_index("law").loc["MyLaw"]
+        assert row["formula"] == "E + A·N^(−0.4)"
+        assert row["backtest_are"] < 1e-6
+        assert p.law in ("MyLaw", "PowerLaw")
+    finally:
+        unregister_candidate("MyLaw")
+    assert "MyLaw" not in set(predict(table, "params=1e5", n_bootstrap=10).candidates["law"])
+
+
+def test_registry_refuses_what_is_not_a_candidate():
+    from scalelab._errors import ScalelabError
+
+    with pytest.raises(ScalelabError, match="kind must be"):
+        Candidate("x", "", "sideways", lambda ctx: None)
+    with pytest.raises(ScalelabError, match="already registered"):
+        register_candidate(Candidate("PowerLaw", "", "slice", lambda ctx: None))
+    with pytest.raises(TypeError, match="Candidate"):
+        register_candidate("PowerLaw")

@@ -47,7 +47,7 @@ def direct_fit(law_name: str, fitted: pd.DataFrame, held: pd.DataFrame, n_bootst
     return band
 
 
-def run_layout(name: str, seeds: int, n_bootstrap: int) -> pd.DataFrame:
+def run_layout(name: str, seeds: int, n_bootstrap: int, choose: str = "best") -> pd.DataFrame:
     from scalelab.laws import predict_many, synthetic
 
     maker, law_name = LAYOUTS[name]
@@ -56,7 +56,7 @@ def run_layout(name: str, seeds: int, n_bootstrap: int) -> pd.DataFrame:
         fitted, held = getattr(synthetic, maker)(seed=seed)
         cols = [c for c in ("params", "samples", "samples_seen") if c in held]
         targets = [{c: float(r[c]) for c in cols} for _, r in held.iterrows()]
-        preds = predict_many(fitted, targets, n_bootstrap=n_bootstrap, seed=seed)
+        preds = predict_many(fitted, targets, n_bootstrap=n_bootstrap, seed=seed, choose=choose)
         band = direct_fit(law_name, fitted, held, n_bootstrap)
         truth = held["val_loss"].to_numpy()
         out = held[["distance"]].copy()
@@ -84,13 +84,14 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=3.0,
                         help="for stores: held-out model's size over the largest fitted")
     parser.add_argument("--layouts", nargs="*", default=list(LAYOUTS))
+    parser.add_argument("--choose", default="best", choices=("best", "weighted"))
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
     print(f"{'layout':<14}{'dist':>6}{'predict':>9}{'worst':>8}{'direct':>8}{'persist':>9}"
           f"{'log-log':>9}{'cov':>6}{'dcov':>6}{'pers%':>7}   laws used")
     for name in args.layouts:
-        table = run_layout(name, args.seeds, args.n_bootstrap)
+        table = run_layout(name, args.seeds, args.n_bootstrap, args.choose)
         for d, part in table.groupby("distance"):
             laws = part["law"].value_counts()
             used = ", ".join(f"{k} {v}" for k, v in laws.items())

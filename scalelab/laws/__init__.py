@@ -9,7 +9,7 @@ against persistence and a log–log line, and returns a :class:`Prediction` that
 which law it used, or that none beats persistence.
 """
 
-from scalelab.laws.annealing import AnnealingLaw, annealing_areas
+from scalelab.laws.annealing import AnnealingLaw, ScaledAnnealingLaw, annealing_areas
 from scalelab.laws.allocation import (Allocation, compute_optimal, envelope_allocation,
                                       isoflop_allocation, isoflop_profiles, loss_at_flops)
 from scalelab.laws.backtest import backtest
@@ -26,7 +26,8 @@ from scalelab.laws.regime import result_rows, undertrained_runs
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
            "Candidate", "DataConstrainedLaw", "KaplanLaw", "Law", "NotFittedError", "OvertrainingLaw",
-           "PowerLaw", "Prediction", "register_candidate", "registered_candidates",
+           "PowerLaw", "Prediction", "ScaledAnnealingLaw", "register_candidate",
+           "registered_candidates",
            "annealing_areas", "backtest", "compute_optimal", "crossover",
            "envelope_allocation", "isoflop_allocation", "isoflop_profiles", "loss_at_flops",
            "loss_envelope", "predict", "predict_many", "result_rows", "undertrained_runs"]

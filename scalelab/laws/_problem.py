@@ -82,6 +82,8 @@ class Problem:
     flops_per_param_sample: float = DEFAULT_FLOPS_PER_PARAM_SAMPLE
     notes: list = field(default_factory=list)
     other: str | None = None  # the one other size swept (grouped laws), if one
+    curves: pd.DataFrame | None = None  # every evaluation of the runs (curve laws), if any
+    lr: str | None = None  # the curves' learning-rate column
 
     @property
     def at(self) -> dict:

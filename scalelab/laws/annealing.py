@@ -157,3 +157,95 @@ class AnnealingLaw(Law):
         """Predicted loss after each step of the per-step learning-rate schedule ``lr``."""
         forward, anneal = annealing_areas(lr, self.decay)
         return self.predict(S1=forward, S2=anneal)
+
+
+class ScaledAnnealingLaw(Law):
+    """Fit ``L(N, s) = E + A·N^(−alpha) + B·S1^(−beta) − C·S2`` to the training curves of
+    runs of every size at once: Tissue et al. 2024's annealing law (eq. 1) with its floor
+    split into the model-size term of Hoffmann et al. 2022 (eq. 2), so every evaluation
+    of every run informs the fit (the Hitchhiker's guide, Choshen et al. 2024, §5.2:
+    intermediate checkpoints sharpen a law's estimate).
+
+    >>> law = ScaledAnnealingLaw().fit(curves, params="params", step="step", lr="lr_step",
+    ...                                y="val_loss", run="run_id")
+    >>> law.predict(N=1e7, S1=..., S2=...)   # the areas of the schedule the big run follows
+    """
+
+    param_names = ("E", "A", "alpha", "B", "beta", "C")
+    log_params = frozenset({"E", "A", "B"})
+    inputs = {"N": "params", "S1": "forward_area", "S2": "annealing_area"}
+    nonnegative_inputs = frozenset({"S2"})
+    default_bounds = {"alpha": (0.0, 5.0), "beta": (0.0, 5.0), "C": (0.0, None)}
+    formula = "L = E + A·N^(−alpha) + B·S1^(−beta) − C·S2"
+    identified_by = {("N",): ("E", "A", "alpha")}
+
+    def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
+                 fixed: dict | None = None, bounds: dict | None = None,
+                 shared: tuple | None = None, starts: dict | None = None,
+                 drop_highest: int = 0, max_iter: int = 1000, method: str = "gauss-newton",
+                 decay: float = 0.999):
+        super().__init__(huber_delta, n_bootstrap, seed, fixed, bounds, shared, starts,
+                         drop_highest, max_iter, method)
+        self.decay = decay
+
+    def fit(self, data: pd.DataFrame, params="params", step="step", lr="lr_step",
+            y="val_loss", run: str | None = "run_id") -> "ScaledAnnealingLaw":
+        """Fit to the curves in ``data``: one row per (run, step) with N, lr and loss."""
+        law = type(self).__name__
+        self._start_fit()
+        require_columns(data, params, step, lr, y, *([run] if run else []),
+                        what=f"{law}.fit")
+        table = data[data[step] >= 1].copy()
+        if table.empty:
+            raise TableError(f"{law}.fit: no rows with step >= 1; pass training curves with "
+                             f"their steps.")
+        if table[[step, lr]].isna().any().any():
+            raise TableError(f"{law}.fit: the {step!r} or {lr!r} column holds NaN; drop those "
+                             f"rows first.")
+        areas = AnnealingLaw(decay=self.decay).areas
+        table["forward_area"], table["annealing_area"] = areas(table, step, lr, run)
+        return self._fit(table, {"N": params, "S1": "forward_area", "S2": "annealing_area"}, y)
+
+    def _start_fit(self) -> None:
+        super()._start_fit()
+        self._check_number("decay", minimum=0, maximum=1)
+
+    def _check_inputs(self, X, y):
+        if (X["S1"] <= 0).any() or (X["N"] <= 0).any():
+            raise TableError(f"{type(self).__name__}.fit: params and the learning rate must be "
+                             f"positive (so the forward area grows); check those columns.")
+
+    def _log_predict(self, theta, X):
+        e, a, alpha, b, beta, c = (theta[..., j] for j in range(6))
+        log_n, log_s1 = np.log(X["N"]), np.log(X["S1"])
+        size = np.exp(a - alpha * log_n)
+        data = np.exp(b - beta * log_s1)
+        loss = np.exp(e) + size + data - c * X["S2"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_loss = np.where(loss > 0, np.log(np.where(loss > 0, loss, 1.0)), np.nan)
+            inv = 1.0 / loss
+        return log_loss, [np.exp(e) * inv, size * inv, -log_n * size * inv, data * inv,
+                          -log_s1 * data * inv, -X["S2"] * inv]
+
+    def _default_starts(self, X, y):
+        span = np.log(max(y.max() - y.min(), 1e-3 * y.max()))
+        exponents = np.array([0.2, 0.5, 1.0])
+        return {"E": np.log(y.min()) + np.array([-1.0, -0.2]),
+                "A": span + exponents * np.median(np.log(X["N"])),
+                "alpha": exponents,
+                "B": span + exponents * np.median(np.log(X["S1"])),
+                "beta": exponents,
+                "C": np.array([0.0, 0.1 * np.exp(span) / max(X["S2"].max(), 1e-12)])}
+
+
+# ---- candidates of scalelab.laws.predict ----------------------------------------------
+def _register():
+    from scalelab.laws.registry import Candidate, register_candidate
+
+    register_candidate(Candidate(
+        "ScaledAnnealingLaw", "E + A·N^(−α) + B·S1^(−β) − C·S2 on whole curves", "curves",
+        lambda ctx: ScaledAnnealingLaw(n_bootstrap=ctx.n_bootstrap, seed=ctx.seed),
+        roles=("N",), min_sizes=3, order=40))
+
+
+_register()

@@ -43,8 +43,8 @@ from scipy.stats import norm
 
 from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import intervals
-from scalelab.laws._problem import (LINE_SIZES, Problem, compute_problem, size_problem,
-                                    symbol, target_baselines)
+from scalelab.laws._problem import (LINE_SIZES, Problem, _nearest, compute_problem,
+                                    size_problem, symbol, target_baselines)
 from scalelab.laws.registry import FitContext, registered_candidates
 from scalelab.laws.regime import (UNDERTRAINED_THRESHOLD, check_result, result_rows,
                                   undertrained_runs)
@@ -232,6 +232,11 @@ def _instances(problem: Problem) -> tuple[list, list]:
             if problem.kind == "size" and not problem.exact_slice:
                 continue
             out.append(_Instance(cand.name, formula, cand, {"x": problem.axis}))
+        elif cand.kind == "curves":
+            if problem.kind != "size" or problem.curves is None or problem.axis != "params" \
+                    or "params" not in problem.runs or problem.runs["params"].nunique() < 3:
+                continue
+            out.append(_Instance(cand.name, cand.formula, cand, {"N": "params"}))
         elif cand.kind == "grouped":
             if problem.kind != "size" or problem.other is None or not problem.exact_slice:
                 continue
@@ -269,7 +274,10 @@ def _instances(problem: Problem) -> tuple[list, list]:
 def _fit_table(inst: _Instance, problem: Problem, fold=None) -> pd.DataFrame:
     if inst.kind == "slice":
         return problem.table if fold is None else fold.left_slice
-    return problem.runs if fold is None else fold.left
+    runs = problem.runs if fold is None else fold.left
+    if inst.kind == "curves":
+        return problem.curves[problem.curves["run_id"].isin(runs["run_id"])]
+    return runs
 
 
 def _fit(inst: _Instance, table: pd.DataFrame, problem: Problem, options: dict, cache: dict):
@@ -291,6 +299,9 @@ def _fit(inst: _Instance, table: pd.DataFrame, problem: Problem, options: dict, 
             law.fit(table, x=inst.columns["x"], y=y)
         elif inst.kind == "grouped":
             law.fit(table, x=inst.columns["x"], y=y, group=inst.columns["group"])
+        elif inst.kind == "curves":
+            law.fit(table, params="params", step="step", lr=problem.lr, y=y, run="run_id")
+            law.templates_ = _templates(law, table, problem)
         else:
             keywords = dict(zip(law.inputs.values(), [inst.columns[r] for r in
                                                       inst.candidate.roles]))
@@ -308,7 +319,17 @@ def _predict(inst: _Instance, law, points: pd.DataFrame, level: float, problem: 
     try:
         if inst.optimum:
             return _optimum(inst, law, points["flops"].to_numpy(float), level, problem)
-        if inst.kind == "slice":
+        if inst.kind == "curves":
+            others = [a for a in problem.axes if a != "params"]
+            s1, s2 = [], []
+            for point in points.to_dict("records"):
+                near = _nearest(law.templates_, point, others)
+                top = near.loc[near["params"].idxmax()]
+                s1.append(top["S1"])
+                s2.append(top["S2"])
+            inputs = {"N": points["params"].to_numpy(float), "S1": np.array(s1),
+                      "S2": np.array(s2)}
+        elif inst.kind == "slice":
             inputs = {"x": points[inst.columns["x"]].to_numpy(float)}
         elif inst.kind == "grouped":
             groups = []
@@ -330,6 +351,20 @@ def _predict(inst: _Instance, law, points: pd.DataFrame, level: float, problem: 
         return tuple(band[c].to_numpy(float) for c in ("prediction", "lower", "upper"))
     except ScalelabError as err:
         return str(err)
+
+
+def _templates(law, table: pd.DataFrame, problem: Problem) -> pd.DataFrame:
+    """Each fitted run's sizes and the forward and annealing areas at its last step: the
+    schedule a target of those sizes is assumed to follow."""
+    from scalelab.laws.annealing import AnnealingLaw
+
+    table = table[table["step"] >= 1]
+    s1, s2 = AnnealingLaw(decay=law.decay).areas(table, "step", problem.lr, "run_id")
+    table = table.assign(S1=s1, S2=s2).sort_values("step")
+    keep = ["run_id", "S1", "S2", *[a for a in problem.axes if a in table.columns]]
+    if "params" not in keep:
+        keep.append("params")
+    return table.groupby("run_id", sort=False).tail(1)[keep].reset_index(drop=True)
 
 
 def _optimum(inst: _Instance, law, flops: np.ndarray, level: float, problem: Problem):
@@ -764,9 +799,24 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
             problem = compute_problem(results, curves, target, y)
         else:
             problem = size_problem(results, target, y)
+            problem.curves, problem.lr = curves_of(runs, results, y, result)
         out.append(_solve(problem, target, y, result, level, choose, options, flags,
                           undertrained_threshold, cache))
     return out
+
+
+def curves_of(runs: pd.DataFrame, results: pd.DataFrame, y: str, result: str):
+    """The training curves of the fitted runs and their learning-rate column, or Nones
+    (curve laws predict a run's end, so only for ``result="final"``)."""
+    lr = "lr_step" if "lr_step" in runs.columns else None
+    if result != "final" or lr is None or not {"run_id", "step", "params"} <= set(runs.columns):
+        return None, None
+    curves = runs[runs["run_id"].isin(results["run_id"])]
+    curves = curves[np.isfinite(pd.to_numeric(curves[y], errors="coerce")) &
+                    np.isfinite(pd.to_numeric(curves[lr], errors="coerce"))]
+    if curves.groupby("run_id").size().median() < 4:
+        return None, None
+    return curves, lr
 
 
 def select_runs(runs: pd.DataFrame, where: str | None = None) -> pd.DataFrame:

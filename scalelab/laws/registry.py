@@ -25,6 +25,10 @@ the naive guesses. The kinds:
   keywords of its class's ``inputs`` mapped to the columns, and ``predict`` with its
   symbols. A joint law also answers a compute target C (the lowest loss it predicts over
   the models of that compute) when ``optimum`` is True.
+- ``"curves"``: a law fitted to the whole training curves of every run (each row a
+  run × evaluation), with ``fit(curves, params=, step=, lr=, y=, run=)``; it predicts a
+  run's end from the forward and annealing areas (``S1``, ``S2``) of the schedule of the
+  largest run nearest the target in the other sizes (the big run trained like it).
 
 Torch-free; imports no law (the laws import it).
 """
@@ -36,7 +40,7 @@ from typing import Callable
 
 from scalelab._errors import InputTypeError, ScalelabError
 
-KINDS = ("slice", "grouped", "joint")
+KINDS = ("slice", "grouped", "joint", "curves")
 ROLES = ("N", "D", "U", "Dseen")
 
 

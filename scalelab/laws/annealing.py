@@ -218,14 +218,17 @@ class ScaledAnnealingLaw(Law):
     def _log_predict(self, theta, X):
         e, a, alpha, b, beta, c = (theta[..., j] for j in range(6))
         log_n, log_s1 = np.log(X["N"]), np.log(X["S1"])
-        size = np.exp(a - alpha * log_n)
-        data = np.exp(b - beta * log_s1)
-        loss = np.exp(e) + size + data - c * X["S2"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            log_loss = np.where(loss > 0, np.log(np.where(loss > 0, loss, 1.0)), np.nan)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            # a start far from the data overflows; its rows are NaN and are dropped
+            size = np.exp(a - alpha * log_n)
+            data = np.exp(b - beta * log_s1)
+            loss = np.exp(e) + size + data - c * X["S2"]
+            ok = (loss > 0) & np.isfinite(loss)
+            log_loss = np.where(ok, np.log(np.where(ok, loss, 1.0)), np.nan)
             inv = 1.0 / loss
-        return log_loss, [np.exp(e) * inv, size * inv, -log_n * size * inv, data * inv,
-                          -log_s1 * data * inv, -X["S2"] * inv]
+            grads = [np.exp(e) * inv, size * inv, -log_n * size * inv, data * inv,
+                     -log_s1 * data * inv, -X["S2"] * inv]
+        return log_loss, grads
 
     def _default_starts(self, X, y):
         span = np.log(max(y.max() - y.min(), 1e-3 * y.max()))

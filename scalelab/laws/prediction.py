@@ -96,6 +96,30 @@ class Prediction:
     backtested_distance: float = math.nan
     coverage: float = math.nan
     point: dict = field(default_factory=dict)  # the target in the table's columns
+    _curves: dict = field(default_factory=dict, repr=False)  # law -> predictor along the axis
+
+    def curve(self, values) -> pd.DataFrame:
+        """What was used, along the axis extrapolated at the target's other sizes:
+        ``prediction``, ``lower``, ``upper`` (the bootstrap band of the law used; a
+        blend's is the weighted one) at each of ``values``; empty for persistence."""
+        values = np.atleast_1d(np.asarray(values, dtype=float))
+        used = self.candidates[self.candidates["weight"] > 0]
+        parts = [(w, self._curves[n]) for n, w in zip(used["law"], used["weight"])
+                 if n in self._curves]
+        if not parts or self.law == "persistence":
+            return pd.DataFrame(columns=[self.axis, "prediction", "lower", "upper"])
+        points = pd.DataFrame({**{k: v for k, v in self.point.items()}, self.axis: values}
+                              if self.point else {self.axis: values})
+        total = None
+        for weight, predictor in parts:
+            got = predictor(points)
+            if isinstance(got, str):
+                return pd.DataFrame(columns=[self.axis, "prediction", "lower", "upper"])
+            got = np.vstack(got) * weight
+            total = got if total is None else total + got
+        total = total / sum(w for w, _ in parts)
+        return pd.DataFrame({self.axis: values, "prediction": total[0], "lower": total[1],
+                             "upper": total[2]})
 
     @property
     def target_text(self) -> str:
@@ -510,7 +534,7 @@ def _baseline_evidence(problem: Problem, name: str, pooled: bool = False) -> dic
 def _solve(problem: Problem, target, y, result, level, choose, options, flags, threshold,
            cache) -> Prediction:
     instances, skipped = _instances(problem)
-    rows, laws, evidence, fold_rows = list(skipped), {}, {}, []
+    rows, laws, evidence, fold_rows, curves = list(skipped), {}, {}, [], {}
     # joint laws are judged on every run left out, whatever grid they lie on; where one
     # of them has a backtest, the choice is among them (laws fitted at one data size see
     # a fraction of the evidence, and their extrapolations can cross)
@@ -523,6 +547,8 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
         coverage, covered = _coverage(ev, level, len(problem.folds))
         if ev["law"] is not None:
             laws[inst.name] = ev["law"]
+            curves[inst.name] = (lambda points, inst=inst, law=ev["law"]:
+                                 _predict(inst, law, points, level, problem))
         evidence[inst.name] = {**ev, "scale": scale, "coverage": coverage,
                                "lower_w": lower, "upper_w": upper}
         rows.append(_row(inst.name, inst.formula, ev["ares"], covered, ev["pred"], lower,
@@ -566,8 +592,10 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
                                              ("log–log line", "line through the largest "
                                               f"{LINE_SIZES} sizes", line))], columns=columns)
             evidence["persistence"] = _baseline_evidence(problem, "persistence")
-    return _choose(problem, target, y, result, level, choose, cands, baselines,
+    pred = _choose(problem, target, y, result, level, choose, cands, baselines,
                    pd.DataFrame(fold_rows), flags, threshold, laws, evidence)
+    pred._curves = curves
+    return pred
 
 
 # ---- the choice -------------------------------------------------------------------------

@@ -39,12 +39,24 @@ import pandas as pd
 from scalelab._errors import InputTypeError, NotFittedError, ScalelabError, TableError
 from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.laws._objective import robust_objective
-from scalelab.laws._optim import METHODS, minimize_stage
+from scalelab.laws._optim import METHODS, BatchResult, minimize_stage
 
 
 #: starts polished after the grid phase; the grid phase stops rows that cannot reach them.
 #: Rows are not pruned while polished: one may pick up speed and overtake the one ahead.
 N_POLISH = 8
+#: the grid phase evaluates every start at every point at once, arrays of starts × points ×
+#: parameters; past this many values (and SCREEN_POINTS points) it screens the starts on a
+#: random subsample of that size instead, whose summed Huber loss estimates the full one
+GRID_BUDGET = 1_000_000
+#: the fewest points a screening subsample holds (no fit of this many points is screened)
+SCREEN_POINTS = 512
+#: after screening, the best N_POLISH starts are polished on the subsample, and this many
+#: of them on every point
+N_POLISH_ALL = 2
+#: rows × points × parameters of one batch of the polish and bootstrap on every point: a
+#: large fit runs its rows in batches of this size, so its memory grows with the points only
+BATCH_BUDGET = 4_000_000
 
 
 __all__ = ["Law", "NotFittedError", "grid_starts"]
@@ -53,6 +65,14 @@ __all__ = ["Law", "NotFittedError", "grid_starts"]
 def _count(n: int, noun: str) -> str:
     """``"1 row"``, ``"3 rows"``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _one_hot(gather: np.ndarray, n_full: int) -> np.ndarray:
+    """The one-hot (n·P, P_full) matrix of a gather map (n, P) of points' parameters."""
+    n, P = gather.shape
+    scatter = np.zeros((n * P, n_full))
+    scatter[np.arange(n * P), gather.ravel()] = 1.0
+    return scatter
 
 
 def grid_starts(**values) -> np.ndarray:
@@ -149,7 +169,7 @@ class Law(Estimator):
         law = type(self).__name__
         for symbols, params in self.identified_by.items():
             free = [p for p in params if p not in (self.fixed or {})]
-            distinct = np.unique(np.column_stack([X[s] for s in symbols]), axis=0).shape[0]
+            distinct = int((~pd.DataFrame({s: X[s] for s in symbols}).duplicated()).sum())
             if distinct < len(free):
                 axis = " and ".join(self.inputs[s] for s in symbols)
                 raise TableError(f"{law}.fit: the points hold {distinct} distinct values of "
@@ -328,9 +348,14 @@ class Law(Estimator):
 
         starts = self._starts(X, ys)
         fun_grad = self._objective(X, np.log(ys), None)
+        # a fit of many points screens its starts on a subsample (memory and time O(n))
+        screen = max(SCREEN_POINTS, int(GRID_BUDGET // starts.size))
+        sub = self._screening_points(X, groups, screen) if ys.size > screen else None
+        grid_fun = fun_grad if sub is None else self._objective(
+            {k: v[sub] for k, v in X.items()}, np.log(ys[sub]), None, points=sub)
         # phase 1: every start, loose stopping tests (scipy L-BFGS-B's defaults), rows
         # that cannot reach the best few pruned (scalelab.laws._optim.STAGES)
-        res = minimize_stage(fun_grad, starts, self._lower, self._upper, method=self.method,
+        res = minimize_stage(grid_fun, starts, self._lower, self._upper, method=self.method,
                              stage="grid", max_iter=self.max_iter, keep_best=N_POLISH)
         order = np.argsort(res.fun)
         if not np.isfinite(res.fun[order[0]]):
@@ -338,8 +363,11 @@ class Law(Estimator):
                              f"table holds the law's inputs and a positive y.")
         # phase 2: polish the best few to tight tolerances
         top = res.x[order[:N_POLISH]]
-        polished = minimize_stage(fun_grad, top, self._lower, self._upper, method=self.method,
-                                  stage="polish", max_iter=self.max_iter)
+        if sub is not None:  # on the subsample first; the best few then on every point
+            screened = minimize_stage(grid_fun, top, self._lower, self._upper,
+                                      method=self.method, stage="polish", max_iter=self.max_iter)
+            top = screened.x[np.argsort(screened.fun)[:N_POLISH_ALL]]
+        polished = self._minimize_in_batches(fun_grad, top, "polish", ys.size)
         best = int(np.argmin(polished.fun))
         theta = polished.x[best]
         self.theta_ = theta
@@ -383,11 +411,7 @@ class Law(Estimator):
                                 for p in self.param_names] for g in groups])
         self.full_names_ = tuple(names)
         self._gather = gather
-        self._scatter = None
-        if gather is not None:
-            n, P = gather.shape
-            self._scatter = np.zeros((n * P, len(names)))
-            self._scatter[np.arange(n * P), gather.ravel()] = 1.0
+        self._scatter = None if gather is None else _one_hot(gather, len(names))
         bounds = {**self.default_bounds, **(self.bounds or {})}
         lower, upper = [], []
         for name in names:
@@ -412,9 +436,46 @@ class Law(Estimator):
             grid = grid[:, col]
         return np.clip(grid, self._lower, self._upper)
 
-    def _objective(self, X, log_y, weights):
+    def _objective(self, X, log_y, weights, points=None):
+        """The summed Huber objective of the points X, log_y (``points``: their rows among
+        the fitted points, when a subsample)."""
+        gather, scatter = self._gather, self._scatter
+        if points is not None and gather is not None:
+            gather = gather[points]
+            scatter = _one_hot(gather, len(self.full_names_))
         return robust_objective(self._log_predict, X, log_y, self.huber_delta, weights,
-                                self._gather, self._scatter)
+                                gather, scatter)
+
+    def _screening_points(self, X: dict, groups, size: int) -> np.ndarray:
+        """Rows of a subsample of about ``size`` points to screen the starts on: one point
+        of every distinct input value (when they are few), the ends of every input, the rest
+        drawn at random (seeded) within each group in proportion to its points."""
+        rng = np.random.default_rng(0)
+        n = next(iter(X.values())).size
+        inputs = np.column_stack(list(X.values()))
+        first = np.flatnonzero(~pd.DataFrame(inputs).duplicated().to_numpy())
+        picked = [first] if first.size <= size // 2 else []
+        strata = ([np.arange(n)] if groups is None
+                  else [np.flatnonzero(groups == g) for g in pd.unique(groups)])
+        for idx in strata:
+            picked += [idx[np.argmin(inputs[idx], axis=0)], idx[np.argmax(inputs[idx], axis=0)]]
+            take = min(idx.size, max(1, -(-size * idx.size // n)))
+            picked.append(rng.choice(idx, size=take, replace=False))
+        return np.unique(np.concatenate(picked))
+
+    def _minimize_in_batches(self, fun_grad, x0, stage: str, n: int):
+        """``minimize_stage`` of rows x0 (unpruned, so independent), in batches of at most
+        BATCH_BUDGET rows × points × parameters; one call when they fit in one."""
+        per_batch = max(1, int(BATCH_BUDGET // (n * x0.shape[1])))
+        if x0.shape[0] <= per_batch:
+            return minimize_stage(fun_grad, x0, self._lower, self._upper, method=self.method,
+                                  stage=stage, max_iter=self.max_iter)
+        parts = [minimize_stage(fun_grad, x0[i:i + per_batch], self._lower, self._upper,
+                                method=self.method, stage=stage, max_iter=self.max_iter)
+                 for i in range(0, x0.shape[0], per_batch)]
+        return BatchResult(**{field: np.concatenate([getattr(p, field) for p in parts])
+                              for field in ("x", "fun", "grad", "n_iter", "converged",
+                                            "reason")})
 
     def _log_predict_full(self, theta, X, groups=None):
         """Log predictions (S, n) for full parameter rows theta (S, P_full)."""
@@ -443,18 +504,24 @@ class Law(Estimator):
             self.bse_ = None
             return
         rng = np.random.default_rng(self.seed)
-        weights = np.zeros((B, n))
         strata = [np.arange(n)] if groups is None else [np.flatnonzero(groups == g)
                                                         for g in pd.unique(groups)]
-        for idx in strata:  # resample within each group so every group stays fitted
-            weights[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size),
-                                              size=B)
-        fun_grad = fun_grad_factory(weights)
-        res = minimize_stage(fun_grad, np.repeat(self.theta_[None], B, axis=0), self._lower,
-                             self._upper, method=self.method, stage="bootstrap",
-                             max_iter=self.max_iter)
-        self.bootstrap_theta_ = res.x
-        self.bootstrap_params_ = pd.DataFrame(self._to_natural(res.x),
+        # resamples in batches of BATCH_BUDGET values (one batch for a small fit), so a
+        # fit of many points never holds all resamples' weights at once
+        per_batch = max(1, int(BATCH_BUDGET // (n * self.theta_.size)))
+        parts = []
+        for first in range(0, B, per_batch):
+            size = min(per_batch, B - first)
+            weights = np.zeros((size, n))
+            for idx in strata:  # resample within each group so every group stays fitted
+                weights[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size),
+                                                  size=size)
+            parts.append(minimize_stage(fun_grad_factory(weights),
+                                        np.repeat(self.theta_[None], size, axis=0),
+                                        self._lower, self._upper, method=self.method,
+                                        stage="bootstrap", max_iter=self.max_iter).x)
+        self.bootstrap_theta_ = np.concatenate(parts)
+        self.bootstrap_params_ = pd.DataFrame(self._to_natural(self.bootstrap_theta_),
                                               columns=list(self.full_names_))
         self.bse_ = self.bootstrap_params_.std(ddof=1).rename("std err")
 

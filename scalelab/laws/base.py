@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import InputTypeError, NotFittedError, ScalelabError, TableError
+from scalelab._errors import (InputTypeError, NotFittedError, ScalelabError,
+                              ScalelabWarning, TableError)
 from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.laws._objective import robust_objective
 from scalelab.laws._optim import METHODS, BatchResult, minimize_stage
@@ -45,6 +47,8 @@ from scalelab.laws._optim import METHODS, BatchResult, minimize_stage
 #: starts polished after the grid phase; the grid phase stops rows that cannot reach them.
 #: Rows are not pruned while polished: one may pick up speed and overtake the one ahead.
 N_POLISH = 8
+#: ``fit`` warns when y rises with an input the law falls in, at this Spearman correlation
+RISING_RHO = 0.5
 #: the grid phase evaluates every start at every point at once, arrays of starts × points ×
 #: parameters; past this many values (and SCREEN_POINTS points) it screens the starts on a
 #: random subsample of that size instead, whose summed Huber loss estimates the full one
@@ -73,6 +77,74 @@ def _one_hot(gather: np.ndarray, n_full: int) -> np.ndarray:
     scatter = np.zeros((n * P, n_full))
     scatter[np.arange(n * P), gather.ravel()] = 1.0
     return scatter
+
+
+def _aligned(given: dict, data, law: str, what: str) -> dict:
+    """``given`` ({role: name or values}) with pandas Series aligned on the index of the
+    table (or of the first Series), as pandas aligns columns: a Series whose index holds
+    the same labels in another order is put in that order; one whose labels differ is
+    refused (pairing it by position would pair the wrong runs)."""
+    series = {role: v for role, v in given.items() if isinstance(v, pd.Series)}
+    if not series:
+        return given
+    if isinstance(data, pd.DataFrame):
+        reference, ref_name = data.index, "the table's"
+    else:
+        ref_role = next(iter(series))
+        reference, ref_name = series[ref_role].index, f"{ref_role}'s"
+    out = dict(given)
+    for role, values in series.items():
+        if values.index.equals(reference) or len(values) != len(reference):
+            continue  # (different lengths: refused as such by the caller)
+        if (values.index.is_unique and reference.is_unique and len(values) == len(reference)
+                and values.index.sort_values().equals(reference.sort_values())):
+            out[role] = values.reindex(reference)
+            continue
+        raise TableError(f"{law}.{what}: {role} is a pandas Series whose index labels differ "
+                         f"from {ref_name}, so its values cannot be paired with the other "
+                         f"columns' by label; select the same rows, or pass .to_numpy() to "
+                         f"pair them by position.")
+    return out
+
+
+def _one_column(values, role: str, law: str, what: str) -> np.ndarray:
+    """``values`` as a 1-D array: one value per point (a single row or column of a 2-D
+    array is flattened; a table of several columns is refused, as flattening it would
+    pair its values with the wrong points)."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        return values.to_numpy()
+    try:
+        array = np.asarray(values)
+    except ValueError:  # a ragged list
+        raise TableError(f"{law}.{what}: {role} is a ragged list (rows of different "
+                         f"lengths); pass one value per point.") from None
+    if array.ndim > 1 and sum(size > 1 for size in array.shape) > 1:
+        raise TableError(f"{law}.{what}: {role} must hold one value per point (1-D), got an "
+                         f"array of shape {array.shape}; pass one column, e.g. "
+                         f"{role}[:, 0], or flatten every column alike with .ravel().")
+    return array.ravel()
+
+
+#: dtypes a size or a metric cannot be: booleans, dates, durations, complex numbers
+_NOT_A_NUMBER = {"b": "True/False values", "M": "dates", "m": "durations",
+                 "c": "complex numbers"}
+
+
+def _check_numeric_kind(values, name: str, where: str) -> None:
+    """Refuse booleans, dates, durations and complex numbers where numbers belong: numpy
+    reads True as 1.0 and a date as nanoseconds since 1970, which a law would fit silently."""
+    array = values if isinstance(values, np.ndarray) else np.asarray(
+        values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else values,
+        dtype=object if isinstance(values, (list, tuple)) else None)
+    kind = array.dtype.kind
+    if kind == "O" and array.size:
+        inferred = pd.api.types.infer_dtype(array.ravel(), skipna=True)
+        kind = {"boolean": "b", "datetime": "M", "datetime64": "M", "date": "M",
+                "timedelta": "m", "timedelta64": "m", "complex": "c"}.get(inferred, kind)
+    if kind in _NOT_A_NUMBER:
+        raise InputTypeError(f"{where}: {name} holds {_NOT_A_NUMBER[kind]}, not numbers; pass "
+                             f"sizes or metric values as numbers (a bool or a date would be "
+                             f"read as 1.0 or as nanoseconds).")
 
 
 def grid_starts(**values) -> np.ndarray:
@@ -127,6 +199,8 @@ class Law(Estimator):
     identified_by: dict = {}
     #: inputs that may be 0 at ``predict`` (the others must be positive)
     nonnegative_inputs: frozenset = frozenset()
+    #: inputs in which the law falls: ``fit`` warns when y rises with one of them
+    falls_with: tuple = ()
 
     def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
                  fixed: dict | None = None, bounds: dict | None = None,
@@ -201,8 +275,10 @@ class Law(Estimator):
         if data is None or isinstance(data, pd.DataFrame):
             return data
         if isinstance(data, dict):
+            columns = _aligned({k: v for k, v in data.items()}, None, law, what)
+            columns = {k: _one_column(v, k, law, what) for k, v in columns.items()}
             try:
-                return pd.DataFrame({k: np.ravel(v) for k, v in data.items()})
+                return pd.DataFrame(columns)
             except ValueError:
                 sizes = sorted({np.size(v) for v in data.values()})
                 raise TableError(f"{law}.{what}: the dict's columns have different lengths "
@@ -213,6 +289,11 @@ class Law(Estimator):
 
     def _read(self, data, columns: dict, y, group, what: str):
         law = type(self).__name__
+        given = _aligned({**{self.inputs[s]: c for s, c in columns.items()}, "y": y,
+                          **({"group": group} if group is not None else {})},
+                         data, law, what)
+        columns = {s: given[self.inputs[s]] for s in columns}
+        y, group = given["y"], given.get("group")
         X = {symbol: self._column(data, col, self.inputs[symbol], law)
              for symbol, col in columns.items()}
         ys = self._column(data, y, "y", law)
@@ -229,10 +310,11 @@ class Law(Estimator):
                 raise TableError(f"{law}.{what}: the table has no column {group!r} for group; "
                                  f"name a column of the table or pass the groups as an array.")
             groups = (np.asarray(data[group]) if isinstance(group, str) and data is not None
-                      else np.asarray(group)).ravel()
+                      else _one_column(group, "group", law, what))
             if groups.size != ys.size:
                 raise TableError(f"{law}.{what}: group has {groups.size} values for {ys.size} "
                                  f"points; pass a column of the same table.")
+        self._check_one_variant(data, groups, law, what)
         # NaN and ±inf are refused, never dropped: a fitted law's points are the table's
         # rows, and an infinite loss is usually a diverged run the user should see
         named = {**{self.inputs[s]: (columns[s], v) for s, v in X.items()}, "y": (y, ys)}
@@ -249,6 +331,26 @@ class Law(Estimator):
                              f"({where}); drop them first, e.g. "
                              f"table[np.isfinite(table[[...]]).all(axis=1)].")
         return X, ys, groups
+
+    @staticmethod
+    def _check_one_variant(data, groups, law: str, what: str) -> None:
+        """Refuse a table whose rows hold several loss variants (a ``loss_variant`` column
+        with more than one value) unless ``group`` keeps them apart: the variants' losses
+        are on different scales and their laws differ, so one law through all of them
+        describes none (as :func:`scalelab.laws.predict` refuses them)."""
+        if not isinstance(data, pd.DataFrame) or "loss_variant" not in data.columns:
+            return
+        variants = data["loss_variant"]
+        if isinstance(variants, pd.DataFrame) or variants.nunique() < 2:
+            return
+        if groups is not None and pd.DataFrame({"g": groups, "v": variants.to_numpy()}
+                                               ).groupby("g")["v"].nunique().max() < 2:
+            return  # every group holds one variant
+        names = sorted(map(str, variants.dropna().unique()))
+        raise TableError(f"{law}.{what}: the table holds several loss variants "
+                         f"({', '.join(names)}), whose laws differ; select one, e.g. "
+                         f"table[table.loss_variant == {names[0]!r}], or fit one law per "
+                         f"variant with group='loss_variant'.")
 
     def _start_fit(self) -> None:
         """Forget an earlier fit and check the hyper-parameters, before any work."""
@@ -337,6 +439,7 @@ class Law(Estimator):
         groups = groups[keep] if groups is not None else None
         self._check_inputs(X, ys)
         self._check_identified(X)
+        self._warn_rising(X, ys, groups)
         self._setup_params(groups)
         n_free = int(np.sum(self._lower < self._upper))
         if ys.size <= n_free:
@@ -370,6 +473,7 @@ class Law(Estimator):
         polished = self._minimize_in_batches(fun_grad, top, "polish", ys.size)
         best = int(np.argmin(polished.fun))
         theta = polished.x[best]
+        self._warn_at_bounds(theta)
         self.theta_ = theta
         self.objective_ = float(polished.fun[best])
         self.n_starts_ = int(starts.shape[0])
@@ -384,6 +488,53 @@ class Law(Estimator):
         self.params_ = pd.Series(self._to_natural(theta), index=list(self.full_names_),
                                  name=law)
         return self
+
+    def _warn_rising(self, X: dict, ys: np.ndarray, groups) -> None:
+        """Warn when y rises with an input in which the law falls (``falls_with``): the
+        law cannot follow it and fits a flat curve instead (e.g. PSNR or accuracy fitted
+        where a loss or an error belongs, or x and y paired wrongly)."""
+        law = type(self).__name__
+        strata = ([(None, np.arange(ys.size))] if groups is None
+                  else [(g, np.flatnonzero(groups == g)) for g in pd.unique(groups)])
+        for symbol in self.falls_with:
+            for g, idx in strata:
+                x = pd.Series(X[symbol][idx])
+                if idx.size < 3 or x.nunique() < 2:
+                    continue
+                rho = x.corr(pd.Series(ys[idx]), method="spearman")
+                if rho > RISING_RHO:
+                    where = "" if g is None else f" in group {g!r}"
+                    warnings.warn(f"{law}.fit: y rises with {self.inputs[symbol]}{where} "
+                                  f"(Spearman rho = {rho:+.2f} over {idx.size} points), but "
+                                  f"the law falls with size, so its fit is a flat curve; fit a "
+                                  f"metric that falls with size (a loss or an error, not e.g. "
+                                  f"PSNR or accuracy) or check that the columns are paired.",
+                                  ScalelabWarning, stacklevel=4)
+                    return
+
+    def _warn_at_bounds(self, theta: np.ndarray) -> None:
+        """Warn, naming the parameter, when the fit ended at a bound the user gave
+        (``bounds=``, not fixing it): the optimum the data point to lies beyond, so the law
+        is held there. (A law's default bounds, e.g. BrokenPowerLaw's sharpness, are
+        reached by ordinary fits and are not warned of.)"""
+        law = type(self).__name__
+        bounds = self.bounds or {}
+        for j, name in enumerate(self.full_names_):
+            lo, hi = self._lower[j], self._upper[j]
+            if lo == hi or name.split("[")[0] not in bounds:
+                continue
+            for end, word in ((lo, "lower"), (hi, "upper")):
+                if np.isfinite(end) and abs(theta[j] - end) <= 1e-8 * max(1.0, abs(end)):
+                    base = name.split("[")[0]
+                    value = self._to_natural_value(base, end)
+                    warnings.warn(f"{law}.fit: {name} ended at its {word} bound {value:g} "
+                                  f"(bounds {tuple(bounds[base])}), so the data pull it "
+                                  f"beyond and the law is held there; widen bounds="
+                                  f"{{{base!r}: ...}} if that is allowed, or check the data.",
+                                  ScalelabWarning, stacklevel=4)
+
+    def _to_natural_value(self, name: str, value: float) -> float:
+        return float(np.exp(value)) if name in self.log_params else float(value)
 
     def _setup_params(self, groups) -> None:
         law = type(self).__name__
@@ -534,8 +685,11 @@ class Law(Estimator):
 
     @staticmethod
     def _check_level(level: float) -> None:
-        if not 0 < level < 1:
-            raise ScalelabError(f"level must be between 0 and 1 (e.g. 0.95), got {level}.")
+        # any real number (np.float32 too); "90%" is refused rather than guessed at
+        number = isinstance(level, numbers.Real) and not isinstance(level, (bool, np.bool_))
+        if not number or not 0 < level < 1:
+            raise ScalelabError(f"level must be a number between 0 and 1 (e.g. 0.95 for a 95% "
+                                f"interval), got {level!r}.")
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Bootstrap percentile intervals of the parameters (columns ``lower``, ``upper``)."""
@@ -566,10 +720,11 @@ class Law(Estimator):
             else:
                 raise ScalelabError(f"{law}.{what} needs {symbol}= (the {keyword}); e.g. "
                                     f"{what}({', '.join(f'{s}=...' for s in self.inputs)}).")
+            name = symbol if keyword == symbol else f"{symbol} (the {keyword})"
+            _check_numeric_kind(value, name, f"{law}.{what}")
             try:
                 X[symbol] = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
-                name = symbol if keyword == symbol else f"{symbol} (the {keyword})"
                 raise InputTypeError(f"{law}.{what}: {name} must be numeric, got "
                                     f"{type(value).__name__} {str(value)[:40]!r}.") from None
             self._check_predict_input(symbol, X[symbol], what)
@@ -709,13 +864,24 @@ class Law(Estimator):
                 raise TableError(f"{law}.fit: the table has no column {name_or_values!r} for "
                                  f"{role} (it has: {have}); name the right column with "
                                  f"{role}=... .")
+            copies = int((data.columns == name_or_values).sum())
+            if copies > 1:
+                raise TableError(f"{law}.fit: the table has {copies} columns named "
+                                 f"{name_or_values!r} (for {role}), so which one is meant is "
+                                 f"unclear; keep one, e.g. "
+                                 f"table.loc[:, ~table.columns.duplicated()].")
             values = data[name_or_values]
+            name = f"{role} (column {name_or_values!r})"
         else:
             values = name_or_values
+            name = role
             if np.ndim(values) == 0:
                 raise InputTypeError(f"{law}.fit: {role} must be a column name or an array "
                                      f"of values, got {type(values).__name__} {values!r}.")
+        values = _one_column(values, role, law, "fit")
+        _check_numeric_kind(values, name, f"{law}.fit")
         try:
-            return np.asarray(values, dtype=float).ravel()
+            return np.asarray(values, dtype=float)
         except (TypeError, ValueError):
-            raise TableError(f"{law}.fit: {role} must be numeric.") from None
+            raise TableError(f"{law}.fit: {name} must be numeric; convert it, e.g. with "
+                             f"pd.to_numeric.") from None

@@ -53,9 +53,17 @@ def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: floa
         raise ScalelabError(f"compute_optimal needs a fitted ChinchillaLaw, got "
                             f"{type(law).__name__}; fit L(N, D) = E + A/N^alpha + B/D^beta first.")
     check_is_fitted(law)
-    flops = np.atleast_1d(np.asarray(flops, dtype=float))
-    if (flops <= 0).any() or flops_per_param_sample <= 0:
-        raise ScalelabError("compute_optimal: flops and flops_per_param_sample must be positive.")
+    try:
+        flops = np.atleast_1d(np.asarray(flops, dtype=float))
+        per_sample = float(flops_per_param_sample)
+    except (TypeError, ValueError):
+        raise ScalelabError(f"compute_optimal: flops and flops_per_param_sample must be "
+                            f"numbers, got {str(flops)[:40]!r} and "
+                            f"{str(flops_per_param_sample)[:40]!r}.") from None
+    if not (np.isfinite(flops) & (flops > 0)).all() or not (np.isfinite(per_sample)
+                                                           and per_sample > 0):
+        raise ScalelabError("compute_optimal: flops and flops_per_param_sample must be "
+                            "positive, finite numbers (a NaN budget has no optimum).")
     names = ["E", "A", "B", "alpha", "beta"]
 
     def pick(table: pd.DataFrame) -> np.ndarray:

@@ -63,7 +63,37 @@ N_POLISH_ALL = 2
 BATCH_BUDGET = 4_000_000
 
 
-__all__ = ["Law", "NotFittedError", "grid_starts"]
+__all__ = ["Law", "NotFittedError", "check_metric_column", "grid_starts"]
+
+
+def check_metric_column(y, columns) -> str:
+    """``y`` if it names a metric among a runs table's ``columns``; one sentence otherwise.
+
+    Refused: a ``y`` that is not a column name, a column the table lacks, and a column
+    that is not a measured result: a scaling axis (``params`` N, ``samples`` U,
+    ``samples_seen`` D, ``epochs``, ``flops`` C), ``step``, ``run_id`` or a setting of the
+    run's configuration (``width``, ``lr``, ...). Predicting ``params`` at ``params=1e8``
+    would otherwise return a number (a law through the sizes themselves).
+    """
+    from scalelab.config import RunConfig
+    from scalelab.runs.columns import AXES, axis_label
+
+    if not isinstance(y, str):
+        raise InputTypeError(f"y must be the name of a metric column, e.g. 'val_loss', got "
+                             f"{type(y).__name__} {str(y)[:40]!r}.")
+    if y in AXES:
+        raise TableError(f"y={y!r} is a scaling axis ({axis_label(y)}), not a result to "
+                         f"predict; name a metric the runs recorded, e.g. y='val_loss'.")
+    if y in ("step", "run_id") or y in RunConfig.field_names():
+        raise TableError(f"y={y!r} is a run's {'setting' if y != 'step' else 'step count'}, "
+                         f"not a result to predict; name a metric the runs recorded, e.g. "
+                         f"y='val_loss'.")
+    columns = list(columns)
+    if y not in columns:
+        have = ", ".join(map(str, columns[:12])) or "none"
+        raise TableError(f"the runs table has no column {y!r} (it has: {have}); name the "
+                         f"metric with y=... .")
+    return y
 
 
 def _count(n: int, noun: str) -> str:

@@ -47,6 +47,15 @@ def is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
+def check_seed(seed, func: str):
+    """``seed`` for ``np.random.default_rng``: None, a whole number >= 0 or a Generator;
+    one sentence otherwise (numpy's own errors name no argument)."""
+    if seed is None or isinstance(seed, np.random.Generator) or (is_integer(seed)
+                                                                  and seed >= 0):
+        return seed
+    raise ScalelabError(f"{func}: seed must be None or a whole number >= 0, got {seed!r}.")
+
+
 def is_integer(value) -> bool:
     """A whole number (python or numpy), not a bool (which python counts as 0 or 1)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))

@@ -47,7 +47,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from scalelab._errors import InputTypeError, ScalelabError
-from scalelab.calibration._arrays import as_numpy, check_choice, float_eps, is_integer, is_real
+from scalelab.calibration._arrays import (as_numpy, check_choice, check_seed, float_eps,
+                                         is_integer, is_real)
 from scalelab.calibration._toplabel import edge_bin_stats, top_label_checked, width_bin_stats
 
 BINNINGS = ("width", "mass", "unique")
@@ -270,6 +271,7 @@ def _calibration_error(probs, labels, *, bins, binning, power, debias, kind, bin
     if not is_integer(bins) or bins < 1:
         raise ScalelabError(f"{func}: bins must be a positive integer, got {bins!r}.")
     check_choice(func, "binning", binning, BINNINGS)
+    check_seed(seed, func)
     columns = _prepared_columns(probs, labels, func, binary, kind,
                                 "top_label" if func == "ece" else "marginal")
     _check_enough_points(columns[0][0], bins, binning, debias, func)
@@ -404,6 +406,7 @@ def bootstrap_ci(metric: Callable, probs, labels, level: float = 0.9, resamples:
                             f"brier_score, got {type(metric).__name__}.")
     if not is_integer(resamples) or resamples < 2:
         raise ScalelabError(f"bootstrap_ci: resamples must be an integer ≥ 2, got {resamples!r}.")
+    check_seed(seed, "bootstrap_ci")
     probs = as_numpy(probs, name="probs", func="bootstrap_ci")
     labels = as_numpy(labels, name="labels", func="bootstrap_ci")
     estimate = metric(probs, labels, **metric_kwargs)  # checks the inputs

@@ -43,6 +43,7 @@ from scalelab._errors import InputTypeError, ScalelabError, ScalelabWarning
 from scalelab.calibration._arrays import (
     as_float,
     check_choice,
+    check_seed,
     check_weights,
     is_real,
     is_torch,
@@ -309,7 +310,7 @@ def rank_histogram(obs, ens, axis: int = 0, weights=None, seed=None) -> np.ndarr
     :func:`rank_histogram_flatness`.
     """
     func = "rank_histogram"
-    ranks, members = _ranks(obs, ens, axis, func, np.random.default_rng(seed))
+    ranks, members = _ranks(obs, ens, axis, func, np.random.default_rng(check_seed(seed, func)))
     w = check_weights(weights, ranks.shape, func)
     w_flat = None if w is None else np.broadcast_to(w, ranks.shape).ravel()
     counts = np.bincount(ranks.ravel(), weights=w_flat, minlength=members + 1)
@@ -354,7 +355,7 @@ def pit(obs, ens, axis: int = 0, seed=None) -> np.ndarray:
     u is exactly uniform on [0, 1] when the observation is exchangeable with the
     members (the continuous form of the rank histogram; Gneiting et al. 2007, §3.1).
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "pit"))
     ranks, members = _ranks(obs, ens, axis, "pit", rng)
     return (ranks + rng.random(ranks.shape)) / (members + 1)
 

@@ -66,6 +66,8 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
     if isinstance(size_fractions, numbers.Real):
         size_fractions = (size_fractions,)  # one fraction
     try:
+        if isinstance(size_fractions, str):
+            raise TypeError
         size_fractions = tuple(size_fractions)
     except TypeError:
         raise InputTypeError(f"backtest: size_fractions must be fractions in (0, 1], e.g. "

@@ -344,6 +344,11 @@ class Law(Estimator):
             if groups.size != ys.size:
                 raise TableError(f"{law}.{what}: group has {groups.size} values for {ys.size} "
                                  f"points; pass a column of the same table.")
+            missing = int(pd.isna(groups).sum())
+            if missing:
+                raise TableError(f"{law}.{what}: group has {_count(missing, 'missing value')} "
+                                 f"(NaN or None), so those points belong to no group; fill them "
+                                 f"or drop those rows.")
         self._check_one_variant(data, groups, law, what)
         # NaN and ±inf are refused, never dropped: a fitted law's points are the table's
         # rows, and an infinite loss is usually a diverged run the user should see

@@ -401,6 +401,7 @@ def bootstrap_ci(metric: Callable, probs, labels, level: float = 0.9, resamples:
     """
     if not (is_real(level) and 0 < level < 1):
         raise ScalelabError(f"bootstrap_ci: level must be a float in (0, 1), got {level!r}.")
+    level = float(level)  # np.float32 too, computed with in float64
     if not callable(metric):
         raise InputTypeError(f"bootstrap_ci: metric must be a function such as ece or "
                             f"brier_score, got {type(metric).__name__}.")

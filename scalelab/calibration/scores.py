@@ -371,6 +371,7 @@ def interval_coverage(obs, ens, axis: int = 0, level: float = 0.9, reduce_axes="
     func = "interval_coverage"
     if not (is_real(level) and 0.0 < level < 1.0):
         raise ScalelabError(f"{func}: level must be a number in (0, 1), got {level!r}.")
+    level = float(level)  # np.float32 too, computed with in float64
     obs, ens, axis, members, score_shape = _host_ensemble(obs, ens, axis, func, 2)
     lower, upper = np.quantile(ens, [(1 - level) / 2, (1 + level) / 2], axis=axis)
     inside = ((obs >= lower) & (obs <= upper)).astype(np.float64)

@@ -12,11 +12,12 @@ recommends, with the intermediate checkpoints of the smaller runs added to the f
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import InputTypeError, ScalelabError, TableError
+from scalelab._errors import InputTypeError, ScalelabError, ScalelabWarning, TableError
 from scalelab.runs.table import require_columns
 
 
@@ -63,6 +64,7 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
                             "run's checkpoints; pass them or set drop_early=None.")
     if drop_early is not None and not 0 <= drop_early < 1:
         raise ScalelabError(f"backtest: drop_early must be in [0, 1), got {drop_early}.")
+    Law._check_level(level)  # before any fit
     if isinstance(size_fractions, numbers.Real):
         size_fractions = (size_fractions,)  # one fraction
     try:
@@ -101,7 +103,10 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
         if train.empty:
             raise TableError(f"backtest: no run is smaller than {fraction:g} × the largest "
                              f"{size} ({top:g}); use larger size_fractions.")
-        fitted = law.clone().fit(train, y=y, **columns)
+        with warnings.catch_warnings():  # the refits on fewer runs repeat the fit's word
+            warnings.filterwarnings("ignore", message=r".* rises with .*",
+                                    category=ScalelabWarning)
+            fitted = law.clone().fit(train, y=y, **columns)
         n_runs = train[run].nunique() if run and run in train else len(train)
         for _, target in targets.iterrows():
             inputs = {symbol: target[col] for symbol, col in fitted.column_names_.items()}

@@ -63,7 +63,18 @@ N_POLISH_ALL = 2
 BATCH_BUDGET = 4_000_000
 
 
-__all__ = ["Law", "NotFittedError", "check_metric_column", "grid_starts"]
+__all__ = ["Law", "NotFittedError", "check_level", "check_metric_column", "grid_starts"]
+
+
+def check_level(level) -> float:
+    """``level`` as a float if it is a number strictly between 0 and 1 (any real number,
+    np.float32 too); one sentence otherwise. ``"90%"`` is refused, not guessed at: a
+    string is not a number anywhere else in the API either."""
+    number = isinstance(level, numbers.Real) and not isinstance(level, (bool, np.bool_))
+    if not number or not 0 < level < 1:
+        raise ScalelabError(f"level must be a number between 0 and 1 (e.g. 0.95 for a 95% "
+                            f"interval), got {level!r}.")
+    return float(level)
 
 
 def check_metric_column(y, columns) -> str:
@@ -474,7 +485,7 @@ class Law(Estimator):
         groups = groups[keep] if groups is not None else None
         self._check_inputs(X, ys)
         self._check_identified(X)
-        self._warn_rising(X, ys, groups)
+        self._warn_rising(X, ys, groups, columns, y)
         self._setup_params(groups)
         n_free = int(np.sum(self._lower < self._upper))
         if ys.size <= n_free:
@@ -524,11 +535,12 @@ class Law(Estimator):
                                  name=law)
         return self
 
-    def _warn_rising(self, X: dict, ys: np.ndarray, groups) -> None:
+    def _warn_rising(self, X: dict, ys: np.ndarray, groups, columns: dict, y) -> None:
         """Warn when y rises with an input in which the law falls (``falls_with``): the
         law cannot follow it and fits a flat curve instead (e.g. PSNR or accuracy fitted
         where a loss or an error belongs, or x and y paired wrongly)."""
         law = type(self).__name__
+        y_name = y if isinstance(y, str) else "y"
         strata = ([(None, np.arange(ys.size))] if groups is None
                   else [(g, np.flatnonzero(groups == g)) for g in pd.unique(groups)])
         for symbol in self.falls_with:
@@ -539,12 +551,14 @@ class Law(Estimator):
                 rho = x.corr(pd.Series(ys[idx]), method="spearman")
                 if rho > RISING_RHO:
                     where = "" if g is None else f" in group {g!r}"
-                    warnings.warn(f"{law}.fit: y rises with {self.inputs[symbol]}{where} "
-                                  f"(Spearman rho = {rho:+.2f} over {idx.size} points), but "
-                                  f"the law falls with size, so its fit is a flat curve; fit a "
-                                  f"metric that falls with size (a loss or an error, not e.g. "
-                                  f"PSNR or accuracy) or check that the columns are paired.",
-                                  ScalelabWarning, stacklevel=4)
+                    x_name = (columns[symbol] if isinstance(columns[symbol], str)
+                              else self.inputs[symbol])
+                    warnings.warn(f"{law}.fit: {y_name} rises with {x_name}{where} (Spearman "
+                                  f"rho = {rho:+.2f} over {idx.size} points), but the law can "
+                                  f"only fall with it, so its fit is nearly flat; such a law "
+                                  f"describes a metric that falls with size (a loss or an "
+                                  f"error, not e.g. PSNR), so check the metric and that the "
+                                  f"columns are paired.", ScalelabWarning, stacklevel=4)
                     return
 
     def _warn_at_bounds(self, theta: np.ndarray) -> None:
@@ -719,16 +733,12 @@ class Law(Estimator):
                                 f"with n_bootstrap > 0 (e.g. n_bootstrap=1000).")
 
     @staticmethod
-    def _check_level(level: float) -> None:
-        # any real number (np.float32 too); "90%" is refused rather than guessed at
-        number = isinstance(level, numbers.Real) and not isinstance(level, (bool, np.bool_))
-        if not number or not 0 < level < 1:
-            raise ScalelabError(f"level must be a number between 0 and 1 (e.g. 0.95 for a 95% "
-                                f"interval), got {level!r}.")
+    def _check_level(level: float) -> float:
+        return check_level(level)
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Bootstrap percentile intervals of the parameters (columns ``lower``, ``upper``)."""
-        self._check_level(level)
+        level = self._check_level(level)
         self._need_bootstrap("conf_int")
         q = [(1 - level) / 2, (1 + level) / 2]
         table = self.bootstrap_params_.quantile(q).T
@@ -829,7 +839,7 @@ class Law(Estimator):
         resampled exp(residual) of the fit (where one new run's value lies).
         Returns a DataFrame with ``prediction``, ``lower``, ``upper``.
         """
-        self._check_level(level)
+        level = self._check_level(level)
         self._need_bootstrap("predict_interval")
         if kind not in ("mean", "observation"):
             raise ScalelabError(f"kind must be 'mean' or 'observation', got {kind!r}.")
@@ -910,7 +920,11 @@ class Law(Estimator):
         else:
             values = name_or_values
             name = role
-            if np.ndim(values) == 0:
+            try:
+                scalar = np.ndim(values) == 0
+            except ValueError:  # a ragged list: refused as such just below
+                scalar = False
+            if scalar:
                 raise InputTypeError(f"{law}.fit: {role} must be a column name or an array "
                                      f"of values, got {type(values).__name__} {values!r}.")
         values = _one_column(values, role, law, "fit")

@@ -11,6 +11,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 CASES = {
     "bench_laws.py": (["--stride", "450", "--repeats", "1"], ["speed-up", "objective"]),
+    "bench_fit_size.py": (["--sizes", "1e3", "2e4", "--old-max", "1e3"],
+                          ["peak mb", "old/new", "objective"]),
     "bench_law_fits.py": (["--repeats", "1", "--scipy-stride", "450", "--skip-large"],
                           ["lbfgs/gauss-newton", "scipy/gauss-newton", "objective"]),
     "bench_calibration.py": (["--quick", "--repeats", "1"], ["ece", "crps"]),

@@ -22,6 +22,7 @@ import pytest
 from scalelab import InputTypeError, ScalelabError, ScalelabWarning, TableError
 from scalelab import calibration as cal
 from scalelab import laws
+from scalelab.laws.base import check_metric_column
 from scalelab.runs import load_runs
 
 # -------------------------------------------------------------------------- the data
@@ -301,6 +302,155 @@ BAD_CALLS = [
     ("load-runs-sweep-column", lambda: load_runs(TABLE, sweep="a"), "sweep", TableError),
 ]
 
+# --- issue 25, second round: silent numbers, tracebacks and unclear sentences ---------------
+SHUFFLED = pd.Series(LOSS).sample(frac=1, random_state=1)
+MIXED = pd.concat([TABLE.assign(loss_variant="mse"),
+                   TABLE.assign(loss_variant="crps_fair", val_loss=LOSS / 2)], ignore_index=True)
+FIELD_OBS, FIELD_ENS = np.zeros((2, 4)), RNG.normal(size=(5, 2, 4))
+ROW_ZERO = np.array([[1.0] * 4, [0.0] * 4])  # the second row of the grid weighs nothing
+
+BAD_CALLS += [
+    # laws: inputs numpy or pandas would read silently wrong
+    ("power-series-labels-differ", lambda: PowerLaw().fit(x=pd.Series(N),
+                                                          y=pd.Series(LOSS, index=N)), "y",
+     TableError),
+    ("power-series-vs-table-index", lambda: PowerLaw().fit(TABLE, y=pd.Series(LOSS, index=N)),
+     "table", TableError),
+    ("power-2d-x", lambda: PowerLaw().fit(x=np.column_stack([N, N]), y=np.r_[LOSS, LOSS]),
+     "shape (6, 2)", TableError),
+    ("power-2d-y", lambda: PowerLaw().fit(x=np.r_[N, N], y=np.column_stack([LOSS, LOSS])),
+     "y", TableError),
+    ("power-dict-2d", lambda: PowerLaw().fit({"params": np.column_stack([N, N]),
+                                              "val_loss": np.r_[LOSS, LOSS]}), "params",
+     TableError),
+    ("power-ragged-list", lambda: PowerLaw().fit(x=[[1e5, 1e6], [1e7]], y=[3, 2, 1]), "ragged",
+     TableError),
+    ("power-datetime-x", lambda: PowerLaw().fit(x=pd.Series(pd.to_datetime(N * 1e9)), y=LOSS),
+     "dates", InputTypeError),
+    ("power-timedelta-x", lambda: PowerLaw().fit(x=pd.to_timedelta(N, unit="s"), y=LOSS),
+     "durations", InputTypeError),
+    ("power-bool-y", lambda: PowerLaw().fit(x=N, y=LOSS > 2), "True/False", InputTypeError),
+    ("power-bool-column", lambda: PowerLaw().fit(_with(val_loss=LOSS > 2)), "val_loss",
+     InputTypeError),
+    ("power-object-bools", lambda: PowerLaw().fit(x=N, y=[True, False] * 3), "True/False",
+     InputTypeError),
+    ("power-complex-y", lambda: PowerLaw().fit(x=N, y=LOSS + 0j), "complex", InputTypeError),
+    ("power-duplicate-columns", lambda: PowerLaw().fit(pd.concat([TABLE, TABLE[["val_loss"]]],
+                                                                 axis=1)),
+     "2 columns named 'val_loss'", TableError),
+    ("power-group-missing", lambda: PowerLaw().fit(pd.concat([TABLE, TABLE]),
+                                                   group=np.array(["a"] * 6 + [None] * 6)),
+     "group has 6 missing values", TableError),
+    ("power-mixed-variants", lambda: PowerLaw().fit(MIXED), "loss_variant", TableError),
+    ("power-mixed-variants-other-group", lambda: PowerLaw().fit(
+        MIXED.assign(samples=64), group="samples"), "group='loss_variant'", TableError),
+    ("power-e-fixed-one-x", lambda: PowerLaw(fixed={"E": 1.5}).fit(
+        x=[1e5, 1e5, 1e5], y=[3, 3, 3]), "same x", TableError),
+    ("predict-true", lambda: _fitted_power_law().predict(x=True), "True/False", InputTypeError),
+    ("predict-bool-array", lambda: _fitted_power_law().predict(x=np.array([True, False])),
+     "x", InputTypeError),
+    ("predict-date", lambda: _fitted_power_law().predict(x=np.datetime64("2024-01-01")),
+     "dates", InputTypeError),
+    ("predict-chinchilla-bool", lambda: _fitted_chinchilla().predict(N=1e9, D=True),
+     "D (the samples)", InputTypeError),
+    ("interval-level-percent", lambda: _fitted_power_law().predict_interval(x=1e8, level="90%"),
+     "level", ScalelabError),
+    ("interval-level-bool", lambda: _fitted_power_law().predict_interval(x=1e8, level=True),
+     "level", ScalelabError),
+    ("conf-int-level-percent", lambda: _fitted_power_law().conf_int("95%"), "level",
+     ScalelabError),
+    ("compute-optimal-nan", lambda: laws.compute_optimal(_fitted_chinchilla(), np.nan), "flops",
+     ScalelabError),
+    ("compute-optimal-inf", lambda: laws.compute_optimal(_fitted_chinchilla(), [1e20, np.inf]),
+     "flops", ScalelabError),
+    ("compute-optimal-bool", lambda: laws.compute_optimal(_fitted_chinchilla(), True), "flops",
+     InputTypeError),
+    ("compute-optimal-empty", lambda: laws.compute_optimal(_fitted_chinchilla(), []), "flops",
+     ScalelabError),
+    ("compute-optimal-level", lambda: laws.compute_optimal(_fitted_chinchilla(), 1e20,
+                                                           level="90%"), "level",
+     ScalelabError),
+    ("backtest-no-fractions", lambda: laws.backtest(PowerLaw(), TABLE, x="params",
+                                                    size_fractions=()), "size_fractions",
+     ScalelabError),
+    ("backtest-fraction-string", lambda: laws.backtest(PowerLaw(), TABLE, x="params",
+                                                       size_fractions="0.5"), "size_fractions",
+     InputTypeError),
+    ("backtest-fraction-bool", lambda: laws.backtest(PowerLaw(), TABLE, x="params",
+                                                     size_fractions=(True,)), "size fractions",
+     ScalelabError),
+    ("backtest-duplicate-columns", lambda: laws.backtest(
+        PowerLaw(), pd.concat([TABLE, TABLE[["params"]]], axis=1), x="params"), "params",
+     TableError),
+    ("backtest-level-percent", lambda: laws.backtest(PowerLaw(n_bootstrap=10), TABLE,
+                                                     x="params", level="90%"), "level",
+     ScalelabError),
+    ("crossover-bool", lambda: laws.crossover(_fitted_power_law(), _fitted_power_law(), True,
+                                              1e9), "lower", InputTypeError),
+    ("annealing-areas-bool", lambda: laws.annealing_areas([True, False, True]), "lr",
+     TableError),
+    ("metric-is-params", lambda: check_metric_column("params", TABLE.columns), "scaling axis",
+     TableError),
+    ("metric-is-flops", lambda: check_metric_column("flops", ["flops", "val_loss"]), "flops",
+     TableError),
+    ("metric-is-step", lambda: check_metric_column("step", ["step", "val_loss"]), "step",
+     TableError),
+    ("metric-is-setting", lambda: check_metric_column("lr", ["lr", "val_loss"]), "lr",
+     TableError),
+    ("metric-missing", lambda: check_metric_column("val_crps", TABLE.columns), "val_crps",
+     TableError),
+    ("metric-not-a-name", lambda: check_metric_column(3, TABLE.columns), "y", InputTypeError),
+    # calibration
+    ("ece-bins-true", lambda: cal.ece(PROBS, LABELS, bins=True), "bins", ScalelabError),
+    ("ece-bins-float", lambda: cal.ece(PROBS, LABELS, bins=10.0), "bins", ScalelabError),
+    ("calibration-error-p-true", lambda: cal.calibration_error(PROBS, LABELS, p=True), "p",
+     ScalelabError),
+    ("reliability-bins-true", lambda: cal.reliability_curve(PROBS, LABELS, bins=True), "bins",
+     ScalelabError),
+    ("bootstrap-resamples-true", lambda: cal.bootstrap_ci(cal.brier_score, PROBS, LABELS,
+                                                          resamples=True), "resamples",
+     ScalelabError),
+    ("ece-ragged", lambda: cal.ece([[0.5, 0.5], [1.0]], [0, 1]), "probs", ScalelabError),
+    ("ece-labels-ragged", lambda: cal.ece(PROBS[:2], [[0], [1, 2]]), "labels", ScalelabError),
+    ("brier-ragged", lambda: cal.brier_score([[0.5, 0.5], [1.0]], [0, 1]), "probs",
+     ScalelabError),
+    ("temperature-ragged", lambda: cal.TemperatureScaling().fit([[0.5, 0.5], [1.0]], [0, 1]),
+     "logits", ScalelabError),
+    ("crps-ragged", lambda: cal.crps_ensemble([1.0, 2.0], [[1.0, 2.0], [3.0]]), "ens",
+     ScalelabError),
+    ("crps-reduce-axes-float", lambda: cal.crps_ensemble(OBS, ENS, reduce_axes=0.5),
+     "reduce_axes", InputTypeError),
+    ("crps-reduce-axes-float-tuple", lambda: cal.crps_ensemble(OBS, ENS, reduce_axes=(0.5,)),
+     "reduce_axes", InputTypeError),
+    ("crps-reduce-axes-bool", lambda: cal.crps_ensemble(OBS, ENS, reduce_axes=True),
+     "reduce_axes", InputTypeError),
+    ("crps-zero-weight-row", lambda: cal.crps_ensemble(FIELD_OBS, FIELD_ENS, reduce_axes=1,
+                                                       weights=ROW_ZERO), "weights",
+     ScalelabError),
+    ("spread-skill-zero-weight-row", lambda: cal.spread_skill_ratio(
+        FIELD_OBS, FIELD_ENS, reduce_axes=1, weights=ROW_ZERO), "weights", ScalelabError),
+    ("coverage-zero-weight-row", lambda: cal.interval_coverage(
+        FIELD_OBS, FIELD_ENS, reduce_axes=1, weights=ROW_ZERO), "weights", ScalelabError),
+    ("crps-weights-ragged", lambda: cal.crps_ensemble(OBS, ENS, reduce_axes="all",
+                                                      weights=[[1.0, 2.0], [1.0]]), "weights",
+     ScalelabError),
+    ("crps-alpha-string", lambda: cal.crps_ensemble(OBS, ENS, estimator="afair", alpha="0.9"),
+     "alpha", ScalelabError),
+    ("coverage-level-percent", lambda: cal.interval_coverage(OBS, ENS, level="90%"), "level",
+     ScalelabError),
+    ("bootstrap-level-bool", lambda: cal.bootstrap_ci(cal.brier_score, PROBS, LABELS,
+                                                      level=True), "level", ScalelabError),
+    ("flatness-nan", lambda: cal.rank_histogram_flatness([3, np.nan, 2]), "NaN", ScalelabError),
+    ("flatness-inf", lambda: cal.rank_histogram_flatness([3, np.inf, 2]), "counts",
+     ScalelabError),
+    ("rank-histogram-seed-words", lambda: cal.rank_histogram(OBS, ENS, seed="a"), "seed",
+     ScalelabError),
+    ("pit-seed-negative", lambda: cal.pit(OBS, ENS, seed=-1), "seed", ScalelabError),
+    ("calibration-error-seed-float", lambda: cal.calibration_error(PROBS, LABELS, bins=5,
+                                                                   p=3, seed=1.5), "seed",
+     ScalelabError),
+]
+
 
 def _one_sentence(message: str) -> None:
     assert "\n" not in message, f"not one line: {message!r}"
@@ -431,6 +581,169 @@ def test_temperature_that_runs_to_its_bound_is_warned():
     separable = np.eye(4)[np.arange(200) % 4] * 3.0
     law = cal.TemperatureScaling().fit(separable + RNG.normal(0, 1, (200, 4)), np.arange(200) % 4)
     assert 0.05 < law.temperature_ < 20
+
+
+# ------------------------- issue 25, second round: mended inputs against closed forms
+def _assert_truth(law, rel=1e-6):
+    for name, value in TRUE.items():
+        assert law.params_[name] == pytest.approx(value, rel=rel), law.params_
+
+
+def test_series_in_another_order_are_paired_by_label_as_pandas_pairs_them():
+    # was E = 6.01, A = 0: the shuffled y paired by position
+    _assert_truth(PowerLaw(n_bootstrap=0).fit(x=pd.Series(N), y=SHUFFLED))
+    _assert_truth(PowerLaw(n_bootstrap=0).fit(TABLE, y=SHUFFLED))
+    _assert_truth(PowerLaw(n_bootstrap=0).fit({"params": pd.Series(N), "val_loss": SHUFFLED}))
+
+
+def test_a_single_column_or_row_array_is_one_value_per_point():
+    _assert_truth(PowerLaw(n_bootstrap=0).fit(x=N[:, None], y=LOSS[None, :]))
+
+
+def test_with_the_floor_fixed_two_sizes_give_a_and_alpha_exactly():
+    # L − E = A·N^−α at two sizes: α = log(r1/r2)/log(N2/N1), A = r1·N1^α
+    law = PowerLaw(n_bootstrap=0, fixed={"E": 1.5}).fit(x=N[[0, 3, 0]], y=LOSS[[0, 3, 0]])
+    assert law.params_["alpha"] == pytest.approx(0.3, rel=1e-6)
+    assert law.params_["A"] == pytest.approx(300.0, rel=1e-6)
+    with pytest.raises(TableError, match=r"at least 3 distinct x values to fit E, A and alpha"):
+        PowerLaw(n_bootstrap=0).fit(x=N[[0, 3, 0]], y=LOSS[[0, 3, 0]])
+    with pytest.raises(TableError, match="same x"):
+        PowerLaw(n_bootstrap=0, fixed={"E": 1.5}).fit(x=N[[0, 0]], y=LOSS[[0, 0]])
+
+
+def test_a_bound_the_fit_ends_at_is_warned_naming_the_parameter():
+    with pytest.warns(ScalelabWarning, match=r"alpha ended at its lower bound 0\.5"):
+        law = PowerLaw(n_bootstrap=0, bounds={"alpha": (0.5, 1)}).fit(TABLE)
+    assert law.params_["alpha"] == pytest.approx(0.5, abs=1e-9)
+    with warnings.catch_warnings():  # a bound the optimum lies inside says nothing
+        warnings.simplefilter("error")
+        _assert_truth(PowerLaw(n_bootstrap=0, bounds={"alpha": (0.1, 1)}).fit(TABLE))
+
+
+def test_a_metric_that_rises_with_size_is_warned_and_a_falling_one_is_not():
+    with pytest.warns(ScalelabWarning, match=r"y rises with x \(Spearman rho = \+1\.00"):
+        PowerLaw(n_bootstrap=0).fit(x=N, y=LOSS[::-1])
+    with pytest.warns(ScalelabWarning, match=r"val_psnr rises with params"):
+        PowerLaw(n_bootstrap=0).fit(TABLE.assign(val_psnr=LOSS[::-1]), y="val_psnr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _assert_truth(PowerLaw(n_bootstrap=0).fit(TABLE))
+
+
+def test_loss_variants_are_fitted_one_law_each_with_group():
+    law = PowerLaw(n_bootstrap=0).fit(MIXED, group="loss_variant")
+    # crps_fair's losses are half mse's: the same alpha, E and A halved
+    assert law.params_["E[mse]"] == pytest.approx(1.5, rel=1e-6)
+    assert law.params_["A[crps_fair]"] == pytest.approx(150.0, rel=1e-6)
+    assert law.params_["alpha[crps_fair]"] == pytest.approx(0.3, rel=1e-6)
+    _assert_truth(PowerLaw(n_bootstrap=0).fit(MIXED[MIXED.loss_variant == "mse"]))
+
+
+def test_numpy_scalars_are_numbers_for_levels_alpha_and_bins():
+    law, level = _fitted_power_law(), float(np.float32(0.9))  # the same number as a float
+    assert law.predict_interval(x=1e8, level=np.float32(0.9)).equals(
+        law.predict_interval(x=1e8, level=level))
+    fair = cal.crps_ensemble(OBS, ENS, estimator="fair")
+    nrg = cal.crps_ensemble(OBS, ENS, estimator="nrg")
+    # afCRPS_α = α·fair + (1 − α)·nrg (Lang et al. 2024)
+    np.testing.assert_allclose(cal.crps_ensemble(OBS, ENS, estimator="afair",
+                                                 alpha=np.float32(0.9)),
+                               float(np.float32(0.9)) * fair + (1 - float(np.float32(0.9))) * nrg)
+    assert cal.interval_coverage(OBS, ENS, level=np.float32(0.5)) == \
+        cal.interval_coverage(OBS, ENS, level=0.5)
+    assert cal.ece(PROBS, LABELS, bins=np.int64(10)) == cal.ece(PROBS, LABELS, bins=10)
+    assert cal.bootstrap_ci(cal.brier_score, PROBS, LABELS, level=np.float32(0.9), seed=0) == \
+        cal.bootstrap_ci(cal.brier_score, PROBS, LABELS, level=level, seed=0)
+
+
+def test_weights_zero_on_some_points_of_a_row_weigh_the_rest():
+    score = cal.crps_ensemble(FIELD_OBS, FIELD_ENS)
+    weights = np.array([[1.0, 0.0, 3.0, 0.0], [0.0, 0.0, 0.0, 2.0]])
+    expected = (score * weights).sum(axis=1) / weights.sum(axis=1)
+    np.testing.assert_allclose(cal.crps_ensemble(FIELD_OBS, FIELD_ENS, reduce_axes=1,
+                                                 weights=weights), expected)
+    np.testing.assert_allclose(cal.crps_ensemble(FIELD_OBS, FIELD_ENS, reduce_axes=(1,),
+                                                 weights=weights[:1]),
+                               (score[:, [0, 2]] * [1, 3]).sum(axis=1) / 4)
+
+
+def test_rank_flatness_of_a_flat_histogram_is_zero():
+    flat = cal.rank_histogram_flatness([5, 5, 5, 5])
+    assert flat.chi2 == 0.0 and flat.p_value == 1.0 and flat.delta == 0.0
+
+
+def test_compute_optimal_at_a_budget_is_the_closed_form():
+    law = _fitted_chinchilla()
+    E, A, B, alpha, beta = law.params_[["E", "A", "B", "alpha", "beta"]]
+    budget = 1e21 / 6
+    # N_opt = G·(C/6)^(β/(α+β)), G = (αA/(βB))^(1/(α+β)) (Hoffmann et al. 2022, eq. 4)
+    G = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    row = laws.compute_optimal(law, np.float32(1e21)).iloc[0]
+    assert row["params"] == pytest.approx(G * (float(np.float32(1e21)) / 6) ** (beta / (alpha + beta)),
+                                          rel=1e-9)
+    assert laws.compute_optimal(law, 1e21).iloc[0]["params"] == pytest.approx(
+        G * budget ** (beta / (alpha + beta)), rel=1e-12)
+
+
+def test_a_metric_column_passes_the_check():
+    assert check_metric_column("val_loss", TABLE.columns) == "val_loss"
+    assert check_metric_column("val_crps", ["params", "val_crps"]) == "val_crps"
+
+
+def test_load_runs_of_a_wandb_folder_with_an_empty_log_is_one_sentence(tmp_path):
+    run = tmp_path / "wandb" / "offline-run-20260101_000000-abc"
+    run.mkdir(parents=True)
+    (run / "run-abc.wandb").write_bytes(b"")
+    with pytest.raises(ScalelabError) as caught:
+        load_runs(tmp_path / "wandb")
+    _one_sentence(str(caught.value))
+    assert "run-abc.wandb" in str(caught.value) and "empty" in str(caught.value)
+
+
+# ---------------------------------------------------------- fits of many points (issue 25)
+def _noisy(n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.exp(rng.uniform(np.log(1e5), np.log(1e9), n))
+    return x, (1.5 + 300 * x ** -0.3) * np.exp(rng.normal(0, 0.02, n))
+
+
+def test_a_screened_fit_reaches_the_optimum_of_every_start_on_every_point(monkeypatch):
+    from scalelab.laws import base
+
+    x, y = _noisy(3000)
+    screened = PowerLaw(n_bootstrap=0).fit(x=x, y=y)
+    assert 3000 > base.SCREEN_POINTS  # this fit was screened on a subsample
+    monkeypatch.setattr(base, "GRID_BUDGET", 10**18)  # the old procedure: no screening
+    exhaustive = PowerLaw(n_bootstrap=0).fit(x=x, y=y)
+    assert screened.objective_ == pytest.approx(exhaustive.objective_, rel=1e-9)
+    np.testing.assert_allclose(screened.params_, exhaustive.params_, rtol=1e-5)
+    assert screened.params_["alpha"] == pytest.approx(0.3, rel=0.02)
+
+
+def test_a_fit_of_many_points_holds_memory_in_proportion_to_them():
+    import tracemalloc
+
+    x, y = _noisy(200_000)
+    tracemalloc.start()
+    law = PowerLaw(n_bootstrap=0).fit(x=x, y=y)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # every start on every point at once held (300 starts × 2e5 points × 3) Jacobians:
+    # 1.4 GB each; the screened fit holds a few arrays of the points
+    assert peak < 150e6, f"{peak / 1e6:.0f} MB"
+    assert law.params_["alpha"] == pytest.approx(0.3, rel=0.01)
+    assert law.params_["E"] == pytest.approx(1.5, rel=0.01)
+
+
+def test_bootstrap_and_polish_in_batches_equal_one_batch(monkeypatch):
+    from scalelab.laws import base
+
+    x, y = _noisy(60, seed=3)
+    whole = PowerLaw(n_bootstrap=12, seed=4).fit(x=x, y=y)
+    monkeypatch.setattr(base, "BATCH_BUDGET", 60 * 3 * 5)  # batches of 5 resamples
+    batched = PowerLaw(n_bootstrap=12, seed=4).fit(x=x, y=y)
+    np.testing.assert_allclose(batched.bootstrap_params_, whole.bootstrap_params_, rtol=1e-10)
+    np.testing.assert_allclose(batched.params_, whole.params_, rtol=1e-12)
 
 
 # ------------------------------------------------------------------- scalelab report

@@ -10,6 +10,7 @@ O(n) metrics.
 
 from __future__ import annotations
 
+import numbers
 import sys
 
 import numpy as np
@@ -22,15 +23,42 @@ def is_torch(values) -> bool:
     return "torch" in sys.modules and type(values).__module__.split(".")[0] == "torch"
 
 
-def as_numpy(values, dtype=None) -> np.ndarray:
+def as_numpy(values, dtype=None, name: str = "the input", func: str = "scalelab"
+             ) -> np.ndarray:
     """A numpy array from a numpy array, list or torch tensor (any device); a bfloat16
-    tensor, which numpy cannot hold, becomes float32."""
+    tensor, which numpy cannot hold, becomes float32. A ragged list (rows of different
+    lengths) is refused in one sentence naming ``name``."""
     if is_torch(values):
         values = values.detach().cpu()
         if str(values.dtype) == "torch.bfloat16":
             values = values.float()
         values = values.numpy()
-    return np.asarray(values, dtype=dtype)
+    try:
+        return np.asarray(values, dtype=dtype)
+    except ValueError as err:
+        if "inhomogeneous" not in str(err) and "sequence" not in str(err):
+            raise
+        raise ScalelabError(f"{func}: {name} is a ragged list (rows of different lengths); "
+                            f"pass a rectangular array, one row per point.") from None
+
+
+def is_real(value) -> bool:
+    """A real number (python or numpy, np.float32 included), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_seed(seed, func: str):
+    """``seed`` for ``np.random.default_rng``: None, a whole number >= 0 or a Generator;
+    one sentence otherwise (numpy's own errors name no argument)."""
+    if seed is None or isinstance(seed, np.random.Generator) or (is_integer(seed)
+                                                                  and seed >= 0):
+        return seed
+    raise ScalelabError(f"{func}: seed must be None or a whole number >= 0, got {seed!r}.")
+
+
+def is_integer(value) -> bool:
+    """A whole number (python or numpy), not a bool (which python counts as 0 or 1)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def float_eps(values) -> float:
@@ -48,7 +76,7 @@ def float_eps(values) -> float:
 
 def as_float(values, name: str, func: str) -> np.ndarray:
     """Floating numpy array (float32 kept, everything else float64), no copy if possible."""
-    array = as_numpy(values)
+    array = as_numpy(values, name=name, func=func)
     if array.dtype.kind == "f" and array.dtype.itemsize >= 4:
         return array
     if array.dtype.kind not in "biuf":
@@ -65,7 +93,14 @@ def normalise_axes(reduce_axes, ndim: int, func: str) -> tuple[int, ...] | None:
             raise ScalelabError(f"{func}: reduce_axes must be None, 'all', an int or a tuple of "
                                 f"ints, got {reduce_axes!r}.")
         return tuple(range(ndim))
-    axes = (reduce_axes,) if isinstance(reduce_axes, (int, np.integer)) else tuple(reduce_axes)
+    if is_integer(reduce_axes):
+        axes = (reduce_axes,)
+    elif (isinstance(reduce_axes, (tuple, list, range, np.ndarray))
+          and all(map(is_integer, reduce_axes))):
+        axes = tuple(reduce_axes)
+    else:
+        raise InputTypeError(f"{func}: reduce_axes must be None, 'all', an int or a tuple of "
+                             f"ints naming axes of the score, got {reduce_axes!r}.")
     out = []
     for ax in axes:
         if not -ndim <= int(ax) < ndim:
@@ -84,7 +119,7 @@ def check_weights(weights, shape: tuple, func: str, torch_like=None):
     if torch_like is not None and is_torch(weights):
         w_np = weights.detach().cpu().numpy()
     else:
-        w_np = as_numpy(weights, dtype=np.float64)
+        w_np = as_numpy(weights, dtype=np.float64, name="weights", func=func)
     try:
         np.broadcast_shapes(w_np.shape, shape)
     except ValueError:
@@ -103,10 +138,11 @@ def check_weights(weights, shape: tuple, func: str, torch_like=None):
     return w_np
 
 
-def weighted_mean(score, axes, weights):
+def weighted_mean(score, axes, weights, func: str = "weighted mean"):
     """Mean of ``score`` over ``axes`` (None: no reduction), weighted when ``weights`` given.
 
-    Works on numpy arrays and torch tensors alike (only ``*``, ``sum`` used).
+    Works on numpy arrays and torch tensors alike (only ``*``, ``sum`` used). Weights that
+    are all zero over one of the averaged slices are refused (its mean would be 0/0, NaN).
     """
     if axes is None:
         return score
@@ -114,6 +150,15 @@ def weighted_mean(score, axes, weights):
         if is_torch(score):
             return score.mean(dim=axes) if axes else score
         return score.mean(axis=axes)
+    host = weights.detach().cpu().numpy() if is_torch(weights) else np.asarray(weights)
+    shape = tuple(score.shape)
+    total = np.broadcast_to(host, shape).sum(axis=axes)
+    if (np.asarray(total) <= 0).any():
+        where = np.argwhere(np.atleast_1d(total) <= 0)[0]
+        raise ScalelabError(f"{func}: the weights are all zero over an averaged slice (at "
+                            f"index {tuple(int(i) for i in where)} of the result), so its mean "
+                            f"is undefined; give every slice a positive weight or leave it out "
+                            f"of the score.")
     full = weights * (score * 0 + 1)  # weights broadcast to the score's shape
     if is_torch(score):
         return (score * full).sum(dim=axes) / full.sum(dim=axes)

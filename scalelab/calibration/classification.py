@@ -47,7 +47,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from scalelab._errors import InputTypeError, ScalelabError
-from scalelab.calibration._arrays import as_numpy, check_choice, float_eps
+from scalelab.calibration._arrays import (as_numpy, check_choice, check_seed, float_eps,
+                                         is_integer, is_real)
 from scalelab.calibration._toplabel import edge_bin_stats, top_label_checked, width_bin_stats
 
 BINNINGS = ("width", "mass", "unique")
@@ -68,7 +69,7 @@ def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True
     for a caller that makes them in its own pass (``_top_label_checked``).
     """
     tolerance = sum_tolerance(probs) if tolerance is None else tolerance
-    probs = as_numpy(probs)
+    probs = as_numpy(probs, name="probs", func=func)
     if probs.dtype.kind not in "biuf":
         raise InputTypeError(f"{func}: probs must be numeric probabilities, got dtype "
                             f"{probs.dtype}.")
@@ -76,7 +77,7 @@ def _check_probs_labels(probs, labels, func: str, binary, scan_rows: bool = True
         probs = probs.astype(np.float64)
     elif probs.itemsize < 4:  # float16: checked and binned in float32, its rounding allowed for
         probs = probs.astype(np.float32)
-    labels = as_numpy(labels)
+    labels = as_numpy(labels, name="labels", func=func)
     if probs.ndim not in (1, 2) or probs.shape[0] == 0:
         raise ScalelabError(f"{func}: probs must be (n,) or (n, k) with n ≥ 1, got shape "
                             f"{probs.shape}.")
@@ -267,9 +268,10 @@ def _check_enough_points(prob: np.ndarray, bins: int, binning: str, debias: bool
 
 
 def _calibration_error(probs, labels, *, bins, binning, power, debias, kind, binary, func, seed):
-    if not isinstance(bins, (int, np.integer)) or bins < 1:
+    if not is_integer(bins) or bins < 1:
         raise ScalelabError(f"{func}: bins must be a positive integer, got {bins!r}.")
     check_choice(func, "binning", binning, BINNINGS)
+    check_seed(seed, func)
     columns = _prepared_columns(probs, labels, func, binary, kind,
                                 "top_label" if func == "ece" else "marginal")
     _check_enough_points(columns[0][0], bins, binning, debias, func)
@@ -314,7 +316,7 @@ def calibration_error(probs, labels, p: int = 2, debias: bool = True, bins: int 
     For probabilities with few distinct values use ``binning="unique"``. ``seed``
     drives the resampling of the p ≠ 2 debiased estimate.
     """
-    if not isinstance(p, (int, np.integer)) or p < 1:
+    if not is_integer(p) or p < 1:
         raise ScalelabError(f"calibration_error: p must be an integer ≥ 1, got {p!r}.")
     return _calibration_error(probs, labels, bins=bins, binning=binning, power=float(p),
                               debias=bool(debias), kind=kind, binary=binary,
@@ -355,7 +357,7 @@ def reliability_curve(probs, labels, bins: int = 15, binning: str = "width", bin
                       ) -> ReliabilityCurve:
     """Per-bin mean confidence, accuracy and count of the top-label (or binary) probabilities."""
     func = "reliability_curve"
-    if not isinstance(bins, (int, np.integer)) or bins < 1:
+    if not is_integer(bins) or bins < 1:
         raise ScalelabError(f"{func}: bins must be a positive integer, got {bins!r}.")
     check_choice(func, "binning", binning, BINNINGS)
     (prob, outcome), = _prepared_columns(probs, labels, func, binary, None, "top_label")
@@ -397,14 +399,17 @@ def bootstrap_ci(metric: Callable, probs, labels, level: float = 0.9, resamples:
     Resamples the (prob, label) pairs with replacement ``resamples`` times (Efron &
     Tibshirani 1993, §13.3); ``metric_kwargs`` go to the metric unchanged.
     """
-    if not (isinstance(level, float) and 0 < level < 1):
+    if not (is_real(level) and 0 < level < 1):
         raise ScalelabError(f"bootstrap_ci: level must be a float in (0, 1), got {level!r}.")
+    level = float(level)  # np.float32 too, computed with in float64
     if not callable(metric):
         raise InputTypeError(f"bootstrap_ci: metric must be a function such as ece or "
                             f"brier_score, got {type(metric).__name__}.")
-    if not isinstance(resamples, (int, np.integer)) or resamples < 2:
+    if not is_integer(resamples) or resamples < 2:
         raise ScalelabError(f"bootstrap_ci: resamples must be an integer ≥ 2, got {resamples!r}.")
-    probs, labels = as_numpy(probs), as_numpy(labels)
+    check_seed(seed, "bootstrap_ci")
+    probs = as_numpy(probs, name="probs", func="bootstrap_ci")
+    labels = as_numpy(labels, name="labels", func="bootstrap_ci")
     estimate = metric(probs, labels, **metric_kwargs)  # checks the inputs
     rng = np.random.default_rng(seed)
     n = probs.shape[0]

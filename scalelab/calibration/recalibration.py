@@ -42,7 +42,8 @@ LOG_T_BOUNDS = (-6.0, 6.0)  # log temperature searched in [e^-6, e^6]
 
 
 def _binary(probs, labels, name: str):
-    shape = np.shape(as_numpy(probs)) if not hasattr(probs, "shape") else tuple(probs.shape)
+    shape = (np.shape(as_numpy(probs, name="probs", func=f"{name}.fit"))
+             if not hasattr(probs, "shape") else tuple(probs.shape))
     if len(shape) == 2:
         raise ScalelabError(f"{name}.fit: probs must be (n,) probabilities of the positive "
                             f"event, got shape {shape}; for a classifier's top label pass "
@@ -52,7 +53,7 @@ def _binary(probs, labels, name: str):
 
 def _numeric(values, what: str, name: str) -> np.ndarray:
     """``values`` as a float64 array, or one sentence when they are not numbers."""
-    array = as_numpy(values)
+    array = as_numpy(values, name=what, func=name)
     if array.dtype.kind not in "biuf":
         raise InputTypeError(f"{name}: {what} must be numeric, got dtype {array.dtype}.")
     return array.astype(np.float64)

@@ -43,7 +43,9 @@ from scalelab._errors import InputTypeError, ScalelabError, ScalelabWarning
 from scalelab.calibration._arrays import (
     as_float,
     check_choice,
+    check_seed,
     check_weights,
+    is_real,
     is_torch,
     normalise_axes,
     scalar_or_array,
@@ -125,7 +127,7 @@ def _reduce(score, reduce_axes, weights, func: str):
     if axes is None and weights is not None:
         raise ScalelabError(f"{func}: weights need reduce_axes (e.g. reduce_axes='all').")
     w = check_weights(weights, tuple(score.shape), func, score if is_torch(score) else None)
-    return scalar_or_array(weighted_mean(score, axes, w))
+    return scalar_or_array(weighted_mean(score, axes, w, func))
 
 
 # ---------------------------------------------------------------------------- CRPS
@@ -221,7 +223,7 @@ def crps_ensemble(obs, ens, axis: int = 0, estimator: str = "nrg", alpha: float 
     """
     func = "crps_ensemble"
     check_choice(func, "estimator", estimator, ESTIMATORS)
-    if estimator == "afair" and not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+    if estimator == "afair" and not (is_real(alpha) and 0.0 <= alpha <= 1.0):
         raise ScalelabError(f"{func}: alpha must be a number in [0, 1], got {alpha!r}.")
     min_members = 1 if estimator == "nrg" else 2
     obs, ens, axis, members, score_shape, torch_in = _ensemble_inputs(
@@ -261,8 +263,8 @@ def spread_skill_ratio(obs, ens, axis: int = 0, reduce_axes="all", weights=None)
     squared_error = (ens_mean - obs) ** 2
     _check_finite_result(variance, func)
     w = check_weights(weights, score_shape, func, ens if torch_in else None)
-    spread = weighted_mean(variance, axes, w) * ((members + 1) / members)
-    skill = weighted_mean(squared_error, axes, w)
+    spread = weighted_mean(variance, axes, w, func) * ((members + 1) / members)
+    skill = weighted_mean(squared_error, axes, w, func)
     _check_degenerate(spread, skill, func)
     with np.errstate(divide="ignore"):
         ratio = (spread / skill) ** 0.5
@@ -308,7 +310,7 @@ def rank_histogram(obs, ens, axis: int = 0, weights=None, seed=None) -> np.ndarr
     :func:`rank_histogram_flatness`.
     """
     func = "rank_histogram"
-    ranks, members = _ranks(obs, ens, axis, func, np.random.default_rng(seed))
+    ranks, members = _ranks(obs, ens, axis, func, np.random.default_rng(check_seed(seed, func)))
     w = check_weights(weights, ranks.shape, func)
     w_flat = None if w is None else np.broadcast_to(w, ranks.shape).ravel()
     counts = np.bincount(ranks.ravel(), weights=w_flat, minlength=members + 1)
@@ -334,6 +336,9 @@ def rank_histogram_flatness(counts) -> RankFlatness:
     from scipy.stats import chi2 as chi2_dist
 
     counts = as_float(counts, "counts", "rank_histogram_flatness")
+    if not np.isfinite(counts).all():
+        raise ScalelabError("rank_histogram_flatness: counts hold NaN or infinite values; pass "
+                            "the finite counts that rank_histogram returns.")
     if counts.ndim != 1 or counts.size < 2 or (counts < 0).any() or counts.sum() <= 0:
         raise ScalelabError("rank_histogram_flatness: counts must be a 1-D array of at least 2 "
                             "non-negative counts with a positive total (from rank_histogram).")
@@ -350,7 +355,7 @@ def pit(obs, ens, axis: int = 0, seed=None) -> np.ndarray:
     u is exactly uniform on [0, 1] when the observation is exchangeable with the
     members (the continuous form of the rank histogram; Gneiting et al. 2007, §3.1).
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "pit"))
     ranks, members = _ranks(obs, ens, axis, "pit", rng)
     return (ranks + rng.random(ranks.shape)) / (members + 1)
 
@@ -364,8 +369,9 @@ def interval_coverage(obs, ens, axis: int = 0, level: float = 0.9, reduce_axes="
     ≈ ``level`` (up to the finite-M bias of empirical quantiles).
     """
     func = "interval_coverage"
-    if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
+    if not (is_real(level) and 0.0 < level < 1.0):
         raise ScalelabError(f"{func}: level must be a number in (0, 1), got {level!r}.")
+    level = float(level)  # np.float32 too, computed with in float64
     obs, ens, axis, members, score_shape = _host_ensemble(obs, ens, axis, func, 2)
     lower, upper = np.quantile(ens, [(1 - level) / 2, (1 + level) / 2], axis=axis)
     inside = ((obs >= lower) & (obs <= upper)).astype(np.float64)
@@ -400,4 +406,4 @@ def quantile_score(obs, quantiles, levels, axis: int = -1, reduce_axes=None, wei
         return loss
     w = check_weights(weights, score_shape, func)
     w_full = None if w is None else np.asarray(w)[..., None]
-    return weighted_mean(loss, axes, w_full)
+    return weighted_mean(loss, axes, w_full, func)

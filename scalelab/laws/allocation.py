@@ -27,13 +27,14 @@ Approaches 1 and 2 fit log N_opt = log k + a·log C with statsmodels OLS, whose
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from scalelab._errors import ScalelabError, TableError
+from scalelab._errors import InputTypeError, ScalelabError, TableError
 from scalelab._estimator import check_is_fitted
 from scalelab.runs.table import require_columns
 
@@ -53,9 +54,28 @@ def compute_optimal(law, flops, flops_per_param_sample: float = 6.0, level: floa
         raise ScalelabError(f"compute_optimal needs a fitted ChinchillaLaw, got "
                             f"{type(law).__name__}; fit L(N, D) = E + A/N^alpha + B/D^beta first.")
     check_is_fitted(law)
-    flops = np.atleast_1d(np.asarray(flops, dtype=float))
-    if (flops <= 0).any() or flops_per_param_sample <= 0:
-        raise ScalelabError("compute_optimal: flops and flops_per_param_sample must be positive.")
+    for name, value in (("flops", flops), ("flops_per_param_sample", flops_per_param_sample),
+                        ("level", level)):
+        if isinstance(value, (bool, np.bool_)) or np.asarray(value).dtype.kind == "b":
+            raise InputTypeError(f"compute_optimal: {name} holds True/False, not a number; "
+                                 f"give a number (e.g. flops=1e21).")
+    if not isinstance(level, numbers.Real) or not 0 < level < 1:
+        raise ScalelabError(f"compute_optimal: level must be a number between 0 and 1 (e.g. "
+                            f"0.9), got {level!r}.")
+    if np.ndim(flops) > 1 or np.size(flops) == 0:
+        raise ScalelabError(f"compute_optimal: flops must be one budget or a 1-D list of them, "
+                            f"got {np.size(flops)} values of shape {np.shape(flops)}.")
+    try:
+        flops = np.atleast_1d(np.asarray(flops, dtype=float))
+        per_sample = float(flops_per_param_sample)
+    except (TypeError, ValueError):
+        raise ScalelabError(f"compute_optimal: flops and flops_per_param_sample must be "
+                            f"numbers, got {str(flops)[:40]!r} and "
+                            f"{str(flops_per_param_sample)[:40]!r}.") from None
+    if not (np.isfinite(flops) & (flops > 0)).all() or not (np.isfinite(per_sample)
+                                                           and per_sample > 0):
+        raise ScalelabError("compute_optimal: flops and flops_per_param_sample must be "
+                            "positive, finite numbers (a NaN budget has no optimum).")
     names = ["E", "A", "B", "alpha", "beta"]
 
     def pick(table: pd.DataFrame) -> np.ndarray:

@@ -33,6 +33,8 @@ def annealing_areas(lr, decay: float = 0.999):
     eq. 1–4, with η_0 = η_1 so the first step adds no annealing).
     """
     try:
+        if np.asarray(lr).dtype.kind == "b":
+            raise TypeError  # True/False would be read as rates 1 and 0
         lr = np.asarray(lr, dtype=float).ravel()
     except (TypeError, ValueError):
         raise TableError(f"annealing_areas: lr must be the learning rate of each step (numbers), "

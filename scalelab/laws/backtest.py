@@ -11,10 +11,13 @@ recommends, with the intermediate checkpoints of the smaller runs added to the f
 
 from __future__ import annotations
 
+import numbers
+import warnings
+
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import InputTypeError, ScalelabError, TableError
+from scalelab._errors import InputTypeError, ScalelabError, ScalelabWarning, TableError
 from scalelab.runs.table import require_columns
 
 
@@ -61,6 +64,24 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
                             "run's checkpoints; pass them or set drop_early=None.")
     if drop_early is not None and not 0 <= drop_early < 1:
         raise ScalelabError(f"backtest: drop_early must be in [0, 1), got {drop_early}.")
+    Law._check_level(level)  # before any fit
+    if isinstance(size_fractions, numbers.Real):
+        size_fractions = (size_fractions,)  # one fraction
+    try:
+        if isinstance(size_fractions, str):
+            raise TypeError
+        size_fractions = tuple(size_fractions)
+    except TypeError:
+        raise InputTypeError(f"backtest: size_fractions must be fractions in (0, 1], e.g. "
+                             f"(0.5, 1.0), got {size_fractions!r}.") from None
+    if not size_fractions:
+        raise ScalelabError("backtest: size_fractions is empty, so there is nothing to "
+                            "backtest; give at least one fraction in (0, 1], e.g. (1.0,).")
+    for fraction in size_fractions:
+        if (not isinstance(fraction, numbers.Real) or isinstance(fraction, bool)
+                or not 0 < fraction <= 1):
+            raise ScalelabError(f"backtest: size fractions must be in (0, 1], got "
+                                f"{fraction!r}.")
     table = data.dropna(subset=[y, size]).copy()
     if run and step:
         table["_last"] = table.groupby(run)[step].transform("max")
@@ -71,8 +92,6 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
     targets = finals[finals[size] == top]
     rows = []
     for fraction in size_fractions:
-        if not 0 < fraction <= 1:
-            raise ScalelabError(f"backtest: size fractions must be in (0, 1], got {fraction}.")
         limit = fraction * top
         if drop_early is None:
             train = finals[(finals[size] < top) & (finals[size] <= limit)]
@@ -84,7 +103,10 @@ def backtest(law, data: pd.DataFrame, y: str = "val_loss", size: str = "params",
         if train.empty:
             raise TableError(f"backtest: no run is smaller than {fraction:g} × the largest "
                              f"{size} ({top:g}); use larger size_fractions.")
-        fitted = law.clone().fit(train, y=y, **columns)
+        with warnings.catch_warnings():  # the refits on fewer runs repeat the fit's word
+            warnings.filterwarnings("ignore", message=r".* rises with .*",
+                                    category=ScalelabWarning)
+            fitted = law.clone().fit(train, y=y, **columns)
         n_runs = train[run].nunique() if run and run in train else len(train)
         for _, target in targets.iterrows():
             inputs = {symbol: target[col] for symbol, col in fitted.column_names_.items()}

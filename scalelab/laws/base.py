@@ -32,27 +32,160 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
 
-from scalelab._errors import InputTypeError, NotFittedError, ScalelabError, TableError
+from scalelab._errors import (InputTypeError, NotFittedError, ScalelabError,
+                              ScalelabWarning, TableError)
 from scalelab._estimator import Estimator, check_is_fitted
 from scalelab.laws._objective import robust_objective
-from scalelab.laws._optim import METHODS, minimize_stage
+from scalelab.laws._optim import METHODS, BatchResult, minimize_stage
 
 
 #: starts polished after the grid phase; the grid phase stops rows that cannot reach them.
 #: Rows are not pruned while polished: one may pick up speed and overtake the one ahead.
 N_POLISH = 8
+#: ``fit`` warns when y rises with an input the law falls in, at this Spearman correlation
+RISING_RHO = 0.5
+#: the grid phase evaluates every start at every point at once, arrays of starts × points ×
+#: parameters; past this many values (and SCREEN_POINTS points) it screens the starts on a
+#: random subsample of that size instead, whose summed Huber loss estimates the full one
+GRID_BUDGET = 1_000_000
+#: the fewest points a screening subsample holds (no fit of this many points is screened)
+SCREEN_POINTS = 512
+#: after screening, the best N_POLISH starts are polished on the subsample, and this many
+#: of them on every point
+N_POLISH_ALL = 2
+#: rows × points × parameters of one batch of the polish and bootstrap on every point: a
+#: large fit runs its rows in batches of this size, so its memory grows with the points only
+BATCH_BUDGET = 4_000_000
 
 
-__all__ = ["Law", "NotFittedError", "grid_starts"]
+__all__ = ["Law", "NotFittedError", "check_level", "check_metric_column", "grid_starts"]
+
+
+def check_level(level) -> float:
+    """``level`` as a float if it is a number strictly between 0 and 1 (any real number,
+    np.float32 too); one sentence otherwise. ``"90%"`` is refused, not guessed at: a
+    string is not a number anywhere else in the API either."""
+    number = isinstance(level, numbers.Real) and not isinstance(level, (bool, np.bool_))
+    if not number or not 0 < level < 1:
+        raise ScalelabError(f"level must be a number between 0 and 1 (e.g. 0.95 for a 95% "
+                            f"interval), got {level!r}.")
+    return float(level)
+
+
+def check_metric_column(y, columns) -> str:
+    """``y`` if it names a metric among a runs table's ``columns``; one sentence otherwise.
+
+    Refused: a ``y`` that is not a column name, a column the table lacks, and a column
+    that is not a measured result: a scaling axis (``params`` N, ``samples`` U,
+    ``samples_seen`` D, ``epochs``, ``flops`` C), ``step``, ``run_id`` or a setting of the
+    run's configuration (``width``, ``lr``, ...). Predicting ``params`` at ``params=1e8``
+    would otherwise return a number (a law through the sizes themselves).
+    """
+    from scalelab.config import RunConfig
+    from scalelab.runs.columns import AXES, axis_label
+
+    if not isinstance(y, str):
+        raise InputTypeError(f"y must be the name of a metric column, e.g. 'val_loss', got "
+                             f"{type(y).__name__} {str(y)[:40]!r}.")
+    if y in AXES:
+        raise TableError(f"y={y!r} is a scaling axis ({axis_label(y)}), not a result to "
+                         f"predict; name a metric the runs recorded, e.g. y='val_loss'.")
+    if y in ("step", "run_id") or y in RunConfig.field_names():
+        raise TableError(f"y={y!r} is a run's {'setting' if y != 'step' else 'step count'}, "
+                         f"not a result to predict; name a metric the runs recorded, e.g. "
+                         f"y='val_loss'.")
+    columns = list(columns)
+    if y not in columns:
+        have = ", ".join(map(str, columns[:12])) or "none"
+        raise TableError(f"the runs table has no column {y!r} (it has: {have}); name the "
+                         f"metric with y=... .")
+    return y
 
 
 def _count(n: int, noun: str) -> str:
     """``"1 row"``, ``"3 rows"``."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _one_hot(gather: np.ndarray, n_full: int) -> np.ndarray:
+    """The one-hot (n·P, P_full) matrix of a gather map (n, P) of points' parameters."""
+    n, P = gather.shape
+    scatter = np.zeros((n * P, n_full))
+    scatter[np.arange(n * P), gather.ravel()] = 1.0
+    return scatter
+
+
+def _aligned(given: dict, data, law: str, what: str) -> dict:
+    """``given`` ({role: name or values}) with pandas Series aligned on the index of the
+    table (or of the first Series), as pandas aligns columns: a Series whose index holds
+    the same labels in another order is put in that order; one whose labels differ is
+    refused (pairing it by position would pair the wrong runs)."""
+    series = {role: v for role, v in given.items() if isinstance(v, pd.Series)}
+    if not series:
+        return given
+    if isinstance(data, pd.DataFrame):
+        reference, ref_name = data.index, "the table's"
+    else:
+        ref_role = next(iter(series))
+        reference, ref_name = series[ref_role].index, f"{ref_role}'s"
+    out = dict(given)
+    for role, values in series.items():
+        if values.index.equals(reference) or len(values) != len(reference):
+            continue  # (different lengths: refused as such by the caller)
+        if (values.index.is_unique and reference.is_unique and len(values) == len(reference)
+                and values.index.sort_values().equals(reference.sort_values())):
+            out[role] = values.reindex(reference)
+            continue
+        raise TableError(f"{law}.{what}: {role} is a pandas Series whose index labels differ "
+                         f"from {ref_name}, so its values cannot be paired with the other "
+                         f"columns' by label; select the same rows, or pass .to_numpy() to "
+                         f"pair them by position.")
+    return out
+
+
+def _one_column(values, role: str, law: str, what: str) -> np.ndarray:
+    """``values`` as a 1-D array: one value per point (a single row or column of a 2-D
+    array is flattened; a table of several columns is refused, as flattening it would
+    pair its values with the wrong points)."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        return values.to_numpy()
+    try:
+        array = np.asarray(values)
+    except ValueError:  # a ragged list
+        raise TableError(f"{law}.{what}: {role} is a ragged list (rows of different "
+                         f"lengths); pass one value per point.") from None
+    if array.ndim > 1 and sum(size > 1 for size in array.shape) > 1:
+        raise TableError(f"{law}.{what}: {role} must hold one value per point (1-D), got an "
+                         f"array of shape {array.shape}; pass one column, e.g. "
+                         f"{role}[:, 0], or flatten every column alike with .ravel().")
+    return array.ravel()
+
+
+#: dtypes a size or a metric cannot be: booleans, dates, durations, complex numbers
+_NOT_A_NUMBER = {"b": "True/False values", "M": "dates", "m": "durations",
+                 "c": "complex numbers"}
+
+
+def _check_numeric_kind(values, name: str, where: str) -> None:
+    """Refuse booleans, dates, durations and complex numbers where numbers belong: numpy
+    reads True as 1.0 and a date as nanoseconds since 1970, which a law would fit silently."""
+    array = values if isinstance(values, np.ndarray) else np.asarray(
+        values.to_numpy() if isinstance(values, (pd.Series, pd.Index)) else values,
+        dtype=object if isinstance(values, (list, tuple)) else None)
+    kind = array.dtype.kind
+    if kind == "O" and array.size:
+        inferred = pd.api.types.infer_dtype(array.ravel(), skipna=True)
+        kind = {"boolean": "b", "datetime": "M", "datetime64": "M", "date": "M",
+                "timedelta": "m", "timedelta64": "m", "complex": "c"}.get(inferred, kind)
+    if kind in _NOT_A_NUMBER:
+        raise InputTypeError(f"{where}: {name} holds {_NOT_A_NUMBER[kind]}, not numbers; pass "
+                             f"sizes or metric values as numbers (a bool or a date would be "
+                             f"read as 1.0 or as nanoseconds).")
 
 
 def grid_starts(**values) -> np.ndarray:
@@ -107,6 +240,8 @@ class Law(Estimator):
     identified_by: dict = {}
     #: inputs that may be 0 at ``predict`` (the others must be positive)
     nonnegative_inputs: frozenset = frozenset()
+    #: inputs in which the law falls: ``fit`` warns when y rises with one of them
+    falls_with: tuple = ()
 
     def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
                  fixed: dict | None = None, bounds: dict | None = None,
@@ -149,7 +284,7 @@ class Law(Estimator):
         law = type(self).__name__
         for symbols, params in self.identified_by.items():
             free = [p for p in params if p not in (self.fixed or {})]
-            distinct = np.unique(np.column_stack([X[s] for s in symbols]), axis=0).shape[0]
+            distinct = int((~pd.DataFrame({s: X[s] for s in symbols}).duplicated()).sum())
             if distinct < len(free):
                 axis = " and ".join(self.inputs[s] for s in symbols)
                 raise TableError(f"{law}.fit: the points hold {distinct} distinct values of "
@@ -181,8 +316,10 @@ class Law(Estimator):
         if data is None or isinstance(data, pd.DataFrame):
             return data
         if isinstance(data, dict):
+            columns = _aligned({k: v for k, v in data.items()}, None, law, what)
+            columns = {k: _one_column(v, k, law, what) for k, v in columns.items()}
             try:
-                return pd.DataFrame({k: np.ravel(v) for k, v in data.items()})
+                return pd.DataFrame(columns)
             except ValueError:
                 sizes = sorted({np.size(v) for v in data.values()})
                 raise TableError(f"{law}.{what}: the dict's columns have different lengths "
@@ -193,6 +330,11 @@ class Law(Estimator):
 
     def _read(self, data, columns: dict, y, group, what: str):
         law = type(self).__name__
+        given = _aligned({**{self.inputs[s]: c for s, c in columns.items()}, "y": y,
+                          **({"group": group} if group is not None else {})},
+                         data, law, what)
+        columns = {s: given[self.inputs[s]] for s in columns}
+        y, group = given["y"], given.get("group")
         X = {symbol: self._column(data, col, self.inputs[symbol], law)
              for symbol, col in columns.items()}
         ys = self._column(data, y, "y", law)
@@ -209,10 +351,16 @@ class Law(Estimator):
                 raise TableError(f"{law}.{what}: the table has no column {group!r} for group; "
                                  f"name a column of the table or pass the groups as an array.")
             groups = (np.asarray(data[group]) if isinstance(group, str) and data is not None
-                      else np.asarray(group)).ravel()
+                      else _one_column(group, "group", law, what))
             if groups.size != ys.size:
                 raise TableError(f"{law}.{what}: group has {groups.size} values for {ys.size} "
                                  f"points; pass a column of the same table.")
+            missing = int(pd.isna(groups).sum())
+            if missing:
+                raise TableError(f"{law}.{what}: group has {_count(missing, 'missing value')} "
+                                 f"(NaN or None), so those points belong to no group; fill them "
+                                 f"or drop those rows.")
+        self._check_one_variant(data, groups, law, what)
         # NaN and ±inf are refused, never dropped: a fitted law's points are the table's
         # rows, and an infinite loss is usually a diverged run the user should see
         named = {**{self.inputs[s]: (columns[s], v) for s, v in X.items()}, "y": (y, ys)}
@@ -229,6 +377,26 @@ class Law(Estimator):
                              f"({where}); drop them first, e.g. "
                              f"table[np.isfinite(table[[...]]).all(axis=1)].")
         return X, ys, groups
+
+    @staticmethod
+    def _check_one_variant(data, groups, law: str, what: str) -> None:
+        """Refuse a table whose rows hold several loss variants (a ``loss_variant`` column
+        with more than one value) unless ``group`` keeps them apart: the variants' losses
+        are on different scales and their laws differ, so one law through all of them
+        describes none (as :func:`scalelab.laws.predict` refuses them)."""
+        if not isinstance(data, pd.DataFrame) or "loss_variant" not in data.columns:
+            return
+        variants = data["loss_variant"]
+        if isinstance(variants, pd.DataFrame) or variants.nunique() < 2:
+            return
+        if groups is not None and pd.DataFrame({"g": groups, "v": variants.to_numpy()}
+                                               ).groupby("g")["v"].nunique().max() < 2:
+            return  # every group holds one variant
+        names = sorted(map(str, variants.dropna().unique()))
+        raise TableError(f"{law}.{what}: the table holds several loss variants "
+                         f"({', '.join(names)}), whose laws differ; select one, e.g. "
+                         f"table[table.loss_variant == {names[0]!r}], or fit one law per "
+                         f"variant with group='loss_variant'.")
 
     def _start_fit(self) -> None:
         """Forget an earlier fit and check the hyper-parameters, before any work."""
@@ -317,6 +485,7 @@ class Law(Estimator):
         groups = groups[keep] if groups is not None else None
         self._check_inputs(X, ys)
         self._check_identified(X)
+        self._warn_rising(X, ys, groups, columns, y)
         self._setup_params(groups)
         n_free = int(np.sum(self._lower < self._upper))
         if ys.size <= n_free:
@@ -328,9 +497,14 @@ class Law(Estimator):
 
         starts = self._starts(X, ys)
         fun_grad = self._objective(X, np.log(ys), None)
+        # a fit of many points screens its starts on a subsample (memory and time O(n))
+        screen = max(SCREEN_POINTS, int(GRID_BUDGET // starts.size))
+        sub = self._screening_points(X, groups, screen) if ys.size > screen else None
+        grid_fun = fun_grad if sub is None else self._objective(
+            {k: v[sub] for k, v in X.items()}, np.log(ys[sub]), None, points=sub)
         # phase 1: every start, loose stopping tests (scipy L-BFGS-B's defaults), rows
         # that cannot reach the best few pruned (scalelab.laws._optim.STAGES)
-        res = minimize_stage(fun_grad, starts, self._lower, self._upper, method=self.method,
+        res = minimize_stage(grid_fun, starts, self._lower, self._upper, method=self.method,
                              stage="grid", max_iter=self.max_iter, keep_best=N_POLISH)
         order = np.argsort(res.fun)
         if not np.isfinite(res.fun[order[0]]):
@@ -338,10 +512,14 @@ class Law(Estimator):
                              f"table holds the law's inputs and a positive y.")
         # phase 2: polish the best few to tight tolerances
         top = res.x[order[:N_POLISH]]
-        polished = minimize_stage(fun_grad, top, self._lower, self._upper, method=self.method,
-                                  stage="polish", max_iter=self.max_iter)
+        if sub is not None:  # on the subsample first; the best few then on every point
+            screened = minimize_stage(grid_fun, top, self._lower, self._upper,
+                                      method=self.method, stage="polish", max_iter=self.max_iter)
+            top = screened.x[np.argsort(screened.fun)[:N_POLISH_ALL]]
+        polished = self._minimize_in_batches(fun_grad, top, "polish", ys.size)
         best = int(np.argmin(polished.fun))
         theta = polished.x[best]
+        self._warn_at_bounds(theta)
         self.theta_ = theta
         self.objective_ = float(polished.fun[best])
         self.n_starts_ = int(starts.shape[0])
@@ -356,6 +534,56 @@ class Law(Estimator):
         self.params_ = pd.Series(self._to_natural(theta), index=list(self.full_names_),
                                  name=law)
         return self
+
+    def _warn_rising(self, X: dict, ys: np.ndarray, groups, columns: dict, y) -> None:
+        """Warn when y rises with an input in which the law falls (``falls_with``): the
+        law cannot follow it and fits a flat curve instead (e.g. PSNR or accuracy fitted
+        where a loss or an error belongs, or x and y paired wrongly)."""
+        law = type(self).__name__
+        y_name = y if isinstance(y, str) else "y"
+        strata = ([(None, np.arange(ys.size))] if groups is None
+                  else [(g, np.flatnonzero(groups == g)) for g in pd.unique(groups)])
+        for symbol in self.falls_with:
+            for g, idx in strata:
+                x = pd.Series(X[symbol][idx])
+                if idx.size < 3 or x.nunique() < 2:
+                    continue
+                rho = x.corr(pd.Series(ys[idx]), method="spearman")
+                if rho > RISING_RHO:
+                    where = "" if g is None else f" in group {g!r}"
+                    x_name = (columns[symbol] if isinstance(columns[symbol], str)
+                              else self.inputs[symbol])
+                    warnings.warn(f"{law}.fit: {y_name} rises with {x_name}{where} (Spearman "
+                                  f"rho = {rho:+.2f} over {idx.size} points), but the law can "
+                                  f"only fall with it, so its fit is nearly flat; such a law "
+                                  f"describes a metric that falls with size (a loss or an "
+                                  f"error, not e.g. PSNR), so check the metric and that the "
+                                  f"columns are paired.", ScalelabWarning, stacklevel=4)
+                    return
+
+    def _warn_at_bounds(self, theta: np.ndarray) -> None:
+        """Warn, naming the parameter, when the fit ended at a bound the user gave
+        (``bounds=``, not fixing it): the optimum the data point to lies beyond, so the law
+        is held there. (A law's default bounds, e.g. BrokenPowerLaw's sharpness, are
+        reached by ordinary fits and are not warned of.)"""
+        law = type(self).__name__
+        bounds = self.bounds or {}
+        for j, name in enumerate(self.full_names_):
+            lo, hi = self._lower[j], self._upper[j]
+            if lo == hi or name.split("[")[0] not in bounds:
+                continue
+            for end, word in ((lo, "lower"), (hi, "upper")):
+                if np.isfinite(end) and abs(theta[j] - end) <= 1e-8 * max(1.0, abs(end)):
+                    base = name.split("[")[0]
+                    value = self._to_natural_value(base, end)
+                    warnings.warn(f"{law}.fit: {name} ended at its {word} bound {value:g} "
+                                  f"(bounds {tuple(bounds[base])}), so the data pull it "
+                                  f"beyond and the law is held there; widen bounds="
+                                  f"{{{base!r}: ...}} if that is allowed, or check the data.",
+                                  ScalelabWarning, stacklevel=4)
+
+    def _to_natural_value(self, name: str, value: float) -> float:
+        return float(np.exp(value)) if name in self.log_params else float(value)
 
     def _setup_params(self, groups) -> None:
         law = type(self).__name__
@@ -383,11 +611,7 @@ class Law(Estimator):
                                 for p in self.param_names] for g in groups])
         self.full_names_ = tuple(names)
         self._gather = gather
-        self._scatter = None
-        if gather is not None:
-            n, P = gather.shape
-            self._scatter = np.zeros((n * P, len(names)))
-            self._scatter[np.arange(n * P), gather.ravel()] = 1.0
+        self._scatter = None if gather is None else _one_hot(gather, len(names))
         bounds = {**self.default_bounds, **(self.bounds or {})}
         lower, upper = [], []
         for name in names:
@@ -412,9 +636,46 @@ class Law(Estimator):
             grid = grid[:, col]
         return np.clip(grid, self._lower, self._upper)
 
-    def _objective(self, X, log_y, weights):
+    def _objective(self, X, log_y, weights, points=None):
+        """The summed Huber objective of the points X, log_y (``points``: their rows among
+        the fitted points, when a subsample)."""
+        gather, scatter = self._gather, self._scatter
+        if points is not None and gather is not None:
+            gather = gather[points]
+            scatter = _one_hot(gather, len(self.full_names_))
         return robust_objective(self._log_predict, X, log_y, self.huber_delta, weights,
-                                self._gather, self._scatter)
+                                gather, scatter)
+
+    def _screening_points(self, X: dict, groups, size: int) -> np.ndarray:
+        """Rows of a subsample of about ``size`` points to screen the starts on: one point
+        of every distinct input value (when they are few), the ends of every input, the rest
+        drawn at random (seeded) within each group in proportion to its points."""
+        rng = np.random.default_rng(0)
+        n = next(iter(X.values())).size
+        inputs = np.column_stack(list(X.values()))
+        first = np.flatnonzero(~pd.DataFrame(inputs).duplicated().to_numpy())
+        picked = [first] if first.size <= size // 2 else []
+        strata = ([np.arange(n)] if groups is None
+                  else [np.flatnonzero(groups == g) for g in pd.unique(groups)])
+        for idx in strata:
+            picked += [idx[np.argmin(inputs[idx], axis=0)], idx[np.argmax(inputs[idx], axis=0)]]
+            take = min(idx.size, max(1, -(-size * idx.size // n)))
+            picked.append(rng.choice(idx, size=take, replace=False))
+        return np.unique(np.concatenate(picked))
+
+    def _minimize_in_batches(self, fun_grad, x0, stage: str, n: int):
+        """``minimize_stage`` of rows x0 (unpruned, so independent), in batches of at most
+        BATCH_BUDGET rows × points × parameters; one call when they fit in one."""
+        per_batch = max(1, int(BATCH_BUDGET // (n * x0.shape[1])))
+        if x0.shape[0] <= per_batch:
+            return minimize_stage(fun_grad, x0, self._lower, self._upper, method=self.method,
+                                  stage=stage, max_iter=self.max_iter)
+        parts = [minimize_stage(fun_grad, x0[i:i + per_batch], self._lower, self._upper,
+                                method=self.method, stage=stage, max_iter=self.max_iter)
+                 for i in range(0, x0.shape[0], per_batch)]
+        return BatchResult(**{field: np.concatenate([getattr(p, field) for p in parts])
+                              for field in ("x", "fun", "grad", "n_iter", "converged",
+                                            "reason")})
 
     def _log_predict_full(self, theta, X, groups=None):
         """Log predictions (S, n) for full parameter rows theta (S, P_full)."""
@@ -443,18 +704,24 @@ class Law(Estimator):
             self.bse_ = None
             return
         rng = np.random.default_rng(self.seed)
-        weights = np.zeros((B, n))
         strata = [np.arange(n)] if groups is None else [np.flatnonzero(groups == g)
                                                         for g in pd.unique(groups)]
-        for idx in strata:  # resample within each group so every group stays fitted
-            weights[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size),
-                                              size=B)
-        fun_grad = fun_grad_factory(weights)
-        res = minimize_stage(fun_grad, np.repeat(self.theta_[None], B, axis=0), self._lower,
-                             self._upper, method=self.method, stage="bootstrap",
-                             max_iter=self.max_iter)
-        self.bootstrap_theta_ = res.x
-        self.bootstrap_params_ = pd.DataFrame(self._to_natural(res.x),
+        # resamples in batches of BATCH_BUDGET values (one batch for a small fit), so a
+        # fit of many points never holds all resamples' weights at once
+        per_batch = max(1, int(BATCH_BUDGET // (n * self.theta_.size)))
+        parts = []
+        for first in range(0, B, per_batch):
+            size = min(per_batch, B - first)
+            weights = np.zeros((size, n))
+            for idx in strata:  # resample within each group so every group stays fitted
+                weights[:, idx] = rng.multinomial(idx.size, np.full(idx.size, 1.0 / idx.size),
+                                                  size=size)
+            parts.append(minimize_stage(fun_grad_factory(weights),
+                                        np.repeat(self.theta_[None], size, axis=0),
+                                        self._lower, self._upper, method=self.method,
+                                        stage="bootstrap", max_iter=self.max_iter).x)
+        self.bootstrap_theta_ = np.concatenate(parts)
+        self.bootstrap_params_ = pd.DataFrame(self._to_natural(self.bootstrap_theta_),
                                               columns=list(self.full_names_))
         self.bse_ = self.bootstrap_params_.std(ddof=1).rename("std err")
 
@@ -466,13 +733,12 @@ class Law(Estimator):
                                 f"with n_bootstrap > 0 (e.g. n_bootstrap=1000).")
 
     @staticmethod
-    def _check_level(level: float) -> None:
-        if not 0 < level < 1:
-            raise ScalelabError(f"level must be between 0 and 1 (e.g. 0.95), got {level}.")
+    def _check_level(level: float) -> float:
+        return check_level(level)
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Bootstrap percentile intervals of the parameters (columns ``lower``, ``upper``)."""
-        self._check_level(level)
+        level = self._check_level(level)
         self._need_bootstrap("conf_int")
         q = [(1 - level) / 2, (1 + level) / 2]
         table = self.bootstrap_params_.quantile(q).T
@@ -499,10 +765,11 @@ class Law(Estimator):
             else:
                 raise ScalelabError(f"{law}.{what} needs {symbol}= (the {keyword}); e.g. "
                                     f"{what}({', '.join(f'{s}=...' for s in self.inputs)}).")
+            name = symbol if keyword == symbol else f"{symbol} (the {keyword})"
+            _check_numeric_kind(value, name, f"{law}.{what}")
             try:
                 X[symbol] = np.asarray(value, dtype=float)
             except (TypeError, ValueError):
-                name = symbol if keyword == symbol else f"{symbol} (the {keyword})"
                 raise InputTypeError(f"{law}.{what}: {name} must be numeric, got "
                                     f"{type(value).__name__} {str(value)[:40]!r}.") from None
             self._check_predict_input(symbol, X[symbol], what)
@@ -572,7 +839,7 @@ class Law(Estimator):
         resampled exp(residual) of the fit (where one new run's value lies).
         Returns a DataFrame with ``prediction``, ``lower``, ``upper``.
         """
-        self._check_level(level)
+        level = self._check_level(level)
         self._need_bootstrap("predict_interval")
         if kind not in ("mean", "observation"):
             raise ScalelabError(f"kind must be 'mean' or 'observation', got {kind!r}.")
@@ -642,13 +909,28 @@ class Law(Estimator):
                 raise TableError(f"{law}.fit: the table has no column {name_or_values!r} for "
                                  f"{role} (it has: {have}); name the right column with "
                                  f"{role}=... .")
+            copies = int((data.columns == name_or_values).sum())
+            if copies > 1:
+                raise TableError(f"{law}.fit: the table has {copies} columns named "
+                                 f"{name_or_values!r} (for {role}), so which one is meant is "
+                                 f"unclear; keep one, e.g. "
+                                 f"table.loc[:, ~table.columns.duplicated()].")
             values = data[name_or_values]
+            name = f"{role} (column {name_or_values!r})"
         else:
             values = name_or_values
-            if np.ndim(values) == 0:
+            name = role
+            try:
+                scalar = np.ndim(values) == 0
+            except ValueError:  # a ragged list: refused as such just below
+                scalar = False
+            if scalar:
                 raise InputTypeError(f"{law}.fit: {role} must be a column name or an array "
                                      f"of values, got {type(values).__name__} {values!r}.")
+        values = _one_column(values, role, law, "fit")
+        _check_numeric_kind(values, name, f"{law}.fit")
         try:
-            return np.asarray(values, dtype=float).ravel()
+            return np.asarray(values, dtype=float)
         except (TypeError, ValueError):
-            raise TableError(f"{law}.fit: {role} must be numeric.") from None
+            raise TableError(f"{law}.fit: {name} must be numeric; convert it, e.g. with "
+                             f"pd.to_numeric.") from None

@@ -33,6 +33,7 @@ class ChinchillaLaw(Law):
     param_names = ("E", "A", "B", "alpha", "beta")
     log_params = frozenset({"E", "A", "B"})
     inputs = {"N": "params", "D": "samples"}
+    falls_with = ("N", "D")
     formula = "L = E + A/N^alpha + B/D^beta"
     identified_by = {("N",): ("E", "A", "alpha"), ("D",): ("E", "B", "beta")}
 
@@ -66,6 +67,7 @@ class KaplanLaw(Law):
     param_names = ("N_c", "D_c", "alpha_N", "alpha_D")
     log_params = frozenset({"N_c", "D_c"})
     inputs = {"N": "params", "D": "samples"}
+    falls_with = ("N", "D")
     default_bounds = {"alpha_N": (1e-4, 5.0), "alpha_D": (1e-4, 5.0)}
     formula = "L = [(N_c/N)^(alpha_N/alpha_D) + D_c/D]^alpha_D"
 

@@ -66,6 +66,9 @@ def crossover(law_a, law_b, lower: float, upper: float, over: str | None = None,
         if not isinstance(law, Law):
             raise InputTypeError(f"crossover: {name} must be a fitted scaling law, got "
                                 f"{type(law).__name__}.")
+    if any(isinstance(v, (bool, np.bool_)) for v in (lower, upper)):
+        raise InputTypeError(f"crossover: lower and upper must be sizes (numbers), got "
+                             f"{lower!r} and {upper!r}.")
     if not 0 < lower < upper:
         raise ScalelabError(f"crossover: need 0 < lower < upper, got {lower}, {upper}.")
     over = over or next(iter(law_a.inputs))

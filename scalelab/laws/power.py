@@ -22,6 +22,16 @@ from scalelab.laws._objective import softmax_lse
 from scalelab.laws.base import Law
 
 
+def _check_distinct_x(law: Law, X: dict, fix: str) -> None:
+    """Refuse fewer distinct x than free parameters (those not in ``fixed``), naming them."""
+    free = [p for p in law.param_names if p not in (law.fixed or {})]
+    distinct = np.unique(X["x"]).size
+    if distinct < len(free):
+        names = ", ".join(free[:-1]) + f" and {free[-1]}" if len(free) > 1 else free[0]
+        raise TableError(f"{type(law).__name__}.fit needs at least {len(free)} distinct x "
+                         f"values to fit {names}, got {distinct}; {fix}.")
+
+
 class PowerLaw(Law):
     """Fit ``y = E + A·x^(−alpha)`` robustly; y may be a loss or any positive metric.
 
@@ -37,6 +47,7 @@ class PowerLaw(Law):
     param_names = ("E", "A", "alpha")
     log_params = frozenset({"E", "A"})
     inputs = {"x": "x"}
+    falls_with = ("x",)
     default_bounds = {"alpha": (0.0, 5.0)}
     formula = "L = E + A·x^(−alpha)"
 
@@ -47,10 +58,7 @@ class PowerLaw(Law):
 
     def _check_inputs(self, X, y):
         super()._check_inputs(X, y)
-        if np.unique(X["x"]).size < 3:
-            raise TableError(f"{type(self).__name__}.fit needs at least 3 distinct x values to "
-                             f"fit E, A and alpha, got {np.unique(X['x']).size}; add runs at "
-                             f"more sizes.")
+        _check_distinct_x(self, X, "add runs at more sizes")
 
     def _log_predict(self, theta, X):
         e, a, alpha = theta[..., 0], theta[..., 1], theta[..., 2]
@@ -84,10 +92,7 @@ class BrokenPowerLaw(Law):
 
     def _check_inputs(self, X, y):
         super()._check_inputs(X, y)
-        if np.unique(X["x"]).size < 6:
-            raise TableError(f"{type(self).__name__}.fit needs at least 6 distinct x values for "
-                             f"its 6 parameters, got {np.unique(X['x']).size}; add runs or use "
-                             f"PowerLaw.")
+        _check_distinct_x(self, X, "add runs or use PowerLaw")
 
     def _log_predict(self, theta, X):
         e, a, alpha, change, log_break, log_sharp = (theta[..., j] for j in range(6))

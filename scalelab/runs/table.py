@@ -24,6 +24,11 @@ def require_columns(table: pd.DataFrame, *columns: str, what: str = "this analys
             have = ", ".join(map(str, table.columns[:12])) or "none"
             raise TableError(f"{what} needs a column {column!r}, which the table lacks (it has: "
                              f"{have}); name the right column with a keyword argument.")
+        copies = int((table.columns == column).sum())
+        if copies > 1:
+            raise TableError(f"{what}: the table has {copies} columns named {column!r}, so "
+                             f"which one is meant is unclear; keep one, e.g. "
+                             f"table.loc[:, ~table.columns.duplicated()].")
 
 
 def final_rows(table: pd.DataFrame, run: str = "run_id", step: str = "step") -> pd.DataFrame:

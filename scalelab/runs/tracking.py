@@ -339,9 +339,19 @@ def read_offline(path: Path):
     if not dirs:
         raise ScalelabError(f"{path}: a folder with no W&B runs in it (no */*.wandb); give a "
                             f"run store, a CSV/Parquet table or a wandb folder.")
+    for run_dir in dirs:  # an empty log is a run W&B never wrote: say so, do not skip it
+        empty = [f for f in run_dir.glob("*.wandb") if f.stat().st_size == 0]
+        if empty:
+            raise ScalelabError(f"{empty[0]}: the W&B log is empty (0 bytes), so this run "
+                                f"holds no record to read; move its folder out of {path} "
+                                f"(or let the run finish writing) and load the rest.")
     records = []
     for run_dir in dirs:
         log = read_wandb_log(run_dir)
+        if not log["config"] and not log["history"] and not log["summary"]:
+            raise ScalelabError(f"{run_dir}: the W&B log holds no config, history or summary "
+                                f"(a truncated or empty run); move its folder out of {path} "
+                                f"and load the rest.")
         records.append((log["config"], log["history"], log["summary"], log["group"]))
     return _frames(records)
 

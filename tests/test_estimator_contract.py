@@ -79,6 +79,24 @@ def _annealing_data(seed: int) -> tuple[pd.DataFrame, dict]:
     return pd.concat(rows, ignore_index=True), {}
 
 
+def _scaled_annealing_data(seed: int) -> tuple[pd.DataFrame, dict]:
+    """Curves of three model sizes under a cosine schedule from E + A·N^(−α) + B·S1^(−β)
+    − C·S2 (Tissue et al. 2024's law with Hoffmann et al.'s size term)."""
+    rng = np.random.default_rng(seed)
+    steps = 400
+    lr = 1e-3 * 0.5 * (1 + np.cos(np.pi * np.arange(steps) / steps))
+    s1, s2 = annealing_areas(lr)
+    at = np.arange(10, steps + 1, 10)
+    rows = []
+    for n in (1e4, 3e4, 1e5, 3e5):
+        loss = 1.0 + 30.0 * n ** -(0.4 + 0.05 * seed) + 0.5 * s1 ** -0.5 - 0.1 * s2
+        rows.append(pd.DataFrame({"run_id": f"n{n:g}", "params": n, "step": at,
+                                  "lr_step": lr[at - 1],
+                                  "val_loss": loss[at - 1] * np.exp(rng.normal(0, 0.002,
+                                                                               at.size))}))
+    return pd.concat(rows, ignore_index=True), {}
+
+
 def _data_constrained_data(seed: int) -> tuple[pd.DataFrame, dict]:
     """Runs repeating U distinct samples for 1 to 64 epochs (D = epochs × U ≥ U), with the
     repeated data's worth decaying as in Muennighoff et al. 2023 (R_D* = 15)."""
@@ -97,7 +115,8 @@ def _data_constrained_data(seed: int) -> tuple[pd.DataFrame, dict]:
 
 #: laws whose ``fit`` does not take its inputs as column keywords, or whose inputs are
 #: constrained (U ≤ D): {name: data(seed)}
-LAW_EXAMPLES = {"AnnealingLaw": _annealing_data, "DataConstrainedLaw": _data_constrained_data}
+LAW_EXAMPLES = {"AnnealingLaw": _annealing_data, "DataConstrainedLaw": _data_constrained_data,
+                "ScaledAnnealingLaw": _scaled_annealing_data}
 
 
 def law_data(law_cls, seed: int = 0):

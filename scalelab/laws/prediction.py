@@ -45,7 +45,8 @@ from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import intervals
 from scalelab.laws._problem import (LINE_SIZES, Problem, _nearest, compute_problem,
                                     size_problem, symbol, target_baselines)
-from scalelab.laws.registry import FitContext, registered_candidates
+from scalelab.laws.base import check_metric_column
+from scalelab.laws.registry import SPECIFIC_TOLERANCE, FitContext, registered_candidates
 from scalelab.laws.regime import (UNDERTRAINED_THRESHOLD, check_result, result_rows,
                                   undertrained_runs)
 
@@ -592,15 +593,16 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
                                              ("log–log line", "line through the largest "
                                               f"{LINE_SIZES} sizes", line))], columns=columns)
             evidence["persistence"] = _baseline_evidence(problem, "persistence")
+    specific = {i.name for i in instances if i.candidate.specific}
     pred = _choose(problem, target, y, result, level, choose, cands, baselines,
-                   pd.DataFrame(fold_rows), flags, threshold, laws, evidence)
+                   pd.DataFrame(fold_rows), flags, threshold, laws, evidence, specific)
     pred._curves = curves
     return pred
 
 
 # ---- the choice -------------------------------------------------------------------------
 def _choose(problem, target, y, result, level, choose, cands, baselines, backtests, flags,
-            threshold, laws, evidence) -> Prediction:
+            threshold, laws, evidence, problem_specific=()) -> Prediction:
     p_are = float(baselines.set_index("law").loc["persistence", "backtest_are"])
     notes = list(problem.notes)
     flagged = _flagged(problem, flags)
@@ -639,6 +641,11 @@ def _choose(problem, target, y, result, level, choose, cands, baselines, backtes
                             _why_persistence(problem, best, p_are, flagged))
     if choose == "best":
         i = beating["backtest_are"].idxmin()
+        specific = beating[beating["law"].isin(problem_specific) &
+                           (beating["backtest_are"] <= SPECIFIC_TOLERANCE *
+                            beating["backtest_are"].min())]
+        if len(specific):
+            i = specific["backtest_are"].idxmin()
         cands.loc[i, "weight"] = 1.0
         row = cands.loc[i]
         return _finish(Prediction(prediction=row["prediction"], lower=row["lower"],
@@ -799,9 +806,7 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
                             f"laws differ; select one, e.g. runs[runs.loss_variant == "
                             f"'{sorted(runs['loss_variant'].unique())[0]}'] or --where "
                             f"\"loss_variant == '...'\".")
-    if y in ("params", "samples", "samples_seen", "epochs", "flops", "step"):
-        raise ScalelabError(f"predict: y={y!r} is a size of the runs, not a metric; name the "
-                            f"metric to predict, e.g. y='val_loss'.")
+    check_metric_column(y, runs.columns)
     results = result_rows(runs, y, result)
     results = results[np.isfinite(pd.to_numeric(results[y], errors="coerce"))]
     results = results[results[y].astype(float) > 0].reset_index(drop=True)

@@ -79,6 +79,12 @@ class Candidate:
     optimum : a joint law whose minimum over model sizes at fixed compute answers a
         compute target.
     order : where it is listed (lower first).
+    specific : the law models the regime its ``applies`` detects (repeated data for the
+        data-constrained law), which the others can only approximate: where it applies
+        it is used when its backtest error is within ``SPECIFIC_TOLERANCE`` times the
+        best's, since within that margin the backtests cannot tell the laws apart
+        (their folds' errors differ by about that much from one draw of noise to the
+        next) and the law of the regime extrapolates as the regime does.
     """
 
     name: str
@@ -90,6 +96,7 @@ class Candidate:
     applies: Callable | None = None
     optimum: bool = False
     order: int = 100
+    specific: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -106,6 +113,9 @@ class Candidate:
             raise InputTypeError(f"Candidate {self.name!r}: make must be a function "
                                  f"make(context) -> Law.")
 
+
+#: a ``specific`` law within this factor of the best backtest error is used
+SPECIFIC_TOLERANCE = 1.3
 
 _REGISTRY: dict[str, Candidate] = {}
 

@@ -143,6 +143,11 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
         repeated = pd.DataFrame({{"params": n, "samples": u, "samples_seen": u * ep,
                                   "val_loss": 1.8 + 400 * n ** -0.3 + 900 * d_eff ** -0.3}})
         fitted["DataConstrainedLaw"] = laws.DataConstrainedLaw(n_bootstrap=20).fit(repeated)
+        fitted["OvertrainingLaw"] = laws.OvertrainingLaw(n_bootstrap=20).fit(final)
+        sizes = pd.concat([curve.assign(run_id=f"n{{k}}", params=k,
+                                        val_loss=curve["train_loss"] + 30 * k ** -0.4)
+                           for k in (1e4, 3e4, 1e5)], ignore_index=True)
+        fitted["ScaledAnnealingLaw"] = laws.ScaledAnnealingLaw(n_bootstrap=20).fit(sizes)
         every_law = {{name for name in laws.__all__ if isinstance(getattr(laws, name), type)
                       and issubclass(getattr(laws, name), laws.Law)
                       and getattr(laws, name) is not laws.Law}}
@@ -154,6 +159,8 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
         for name, law in fitted.items():
             if name == "AnnealingLaw":
                 interval = law.predict_interval(S1=[s1[-1]], S2=[s2[-1]])
+            elif name == "ScaledAnnealingLaw":
+                interval = law.predict_interval(N=[1e6], S1=[s1[-1]], S2=[s2[-1]])
             elif name in ("PowerLaw", "BrokenPowerLaw"):
                 interval = law.predict_interval(x=[1e9])
             elif name == "DataConstrainedLaw":

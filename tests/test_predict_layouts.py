@@ -146,8 +146,8 @@ def test_curve_law_is_a_candidate_of_predict_and_backtests_on_the_runs_ends():
     p = predict(curves, "params=1.28e5", n_bootstrap=10)
     row = p.candidates.set_index("law").loc["ScaledAnnealingLaw"]
     truth = _annealed_curves([1.28e5])["val_loss"].iloc[-1]  # the end of a cosine run
-    assert row["backtest_are"] < 1e-4
-    assert row["prediction"] == pytest.approx(truth, rel=1e-4)
+    assert row["backtest_are"] < 1e-3  # fitted to the last half of each curve
+    assert row["prediction"] == pytest.approx(truth, rel=1e-3)
     # result="best" asks for each run's lowest value, which a curve law does not model
     best = predict(curves, "params=1.28e5", result="best", n_bootstrap=10)
     assert "ScaledAnnealingLaw" not in set(best.candidates["law"])

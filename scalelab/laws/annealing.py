@@ -250,7 +250,7 @@ def _register():
     register_candidate(Candidate(
         "ScaledAnnealingLaw", "E + A·N^(−α) + B·S1^(−β) − C·S2 on whole curves", "curves",
         lambda ctx: ScaledAnnealingLaw(n_bootstrap=ctx.n_bootstrap, seed=ctx.seed),
-        roles=("N",), min_sizes=3, order=40))
+        roles=("N",), min_sizes=3, preference=0.6, order=40))
 
 
 _register()

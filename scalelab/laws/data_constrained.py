@@ -190,7 +190,7 @@ def _register():
 
     register_candidate(Candidate(
         "DataConstrainedLaw", "E + A/N'^α + B/D'^β (repeated data decays)", "joint", make,
-        roles=("N", "Dseen", "U"), min_sizes=3, applies=_repeats, specific=True, order=33))
+        roles=("N", "Dseen", "U"), min_sizes=3, applies=_repeats, preference=1.3, order=33))
 
 
 _register()

@@ -46,7 +46,7 @@ from scalelab.laws import intervals
 from scalelab.laws._problem import (LINE_SIZES, Problem, _nearest, compute_problem,
                                     size_problem, symbol, target_baselines)
 from scalelab.laws.base import check_metric_column
-from scalelab.laws.registry import SPECIFIC_TOLERANCE, FitContext, registered_candidates
+from scalelab.laws.registry import FitContext, registered_candidates
 from scalelab.laws.regime import (UNDERTRAINED_THRESHOLD, check_result, result_rows,
                                   undertrained_runs)
 
@@ -57,6 +57,8 @@ TARGET_KEYS = ("params", "samples", "samples_seen", "epochs", "compute")
 FAR = 2.0
 #: models tried per compute budget when a joint law answers a compute target
 OPTIMUM_GRID = 241
+#: the share of each training curve (its last part) a curve law is fitted to
+CURVE_TAIL = 0.5
 
 
 @dataclass
@@ -593,16 +595,17 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
                                              ("log–log line", "line through the largest "
                                               f"{LINE_SIZES} sizes", line))], columns=columns)
             evidence["persistence"] = _baseline_evidence(problem, "persistence")
-    specific = {i.name for i in instances if i.candidate.specific}
+    preference = {i.name: i.candidate.preference for i in instances}
     pred = _choose(problem, target, y, result, level, choose, cands, baselines,
-                   pd.DataFrame(fold_rows), flags, threshold, laws, evidence, specific)
+                   pd.DataFrame(fold_rows), flags, threshold, laws, evidence, preference)
     pred._curves = curves
     return pred
 
 
 # ---- the choice -------------------------------------------------------------------------
 def _choose(problem, target, y, result, level, choose, cands, baselines, backtests, flags,
-            threshold, laws, evidence, problem_specific=()) -> Prediction:
+            threshold, laws, evidence, preference=None) -> Prediction:
+    preference = preference or {}
     p_are = float(baselines.set_index("law").loc["persistence", "backtest_are"])
     notes = list(problem.notes)
     flagged = _flagged(problem, flags)
@@ -639,13 +642,9 @@ def _choose(problem, target, y, result, level, choose, cands, baselines, backtes
         best = scored.sort_values("backtest_are").iloc[0] if len(scored) else None
         return _persistence(problem, cands, p_are, level, common, evidence,
                             _why_persistence(problem, best, p_are, flagged))
-    if choose == "best":
-        i = beating["backtest_are"].idxmin()
-        specific = beating[beating["law"].isin(problem_specific) &
-                           (beating["backtest_are"] <= SPECIFIC_TOLERANCE *
-                            beating["backtest_are"].min())]
-        if len(specific):
-            i = specific["backtest_are"].idxmin()
+    if choose == "best":  # each error divided by its law's declared preference
+        i = (beating["backtest_are"] / beating["law"].map(
+            lambda n: preference.get(n, 1.0))).idxmin()
         cands.loc[i, "weight"] = 1.0
         row = cands.loc[i]
         return _finish(Prediction(prediction=row["prediction"], lower=row["lower"],
@@ -847,6 +846,10 @@ def curves_of(runs: pd.DataFrame, results: pd.DataFrame, y: str, result: str):
     curves = runs[runs["run_id"].isin(results["run_id"])]
     curves = curves[np.isfinite(pd.to_numeric(curves[y], errors="coerce")) &
                     np.isfinite(pd.to_numeric(curves[lr], errors="coerce"))]
+    # the first part of training follows the optimiser's transient, not the law; Choshen
+    # et al. 2024 (§5.2) leave the earliest checkpoints out: keep the last CURVE_TAIL
+    last = curves.groupby("run_id")["step"].transform("max")
+    curves = curves[curves["step"] >= (1 - CURVE_TAIL) * last]
     if curves.groupby("run_id").size().median() < 4:
         return None, None
     return curves, lr

@@ -79,12 +79,13 @@ class Candidate:
     optimum : a joint law whose minimum over model sizes at fixed compute answers a
         compute target.
     order : where it is listed (lower first).
-    specific : the law models the regime its ``applies`` detects (repeated data for the
-        data-constrained law), which the others can only approximate: where it applies
-        it is used when its backtest error is within ``SPECIFIC_TOLERANCE`` times the
-        best's, since within that margin the backtests cannot tell the laws apart
-        (their folds' errors differ by about that much from one draw of noise to the
-        next) and the law of the regime extrapolates as the regime does.
+    preference : the candidate's backtest error is divided by this before the choice.
+        Above 1 for a law built for the regime its ``applies`` detects, which the others
+        can only approximate (the data-constrained law where runs repeat data: 1.3, about
+        the margin by which two laws' backtest errors differ from one draw of noise to
+        the next, within which the law of the regime is the better bet far out); below 1
+        for a riskier extrapolation that must win clearly (a curve law, whose separable
+        form the runs' ends alone would not support: 0.6).
     """
 
     name: str
@@ -96,7 +97,7 @@ class Candidate:
     applies: Callable | None = None
     optimum: bool = False
     order: int = 100
-    specific: bool = False
+    preference: float = 1.0
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -113,9 +114,6 @@ class Candidate:
             raise InputTypeError(f"Candidate {self.name!r}: make must be a function "
                                  f"make(context) -> Law.")
 
-
-#: a ``specific`` law within this factor of the best backtest error is used
-SPECIFIC_TOLERANCE = 1.3
 
 _REGISTRY: dict[str, Candidate] = {}
 

@@ -607,8 +607,10 @@ class Law(Estimator):
                     for g in self.groups_:
                         column[(p, g)] = len(names)
                         names.append(f"{p}[{g}]")
-            gather = np.array([[column[(p, None)] if p in shared else column[(p, g)]
-                                for p in self.param_names] for g in groups])
+            # one row of columns per group, then one per point by the point's group
+            per_group = np.array([[column[(p, None)] if p in shared else column[(p, g)]
+                                   for p in self.param_names] for g in self.groups_])
+            gather = per_group[pd.Index(self.groups_).get_indexer(groups)]
         self.full_names_ = tuple(names)
         self._gather = gather
         self._scatter = None if gather is None else _one_hot(gather, len(names))

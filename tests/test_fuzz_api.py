@@ -308,6 +308,7 @@ MIXED = pd.concat([TABLE.assign(loss_variant="mse"),
                    TABLE.assign(loss_variant="crps_fair", val_loss=LOSS / 2)], ignore_index=True)
 FIELD_OBS, FIELD_ENS = np.zeros((2, 4)), RNG.normal(size=(5, 2, 4))
 ROW_ZERO = np.array([[1.0] * 4, [0.0] * 4])  # the second row of the grid weighs nothing
+RUNS = TABLE.assign(run_id=list("abcdef"), samples=64)
 
 BAD_CALLS += [
     # laws: inputs numpy or pandas would read silently wrong
@@ -349,6 +350,10 @@ BAD_CALLS += [
     ("predict-true", lambda: _fitted_power_law().predict(x=True), "True/False", InputTypeError),
     ("predict-bool-array", lambda: _fitted_power_law().predict(x=np.array([True, False])),
      "x", InputTypeError),
+    ("predict-list-with-a-bool", lambda: _fitted_power_law().predict(x=[1e8, True]),
+     "True/False", InputTypeError),
+    ("power-2d-x-with-table", lambda: PowerLaw().fit(TABLE, x=np.column_stack([N, N])),
+     "shape (6, 2)", TableError),
     ("predict-date", lambda: _fitted_power_law().predict(x=np.datetime64("2024-01-01")),
      "dates", InputTypeError),
     ("predict-chinchilla-bool", lambda: _fitted_chinchilla().predict(N=1e9, D=True),
@@ -400,9 +405,17 @@ BAD_CALLS += [
     ("metric-missing", lambda: check_metric_column("val_crps", TABLE.columns), "val_crps",
      TableError),
     ("metric-not-a-name", lambda: check_metric_column(3, TABLE.columns), "y", InputTypeError),
+    ("predict-duplicate-metric", lambda: laws.predict(
+        pd.concat([RUNS, RUNS[["val_loss"]]], axis=1), "params=1e8"), "2 columns named",
+     TableError),
+    ("result-rows-duplicate-size", lambda: laws.result_rows(
+        pd.concat([RUNS, RUNS[["params"]]], axis=1)), "'params'", TableError),
     # calibration
     ("ece-bins-true", lambda: cal.ece(PROBS, LABELS, bins=True), "bins", ScalelabError),
     ("ece-bins-float", lambda: cal.ece(PROBS, LABELS, bins=10.0), "bins", ScalelabError),
+    ("calibration-error-debias-words", lambda: cal.calibration_error(PROBS, LABELS, bins=5,
+                                                                     debias="False"), "debias",
+     InputTypeError),
     ("calibration-error-p-true", lambda: cal.calibration_error(PROBS, LABELS, p=True), "p",
      ScalelabError),
     ("reliability-bins-true", lambda: cal.reliability_curve(PROBS, LABELS, bins=True), "bins",
@@ -598,6 +611,15 @@ def test_series_in_another_order_are_paired_by_label_as_pandas_pairs_them():
 
 def test_a_single_column_or_row_array_is_one_value_per_point():
     _assert_truth(PowerLaw(n_bootstrap=0).fit(x=N[:, None], y=LOSS[None, :]))
+
+
+def test_arrays_on_one_grid_pair_element_by_element():
+    # sizes from np.meshgrid and the losses on that grid: flattened alike, as .ravel() would
+    n, d = np.meshgrid([1e6, 1e7, 1e8], [1e7, 1e8, 1e9])
+    loss = 1.7 + 400 / n ** 0.34 + 410 / d ** 0.28
+    law = ChinchillaLaw(n_bootstrap=0).fit(params=n, samples=d, y=loss)
+    for name, value in {"E": 1.7, "A": 400, "B": 410, "alpha": 0.34, "beta": 0.28}.items():
+        assert law.params_[name] == pytest.approx(value, rel=1e-4)
 
 
 def test_with_the_floor_fixed_two_sizes_give_a_and_alpha_exactly():

@@ -318,6 +318,9 @@ def calibration_error(probs, labels, p: int = 2, debias: bool = True, bins: int 
     """
     if not is_integer(p) or p < 1:
         raise ScalelabError(f"calibration_error: p must be an integer ≥ 1, got {p!r}.")
+    if not isinstance(debias, (bool, np.bool_)):  # bool("False") is True
+        raise InputTypeError(f"calibration_error: debias must be True or False, got "
+                             f"{debias!r}.")
     return _calibration_error(probs, labels, bins=bins, binning=binning, power=float(p),
                               debias=bool(debias), kind=kind, binary=binary,
                               func="calibration_error", seed=seed)

@@ -67,7 +67,16 @@ def robust_objective(log_predict, inputs: dict, log_y: np.ndarray, delta: float,
         log_pred = np.broadcast_to(log_pred, (theta.shape[0], log_y.size))
         jac = np.stack(np.broadcast_arrays(log_pred, *jac)[1:], axis=1)
         if gather is not None:  # per-point parameters -> columns of the full vector
-            jac = np.einsum("kpn,npq->kqn", jac, scatter3)
+            # laid out (k, n, P_full) as the einsum this replaces laid it out, so the
+            # products that follow round alike (it cost O(k·n·P·P_full) time, this O(k·n·P))
+            full = np.zeros((jac.shape[0], jac.shape[2], scatter3.shape[2])).transpose(0, 2, 1)
+            points = np.arange(jac.shape[2])
+            for p in range(jac.shape[1]):  # each point's parameter p is one column of the full
+                full[:, gather[:, p], points] += jac[:, p]  # vector: no two share a cell
+            bad = ~np.isfinite(jac).all(axis=1)  # as the one-hot product had it: a non-finite
+            if bad.any():  # derivative makes every column of its point NaN (inf·0)
+                full[np.broadcast_to(bad[:, None, :], full.shape)] = np.nan
+            jac = full
         if weights is None:
             w = np.ones((1, log_y.size))
         else:

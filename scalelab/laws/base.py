@@ -14,13 +14,27 @@ damped Gauss–Newton on Huber's curvature (``method="gauss-newton"``, the defau
 L-BFGS as Hoffmann et al. and Epoch did (``method="lbfgs"``); both reach the same
 optimum. All starts run at once (:mod:`scalelab.laws._optim`), and so do the bootstrap
 refits: resampling points is a per-row weight (the count of each point), started from
-the full-data optimum, as Epoch started theirs from one point.
+the full-data optimum, as Epoch started theirs from one point. A fit of many points (past
+``GRID_BUDGET`` start × point × parameter values) screens the grid on a seeded random
+subsample (its summed Huber loss estimates the full one), polishes the best starts there
+and the best two on every point; polish and bootstrap run in batches of ``BATCH_BUDGET``
+values, so memory grows with the points alone (1e6 points: seconds, a few hundred MB;
+``benchmarks/bench_fit_size.py``). Fits below the budget run exactly as before.
 
 Bad input is refused in one sentence before any work: rows holding NaN or ±inf (never
 dropped silently: the fitted points are the table's rows), an empty table, data that is
 not a DataFrame or a dict of columns, too few distinct values of an input to identify the
 parameters of its term (``identified_by``: E + A/N^alpha needs three distinct N unless E
 is fixed), hyper-parameters out of range, and ``predict`` at NaN or non-positive inputs.
+Columns are read as numpy would not read them silently wrong: a pandas Series is paired by
+its index labels (put in the table's, or the first Series', order; refused when the labels
+differ), a 2-D array of several columns is refused rather than flattened, booleans, dates,
+durations and complex numbers are refused in ``fit`` and ``predict`` (numpy reads True as
+1.0 and a date as nanoseconds), a column name the table holds twice is refused, and so is a
+table whose ``loss_variant`` column mixes variants unless ``group=`` keeps them apart. Two
+things a fit can do are told as :class:`~scalelab._errors.ScalelabWarning`: ending at a
+bound the user gave (``bounds=``; the data pull the parameter beyond), and fitting a y that
+rises with a size the law falls in (``falls_with``; its fit is then nearly flat).
 
 What a fit learned is public and fresh: ``fitted_inputs_`` and ``y_`` are the points it
 used, ``predict_bootstrap(...)`` the refitted laws' predictions; ``fit`` first forgets
@@ -148,6 +162,22 @@ def _aligned(given: dict, data, law: str, what: str) -> dict:
     return out
 
 
+def _same_grid(given: dict, data) -> dict:
+    """Arrays given for every column (no table) that share one N-D shape, e.g. the
+    ``np.meshgrid`` of sizes and the losses on it, flattened alike: their elements pair
+    one to one. (Arrays of different shapes are left to :func:`_one_column`, which refuses
+    one of several columns rather than flatten it against another's points.)"""
+    if data is not None or any(isinstance(v, str) for v in given.values()):
+        return given
+    try:
+        shapes = {np.shape(v) for v in given.values()}
+    except ValueError:  # a ragged list: refused by _one_column
+        return given
+    if len(shapes) != 1 or len(next(iter(shapes))) < 2:
+        return given
+    return {role: np.ravel(v) for role, v in given.items()}
+
+
 def _one_column(values, role: str, law: str, what: str) -> np.ndarray:
     """``values`` as a 1-D array: one value per point (a single row or column of a 2-D
     array is flattened; a table of several columns is refused, as flattening it would
@@ -182,6 +212,9 @@ def _check_numeric_kind(values, name: str, where: str) -> None:
         inferred = pd.api.types.infer_dtype(array.ravel(), skipna=True)
         kind = {"boolean": "b", "datetime": "M", "datetime64": "M", "date": "M",
                 "timedelta": "m", "timedelta64": "m", "complex": "c"}.get(inferred, kind)
+        if kind == "O" and inferred.startswith("mixed") and any(
+                isinstance(v, (bool, np.bool_)) for v in array.ravel()):
+            kind = "b"  # e.g. [1e8, True]: numpy would read the True as 1.0
     if kind in _NOT_A_NUMBER:
         raise InputTypeError(f"{where}: {name} holds {_NOT_A_NUMBER[kind]}, not numbers; pass "
                              f"sizes or metric values as numbers (a bool or a date would be "
@@ -333,6 +366,7 @@ class Law(Estimator):
         given = _aligned({**{self.inputs[s]: c for s, c in columns.items()}, "y": y,
                           **({"group": group} if group is not None else {})},
                          data, law, what)
+        given = _same_grid(given, data)
         columns = {s: given[self.inputs[s]] for s in columns}
         y, group = given["y"], given.get("group")
         X = {symbol: self._column(data, col, self.inputs[symbol], law)
@@ -607,8 +641,10 @@ class Law(Estimator):
                     for g in self.groups_:
                         column[(p, g)] = len(names)
                         names.append(f"{p}[{g}]")
-            gather = np.array([[column[(p, None)] if p in shared else column[(p, g)]
-                                for p in self.param_names] for g in groups])
+            # one row of columns per group, then one per point by the point's group
+            per_group = np.array([[column[(p, None)] if p in shared else column[(p, g)]
+                                   for p in self.param_names] for g in self.groups_])
+            gather = per_group[pd.Index(self.groups_).get_indexer(groups)]
         self.full_names_ = tuple(names)
         self._gather = gather
         self._scatter = None if gather is None else _one_hot(gather, len(names))

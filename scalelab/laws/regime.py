@@ -58,6 +58,11 @@ def result_rows(runs: pd.DataFrame, y: str = "val_loss", result: str = "final",
         have = ", ".join(map(str, runs.columns[:12])) or "none"
         raise TableError(f"the runs table has no column {y!r} (it has: {have}); name the "
                          f"metric with y=... .")
+    twice = runs.columns[runs.columns.duplicated()].unique()
+    if len(twice):
+        raise TableError(f"the runs table has {int((runs.columns == twice[0]).sum())} columns "
+                         f"named {twice[0]!r}, so which one is meant is unclear; keep one, e.g. "
+                         f"table.loc[:, ~table.columns.duplicated()].")
     if run not in runs.columns or step not in runs.columns or runs.empty:
         return runs.copy().reset_index(drop=True)
     table = runs.dropna(subset=[step]).sort_values([run, step], kind="stable")

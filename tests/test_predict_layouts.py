@@ -151,3 +151,17 @@ def test_curve_law_is_a_candidate_of_predict_and_backtests_on_the_runs_ends():
     # result="best" asks for each run's lowest value, which a curve law does not model
     best = predict(curves, "params=1.28e5", result="best", n_bootstrap=10)
     assert "ScaledAnnealingLaw" not in set(best.candidates["law"])
+
+
+def test_one_size_and_a_level_in_words_are_one_sentence():
+    from scalelab._errors import ScalelabError
+
+    one = pd.DataFrame({"params": [1e6], "val_loss": [2.0]})
+    with pytest.raises(ScalelabError, match="2 or more params values"):
+        predict(one, "params=1e7")
+    table = pd.DataFrame({"params": np.geomspace(1e3, 3.2e4, 6)})
+    table["val_loss"] = 0.5 + 10 * table["params"]**-0.4
+    with pytest.raises(ScalelabError, match="level must be a number"):
+        predict(table, "params=1e5", level="90%")
+    assert predict(table, "params=1e5", level=np.float32(0.8), n_bootstrap=10).level == \
+        pytest.approx(0.8)

@@ -241,6 +241,10 @@ def size_problem(results: pd.DataFrame, target: dict, y: str) -> Problem:
                              f"{_fmt(point[col])} is not modelled, so this is the "
                              f"prediction at {col} = {_fmt(value)}.")
                 point[col] = value
+    if results[axis].nunique() < 2:
+        raise TableError(f"predict: every run has {axis} = {_fmt(results[axis].iloc[0])}; "
+                         f"a prediction in {axis} needs runs at 2 or more {axis} values (3+ "
+                         f"for a law, 4+ for a backtest), so add runs of other sizes.")
     others = [a for a in axes if a != axis]
     data_axes = [a for a in ("samples", "samples_seen") if a in axes]
     match = np.ones(len(results), dtype=bool)

@@ -45,7 +45,7 @@ from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import intervals
 from scalelab.laws._problem import (LINE_SIZES, Problem, _nearest, compute_problem,
                                     size_problem, symbol, target_baselines)
-from scalelab.laws.base import check_metric_column
+from scalelab.laws.base import check_level, check_metric_column
 from scalelab.laws.registry import FitContext, registered_candidates
 from scalelab.laws.regime import (UNDERTRAINED_THRESHOLD, check_result, result_rows,
                                   undertrained_runs)
@@ -792,8 +792,7 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
     if choose not in CHOICES:
         raise ScalelabError(f"choose must be 'best' (the law of lowest backtest error) or "
                             f"'weighted' (a blend weighted by it), got {choose!r}.")
-    if not 0 < level < 1:
-        raise ScalelabError(f"level must be between 0 and 1 (e.g. 0.9), got {level}.")
+    level = check_level(level)
     targets = [parse_target(t) for t in (targets if isinstance(targets, (list, tuple))
                                          else [targets])]
     if not targets:

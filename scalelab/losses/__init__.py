@@ -18,15 +18,20 @@ Ensemble losses take ``pred`` of shape ``(B, M, C, H, W)``; given a deterministi
 ``(B, C, H, W)`` prediction they see it as M = 1. Deterministic losses given an
 ensemble use its mean.
 
+Each term is one record (:class:`LossTerm` in :data:`TERMS`, module
+:mod:`scalelab.losses.names`): its function, its options with their valid ranges and
+whether it scores an ensemble; the loss's dispatch and the names are built from them.
+
 Importing this package is torch-free (``NAMES`` and the expression parser are all a
 spec needs); ``Loss``/``get_loss`` (:mod:`scalelab.losses.loss`) and ``functional``
 load on first use.
 """
 
 from scalelab._lazy import make_lazy
-from scalelab.losses.names import NAMES, PARAMS, check_variant, needs_ensemble, parse_variant
+from scalelab.losses.names import (NAMES, PARAMS, TERMS, LossSpec, LossTerm, check_variant,
+                                   needs_ensemble, parse_loss, parse_variant)
 
 _HOMES = {"Loss": "scalelab.losses.loss", "get_loss": "scalelab.losses.loss"}
-__all__ = ["NAMES", "PARAMS", "Loss", "get_loss", "parse_variant", "needs_ensemble",
-           "check_variant", "functional"]
+__all__ = ["NAMES", "PARAMS", "TERMS", "LossTerm", "LossSpec", "Loss", "get_loss",
+           "parse_loss", "parse_variant", "needs_ensemble", "check_variant", "functional"]
 make_lazy(__name__, _HOMES)

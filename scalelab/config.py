@@ -218,9 +218,9 @@ class RunConfig:
             raise SpecError(f"{source}: scale {self.scale} does not divide field_size "
                             f"{self.field_size}; choose a field_size that is a multiple of "
                             f"the scale.")
-        from scalelab.models.names import check_options
+        from scalelab.models.names import check_family
 
-        check_options(self.family, self.width, self.options, source)
+        check_family(self, source)
         if needs_ensemble(self.loss_variant) and self.ensemble_members < 2:
             raise SpecError(
                 f"{source}: loss_variant {self.loss_variant!r} scores an ensemble, so "

@@ -11,18 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from scalelab._declare import resolve
 from scalelab._errors import ScalelabError
-from scalelab.models.diffusion import Diffusion
-from scalelab.models.edsr import EDSR
-from scalelab.models.names import GENERATIVE, NAMES, OPTIONS, family_options
-from scalelab.models.srcnn import SRCNN
+from scalelab.models.names import NAMES, OPTIONS, REGISTRY
 from scalelab.models.stochastic import Stochastic
-from scalelab.models.swinir import SwinIR
-from scalelab.models.unet import UNet
-
-_FAMILIES = {"edsr": EDSR, "srcnn": SRCNN, "unet": UNet, "swinir": SwinIR,
-             "diffusion": Diffusion}
-assert tuple(_FAMILIES) == NAMES
 
 
 def build_model(family: str, width: int, depth: int, scale: int, channels: int = 1,
@@ -37,9 +29,9 @@ def build_model(family: str, width: int, depth: int, scale: int, channels: int =
     family (``diffusion``) samples by itself and is never wrapped. ``options`` are the
     family's own settings (``OPTIONS[family]``, e.g. ``heads`` of ``swinir``).
     """
-    if family not in _FAMILIES:
+    if family not in REGISTRY:
         raise ScalelabError(
-            f"unknown model family {family!r}; valid choices are {', '.join(_FAMILIES)}."
+            f"unknown model family {family!r}; valid choices are {', '.join(NAMES)}."
         )
     unknown = sorted(set(options) - set(OPTIONS[family]))
     if unknown:
@@ -52,10 +44,11 @@ def build_model(family: str, width: int, depth: int, scale: int, channels: int =
                         ("in_channels", in_channels)):
         if not isinstance(value, int) or value < 1:
             raise ScalelabError(f"{name} must be a positive integer, got {value!r}.")
-    if not stochastic or family in GENERATIVE:
-        return _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
+    network = resolve(REGISTRY[family].builder)  # the family's record names its class
+    if not stochastic or REGISTRY[family].generative:
+        return network(width=width, depth=depth, scale=scale, channels=channels,
                                  in_channels=in_channels, **options)
-    base = _FAMILIES[family](width=width, depth=depth, scale=scale, channels=channels,
+    base = network(width=width, depth=depth, scale=scale, channels=channels,
                              in_channels=in_channels + noise_channels, **options)
     return Stochastic(base, noise_channels)
 

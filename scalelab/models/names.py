@@ -1,56 +1,139 @@
-"""Names of the network families and their options (torch-free, for validation).
+"""The network families, one record each (torch-free, for validation and sizing).
 
-``OPTIONS[family]`` holds the keys of a run's ``options`` that the family reads, with
-their defaults (the rest of ``options`` belongs to the field, the loss or the loop).
+A :class:`Family` declares everything about a family: its ``builder`` (the import path
+of its ``nn.Module`` class, loaded on first use), its ``options`` (the keys of a run's
+``options`` it reads, with their defaults and valid ranges), a lower bound of its
+parameter count from its leading ``width²`` terms (what :mod:`scalelab.sweep.guards`
+refuses too-large runs with, building nothing), whether its blocks work on the HR grid,
+whether it is generative (draws its own samples and trains by its own objective), and
+``check(cfg, source)``, the rules tying its options to the run (a U-Net's HR size
+divisible by 2^depth, a diffusion's σ range). ``build_model``, the names, the option
+checks and the memory bounds are all built from ``FAMILIES``; a new family is one module
+with its class and one record here.
+
+Parameter bounds: 3×3 convolutions hold 9·c_in·c_out weights; a Swin transformer block
+holds (4 + 2·mlp_ratio)·width² in its attention and MLP (Liang et al. 2021, §3.1).
 """
 
-NAMES = ("edsr", "srcnn", "unet", "swinir", "diffusion")
+from __future__ import annotations
 
-OPTIONS: dict[str, dict] = {
-    "edsr": {},
-    "srcnn": {},
-    "unet": {},
-    # Liang et al. 2021; heads None: max(1, width // 8)
-    "swinir": {"heads": None, "window": 8, "blocks": 2, "mlp_ratio": 2.0},
-    # Karras et al. 2022, Table 1 and eq. 5; stochastic sampler defaults from Table 5
-    "diffusion": {"sigma_data": 0.5, "p_mean": -1.2, "p_std": 1.2, "sigma_min": 0.002,
-                  "sigma_max": 80.0, "rho": 7.0, "sampler": "heun", "sampler_steps": 18,
-                  "s_churn": 40.0, "s_tmin": 0.05, "s_tmax": 50.0, "s_noise": 1.003,
-                  "residual": "bilinear"},
-}
-# families that draw their own samples and train by their own objective
-GENERATIVE = ("diffusion",)
+from dataclasses import dataclass, field
+from typing import Callable
+
+from scalelab._declare import Opt, choice, count, defaults, number, positive
+from scalelab._errors import SpecError
+
 SAMPLERS = ("heun", "stochastic")
 RESIDUALS = ("none", "bilinear", "regression")
-assert tuple(OPTIONS) == NAMES
-
-_CHOICES = {"sampler": SAMPLERS, "residual": RESIDUALS}
-_COUNTS = ("heads", "window", "blocks", "sampler_steps")  # positive integers
-_POSITIVE = ("mlp_ratio", "sigma_data", "p_std", "sigma_min", "sigma_max", "rho")
 
 
-def check_options(family: str, width: int, options: dict, source: str = "the spec") -> None:
-    """One SpecError sentence for a family option whose value cannot work."""
-    from scalelab._errors import SpecError
+@dataclass(frozen=True)
+class Family:
+    """Everything about one network family (see the module's docstring)."""
 
-    for key, value in family_options(family, options).items():
-        if key in _CHOICES and value not in _CHOICES[key]:
-            raise SpecError(f"{source}: unknown {family} option {key}={value!r}; valid choices "
-                            f"are {', '.join(_CHOICES[key])}.")
-        if key in _COUNTS and value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise SpecError(f"{source}: the {family} option {key} must be a positive integer, "
-                            f"got {value!r}.")
-        if key in _POSITIVE and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                 or not value > 0):
-            raise SpecError(f"{source}: the {family} option {key} must be a positive number, "
-                            f"got {value!r}.")
-    heads = options.get("heads") if family == "swinir" else None
-    if heads and isinstance(heads, int) and width % heads:
-        raise SpecError(f"{source}: the swinir width {width} is not divisible by heads={heads}; "
-                        f"choose heads among the divisors of every width swept.")
+    name: str
+    builder: str
+    params_bound: Callable[[float, int, dict, int], float]
+    options: dict[str, Opt] = field(default_factory=dict)
+    hr_grid: bool = False  # its blocks work on the HR grid (activations per HR pixel)
+    generative: bool = False
+    check: Callable | None = None  # check(cfg, source): rules between options and the run
+    doc: str = ""
+
+
+def _edsr_bound(w, d, options, in_channels):  # head, d residual blocks of two 3×3 convs, tail
+    return 9 * w * w * (2 * d + 1) + 9 * in_channels * w
+
+
+def _srcnn_bound(w, d, options, in_channels):  # 9×9 extraction, d 3×3 mappings
+    return 9 * w * w * d + 81 * in_channels * w
+
+
+def _unet_bound(w, d, options, in_channels):  # widths w·2^l; at least one 3×3 conv a level
+    return sum(9 * (w * 2 ** level) ** 2 for level in range(d + 1))
+
+
+def _swinir_bound(w, d, options, in_channels):  # d groups of `blocks` Swin blocks + a 3×3 conv
+    blocks = options.get("blocks", 2) if isinstance(options.get("blocks"), int) else 2
+    ratio = options.get("mlp_ratio", 2.0)
+    ratio = ratio if isinstance(ratio, (int, float)) and ratio > 0 else 2.0
+    return d * (blocks * (4 + 2 * ratio) + 9) * w * w
+
+
+def _check_unet(cfg, source: str) -> None:
+    factor = 2 ** cfg.depth
+    if cfg.field_size % factor:
+        raise SpecError(f"{source}: a {cfg.family} of depth {cfg.depth} halves the HR grid "
+                        f"{cfg.depth} times, so field_size must be a multiple of {factor}, got "
+                        f"{cfg.field_size}; choose a smaller depth or another field_size.")
+
+
+def _check_swinir(cfg, source: str) -> None:
+    heads = cfg.options.get("heads")
+    if heads and isinstance(heads, int) and cfg.width % heads:
+        raise SpecError(f"{source}: the swinir width {cfg.width} is not divisible by "
+                        f"heads={heads}; choose heads among the divisors of every width swept.")
+
+
+def _check_diffusion(cfg, source: str) -> None:
+    _check_unet(cfg, source)
+    opts = {**defaults(DIFFUSION_OPTIONS), **family_options("diffusion", cfg.options)}
+    if not opts["sigma_min"] < opts["sigma_max"]:
+        raise SpecError(f"{source}: the diffusion option sigma_min ({opts['sigma_min']}) must be "
+                        f"below sigma_max ({opts['sigma_max']}).")
+    if not opts["s_tmin"] <= opts["s_tmax"]:
+        raise SpecError(f"{source}: the diffusion option s_tmin ({opts['s_tmin']}) must not "
+                        f"exceed s_tmax ({opts['s_tmax']}).")
+
+
+# Karras et al. 2022, Table 1 and eq. 5; stochastic sampler defaults from Table 5
+DIFFUSION_OPTIONS = {
+    "sigma_data": positive(0.5), "p_mean": number(-1.2), "p_std": positive(1.2),
+    "sigma_min": positive(0.002), "sigma_max": positive(80.0), "rho": positive(7.0),
+    "sampler": choice("heun", SAMPLERS), "sampler_steps": count(18, high=1000),
+    "s_churn": number(40.0, 0), "s_tmin": number(0.05, 0), "s_tmax": number(50.0, 0),
+    "s_noise": positive(1.003), "residual": choice("bilinear", RESIDUALS),
+}
+_M = "scalelab.models."
+#: the families, one record each; a new family is one module and one line here
+FAMILIES: tuple[Family, ...] = (
+    Family("edsr", _M + "edsr:EDSR", _edsr_bound),
+    Family("srcnn", _M + "srcnn:SRCNN", _srcnn_bound),
+    Family("unet", _M + "unet:UNet", _unet_bound, hr_grid=True, check=_check_unet),
+    # Liang et al. 2021; heads None: max(1, width // 8)
+    Family("swinir", _M + "swinir:SwinIR", _swinir_bound,
+           {"heads": count(None, none=True), "window": count(8), "blocks": count(2),
+            "mlp_ratio": positive(2.0)}, check=_check_swinir),
+    Family("diffusion", _M + "diffusion:Diffusion", _unet_bound, DIFFUSION_OPTIONS,
+           hr_grid=True, generative=True, check=_check_diffusion),
+)
+REGISTRY: dict[str, Family] = {family.name: family for family in FAMILIES}
+NAMES = tuple(REGISTRY)
+# the keys of a run's ``options`` each family reads, with their defaults
+OPTIONS: dict[str, dict] = {name: defaults(f.options) for name, f in REGISTRY.items()}
+# families that draw their own samples and train by their own objective
+GENERATIVE = tuple(name for name, f in REGISTRY.items() if f.generative)
+
+
+def check_family(cfg, source: str = "the spec") -> None:
+    """One SpecError sentence for a family option whose value cannot work with the run."""
+    family = REGISTRY[cfg.family]
+    for key, value in family_options(cfg.family, cfg.options).items():
+        opt = family.options[key]
+        if opt.kind == "choice" and not opt.valid(value):
+            raise SpecError(f"{source}: unknown {cfg.family} option {key}={value!r}; valid "
+                            f"choices are {', '.join(opt.choices)}.")
+        opt.check(value, f"the {cfg.family} option {key}", source)
+    if family.check is not None:
+        family.check(cfg, source)
 
 
 def family_options(family: str, options: dict) -> dict:
     """The entries of a run's ``options`` that ``family`` reads."""
     return {k: v for k, v in (options or {}).items() if k in OPTIONS.get(family, {})}
+
+
+def params_lower_bound(family: str, width: int, depth: int, options: dict | None = None,
+                       in_channels: int = 1) -> float:
+    """A lower bound of a network's parameter count, from its record."""
+    return REGISTRY[family].params_bound(float(width), int(depth), options or {}, in_channels)

@@ -19,9 +19,7 @@ What the per-value checks of :mod:`scalelab.config` cannot see alone:
   CUDA GPU. Torch is imported there only, so loading a spec stays torch-free.
 
 The parameter counts are lower bounds from the leading ``width²`` terms of each
-family's layers (3×3 convolutions hold 9·c_in·c_out weights; a Swin transformer
-block holds (4 + 2·mlp_ratio)·width² in its attention and MLP, Liang et al. 2021,
-§3.1); training memory counts 4 bytes per weight for the weights and gradients and
+family's layers, declared with the family (:mod:`scalelab.models.names`); training memory counts 4 bytes per weight for the weights and gradients and
 two more for Adam's moments (Kingma & Ba 2015, Algorithm 1), plus one stored
 activation per block. The real need is larger, so a refusal is never wrong.
 """
@@ -168,31 +166,12 @@ def check_options_keys(runs, source: str) -> None:
 
 
 # -- memory --------------------------------------------------------------------------------
-def params_lower_bound(family: str, width: int, depth: int, options: dict | None = None,
-                       in_channels: int = 1) -> float:
-    """A lower bound of a network's parameter count, from its leading ``width²`` terms."""
-    options = options or {}
-    w, d = float(width), int(depth)
-    if family == "edsr":  # head, depth residual blocks of two 3×3 convolutions, body tail
-        return 9 * w * w * (2 * d + 1) + 9 * in_channels * w
-    if family == "srcnn":  # 9×9 extraction, depth 3×3 mappings
-        return 9 * w * w * d + 81 * in_channels * w
-    if family in ("unet", "diffusion"):  # widths w·2^l; at least one 3×3 conv of each level
-        return sum(9 * (w * 2 ** level) ** 2 for level in range(d + 1))
-    if family == "swinir":  # depth groups of `blocks` Swin blocks and a 3×3 conv
-        blocks = options.get("blocks", 2) if isinstance(options.get("blocks"), int) else 2
-        ratio = options.get("mlp_ratio", 2.0)
-        ratio = ratio if isinstance(ratio, (int, float)) and ratio > 0 else 2.0
-        return d * (blocks * (4 + 2 * ratio) + 9) * w * w
-    return w * w * d
-
-
 def memory_lower_bound(cfg) -> dict[str, float]:
     """Lower bounds, in bytes, of what a run holds: ``model`` (weights, gradients, optimiser
     state, stored activations of one batch) and ``data`` (every training and validation
     pair, held on the device), with ``params`` (parameter count)."""
     from scalelab.data.options import channels_of
-    from scalelab.models.names import GENERATIVE
+    from scalelab.models.names import REGISTRY, params_lower_bound
 
     try:
         in_channels, channels = channels_of(cfg.field, cfg.options)
@@ -202,8 +181,9 @@ def memory_lower_bound(cfg) -> dict[str, float]:
     copies = {"adamw": 4, "adam": 4}.get(cfg.optimizer, 2)  # weights, grads (+ 2 moments)
     hr = float(cfg.field_size)
     lr = hr / cfg.scale
-    pixels = hr * hr if cfg.family in ("unet", "diffusion") else lr * lr  # where blocks work
-    members = 1 if cfg.family in GENERATIVE else cfg.ensemble_members
+    family = REGISTRY[cfg.family]
+    pixels = hr * hr if family.hr_grid else lr * lr  # where its blocks work
+    members = 1 if family.generative else cfg.ensemble_members
     activations = cfg.batch_size * members * cfg.width * pixels * cfg.depth * BYTES
     pair = (in_channels * lr * lr + channels * hr * hr) * BYTES
     return {"params": params, "model": params * copies * BYTES + activations,

@@ -66,8 +66,9 @@ class Opt:
         if low is not None and high is not None:
             left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
             return f"{'' if self.kind == 'number' else noun + ' '}in {left}{low:g}, {high:g}{right}"
+        noun = "a finite number" if self.kind == "number" else noun
         if (low == 0 and self.low_open) or (low == 1 and self.kind == "integer"):
-            return f"a positive {noun.split()[1]}"
+            return "a positive integer" if self.kind == "integer" else "a positive finite number"
         if low is not None:
             return f"{noun} {'>' if self.low_open else '>='} {low:g}"
         if high is not None:
@@ -142,4 +143,7 @@ def resolve(path: str):
     import importlib
 
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    found = importlib.import_module(module)
+    for part in name.split("."):  # "module:Class.method"
+        found = getattr(found, part)
+    return found

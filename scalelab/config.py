@@ -109,6 +109,12 @@ def _loss_variant(label: str, value: str, source: str) -> None:
     check_variant(value, source)
 
 
+def _seed(label: str, value, source: str) -> None:
+    if not (_is_number(value) and float(value).is_integer() and 0 <= value < 2**63):
+        raise SpecError(f"{source}: {label} must be an integer in [0, 2^63) (torch's seeds are "
+                        f"64-bit), got {value!r}.")
+
+
 def _result(label: str, value, source: str) -> None:
     if value not in ("final", "best"):
         raise SpecError(f"{source}: {label} must be final (each run's last value) or best (its "
@@ -143,7 +149,9 @@ class RunConfig:
     depth: int = option(2, minimum=1, doc="blocks")
     scale: int = option(4, minimum=1, doc="upscaling factor")
     field: str = option("grf", choices=registry.fields, doc="field generator or dataset")
-    field_size: int = option(32, minimum=1, doc="HR size in pixels")
+    field_size: int = option(32, minimum=8, expect="an integer >= 8 (SSIM's 7×7 window and "
+                                                  "the spectrum's rings must fit)",
+                             doc="HR size in pixels")
     degradation: str = option("block_mean", choices=registry.degradations,
                               doc="coarsening operator")
     samples: int = option(1024, minimum=1, doc="training-set size D (distinct samples)")
@@ -158,7 +166,7 @@ class RunConfig:
     schedule: str = option("cosine", choices=registry.SCHEDULES)
     warmup_steps: int = option(0, minimum=0, expect="in [0, steps)")
     eval_every: int = option(50, minimum=1)
-    seed: int = option(0)
+    seed: int = option(0, check=_seed)
     ensemble_members: int = option(1, minimum=1,
                                    doc="M > 1: the stochastic variant of the family")
     checkpoint_every: int = option(0, minimum=0, hashed=False,
@@ -218,16 +226,18 @@ class RunConfig:
             raise SpecError(f"{source}: scale {self.scale} does not divide field_size "
                             f"{self.field_size}; choose a field_size that is a multiple of "
                             f"the scale.")
+        from scalelab._declare import check_declared
         from scalelab.models.names import check_family
 
         check_family(self, source)
+        check_declared(registry.TRAIN_OPTIONS_DECLARED, self.options, source)
         if needs_ensemble(self.loss_variant) and self.ensemble_members < 2:
             raise SpecError(
                 f"{source}: loss_variant {self.loss_variant!r} scores an ensemble, so "
                 f"ensemble_members must be at least 2 (got {self.ensemble_members}).")
-        from scalelab.data.options import check_field_options  # paths, variables, dates, size
+        from scalelab.data.names import check_field  # ranges; paths, variables, dates, size
 
-        check_field_options(self.field, self.options, source, self.field_size, self.scale)
+        check_field(self, source)
         return self
 
     @property

@@ -10,6 +10,7 @@ these before anything heavy is imported.
 
 from __future__ import annotations
 
+from scalelab._declare import number
 from scalelab.data.names import DEGRADATIONS, FIELDS
 from scalelab.losses.names import NAMES as LOSSES
 from scalelab.models.names import NAMES as MODEL_FAMILIES
@@ -18,9 +19,16 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "cosine", "wsd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP = ("none", "bf16")
-# keys of a run's ``options`` the training loop reads: the wsd schedule's decay fraction,
-# the exceedance threshold of ensemble metrics
-TRAIN_OPTIONS = ("decay_fraction", "threshold")
+# keys of a run's ``options`` the training loop reads, with their valid ranges: the wsd
+# schedule's decay fraction, the exceedance threshold of ensemble metrics
+TRAIN_OPTIONS_DECLARED = {
+    "decay_fraction": number(0.2, 0, 1, low_open=True,
+                             doc="wsd: the decay's share of the steps after warmup"),
+    "threshold": number(None, none=True,
+                        doc="exceedance threshold of the ensemble metrics (default: the "
+                            "validation truth's 90th percentile)"),
+}
+TRAIN_OPTIONS = tuple(TRAIN_OPTIONS_DECLARED)
 
 
 def model_families() -> tuple[str, ...]:

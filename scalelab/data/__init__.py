@@ -23,13 +23,18 @@ and whether the target has missing values to mask. The LR input has the target's
 channels first (degraded, or read from a coarse source), then the predictors', then
 the static fields' (block-averaged to the LR grid).
 
+Each field is one record (:class:`FieldSource` in :data:`SOURCES`, module
+:mod:`scalelab.data.names`): its kind (synthetic, gridded, images), its generator or
+reader, its options with their valid ranges and its check; the dispatch is built from
+them.
+
 Importing this package is torch-free (``FIELDS``, ``DEGRADATIONS`` and
 ``check_field_options`` are all a spec needs); the generators, operators and
 ``make_pairs``/``make_run_data`` (:mod:`scalelab.data.pairs`) load on first use.
 """
 
 from scalelab._lazy import make_lazy
-from scalelab.data.names import DEGRADATIONS, FIELDS
+from scalelab.data.names import DEGRADATIONS, FIELDS, SOURCES, FieldSource
 from scalelab.data.options import check_field_options
 
 _HOMES = {
@@ -37,9 +42,10 @@ _HOMES = {
                     "scalelab.data.synthetic"),
     "radial_power_spectrum": "scalelab.data.spectrum",
     **dict.fromkeys(("block_mean", "bicubic", "gaussian", "degrade"), "scalelab.data.degrade"),
-    **dict.fromkeys(("GriddedSource", "example_path", "open_variable"), "scalelab.data.gridded"),
+    **dict.fromkeys(("GriddedSource", "open_variable"), "scalelab.data.gridded"),
+    "example_path": "scalelab.data.options",
     **dict.fromkeys(("make_fields", "make_pairs", "make_test_pairs", "make_run_data", "RunData"),
                     "scalelab.data.pairs"),
 }
-__all__ = ["FIELDS", "DEGRADATIONS", "check_field_options", *_HOMES]
+__all__ = ["FIELDS", "DEGRADATIONS", "SOURCES", "FieldSource", "check_field_options", *_HOMES]
 make_lazy(__name__, _HOMES)

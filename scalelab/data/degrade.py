@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from scalelab._errors import ScalelabError
-from scalelab.data.names import DEGRADATIONS
+from scalelab._declare import resolve
+from scalelab.data.names import DEGRADATION_RECORDS, DEGRADATIONS
 
 
 def _check_divides(hr: torch.Tensor, scale: int) -> None:
@@ -91,8 +92,8 @@ def gaussian(hr: torch.Tensor, scale: int, blur_sigma: float | None = None) -> t
     return out.reshape(*lead, *out.shape[-2:])
 
 
-OPERATORS = {"block_mean": block_mean, "bicubic": bicubic, "gaussian": gaussian}
-assert tuple(OPERATORS) == DEGRADATIONS
+# the operators the degradation records name (scalelab.data.names)
+OPERATORS = {record.name: resolve(record.function) for record in DEGRADATION_RECORDS}
 
 
 def check_degradation(operator: str) -> None:

@@ -46,12 +46,11 @@ from pathlib import Path
 import numpy as np
 
 from scalelab._errors import ScalelabError
-from scalelab.data.options import (
-    DEFAULT_FRACTIONS, SPLITS, DataOptions, Layout, build_layout, coarse_positions,
-    parse_options,
+from scalelab.data.options import (  # noqa: F401 - example_path: re-exported
+    DEFAULT_FRACTIONS, EXAMPLES, SPLITS, DataOptions, Layout, build_layout, coarse_positions,
+    example_path, parse_options,
 )
 
-EXAMPLES = Path(__file__).parent / "examples"
 MAX_DRAWS = 100  # draws per sample before ``nan: skip`` gives up
 
 
@@ -59,15 +58,6 @@ def _mix(seed: int, index: int) -> int:
     from scalelab.data.synthetic import _mix as mix  # one definition of the seed mixer
 
     return mix(seed, index)
-
-
-def example_path(name: str = "jacksboro_dem.nc") -> Path:
-    """Path of a real example shipped with scalelab (see ``scalelab/data/examples/README.md``)."""
-    path = EXAMPLES / name
-    if not path.exists():
-        shipped = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".nc", ".zarr"))
-        raise ScalelabError(f"no shipped example {name!r}; valid choices are {', '.join(shipped)}.")
-    return path
 
 
 def open_variable(source, variable: str | None):
@@ -167,6 +157,13 @@ class GriddedSource:
             self.row_weights_ = latitude_weights(lay.dataset[lay.axes.y].values)
         else:
             self.row_weights_ = None
+
+    @classmethod
+    def of_field(cls, field: str, options: dict | None) -> "GriddedSource":
+        """The reader of a gridded field of a spec (``gridded``, ``dem``): its record's maker."""
+        from scalelab.data.options import layout_for
+
+        return cls(layout=layout_for(field, options))
 
     @staticmethod
     def _layout(source, variable, split_dim, fractions, normalise, options) -> Layout:

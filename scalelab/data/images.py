@@ -26,8 +26,8 @@ import functools
 
 import numpy as np
 
-from scalelab._errors import ScalelabError
-from scalelab.data.options import SPLITS, DataOptions
+from scalelab._errors import ScalelabError, SpecError
+from scalelab.data.options import SPLITS, DataOptions, parse_options
 
 PHOTOS = {
     "train": ("astronaut", "camera", "coins", "moon", "brick", "grass", "gravel",
@@ -94,12 +94,21 @@ def check_image_options(field: str, opts: DataOptions, field_size: int | None) -
                             f"({smallest} pixels a side); choose field_size <= {smallest}.")
 
 
+def check_images(field: str, options: dict | None, source: str = "the spec",
+                 field_size: int | None = None, scale: int = 1) -> None:
+    """The check the image fields' records name, run when a spec loads; one SpecError."""
+    try:
+        check_image_options(field, parse_options(options), field_size)
+    except SpecError:
+        raise
+    except ScalelabError as err:
+        raise SpecError(f"{source}: {err}") from None
+
+
 class ImageSource:
     """Crops of real images; the same ``read``/``to_physical`` as :class:`GriddedSource`."""
 
     def __init__(self, field: str, options: dict | None = None):
-        from scalelab.data.options import parse_options
-
         self.field = field
         self.opts = parse_options(options)
         check_image_options(field, self.opts, None)

@@ -1,4 +1,4 @@
-"""Names of the field generators and degradation operators (torch-free, for validation).
+"""The fields (data sources) and degradation operators, one record each (torch-free).
 
 Fields: ``grf`` (Gaussian random field, power-law spectrum), ``precip``
 (intermittent precipitation-like field), ``turbulence`` (2-D Navier–Stokes vorticity
@@ -6,13 +6,124 @@ snapshot from a pseudo-spectral solver), ``dem`` (the shipped real elevation mod
 ``scalelab/data/examples``), ``gridded`` (any netCDF/zarr file: ``options`` give
 ``path`` and ``variable``, see ``docs/data.md``), ``photos`` and ``faces`` (real
 photographs and LFW face crops shipped by scikit-image).
+
+A :class:`FieldSource` declares everything about a field: its ``kind`` (``synthetic``:
+drawn by a generator; ``gridded``: read from netCDF/zarr; ``images``: crops of real
+images), its ``maker`` (the import path of the generator, or of the reader class that
+takes ``(field, options)``), its ``options`` with their defaults and valid ranges, and
+for data sources the ``check`` that opens their metadata when the spec loads. A
+:class:`Degradation` names its operator's function. The generators' dispatch
+(:mod:`scalelab.data.pairs`), the checks of a spec, ``FIELDS``/``DEGRADATIONS`` and
+which ``options`` keys each reads are all built from these records: a new field is one
+module with its generator (or reader) and one record here.
 """
 
-FIELDS = ("grf", "precip", "turbulence", "dem", "gridded", "photos", "faces")
-DEGRADATIONS = ("block_mean", "bicubic", "gaussian")
+from __future__ import annotations
 
-# the keys of a run's ``options`` each synthetic field reads (data fields: DATA_KEYS in
-# scalelab.data.options), and those every degradation reads (``scalelab.data.pairs``)
-FIELD_OPTIONS = {"grf": ("slope",), "precip": ("slope", "wet_fraction", "sigma"),
-                 "turbulence": ("viscosity", "time")}
-DEGRADATION_OPTIONS = ("lr_noise_std", "blur_sigma")
+from dataclasses import dataclass, field
+
+from scalelab._declare import Opt, number, positive
+
+KINDS = ("synthetic", "gridded", "images")
+# the data keys of ``options``, read by every data source (gridded and images); their
+# types and the files they name are checked by ``scalelab.data.options.parse_options``
+# and the source's ``check`` (every key is explained in docs/data.md)
+DATA_KEYS = ("path", "variable", "predictors", "static", "static_path", "lr_path", "transform",
+             "split", "split_dim", "nan", "lat_weighting", "stats_fields", "images", "color")
+DATA_OPTIONS = {key: Opt(None, "any", none=True) for key in DATA_KEYS}
+
+
+@dataclass(frozen=True)
+class FieldSource:
+    """Everything about one field (see the module's docstring). ``rgb``: ``options.color:
+    true`` makes its targets three channels (R, G, B)."""
+
+    name: str
+    kind: str
+    maker: str
+    options: dict[str, Opt] = field(default_factory=dict)
+    check: str | None = None  # "module:function"(field, options, field_size, scale)
+    rgb: bool = False
+    doc: str = ""
+
+    def __post_init__(self):
+        assert self.kind in KINDS, self.kind
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """A coarsening operator: ``function(hr, scale)`` (``gaussian`` also takes ``blur_sigma``)."""
+
+    name: str
+    function: str
+    doc: str = ""
+
+
+_S = "scalelab.data.synthetic:"
+_GRIDDED = dict(maker="scalelab.data.gridded:GriddedSource.of_field", options=DATA_OPTIONS,
+                check="scalelab.data.options:check_gridded_options")
+_IMAGES = dict(maker="scalelab.data.images:ImageSource", options=DATA_OPTIONS,
+               check="scalelab.data.images:check_images")
+#: the fields, one record each; a new field is one generator (or reader) and one line here
+SOURCES: tuple[FieldSource, ...] = (
+    FieldSource("grf", "synthetic", _S + "gaussian_random_field",
+                {"slope": number(3.0, doc="spectral slope: E(k) ∝ k^-slope")}),
+    FieldSource("precip", "synthetic", _S + "precipitation_field",
+                {"slope": number(3.0), "wet_fraction": number(0.3, 0, 1, low_open=True,
+                                                              high_open=True),
+                 "sigma": positive(1.0, doc="log-normal intensity spread")}),
+    FieldSource("turbulence", "synthetic", _S + "turbulence_field",
+                {"viscosity": positive(1e-3),
+                 "time": number(1.0, 0, 100, doc="integration time (steps grow with it)")}),
+    FieldSource("dem", "gridded", **_GRIDDED),
+    FieldSource("gridded", "gridded", **_GRIDDED),
+    FieldSource("photos", "images", rgb=True, **_IMAGES),
+    FieldSource("faces", "images", **_IMAGES),
+)
+REGISTRY: dict[str, FieldSource] = {source.name: source for source in SOURCES}
+FIELDS = tuple(REGISTRY)
+DATA_FIELDS = tuple(name for name, source in REGISTRY.items() if source.kind != "synthetic")
+# the keys of a run's ``options`` each synthetic field reads (data fields: DATA_KEYS)
+FIELD_OPTIONS = {name: tuple(source.options) for name, source in REGISTRY.items()
+                 if source.kind == "synthetic"}
+
+_D = "scalelab.data.degrade:"
+DEGRADATION_RECORDS: tuple[Degradation, ...] = (
+    Degradation("block_mean", _D + "block_mean"),
+    Degradation("bicubic", _D + "bicubic"),
+    Degradation("gaussian", _D + "gaussian"),
+)
+DEGRADATIONS = tuple(d.name for d in DEGRADATION_RECORDS)
+# the options every degradation reads (``scalelab.data.pairs``)
+DEGRADATION_OPTIONS_DECLARED = {
+    "lr_noise_std": number(0.0, 0, doc="additive Gaussian noise on the LR input"),
+    "blur_sigma": positive(None, none=True, doc="gaussian's σ in HR pixels (default scale/2)"),
+}
+DEGRADATION_OPTIONS = tuple(DEGRADATION_OPTIONS_DECLARED)
+
+
+def is_data(field: str) -> bool:
+    """Whether ``field`` is read from data (gridded or images), not drawn by a generator."""
+    return REGISTRY[field].kind != "synthetic"
+
+
+def check_field(cfg, source: str = "the spec") -> None:
+    """The ranges of the field's and the degradation's options, then the field's own check
+    (a data source opens its files' metadata); one SpecError sentence."""
+    from scalelab._declare import check_declared, resolve
+
+    record = REGISTRY[cfg.field]
+    if record.kind == "synthetic":
+        check_declared(record.options, cfg.options, source)
+    check_declared(DEGRADATION_OPTIONS_DECLARED, cfg.options, source)
+    blur = cfg.options.get("blur_sigma")
+    if blur is not None and cfg.degradation == "gaussian":
+        radius = int(4 * float(blur) + 0.5)  # the kernel's, scalelab.data.degrade
+        if radius >= cfg.field_size:
+            from scalelab._errors import SpecError
+
+            raise SpecError(f"{source}: options.blur_sigma {blur} is too wide for field_size "
+                            f"{cfg.field_size} (its kernel reaches {radius} pixels); choose "
+                            f"blur_sigma below {cfg.field_size / 4:g}.")
+    if record.check is not None:
+        resolve(record.check)(cfg.field, cfg.options, source, cfg.field_size, cfg.scale)

@@ -1,8 +1,8 @@
 """The data keys of a spec's ``options``, checked when the spec loads (torch-free).
 
-:func:`check_field_options` is what :meth:`scalelab.config.RunConfig.validate` calls:
-for the data fields (``gridded``, ``dem``, ``photos``, ``faces``) it checks the types of
-the data keys, opens the files' metadata (no data are read) and checks paths,
+:func:`check_gridded_options` is the check the records of the gridded fields
+(``gridded``, ``dem``; :mod:`scalelab.data.names`) name, run when a spec loads: it
+checks the types of the data keys, opens the files' metadata (no data are read) and checks paths,
 variables, date ranges, the coarse source and the field size against the grid — each
 problem one sentence, before any run starts. :class:`Layout` is the result: which
 variables, which dimension is time, latitude and longitude, which indices of the split
@@ -27,15 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from scalelab._errors import ScalelabError, SpecError
+from scalelab.data.names import DATA_FIELDS, DATA_KEYS, REGISTRY
 
-DATA_FIELDS = ("dem", "gridded", "photos", "faces")
+EXAMPLES = Path(__file__).parent / "examples"
 TRANSFORMS = ("zscore", "log1p", "none")
 NAN_POLICIES = ("mask", "skip", "error")
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
-# the data keys of ``options`` (the other keys belong to the degradation, loss, schedule, ...)
-DATA_KEYS = ("path", "variable", "predictors", "static", "static_path", "lr_path", "transform",
-             "split", "split_dim", "nan", "lat_weighting", "stats_fields", "images", "color")
 
 
 @dataclass(frozen=True)
@@ -61,6 +59,15 @@ class DataOptions:
         if isinstance(self.transform, str):
             return self.transform
         return dict(self.transform).get(variable, "zscore")
+
+
+def example_path(name: str = "jacksboro_dem.nc") -> Path:
+    """Path of a real example shipped with scalelab (see ``scalelab/data/examples/README.md``)."""
+    path = EXAMPLES / name
+    if not path.exists():
+        shipped = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".nc", ".zarr"))
+        raise ScalelabError(f"no shipped example {name!r}; valid choices are {', '.join(shipped)}.")
+    return path
 
 
 def _names(value, key: str) -> tuple[str, ...]:
@@ -450,8 +457,6 @@ def layout_for(field: str, options: dict | None) -> Layout:
     """The layout of a gridded field (``gridded`` or ``dem``) from its options; cached."""
     opts = parse_options(options)
     if field == "dem":
-        from scalelab.data.gridded import example_path
-
         opts = DataOptions(**{**opts.__dict__, "path": str(example_path("jacksboro_dem.nc")),
                               "variable": opts.variable or "elevation"})
     elif opts.path is None:
@@ -475,31 +480,34 @@ def channels_of(field: str, options: dict | None) -> tuple[int, int]:
     """(input channels, target channels) of a field's (LR, HR) pairs, from its options alone.
 
     The input holds the target's channels, then one per predictor, then one per static
-    field; ``photos`` with ``color: true`` have three target channels (R, G, B).
+    field; a field whose record says ``rgb`` (``photos``) with ``color: true`` has three
+    target channels (R, G, B).
     """
-    if field not in DATA_FIELDS:
+    record = REGISTRY[field]
+    if record.kind == "synthetic":
         return 1, 1
     opts = parse_options(options)
-    target = 3 if field == "photos" and opts.color else 1
-    if field in ("photos", "faces"):
+    target = 3 if record.rgb and opts.color else 1
+    if record.kind == "images":
         return target, target
     return target + len(opts.predictors) + len(opts.static), target
 
 
 def check_field_options(field: str, options: dict | None, source: str = "the spec",
                         field_size: int | None = None, scale: int = 1) -> None:
-    """Check a data field's options (paths, variables, dates, size vs grid); one SpecError sentence.
+    """Check a data field's options (paths, variables, dates, size vs grid) with the check its
+    record names; one SpecError sentence. Synthetic fields have nothing to check here."""
+    record = REGISTRY[field]
+    if record.check is not None:
+        from scalelab._declare import resolve
 
-    Synthetic fields (``grf``, ``precip``, ``turbulence``) have nothing to check here.
-    """
-    if field not in DATA_FIELDS:
-        return
+        resolve(record.check)(field, options, source, field_size, scale)
+
+
+def check_gridded_options(field: str, options: dict | None, source: str = "the spec",
+                          field_size: int | None = None, scale: int = 1) -> None:
+    """A gridded source's check: its files' metadata opened, the patch size against the grid."""
     try:
-        if field in ("photos", "faces"):
-            from scalelab.data.images import check_image_options
-
-            check_image_options(field, parse_options(options), field_size)
-            return
         layout = layout_for(field, options)
         if field_size is not None:
             layout.check_size(field_size, scale)

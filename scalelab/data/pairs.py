@@ -17,12 +17,12 @@ from typing import Callable
 
 import torch
 
+from scalelab._declare import resolve
 from scalelab._errors import ScalelabError
 from scalelab.data.degrade import block_mean, check_degradation, degrade
-from scalelab.data.gridded import GriddedSource
-from scalelab.data.names import FIELDS
-from scalelab.data.options import DATA_FIELDS, data_key
-from scalelab.data.synthetic import _mix, gaussian_random_field, precipitation_field, turbulence_field
+from scalelab.data.names import FIELDS, REGISTRY, is_data
+from scalelab.data.options import data_key
+from scalelab.data.synthetic import _mix
 
 
 TRAIN, VAL, TEST = 0, 1, 2  # split streams: a split's samples never depend on another's size
@@ -35,13 +35,7 @@ def _cached_source(key: str):
 
     values = json.loads(key)
     field = values.pop("field")
-    if field in ("photos", "faces"):
-        from scalelab.data.images import ImageSource
-
-        return ImageSource(field, values)
-    from scalelab.data.options import layout_for
-
-    return GriddedSource(layout=layout_for(field, values))
+    return resolve(REGISTRY[field].maker)(field, values)  # the reader its record names
 
 
 def _source(field: str, options: dict):
@@ -53,26 +47,15 @@ def make_fields(field: str, n: int, size: int, seed: int, split: int, device="cp
                 options: dict | None = None) -> torch.Tensor:
     """``n`` HR fields ``(n, C, size, size)`` of the named kind for one split (0, 1, 2)."""
     options = options or {}
-    if field == "grf":
-        return gaussian_random_field(
-            n, size, slope=float(options.get("slope", 3.0)),
-            seed=seed * 3 + split, device=device,
-        )
-    if field == "precip":
-        return precipitation_field(
-            n, size, slope=float(options.get("slope", 3.0)),
-            wet_fraction=float(options.get("wet_fraction", 0.3)),
-            sigma=float(options.get("sigma", 1.0)), seed=seed * 3 + split, device=device,
-        )
-    if field == "turbulence":
-        return turbulence_field(
-            n, size, seed=seed * 3 + split, viscosity=float(options.get("viscosity", 1e-3)),
-            time=float(options.get("time", 1.0)), device=device,
-        )
-    if field in DATA_FIELDS:
-        patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, 1, seed)
-        return torch.from_numpy(patches.target).to(device)
-    raise ScalelabError(f"unknown field {field!r}; valid choices are {', '.join(FIELDS)}.")
+    if field not in REGISTRY:
+        raise ScalelabError(f"unknown field {field!r}; valid choices are {', '.join(FIELDS)}.")
+    record = REGISTRY[field]
+    if record.kind == "synthetic":  # the generator its record names, with the declared options
+        settings = {key: float(options.get(key, opt.default))
+                    for key, opt in record.options.items()}
+        return resolve(record.maker)(n, size, seed=seed * 3 + split, device=device, **settings)
+    patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, 1, seed)
+    return torch.from_numpy(patches.target).to(device)
 
 
 def _check_request(field: str, size: int, scale: int, degradation: str) -> None:
@@ -95,7 +78,7 @@ def _degrade_split(hr, scale, degradation, options, seed, split):
 
 def _split_pairs(field, n, size, scale, degradation, seed, split, device, options):
     """(lr, hr, row weights or None) of one split."""
-    if field not in DATA_FIELDS:
+    if not is_data(field):
         hr = make_fields(field, n, size, seed, split, device, options)
         return _degrade_split(hr, scale, degradation, options, seed, split), hr, None
     patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, scale, seed)
@@ -169,7 +152,7 @@ def make_run_data(field: str, samples: int, val_samples: int, size: int, scale: 
                                          TRAIN, device, options)
     lr_val, hr_val, weights = _split_pairs(field, val_samples, size, scale, degradation,
                                            data_seed, VAL, device, options)
-    if field not in DATA_FIELDS:
+    if not is_data(field):
         return RunData((lr_train, hr_train), (lr_val, hr_val))
     source = _source(field, options)
     masked = bool(torch.isnan(hr_train).any() or torch.isnan(hr_val).any())

@@ -119,8 +119,7 @@ def check_name(name, source: str) -> None:
 # -- options -------------------------------------------------------------------------------
 def option_readers() -> dict[str, list[str]]:
     """Each key ``options`` may hold → what reads it (``family swinir``, ``field grf``, ...)."""
-    from scalelab.data.names import DEGRADATION_OPTIONS, FIELD_OPTIONS
-    from scalelab.data.options import DATA_FIELDS, DATA_KEYS
+    from scalelab.data.names import DATA_FIELDS, DATA_KEYS, DEGRADATION_OPTIONS, FIELD_OPTIONS
     from scalelab.models.names import OPTIONS
     from scalelab.registry import TRAIN_OPTIONS
 

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from scalelab import registry
 from scalelab._errors import SpecError, check_choice
-from scalelab.losses.names import check_variant, needs_ensemble
+from scalelab.losses.names import LossSpec, parse_loss
 
 
 def option(default: Any = dataclasses.MISSING, *, minimum: float | None = None,
@@ -105,10 +105,6 @@ def _device(label: str, value: str, source: str) -> None:
     check_choice(source, label, value.split(":")[0], registry.DEVICES, SpecError)
 
 
-def _loss_variant(label: str, value: str, source: str) -> None:
-    check_variant(value, source)
-
-
 def _seed(label: str, value, source: str) -> None:
     if not (_is_number(value) and float(value).is_integer() and 0 <= value < 2**63):
         raise SpecError(f"{source}: {label} must be an integer in [0, 2^63) (torch's seeds are "
@@ -156,8 +152,8 @@ class RunConfig:
                               doc="coarsening operator")
     samples: int = option(1024, minimum=1, doc="training-set size D (distinct samples)")
     val_samples: int = option(256, minimum=1)
-    loss_variant: str = option("mse", check=_loss_variant,
-                               doc="a loss name or a weighted sum, e.g. mse+0.1*spectral")
+    loss_variant: str = option("mse", doc="a loss name or a weighted sum, e.g. "
+                                          "mse+0.1*spectral (parsed by validate: ``loss``)")
     optimizer: str = option("adamw", choices=registry.OPTIMIZERS)
     lr: float = option(2e-3, positive=True, doc="peak learning rate")
     weight_decay: float = option(0.0, minimum=0)
@@ -214,31 +210,57 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def validate(self, source: str = "the spec") -> "RunConfig":
-        """Check every value is possible; raise one SpecError sentence naming the key."""
+        """Check every value is possible; raise one SpecError sentence naming the key.
+
+        Run once per run, where the config enters (a sweep's expansion, or a user's own
+        config given to ``train``): the config is then marked ``validated`` and carries its
+        parsed loss (:attr:`loss`), which the later layers take as given. A config made
+        from it by ``dataclasses.replace`` is a new config, checked again.
+        """
         values = self.to_dict()
         coerce_fields(type(self), values, source)  # a wrong type is named before its value
         check_fields(type(self), values, source)
         if self.warmup_steps >= self.steps:
             raise SpecError(f"{source}: warmup_steps must be in [0, steps), got "
                             f"{self.warmup_steps} with steps={self.steps}.")
-        self._validate_budgets(source)
+        self.check_budgets(source)
         if self.field_size % self.scale:
             raise SpecError(f"{source}: scale {self.scale} does not divide field_size "
                             f"{self.field_size}; choose a field_size that is a multiple of "
                             f"the scale.")
+        loss = parse_loss(self.loss_variant, source)  # the one parse of the run's loss
         from scalelab._declare import check_declared
         from scalelab.models.names import check_family
 
         check_family(self, source)
         check_declared(registry.TRAIN_OPTIONS_DECLARED, self.options, source)
-        if needs_ensemble(self.loss_variant) and self.ensemble_members < 2:
+        if loss.needs_ensemble and self.ensemble_members < 2:
             raise SpecError(
                 f"{source}: loss_variant {self.loss_variant!r} scores an ensemble, so "
                 f"ensemble_members must be at least 2 (got {self.ensemble_members}).")
         from scalelab.data.names import check_field  # ranges; paths, variables, dates, size
 
         check_field(self, source)
+        object.__setattr__(self, "_loss", loss)  # frozen: set once, by the check itself
         return self
+
+    @property
+    def validated(self) -> bool:
+        """Whether :meth:`validate` has accepted this config (it then carries its loss)."""
+        return "_loss" in self.__dict__
+
+    @property
+    def loss(self) -> LossSpec:
+        """The parsed loss expression: validate's, or parsed now for a config never validated."""
+        return self.__dict__.get("_loss") or parse_loss(self.loss_variant)
+
+    def on_device(self, device: str) -> "RunConfig":
+        """This config with ``device`` named (it stays out of the run id); a validated config
+        stays validated (the device a worker resolved is one torch knows)."""
+        moved = dataclasses.replace(self, device=device)
+        if self.validated:
+            object.__setattr__(moved, "_loss", self.loss)
+        return moved
 
     @property
     def role(self) -> str:
@@ -252,7 +274,9 @@ class RunConfig:
                   for c in self.cooldowns}
         return sorted(points)
 
-    def _validate_budgets(self, source: str) -> None:
+    def check_budgets(self, source: str) -> None:
+        """The rules of data budgets (cooldowns, parent, branch_step): what a sweep's
+        expansion into trunks and branches needs before it runs; part of validate."""
         if not self.cooldowns and not self.parent and not self.branch_step:
             return
         if self.schedule != "wsd":

@@ -39,7 +39,6 @@ same curve, at full cost).
 
 from __future__ import annotations
 
-import inspect
 import multiprocessing as mp
 import os
 import threading
@@ -69,10 +68,13 @@ def trunk_dir_for(root: str | Path | None, cfg: RunConfig) -> str | None:
 _CHANNEL = None  # a local worker's queue to the driver, set when the worker starts
 
 
-def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | None = None,
+def execute_run(config: RunConfig | dict, checkpoint_dir: str | None = None, threads: int | None = None,
                 device: str | None = None, tracking: dict | None = None,
                 channel=None, trunk_dir: str | None = None) -> RunResult:
     """Train one run in this process; never raises (a failure comes back as a RunResult).
+
+    ``config``: the run's RunConfig as the spec validated it (a dict of its fields is
+    validated again by ``train``).
 
     ``device`` replaces the config's ``device: auto`` with the worker's own device
     (``device`` does not enter the run id); without one, ``auto`` is resolved here, so
@@ -81,7 +83,7 @@ def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | 
     payload))``; default: the local worker's queue). ``tracking``: W&B settings
     (:meth:`scalelab.runs.tracking.WandbTracker.settings`), None for no W&B.
     """
-    cfg = RunConfig(**config)
+    cfg = config if isinstance(config, RunConfig) else RunConfig(**config)
     channel = channel if channel is not None else _CHANNEL
     live = None
 
@@ -100,7 +102,7 @@ def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | 
         if cfg.device == "auto":
             from scalelab.train import resolve_device
 
-            cfg = RunConfig(**{**config, "device": device or str(resolve_device("auto"))})
+            cfg = cfg.on_device(device or str(resolve_device("auto")))
         if checkpoint_dir is not None and not Path(checkpoint_dir).parent.parent.is_dir():
             checkpoint_dir = None  # the store's folder is not on this node: no checkpoints
         from scalelab.runs.tracking import LiveRun
@@ -113,12 +115,8 @@ def execute_run(config: dict, checkpoint_dir: str | None = None, threads: int | 
             if live is not None:
                 live.log(row)
 
-        kwargs = {}
-        if checkpoint_dir is not None and "checkpoint_dir" in inspect.signature(train).parameters:
-            kwargs["checkpoint_dir"] = checkpoint_dir  # train creates it when it saves
-        if trunk_dir is not None and "trunk_dir" in inspect.signature(train).parameters:
-            kwargs["trunk_dir"] = trunk_dir
-        result = train(cfg, on_row=on_row, **kwargs)
+        # train creates checkpoint_dir when it saves
+        result = train(cfg, on_row=on_row, checkpoint_dir=checkpoint_dir, trunk_dir=trunk_dir)
         info = dict(result.info)
         if live is not None:
             live.finish(result.status, result.rows, info)
@@ -251,7 +249,7 @@ class LocalExecutor:
                         on_start(cfg, slot.device)
                     configs[cfg.run_id] = cfg
                     future = slot.pool.submit(
-                        execute_run, cfg.to_dict(),
+                        execute_run, cfg,
                         checkpoint_dir_for(self.checkpoint_root, cfg.run_id), self.threads,
                         worker_device, tracking(cfg.run_id) if tracking else None,
                         trunk_dir=trunk_dir_for(self.checkpoint_root, cfg))
@@ -385,7 +383,7 @@ class RayExecutor:
                     if on_start is not None:
                         on_start(cfg, f"ray:{device}")
                     configs[cfg.run_id] = cfg
-                    ref = task.remote(cfg.to_dict(),
+                    ref = task.remote(cfg,
                                       checkpoint_dir_for(self.checkpoint_root, cfg.run_id),
                                       threads, device,
                                       tracking(cfg.run_id) if tracking else None, channel,

@@ -282,12 +282,14 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
                 continue
             drawn.add(key)
         values = _steps_from_budget(dict(zip(names, combo)), source)
-        cfg = RunConfig.from_dict(values, source=source).validate(source)
+        cfg = RunConfig.from_dict(values, source=source)  # types; the values are checked below
         if cfg.run_id not in seen:
             seen.add(cfg.run_id)
+            cfg.check_budgets(source)  # what the expansion into trunks and branches needs
             runs.append(cfg)
         if run_cap is not None and len(runs) >= run_cap:
             break
+    # each run checked once, after expansion: the configs later layers take as given
     runs = [cfg.validate(source) for cfg in _unique(expand_budgets(runs))]
 
     guards.check_options_keys(runs, source)  # a typo in options, named before any work

@@ -57,12 +57,12 @@ ignored by the loss and the metrics (:mod:`scalelab.train.fieldmetrics`).
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import platform
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -119,25 +119,14 @@ def make_model(cfg: RunConfig) -> torch.nn.Module:
     io = {} if (in_channels, channels) == (1, 1) else {"channels": channels,
                                                        "in_channels": in_channels}
     options = family_options(cfg.family, cfg.options)
-    if cfg.ensemble_members == 1:
-        return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, **io, **options)
-    if "stochastic" not in inspect.signature(build_model).parameters:
-        raise ScalelabError(f"ensemble_members={cfg.ensemble_members} needs a stochastic variant "
-                            f"of {cfg.family!r}, which this scalelab lacks; set ensemble_members: 1.")
-    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, stochastic=True, **io,
-                       **options)
+    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale,
+                       stochastic=cfg.ensemble_members > 1, **io, **options)
 
 
 def make_loss(cfg: RunConfig):
-    """The loss of the config; losses that depend on the degradation receive it."""
-    accepts = inspect.signature(get_loss).parameters
-    extras = {k: v for k, v in (("scale", cfg.scale), ("degradation", cfg.degradation))
-              if k in accepts}
-    loss_fn = get_loss(cfg.loss_variant, **extras)
-    if getattr(loss_fn, "needs_ensemble", False) and cfg.ensemble_members < 2:
-        raise ScalelabError(f"loss_variant {cfg.loss_variant!r} scores an ensemble; set "
-                            f"ensemble_members to 2 or more.")
-    return loss_fn
+    """The loss of the config (its parsed loss, checked with the config: an ensemble loss has
+    ensemble_members >= 2); losses that depend on the degradation receive it."""
+    return get_loss(cfg.loss, scale=cfg.scale, degradation=cfg.degradation)
 
 
 def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -228,6 +217,59 @@ def evaluate(model, forward, loss_fn, lr_val, hr_val, data_range: float, members
     return row
 
 
+@dataclass
+class StartingPoint:
+    """Where a run starts: ``saved`` (the checkpoint it continues from, or None: step 0),
+    ``resumed_from`` (its own checkpoint's step), ``branched_from`` (a branch: its trunk's
+    step), ``branch_points`` (a trunk: the steps it writes branch checkpoints at) and
+    ``ended`` (the result of a run that had already ended, handed back as it is)."""
+
+    saved: dict | None = None
+    resumed_from: int | None = None
+    branched_from: int | None = None
+    branch_points: set = field(default_factory=set)
+    ended: RunResult | None = None
+
+
+def starting_point(cfg: RunConfig, checkpoint_dir=None, trunk_dir=None,
+                   warnings: list | None = None) -> StartingPoint:
+    """Resume or branch: the checkpoint a run starts from (see :func:`train`).
+
+    Its own last checkpoint first (a run that had ended is handed back); a trunk's latest
+    branch checkpoint past it (branch checkpoints are full checkpoints too); a branch with
+    no checkpoint of its own starts from its trunk's checkpoint at ``branch_step``. An
+    unreadable checkpoint adds a sentence to ``warnings`` and is passed over.
+    """
+    warnings = [] if warnings is None else warnings
+    saved = (load_checkpoint(checkpoint_dir, cfg.run_id, warnings=warnings)
+             if checkpoint_dir is not None else None)
+    if saved is not None and saved["status"] != "running":
+        return StartingPoint(ended=RunResult(cfg.run_id, saved["status"], saved["rows"],
+                                             saved["info"]))
+    branch_points = set(cfg.cooldown_steps()) if cfg.role == "trunk" else set()
+    if checkpoint_dir is not None:
+        for point in sorted(branch_points, reverse=True):
+            if saved is not None and saved["step"] >= point:
+                break
+            state = load_checkpoint(checkpoint_dir, cfg.run_id, branch_filename(point),
+                                    warnings=warnings)
+            if state is not None:
+                saved = state
+                break
+    start = StartingPoint(saved, saved["step"] if saved is not None else None,
+                          branch_points=branch_points)
+    if saved is None and cfg.role == "branch" and trunk_dir is not None:
+        saved = load_checkpoint(trunk_dir, cfg.parent, branch_filename(cfg.branch_step),
+                                warnings=warnings)
+        if saved is not None:
+            if saved["step"] != cfg.branch_step:
+                raise ScalelabError(f"the branch checkpoint in {trunk_dir} is at step "
+                                    f"{saved['step']}, not {cfg.branch_step}; it is not this "
+                                    f"branch's trunk.")
+            start.saved, start.branched_from = saved, cfg.branch_step
+    return start
+
+
 def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
           checkpoint_dir=None, trunk_dir=None) -> RunResult:
     """Train one network as ``cfg`` says and return its curve.
@@ -241,7 +283,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     from the trunk's checkpoint at ``branch_step`` (``info["branched_from_step"]``).
     Without one it trains the trunk's part itself (the same curve, at full cost).
     """
-    cfg.validate(source=f"run {cfg.run_id}")
+    if not cfg.validated:  # a sweep's configs were checked when the spec loaded
+        cfg.validate(source=f"run {cfg.run_id}")
     t0 = time.perf_counter()
     device = resolve_device(cfg.device)
     if cfg.amp == "bf16" and device.type not in ("cuda", "cpu"):
@@ -288,31 +331,11 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     start_step, running_sum, running_count, elapsed_before = 0, 0.0, 0, 0.0
     status, diverged_step = "running", None
     warnings: list[str] = []  # e.g. an unreadable checkpoint: the run starts over, and says so
-    saved = (load_checkpoint(checkpoint_dir, cfg.run_id, warnings=warnings)
-             if checkpoint_dir is not None else None)
-    if saved is not None and saved["status"] != "running":  # the run had ended: hand it back
-        return RunResult(cfg.run_id, saved["status"], saved["rows"], saved["info"])
-    branch_points = set(cfg.cooldown_steps()) if cfg.role == "trunk" else set()
-    if checkpoint_dir is not None:  # a trunk's branch checkpoints are full checkpoints too
-        for point in sorted(branch_points, reverse=True):
-            if saved is not None and saved["step"] >= point:
-                break
-            state = load_checkpoint(checkpoint_dir, cfg.run_id, branch_filename(point),
-                                    warnings=warnings)
-            if state is not None:
-                saved = state
-                break
-    resumed_from = saved["step"] if saved is not None else None
-    branched_from = None
-    if saved is None and cfg.role == "branch" and trunk_dir is not None:
-        saved = load_checkpoint(trunk_dir, cfg.parent, branch_filename(cfg.branch_step),
-                                warnings=warnings)
-        if saved is not None:
-            if saved["step"] != cfg.branch_step:
-                raise ScalelabError(f"the branch checkpoint in {trunk_dir} is at step "
-                                    f"{saved['step']}, not {cfg.branch_step}; it is not this "
-                                    f"branch's trunk.")
-            branched_from = cfg.branch_step
+    start = starting_point(cfg, checkpoint_dir, trunk_dir, warnings)
+    if start.ended is not None:  # the run had ended: hand it back
+        return start.ended
+    saved, branch_points = start.saved, start.branch_points
+    resumed_from, branched_from = start.resumed_from, start.branched_from
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])

@@ -21,6 +21,7 @@ A user mistake prints one sentence (``scalelab: error: ...``) and exits with 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -269,7 +270,7 @@ def _cmd_run(args) -> int:
 
         runs = load_runs(spec.store, sweep=spec.name)
         path = write_report(runs, spec.report, title=f"scalelab sweep '{spec.name}'",
-                            spec=spec.raw, targets=spec.targets, source=str(spec.store),
+                            spec=spec, source=str(spec.store),
                             progress=not args.quiet)
         print(f"report: {path}")
     return 0 if not outcome.counts.get("failed") else 1
@@ -294,7 +295,7 @@ def _cmd_report(args) -> int:
     if args.spec:
         from scalelab.sweep import load_spec
 
-        spec = load_spec(args.spec).raw
+        spec = load_spec(args.spec)
     elif source.suffix.lower() not in (".csv", ".parquet", ".pq"):
         spec = _spec_in_store(source, args.sweep)
     runs = load_runs(source, sweep=args.sweep)
@@ -401,7 +402,7 @@ def _cmd_sweep_plan(args) -> int:
                 "flops"]
     else:
         cols = ["run_id", *swept, "params", "flops"]
-    print(f"sweep {spec.name!r}: {len(table)} runs, executor {spec.executor}, "
+    print(f"sweep {spec.name!r}: {len(table)} runs, executor {spec.settings.executor}, "
           f"store {spec.store}")
     print(table[cols].to_string(index=False, formatters={"flops": "{:.3g}".format,
                                                          "flops_spent": "{:.3g}".format}))
@@ -428,19 +429,20 @@ def _cmd_agent_run(args) -> int:
     overrides = {"store": ("--store", args.store)} if args.store else {}
     spec = load_spec(args.spec, overrides=overrides, assignments=args.overrides)
     spec.raw.pop("early_terminate", None)  # W&B's controller applies it to this run
-    spec.workers, spec.executor = 1, "local"
+    wandb = dict(spec.settings.wandb)
     if len(spec) != 1:
         raise ScalelabError(f"{args.spec}: with {' '.join(args.overrides) or 'no values'} the "
                             f"spec still has {len(spec)} runs; scalelab agent-run runs one "
                             f"trial, so give every swept parameter (wandb agent does).")
     wandb_id = os.environ.get("WANDB_RUN_ID")
     if os.environ.get("WANDB_PROJECT"):  # the sweep's project, as wandb agent sets it
-        spec.wandb = {**spec.wandb, "project": os.environ["WANDB_PROJECT"]}
+        wandb["project"] = os.environ["WANDB_PROJECT"]
     if os.environ.get("WANDB_ENTITY"):
-        spec.wandb = {**spec.wandb, "entity": os.environ["WANDB_ENTITY"]}
-    if os.environ.get("WANDB_SWEEP_ID") and spec.wandb.get("mode", "auto") == "auto" \
+        wandb["entity"] = os.environ["WANDB_ENTITY"]
+    if os.environ.get("WANDB_SWEEP_ID") and wandb.get("mode", "auto") == "auto" \
             and not os.environ.get("WANDB_MODE"):
-        spec.wandb = {**spec.wandb, "mode": "online"}  # wandb agent runs logged in
+        wandb["mode"] = "online"  # wandb agent runs logged in
+    spec.settings = dataclasses.replace(spec.settings, workers=1, executor="local", wandb=wandb)
     run_id = spec.runs[0].run_id
     print(f"scalelab: trial {run_id} of sweep {spec.name!r} → {spec.store}", file=sys.stderr)
     outcome = run_sweep(spec, progress=not args.quiet, tracking=True,

@@ -436,16 +436,20 @@ def _init_timeout(label: str, value, source: str) -> None:
 
 
 def _targets(label: str, value, source: str) -> None:
-    from scalelab._errors import ScalelabError
-    from scalelab.targets import targets_from_spec
-
     if not isinstance(value, (list, dict)):
         raise SpecError(f"{source}: {label} must be a list such as [params=1e8, compute=1e18], "
                         f"got {value!r}; write each target as an item of the list.")
+
+
+def _parse_targets(value, source: str) -> list[dict[str, float]]:
+    """A spec's ``scalelab.targets`` parsed once: ``[{"params": 1e8}, {"compute": 1e18}]``."""
+    from scalelab._errors import ScalelabError
+    from scalelab.targets import targets_from_spec
+
     try:
-        targets_from_spec({"scalelab": {"targets": value}})
+        return targets_from_spec({"scalelab": {"targets": value}})
     except ScalelabError as err:
-        raise SpecError(f"{source}: {label}: {err}") from None
+        raise SpecError(f"{source}: scalelab.targets: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -484,7 +488,8 @@ class SweepSettings:
     report: str | None = option(None, check=_report_path,
                                 doc="default: report.pdf beside the store")
     wandb: dict = option({}, check=_mapping_of(WandbSettings, "scalelab.wandb."))
-    targets: Any = option([], check=_targets, doc="predictions the report headlines")
+    targets: Any = option([], check=_targets, doc="predictions the report headlines (parsed "
+                                                  "by from_section: a list of dicts)")
     result: str = option("final", check=_result,
                          doc="each run's value the laws fit: final (its last value) or best "
                              "(its lowest over the curve, as early stopping keeps)")
@@ -506,11 +511,42 @@ class SweepSettings:
         check_fields(cls, {**section, "__labels__": {
             k: f"{v} (scalelab.{k})" for k, v in (labels or {}).items()}}, source,
             prefix="scalelab.")
-        settings = cls(**section)
+        # targets parsed once, here: [{"params": 1e8}, {"compute": 1e18}, ...]
+        settings = cls(**{**section, "targets": _parse_targets(section.get("targets", []),
+                                                               source)})
         if settings.address is not None and settings.executor != "ray":
             raise SpecError(f"{source}: scalelab.address is only used by the ray executor; "
                             f"set executor: ray or remove address.")
         return settings
+
+
+GOALS = ("minimize", "maximize")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A spec's ``metric`` (W&B's sweep key): the curve column a sweep optimises and its goal."""
+
+    name: str = "val_loss"
+    goal: str = "minimize"
+
+    @classmethod
+    def from_spec(cls, value, source: str = "the spec") -> "Metric":
+        """The metric of a spec's ``metric`` mapping (None: ``val_loss``, minimised)."""
+        if value is None:
+            return cls()
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            raise SpecError(f"{source}: metric must be a mapping with a 'name' (e.g. "
+                            f"{{name: val_loss, goal: minimize}}).")
+        goal = value.get("goal", "minimize")
+        if goal not in GOALS:
+            raise SpecError(f"{source}: metric.goal must be minimize or maximize, got {goal!r}.")
+        return cls(value["name"], goal)
+
+    @property
+    def sign(self) -> float:
+        """+1 when lower is better, −1 when higher is: sign × value is minimised."""
+        return -1.0 if self.goal == "maximize" else 1.0
 
 
 def check_keys(mapping: dict, allowed: set[str], source: str, what: str) -> None:

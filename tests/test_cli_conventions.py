@@ -67,7 +67,7 @@ def test_overrides_change_the_spec_before_validation(spec_file):
                                              "scalelab.max_attempts=5", "metric.name=val_mae"])
     assert sorted((c.width, c.samples) for c in spec.runs) == [(16, 32), (16, 64)]
     assert {c.lr for c in spec.runs} == {1e-3} and {c.depth for c in spec.runs} == {1}
-    assert spec.max_attempts == 5 and spec.raw["metric"]["name"] == "val_mae"
+    assert spec.settings.max_attempts == 5 and spec.metric.name == "val_mae"
     # the nested group is where the parameter is changed: no second 'width'
     assert spec.raw["parameters"]["model"]["parameters"]["width"] == {"value": 16}
     assert "width" not in spec.raw["parameters"]

@@ -90,3 +90,29 @@ def test_the_ensemble_rule_is_the_config_check_alone():
         RunConfig(loss_variant="crps_fair").validate()
     loss = make_loss(RunConfig(loss_variant="crps_fair", ensemble_members=2).validate())
     assert loss.needs_ensemble and loss.variant == "crps_fair"
+
+
+def test_the_spec_is_one_typed_object_and_the_report_takes_its_pieces(tmp_path):
+    """SweepSpec(name, path, runs, settings, metric): the settings and the metric are typed
+    once; the report reads them, never the document (here spoiled after parsing)."""
+    import pandas as pd
+
+    from scalelab.config import Metric, SweepSettings
+    from scalelab.report.context import ReportContext
+
+    spec = parse_spec({
+        "name": "typed", "metric": {"name": "val_mae", "goal": "minimize"},
+        "parameters": {"width": {"values": [4, 8]}, "field_size": {"value": 8}},
+        "scalelab": {"store": str(tmp_path / "runs.db"), "result": "best",
+                     "targets": ["params=1e6", {"compute": 1e15}], "workers": 3},
+    })
+    assert isinstance(spec.settings, SweepSettings) and spec.metric == Metric("val_mae")
+    assert spec.settings.targets == [{"params": 1e6}, {"compute": 1e15}]
+    assert spec.store == tmp_path / "runs.db" and spec.report == tmp_path / "report.pdf"
+    spec.raw.update(metric={"name": "spoiled"}, scalelab={"result": "spoiled"})
+    runs = pd.DataFrame({"run_id": ["a", "a", "b", "b"], "step": [1, 2, 1, 2],
+                         "params": [100, 100, 400, 400], "samples": [8] * 4,
+                         "val_mae": [0.5, 0.6, 0.4, 0.3], "status": ["finished"] * 4})
+    ctx = ReportContext.build(runs, spec=spec)
+    assert (ctx.y, ctx.result, ctx.targets) == ("val_mae", "best", spec.settings.targets)
+    assert sorted(ctx.final["val_mae"]) == [0.3, 0.5]  # each run's best, not its last

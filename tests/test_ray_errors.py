@@ -96,6 +96,6 @@ def test_ray_checkpoints_are_absolute_and_only_where_the_store_is_seen(tmp_path,
 
 def test_cpus_and_gpus_per_run_come_from_the_spec(tmp_path):
     spec = ray_spec(tmp_path, cpus_per_run=2, gpus_per_run=0.25)
-    assert (spec.cpus_per_run, spec.gpus_per_run) == (2, 0.25)
+    assert (spec.settings.cpus_per_run, spec.settings.gpus_per_run) == (2, 0.25)
     with pytest.raises(SpecError, match="gpus_per_run must be a number of GPUs >= 0"):
         ray_spec(tmp_path, gpus_per_run=-1)

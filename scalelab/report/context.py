@@ -20,7 +20,32 @@ import pandas as pd
 from scalelab._errors import ScalelabError
 from scalelab.laws.regime import check_result, result_rows
 from scalelab.runs.table import budget_savings, compute_spent, run_roles
-from scalelab.targets import parse_target, targets_from_spec
+from scalelab.targets import parse_target
+
+
+def spec_settings(spec, source: str = "the spec"):
+    """What a report takes from a sweep's spec: ``(metric, settings, document)``.
+
+    ``spec``: a :class:`~scalelab.sweep.SweepSpec` (its typed pieces, taken as given), a
+    mapping (the spec's document, e.g. as a store saved it: its ``metric`` and its
+    ``scalelab`` section's ``result`` and ``targets`` are parsed here, once, by the same
+    declarations as a spec file's) or None (the defaults).
+    """
+    from scalelab.config import Metric, SweepSettings
+
+    if spec is None:
+        return Metric(), SweepSettings(), None
+    if hasattr(spec, "settings") and hasattr(spec, "metric"):
+        return spec.metric, spec.settings, getattr(spec, "raw", None)
+    if not isinstance(spec, dict):
+        raise ScalelabError(f"spec must be a SweepSpec or a spec's mapping, got "
+                            f"{type(spec).__name__}.")
+    section = spec.get("scalelab") or {}
+    section = {k: section[k] for k in ("result", "targets") if isinstance(section, dict)
+               and k in section}
+    return (Metric.from_spec(spec.get("metric"), source),
+            SweepSettings.from_section(section, source), spec)
+
 
 @dataclass
 class ReportContext:
@@ -28,7 +53,7 @@ class ReportContext:
     final: pd.DataFrame
     y: str = "val_loss"
     targets: list = field(default_factory=list)
-    spec: dict | None = None
+    spec: dict | None = None  # the spec's document, for the reproducibility page
     source: str = ""
     title: str = "scalelab report"
     result: str = "final"  # each run's value: its last ("final") or its lowest ("best")
@@ -37,7 +62,7 @@ class ReportContext:
     dropped: list = field(default_factory=list)
 
     @classmethod
-    def build(cls, runs: pd.DataFrame, y: str = "val_loss", targets=None, spec=None,
+    def build(cls, runs: pd.DataFrame, y: str | None = None, targets=None, spec=None,
               source: str = "", title: str = "scalelab report",
               result: str | None = None) -> "ReportContext":
         if not isinstance(runs, pd.DataFrame):
@@ -46,12 +71,13 @@ class ReportContext:
         if runs.empty:
             raise ScalelabError("the runs table is empty, so there is nothing to report; run a "
                                 "sweep first or check the store path.")
+        metric, settings, document = spec_settings(spec)
+        y = metric.name if y is None else y
         if y not in runs.columns:
             have = ", ".join(map(str, runs.columns[:15]))
             raise ScalelabError(f"the runs table has no column {y!r} to report (it has: {have}); "
                                 f"name the metric with --y or y=... .")
-        if result is None:
-            result = ((spec or {}).get("scalelab") or {}).get("result", "final")
+        result = settings.result if result is None else result
         check_result(result)
         runs = numeric_columns(runs, y)
         final = result_rows(runs, y, result)
@@ -59,9 +85,9 @@ class ReportContext:
         final, dropped = usable_rows(final, y)
         targets = [parse_target(t) if isinstance(t, str) else dict(t) for t in (targets or [])]
         if not targets:
-            targets = targets_from_spec(spec)
+            targets = list(settings.targets)  # parsed with the spec
         return cls(runs=runs, final=final.reset_index(drop=True), y=y, targets=targets,
-                   spec=spec, source=str(source), title=title, result=result,
+                   spec=document, source=str(source), title=title, result=result,
                    dropped=dropped)
 
     # -- what was swept ------------------------------------------------------------------

@@ -31,13 +31,15 @@ from scalelab.report.pages import PAGES, render_page
 
 
 def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab report",
-                 y: str | None = None, targets=None, spec: dict | None = None,
+                 y: str | None = None, targets=None, spec=None,
                  source: str = "", n_bootstrap: int = N_BOOTSTRAP, png: bool = True,
                  progress: bool = False, result: str | None = None) -> Path:
     """Write the report of ``runs`` to ``path`` and each page as ``<stem>_<page>.png``.
 
-    ``y``: the metric to fit and predict; by default the spec's ``metric.name``, else
-    ``val_loss``. ``targets``: a list like ``["params=1e8", "compute=1e18"]`` or dicts; by default the
+    ``spec``: the sweep's :class:`~scalelab.sweep.SweepSpec` (or its document, a mapping,
+    e.g. as a store saved it), from which its metric, targets and ``result`` are taken
+    (:func:`scalelab.report.context.spec_settings`). ``y``: the metric to fit and
+    predict; by default the spec's ``metric.name``, else ``val_loss``. ``targets``: a list like ``["params=1e8", "compute=1e18"]`` or dicts; by default the
     spec's ``scalelab.targets``, else 10× the largest model. ``result``: each run's value,
     ``"final"`` or ``"best"`` over its curve (default: the spec's ``scalelab.result``, else
     final). ``progress`` shows a bar over the fits and pages on stderr.
@@ -46,8 +48,6 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
     if path.suffix.lower() != ".pdf":
         raise ScalelabError(f"{path}: a report is a PDF; give an output path ending in .pdf.")
     writable_folder(path, "report")  # before any work
-    if y is None:
-        y = ((spec or {}).get("metric") or {}).get("name") or "val_loss"
     ctx = ReportContext.build(runs, y=y, targets=targets, spec=spec, source=source,
                               title=title, result=result)
     for sentence in ctx.dropped:  # `scalelab report` prints these on stdout

@@ -405,10 +405,13 @@ class RayExecutor:
 
 def make_executor(spec, checkpoint_root: str | Path | None = None):
     """The executor a spec names, configured from its ``scalelab`` section."""
-    if spec.executor == "local":
-        return LocalExecutor(spec.workers, spec.devices, spec.runs_per_gpu, checkpoint_root)
-    if spec.executor == "ray":
-        return RayExecutor(spec.address, spec.workers, spec.runs_per_gpu, spec.ray_max_retries,
-                           checkpoint_root, spec.cpus_per_run, spec.gpus_per_run)
-    raise SpecError(f"scalelab.executor {spec.executor!r} is unknown; valid choices are "
+    settings = spec.settings
+    workers = None if settings.workers == "auto" else settings.workers
+    if settings.executor == "local":
+        return LocalExecutor(workers, settings.devices, settings.runs_per_gpu, checkpoint_root)
+    if settings.executor == "ray":
+        return RayExecutor(settings.address, workers, settings.runs_per_gpu,
+                           settings.ray_max_retries, checkpoint_root, settings.cpus_per_run,
+                           settings.gpus_per_run)
+    raise SpecError(f"scalelab.executor {settings.executor!r} is unknown; valid choices are "
                     f"local, ray.")

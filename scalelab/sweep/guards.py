@@ -249,11 +249,11 @@ def check_launch(spec) -> None:
         from scalelab.runs.store import check_is_store
 
         check_is_store(Path(spec.store))
-    if spec.executor != "local":
+    if spec.settings.executor != "local":
         return  # a cluster's workers have the devices, not this driver
     wanted = sorted({cfg.device for cfg in spec.runs if cfg.device.split(":")[0] in
                      ("cuda", "mps")})
-    gpu_list = isinstance(spec.devices, list)
+    gpu_list = isinstance(spec.settings.devices, list)
     if not wanted and not gpu_list:
         return
     try:
@@ -278,7 +278,7 @@ def check_launch(spec) -> None:
                             f"(cuda:0 to cuda:{count - 1}); use one of those, or auto.")
     if gpu_list:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        missing = [d for d in spec.devices if d >= count]
+        missing = [d for d in spec.settings.devices if d >= count]
         if missing:
             raise SpecError(f"{source}: scalelab.devices names CUDA device {missing[0]} but "
                             f"torch sees {count} CUDA GPU(s); use devices: auto or cpu, or "

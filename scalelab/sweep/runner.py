@@ -64,7 +64,7 @@ def runs_to_do(store: RunStore, spec: SweepSpec, retry_failed: bool = False) -> 
         status = store.status(cfg.run_id)
         if status in DONE:
             continue
-        if status == "failed" and store.attempts(cfg.run_id) >= spec.max_attempts \
+        if status == "failed" and store.attempts(cfg.run_id) >= spec.settings.max_attempts \
                 and not retry_failed:
             continue
         todo.append(cfg)
@@ -99,7 +99,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
     try:
         store.add_sweep(spec.name, spec.raw, spec.runs)
         todo = runs_to_do(store, spec, retry_failed)
-        wandb_cfg = spec.wandb
+        wandb_cfg = spec.settings.wandb
         tracker = WandbTracker(
             project=wandb_cfg.get("project", f"scalelab-{spec.name}"),
             group=wandb_cfg.get("group", spec.name), entity=wandb_cfg.get("entity"),
@@ -110,8 +110,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
         )
         outcome = SweepOutcome(spec.name, str(spec.store), len(spec.runs),
                                len(spec.runs) - len(todo), wandb_mode=tracker.mode)
-        metric = (spec.raw.get("metric") or {}).get("name", "val_loss")
-        sign = -1.0 if (spec.raw.get("metric") or {}).get("goal") == "maximize" else 1.0
+        metric, sign = spec.metric.name, spec.metric.sign
         best = math.inf  # sign × the best value of the spec's metric so far
         running = 0
         bar = tqdm(total=len(spec.runs), initial=outcome.skipped, unit="run",
@@ -145,7 +144,7 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
                 store.record_failure(cfg.run_id, result.error or "unknown error", result.host)
                 if outcome.first_failure is None:
                     outcome.first_failure = (cfg.run_id, failure_reason(result.error))
-                if store.attempts(cfg.run_id) < spec.max_attempts:
+                if store.attempts(cfg.run_id) < spec.settings.max_attempts:
                     outcome.retries += 1
                     queue.append(cfg)  # retried after the runs already queued
                     show()

@@ -51,18 +51,17 @@ import itertools
 import math
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from scalelab._errors import SpecError
-from scalelab.config import EXECUTORS, RunConfig, SweepSettings, check_keys
+from scalelab.config import EXECUTORS, Metric, RunConfig, SweepSettings, check_keys
 from scalelab.sweep import guards
 from scalelab.sweep.branches import expand_budgets
 from scalelab.sweep.guards import read_spec_yaml
-from scalelab.targets import targets_from_spec
 
 __all__ = ["SweepSpec", "load_spec", "parse_spec", "wandb_config", "apply_assignments",
            "refuse_early_terminate", "EXECUTORS"]
@@ -82,29 +81,30 @@ MAX_RUNS = 10_000
 
 @dataclass
 class SweepSpec:
-    """A validated sweep: its name, the expanded run configs, and where things go."""
+    """A validated sweep, the one object later layers take as given: its ``name``, ``path``,
+    the expanded and validated run configs (``runs``), its ``scalelab`` section as
+    :class:`~scalelab.config.SweepSettings` (``store`` and ``report`` resolved to paths,
+    ``targets`` parsed) and its :class:`~scalelab.config.Metric`. ``raw``: the document as
+    run (assignments applied), kept only to be recorded (the store, W&B's sweep file) —
+    nothing reads a setting from it."""
 
     name: str
     path: Path | None
-    raw: dict
     runs: list[RunConfig]
-    executor: str = "local"
-    workers: int | None = None
-    devices: str | list = "auto"
-    runs_per_gpu: int = 1
-    address: str | None = None
-    max_attempts: int = 3
-    ray_max_retries: int = 3
-    cpus_per_run: float = 1
-    gpus_per_run: float | None = None
-    store: Path = Path("reports/sweep/runs.db")
-    report: Path | None = None
-    wandb: dict = field(default_factory=dict)
-    targets: list = field(default_factory=list)  # [{"params": 1e8}, {"compute": 1e18}, ...]
-    result: str = "final"  # each run's value for the laws: "final" or "best" (early stopping)
+    settings: SweepSettings
+    metric: Metric = field(default_factory=Metric)
+    raw: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.runs)
+
+    @property
+    def store(self) -> Path:
+        return Path(self.settings.store)
+
+    @property
+    def report(self) -> Path | None:
+        return Path(self.settings.report) if self.settings.report else None
 
 
 def load_spec(path: str | Path, overrides: dict[str, tuple[str, Any]] | None = None,
@@ -216,14 +216,7 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     if method not in METHODS:
         raise SpecError(f"{source}: method {method!r} is not supported; use one of "
                         f"{', '.join(METHODS)}.")
-    metric = raw.get("metric")
-    if metric is not None:
-        if not isinstance(metric, dict) or not isinstance(metric.get("name"), str):
-            raise SpecError(f"{source}: metric must be a mapping with a 'name' (e.g. "
-                            f"{{name: val_loss, goal: minimize}}).")
-        if metric.get("goal", "minimize") not in ("minimize", "maximize"):
-            raise SpecError(f"{source}: metric.goal must be minimize or maximize, got "
-                            f"{metric['goal']!r}.")
+    metric = Metric.from_spec(raw.get("metric"), source)
     run_cap = raw.get("run_cap")
     if run_cap is not None and (not isinstance(run_cap, int) or isinstance(run_cap, bool)
                                 or run_cap <= 0):
@@ -298,16 +291,8 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     store = Path(settings.store or f"reports/{name}/runs.db")
     given = section if isinstance(section, dict) else {}
     report = given["report"] if "report" in given else str(store.parent / "report.pdf")
-    return SweepSpec(
-        name=name, path=path, raw=raw, runs=runs, executor=settings.executor,
-        workers=None if settings.workers == "auto" else settings.workers,
-        devices=settings.devices, runs_per_gpu=settings.runs_per_gpu, address=settings.address,
-        max_attempts=settings.max_attempts, ray_max_retries=settings.ray_max_retries,
-        cpus_per_run=settings.cpus_per_run, gpus_per_run=settings.gpus_per_run,
-        store=store, report=Path(report) if report else None, wandb=dict(settings.wandb),
-        targets=targets_from_spec({"scalelab": {"targets": settings.targets}}),
-        result=settings.result,
-    )
+    settings = replace(settings, store=str(store), report=report)
+    return SweepSpec(name=name, path=path, runs=runs, settings=settings, metric=metric, raw=raw)
 
 
 def _steps_from_budget(values: dict, source: str) -> dict:
@@ -402,7 +387,7 @@ def wandb_config(spec: SweepSpec) -> dict:
     """
     config = {k: v for k, v in spec.raw.items() if k not in ("scalelab", "overrides")}
     config.setdefault("name", spec.name)
-    project = (spec.wandb or {}).get("project")
+    project = spec.settings.wandb.get("project")
     if project and "project" not in config:
         config["project"] = project
     if "command" not in config:

@@ -29,6 +29,7 @@ import warnings
 from pathlib import Path
 
 from scalelab._errors import ScalelabError, ScalelabWarning
+from scalelab.result import RESULTS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                               "(repeatable)")
     predict.add_argument("--y", default="val_loss", help="the metric (default val_loss)")
     predict.add_argument("--where", help="a pandas query selecting runs, e.g. \"params < 1e5\"")
-    predict.add_argument("--result", choices=("final", "best"), default="final",
+    predict.add_argument("--result", choices=RESULTS, default="final",
                          help="each run's value: its last (final) or its lowest over the curve "
                               "(best, as early stopping keeps); default final")
     predict.add_argument("--choose", choices=("best", "weighted"), default="best",

@@ -112,7 +112,9 @@ def _seed(label: str, value, source: str) -> None:
 
 
 def _result(label: str, value, source: str) -> None:
-    if value not in ("final", "best"):
+    from scalelab.result import RESULTS
+
+    if value not in RESULTS:
         raise SpecError(f"{source}: {label} must be final (each run's last value) or best (its "
                         f"lowest over the curve, as early stopping keeps), got {value!r}.")
 

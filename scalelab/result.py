@@ -12,6 +12,10 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, field
 
+#: which value of a run's curve is its result for the laws: its last (``final``) or its
+#: lowest (``best``, as early stopping keeps); the one list of these words
+RESULTS = ("final", "best")
+
 
 @dataclass
 class RunResult:

@@ -116,3 +116,21 @@ def test_the_spec_is_one_typed_object_and_the_report_takes_its_pieces(tmp_path):
     ctx = ReportContext.build(runs, spec=spec)
     assert (ctx.y, ctx.result, ctx.targets) == ("val_mae", "best", spec.settings.targets)
     assert sorted(ctx.final["val_mae"]) == [0.3, 0.5]  # each run's best, not its last
+
+
+def test_one_rule_of_finished_runs():
+    """finished counts, a table or row without a status counts, diverged and failed do not;
+    the report's left-out sentence and the calibration laws use the same rule."""
+    import pandas as pd
+
+    from scalelab.report.context import usable_rows
+    from scalelab.runs import finished_runs
+
+    table = pd.DataFrame({"run_id": list("abcde"), "val_loss": [1.0, 2.0, 3.0, 4.0, 5.0],
+                          "params": [1, 2, 3, 4, 5], "samples": [1] * 5,
+                          "status": ["finished", None, "diverged", "failed", "finished"]})
+    assert list(finished_runs(table)["run_id"]) == ["a", "b", "e"]
+    assert list(finished_runs(table.drop(columns="status"))["run_id"]) == list("abcde")
+    kept, dropped = usable_rows(table, "val_loss")
+    assert list(kept["run_id"]) == ["a", "b", "e"]
+    assert dropped == ["left out 2 of 5 runs: not finished (1 diverged, 1 failed)."]

@@ -26,7 +26,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import PowerLaw, backtest
-from scalelab.runs import final_rows
+from scalelab.runs import final_rows, finished_runs
 
 # metric: the value it is ideal at (None: 0), i.e. the law is fitted to |metric − ideal|
 CALIBRATION_LAWS = {"val_crps": None, "val_spread_skill": 1.0, "val_rank_delta": 1.0}
@@ -85,9 +85,7 @@ def calibration_laws(runs: pd.DataFrame, x: str = "params", by=None, n_bootstrap
     if x not in ("params", "samples"):
         raise ScalelabError(f"calibration_laws: x must be 'params' (N) or 'samples' (U), got "
                             f"{x!r}.")
-    table = final_rows(runs)
-    if "status" in table.columns:
-        table = table[table["status"].fillna("finished") == "finished"]
+    table = finished_runs(final_rows(runs))
     if x not in table.columns:
         raise TableError(f"calibration_laws needs a column {x!r} ("
                          f"{'model size' if x == 'params' else 'distinct training samples'}) "

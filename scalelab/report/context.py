@@ -19,7 +19,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError
 from scalelab.laws.regime import check_result, result_rows
-from scalelab.runs.table import budget_savings, compute_spent, run_roles
+from scalelab.runs.table import budget_savings, compute_spent, finished_mask, run_roles
 from scalelab.targets import parse_target
 
 
@@ -56,7 +56,7 @@ class ReportContext:
     spec: dict | None = None  # the spec's document, for the reproducibility page
     source: str = ""
     title: str = "scalelab report"
-    result: str = "final"  # each run's value: its last ("final") or its lowest ("best")
+    result: str = "final"  # each run's value, one of scalelab.result.RESULTS
     #: sentences on the runs left out of the fits (not finished, a bad value), each with
     #: its count; the writer warns them and ``scalelab report`` prints them
     dropped: list = field(default_factory=list)
@@ -171,11 +171,11 @@ def usable_rows(final: pd.DataFrame, y: str) -> tuple[pd.DataFrame, list]:
             dropped.append(f"left out {count} of {total} runs: {why}.")
         return final[~bad]
 
-    if "status" in final.columns:
-        status = final["status"].fillna("finished")
-        counts = status[status != "finished"].value_counts()
+    if "status" in final.columns:  # the one rule: scalelab.runs.table.finished_runs
+        finished = finished_mask(final)
+        counts = final["status"][~finished].value_counts()
         words = ", ".join(f"{n} {s}" for s, n in counts.items())
-        final = leave_out(status != "finished", f"not finished ({words})")
+        final = leave_out(~finished, f"not finished ({words})")
     values = final[y]
     final = leave_out(values.isna(), f"{y} is missing or not a number")
     final = leave_out(np.isinf(final[y]), f"{y} is infinite")

@@ -26,7 +26,7 @@ import pandas as pd
 from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import PowerLaw, crossover
 from scalelab.laws import loss_envelope as laws_loss_envelope
-from scalelab.runs import require_columns
+from scalelab.runs import finished_runs, require_columns
 
 LEVEL = 0.9
 
@@ -127,9 +127,7 @@ def page_families(ctx, analysis=None):
 
     if "family" not in ctx.runs.columns or ctx.runs["family"].nunique() < 2:
         return []
-    runs = ctx.runs
-    if "status" in runs.columns:
-        runs = runs[runs["status"].fillna("finished") == "finished"]
+    runs = finished_runs(ctx.runs)
     comparison = compare_families(runs, y=ctx.y)
     fig = new_page(f"Network families at matched training compute: {label(ctx.y)}", ctx)
     ax = fig.add_axes([0.07, 0.12, 0.5, 0.72])

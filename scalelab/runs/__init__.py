@@ -10,8 +10,9 @@ take this table; so can a user's notebook, or a table of someone else's runs.
 - :class:`StoreReader` (:mod:`~scalelab.runs.store`): a run store opened read-only,
   and the store's SQLite schema (its writer is :mod:`scalelab.sweep.store`).
 - :mod:`~scalelab.runs.tracking`: runs written to W&B and read back.
-- :func:`require_columns`, :func:`final_rows` (:mod:`~scalelab.runs.table`): checks
-  and selections an analysis makes on the table.
+- :func:`require_columns`, :func:`final_rows`, :func:`finished_runs`
+  (:mod:`~scalelab.runs.table`): checks and selections an analysis makes on the table
+  (:func:`finished_runs`: the one rule of which runs count in a fit).
 
 Imports neither torch nor :mod:`scalelab.sweep`.
 """
@@ -19,7 +20,8 @@ Imports neither torch nor :mod:`scalelab.sweep`.
 from scalelab.runs.columns import DONE, RUN_COLUMNS, RUN_FACTS, STATUSES
 from scalelab.runs.sources import load_runs
 from scalelab.runs.store import StoreReader
-from scalelab.runs.table import final_rows, require_columns
+from scalelab.runs.table import final_rows, finished_runs, require_columns
 
-__all__ = ["load_runs", "StoreReader", "final_rows", "require_columns", "DONE", "STATUSES",
+__all__ = ["load_runs", "StoreReader", "final_rows", "finished_runs", "require_columns", "DONE",
+           "STATUSES",
            "RUN_COLUMNS", "RUN_FACTS"]

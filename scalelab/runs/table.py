@@ -31,6 +31,26 @@ def require_columns(table: pd.DataFrame, *columns: str, what: str = "this analys
                              f"table.loc[:, ~table.columns.duplicated()].")
 
 
+def finished_mask(table: pd.DataFrame) -> pd.Series:
+    """Which rows belong to runs whose result counts in a fit (see :func:`finished_runs`)."""
+    if "status" not in table.columns:
+        return pd.Series(True, index=table.index)
+    return table["status"].fillna("finished") == "finished"
+
+
+def finished_runs(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the runs whose result counts in a fit: the one rule of every fit (the
+    report's laws and pages, the calibration laws, the families comparison).
+
+    A run counts when its ``status`` is ``finished``; a table without a ``status`` column
+    (someone's published results) or a row without a status counts whole. A ``diverged``
+    run does not: a non-finite loss ended it, so its last value is not the result of its
+    budget (its curve up to the divergence stays in the table, shown and counted in the
+    status summary, as ``load_runs`` keeps it); nor do failed, pending or running runs.
+    """
+    return table[finished_mask(table)]
+
+
 def final_rows(table: pd.DataFrame, run: str = "run_id", step: str = "step") -> pd.DataFrame:
     """Each run's result: its row with the largest ``step`` (tables without runs pass through)."""
     if run not in table.columns or step not in table.columns or table.empty:

@@ -138,10 +138,13 @@ def defaults(declared: dict[str, Opt]) -> dict:
     return {key: opt.default for key, opt in declared.items()}
 
 
-def resolve(path: str):
-    """The object an import path ``"package.module:name"`` names (loaded on first use)."""
+def resolve(path):
+    """The object an import path ``"package.module:name"`` names (loaded on first use); a
+    record may hold the object itself (a callable), which is returned as it is."""
     import importlib
 
+    if callable(path):
+        return path
     module, _, name = path.partition(":")
     found = importlib.import_module(module)
     for part in name.split("."):  # "module:Class.method"

@@ -1,19 +1,25 @@
 """Names a RunConfig may use, without importing torch.
 
-Each part (models, losses, data) declares its names in a torch-free ``names`` module
-(``scalelab.models.names.NAMES``, ``scalelab.losses.names`` with the loss-expression
-parser, ``scalelab.data.names.FIELDS``/``DEGRADATIONS``); importing those packages
-runs no torch (their torch code loads on first use, see :mod:`scalelab._lazy`). The
-choices of the training loop itself are listed here. A spec is validated against
-these before anything heavy is imported.
+Each part (models, losses, data) declares its kinds in a torch-free ``names`` module,
+one record each with everything about it: families (``scalelab.models.names.FAMILIES``),
+loss terms (``scalelab.losses.names.TERMS``, with the loss-expression parser), fields
+and degradations (``scalelab.data.names.SOURCES``/``DEGRADATION_RECORDS``). Importing
+those packages runs no torch (their torch code loads on first use, see
+:mod:`scalelab._lazy`; a record names its implementation by import path). The names a
+spec may use are read from the records' registries when the spec is checked; the
+choices of the training loop itself, and its options with their ranges, are listed
+here. Adding a kind is described in ``CONTRIBUTING.md``.
 """
 
 from __future__ import annotations
 
 from scalelab._declare import number
-from scalelab.data.names import DEGRADATIONS, FIELDS
-from scalelab.losses.names import NAMES as LOSSES
-from scalelab.models.names import NAMES as MODEL_FAMILIES
+from scalelab.data import names as data_names
+from scalelab.data.names import DEGRADATIONS, FIELDS  # noqa: F401 - the built-in names
+from scalelab.losses import names as losses_names
+from scalelab.losses.names import NAMES as LOSSES  # noqa: F401
+from scalelab.models import names as models_names
+from scalelab.models.names import NAMES as MODEL_FAMILIES  # noqa: F401
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("constant", "cosine", "wsd")
@@ -31,16 +37,17 @@ TRAIN_OPTIONS_DECLARED = {
 TRAIN_OPTIONS = tuple(TRAIN_OPTIONS_DECLARED)
 
 
+# the names of each kind, read from its records when a spec is checked
 def model_families() -> tuple[str, ...]:
-    return MODEL_FAMILIES
+    return tuple(models_names.REGISTRY)
 
 
 def loss_variants() -> tuple[str, ...]:
-    return LOSSES
+    return tuple(losses_names.REGISTRY)
 
 
 def fields() -> tuple[str, ...]:
-    return FIELDS
+    return tuple(data_names.REGISTRY)
 
 
 def degradations() -> tuple[str, ...]:

@@ -21,6 +21,7 @@ module with its generator (or reader) and one record here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from scalelab._declare import Opt, number, positive
 
@@ -40,7 +41,7 @@ class FieldSource:
 
     name: str
     kind: str
-    maker: str
+    maker: str | Callable
     options: dict[str, Opt] = field(default_factory=dict)
     check: str | None = None  # "module:function"(field, options, field_size, scale)
     rgb: bool = False
@@ -80,6 +81,7 @@ SOURCES: tuple[FieldSource, ...] = (
     FieldSource("photos", "images", rgb=True, **_IMAGES),
     FieldSource("faces", "images", **_IMAGES),
 )
+#: name → record: what the dispatch and the checks read (a plugin may add a record to it)
 REGISTRY: dict[str, FieldSource] = {source.name: source for source in SOURCES}
 FIELDS = tuple(REGISTRY)
 DATA_FIELDS = tuple(name for name, source in REGISTRY.items() if source.kind != "synthetic")
@@ -113,8 +115,7 @@ def check_field(cfg, source: str = "the spec") -> None:
     from scalelab._declare import check_declared, resolve
 
     record = REGISTRY[cfg.field]
-    if record.kind == "synthetic":
-        check_declared(record.options, cfg.options, source)
+    check_declared(record.options, cfg.options, source)
     check_declared(DEGRADATION_OPTIONS_DECLARED, cfg.options, source)
     blur = cfg.options.get("blur_sigma")
     if blur is not None and cfg.degradation == "gaussian":

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from scalelab._errors import ScalelabError, SpecError
-from scalelab.data.names import DATA_FIELDS, DATA_KEYS, REGISTRY
+from scalelab.data.names import DATA_KEYS, REGISTRY
 
 EXAMPLES = Path(__file__).parent / "examples"
 TRANSFORMS = ("zscore", "log1p", "none")

@@ -20,7 +20,7 @@ import torch
 from scalelab._declare import resolve
 from scalelab._errors import ScalelabError
 from scalelab.data.degrade import block_mean, check_degradation, degrade
-from scalelab.data.names import FIELDS, REGISTRY, is_data
+from scalelab.data.names import REGISTRY, is_data
 from scalelab.data.options import data_key
 from scalelab.data.synthetic import _mix
 
@@ -48,7 +48,7 @@ def make_fields(field: str, n: int, size: int, seed: int, split: int, device="cp
     """``n`` HR fields ``(n, C, size, size)`` of the named kind for one split (0, 1, 2)."""
     options = options or {}
     if field not in REGISTRY:
-        raise ScalelabError(f"unknown field {field!r}; valid choices are {', '.join(FIELDS)}.")
+        raise ScalelabError(f"unknown field {field!r}; valid choices are {', '.join(REGISTRY)}.")
     record = REGISTRY[field]
     if record.kind == "synthetic":  # the generator its record names, with the declared options
         settings = {key: float(options.get(key, opt.default))
@@ -59,8 +59,8 @@ def make_fields(field: str, n: int, size: int, seed: int, split: int, device="cp
 
 
 def _check_request(field: str, size: int, scale: int, degradation: str) -> None:
-    if field not in FIELDS:
-        raise ScalelabError(f"unknown field {field!r}; valid choices are {', '.join(FIELDS)}.")
+    if field not in REGISTRY:
+        raise ScalelabError(f"unknown field {field!r}; valid choices are {', '.join(REGISTRY)}.")
     check_degradation(degradation)
     if scale < 1 or size % scale:
         raise ScalelabError(f"scale {scale} does not divide field_size {size}; choose a "

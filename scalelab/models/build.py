@@ -13,7 +13,7 @@ from torch import nn
 
 from scalelab._declare import resolve
 from scalelab._errors import ScalelabError
-from scalelab.models.names import NAMES, OPTIONS, REGISTRY
+from scalelab.models.names import REGISTRY
 from scalelab.models.stochastic import Stochastic
 
 
@@ -27,15 +27,15 @@ def build_model(family: str, width: int, depth: int, scale: int, channels: int =
     target's channels; ``in_channels`` (default ``channels``): the input's, the target's
     LR first, then extra inputs (predictors, static fields). A generative
     family (``diffusion``) samples by itself and is never wrapped. ``options`` are the
-    family's own settings (``OPTIONS[family]``, e.g. ``heads`` of ``swinir``).
+    family's own settings (its record's ``options``, e.g. ``heads`` of ``swinir``).
     """
     if family not in REGISTRY:
         raise ScalelabError(
-            f"unknown model family {family!r}; valid choices are {', '.join(NAMES)}."
+            f"unknown model family {family!r}; valid choices are {', '.join(REGISTRY)}."
         )
-    unknown = sorted(set(options) - set(OPTIONS[family]))
+    unknown = sorted(set(options) - set(REGISTRY[family].options))
     if unknown:
-        valid = ", ".join(OPTIONS[family]) or "none"
+        valid = ", ".join(REGISTRY[family].options) or "none"
         raise ScalelabError(f"the {family} family has no option {unknown[0]!r}; its options are "
                             f"{valid}.")
     in_channels = channels if in_channels is None else in_channels

@@ -32,7 +32,7 @@ class Family:
     """Everything about one network family (see the module's docstring)."""
 
     name: str
-    builder: str
+    builder: str | Callable
     params_bound: Callable[[float, int, dict, int], float]
     options: dict[str, Opt] = field(default_factory=dict)
     hr_grid: bool = False  # its blocks work on the HR grid (activations per HR pixel)
@@ -107,6 +107,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("diffusion", _M + "diffusion:Diffusion", _unet_bound, DIFFUSION_OPTIONS,
            hr_grid=True, generative=True, check=_check_diffusion),
 )
+#: name → record: what build_model, the checks and the bounds read (a plugin may add one)
 REGISTRY: dict[str, Family] = {family.name: family for family in FAMILIES}
 NAMES = tuple(REGISTRY)
 # the keys of a run's ``options`` each family reads, with their defaults
@@ -130,7 +131,8 @@ def check_family(cfg, source: str = "the spec") -> None:
 
 def family_options(family: str, options: dict) -> dict:
     """The entries of a run's ``options`` that ``family`` reads."""
-    return {k: v for k, v in (options or {}).items() if k in OPTIONS.get(family, {})}
+    declared = REGISTRY[family].options if family in REGISTRY else {}
+    return {k: v for k, v in (options or {}).items() if k in declared}
 
 
 def params_lower_bound(family: str, width: int, depth: int, options: dict | None = None,

@@ -119,16 +119,17 @@ def check_name(name, source: str) -> None:
 # -- options -------------------------------------------------------------------------------
 def option_readers() -> dict[str, list[str]]:
     """Each key ``options`` may hold → what reads it (``family swinir``, ``field grf``, ...)."""
-    from scalelab.data.names import DATA_FIELDS, DATA_KEYS, DEGRADATION_OPTIONS, FIELD_OPTIONS
-    from scalelab.models.names import OPTIONS
+    from scalelab.data.names import DEGRADATION_OPTIONS
+    from scalelab.data.names import REGISTRY as FIELDS
+    from scalelab.models.names import REGISTRY as FAMILIES
     from scalelab.registry import TRAIN_OPTIONS
 
-    readers: dict[str, list[str]] = {}
-    for family, keys in OPTIONS.items():
-        for key in keys:
+    readers: dict[str, list[str]] = {}  # from the records of each kind
+    for family, record in FAMILIES.items():
+        for key in record.options:
             readers.setdefault(key, []).append(f"family {family}")
-    for field, keys in {**FIELD_OPTIONS, **{f: DATA_KEYS for f in DATA_FIELDS}}.items():
-        for key in keys:
+    for field, record in FIELDS.items():
+        for key in record.options:
             readers.setdefault(key, []).append(f"field {field}")
     for key in DEGRADATION_OPTIONS:
         readers.setdefault(key, []).append("degradation")

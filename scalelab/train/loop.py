@@ -310,7 +310,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     hr_val_physical = data.to_physical(hr_val)
     data_range = fieldmetrics.data_range(hr_val_physical)
     val_reference = fieldmetrics.reference(hr_val_physical)
-    threshold = float(cfg.options.get("threshold", fieldmetrics.quantile(hr_val_physical, 0.9)))
+    threshold = cfg.options.get("threshold")  # a number (declared in scalelab.registry) or None
+    threshold = float(fieldmetrics.quantile(hr_val_physical, 0.9) if threshold is None
+                      else threshold)
 
     # model, loss, optimiser
     model = make_model(cfg).to(device, memory_format=memory_format)

@@ -37,7 +37,8 @@ DATA_OPTIONS = {key: Opt(None, "any", none=True) for key in DATA_KEYS}
 @dataclass(frozen=True)
 class FieldSource:
     """Everything about one field (see the module's docstring). ``rgb``: ``options.color:
-    true`` makes its targets three channels (R, G, B)."""
+    true`` makes its targets three channels (R, G, B). ``example``/``variable``: a gridded
+    field that reads a file shipped in ``scalelab/data/examples`` (its default variable)."""
 
     name: str
     kind: str
@@ -45,6 +46,8 @@ class FieldSource:
     options: dict[str, Opt] = field(default_factory=dict)
     check: str | None = None  # "module:function"(field, options, field_size, scale)
     rgb: bool = False
+    example: str | None = None  # a gridded field read from a shipped example file
+    variable: str | None = None  # ... and its default variable
     doc: str = ""
 
     def __post_init__(self):
@@ -53,11 +56,27 @@ class FieldSource:
 
 @dataclass(frozen=True)
 class Degradation:
-    """A coarsening operator: ``function(hr, scale)`` (``gaussian`` also takes ``blur_sigma``)."""
+    """A coarsening operator: ``function(hr, scale)`` (``gaussian`` also takes ``blur_sigma``),
+    and ``check(cfg, source)``, its rules with the run's size (raises SpecError)."""
 
     name: str
-    function: str
+    function: str | Callable
+    check: Callable | None = None
     doc: str = ""
+
+
+def _check_blur(cfg, source: str) -> None:
+    blur = cfg.options.get("blur_sigma")
+    sigma = cfg.scale / 2 if blur is None else float(blur)  # scalelab.data.degrade.gaussian's
+    radius = int(4 * sigma + 0.5)
+    if radius >= cfg.field_size:
+        from scalelab._errors import SpecError
+
+        given = f"options.blur_sigma {blur}" if blur is not None else \
+            f"the gaussian blur (sigma = scale/2 = {sigma:g})"
+        raise SpecError(f"{source}: {given} is too wide for field_size {cfg.field_size} (its "
+                        f"kernel reaches {radius} pixels); choose blur_sigma below "
+                        f"{cfg.field_size / 4:g} or a larger field_size.")
 
 
 _S = "scalelab.data.synthetic:"
@@ -76,7 +95,7 @@ SOURCES: tuple[FieldSource, ...] = (
     FieldSource("turbulence", "synthetic", _S + "turbulence_field",
                 {"viscosity": positive(1e-3),
                  "time": number(1.0, 0, 100, doc="integration time (steps grow with it)")}),
-    FieldSource("dem", "gridded", **_GRIDDED),
+    FieldSource("dem", "gridded", example="jacksboro_dem.nc", variable="elevation", **_GRIDDED),
     FieldSource("gridded", "gridded", **_GRIDDED),
     FieldSource("photos", "images", rgb=True, **_IMAGES),
     FieldSource("faces", "images", **_IMAGES),
@@ -93,9 +112,10 @@ _D = "scalelab.data.degrade:"
 DEGRADATION_RECORDS: tuple[Degradation, ...] = (
     Degradation("block_mean", _D + "block_mean"),
     Degradation("bicubic", _D + "bicubic"),
-    Degradation("gaussian", _D + "gaussian"),
+    Degradation("gaussian", _D + "gaussian", check=_check_blur),
 )
-DEGRADATIONS = tuple(d.name for d in DEGRADATION_RECORDS)
+DEGRADATION_REGISTRY = {d.name: d for d in DEGRADATION_RECORDS}
+DEGRADATIONS = tuple(DEGRADATION_REGISTRY)
 # the options every degradation reads (``scalelab.data.pairs``)
 DEGRADATION_OPTIONS_DECLARED = {
     "lr_noise_std": number(0.0, 0, doc="additive Gaussian noise on the LR input"),
@@ -117,14 +137,8 @@ def check_field(cfg, source: str = "the spec") -> None:
     record = REGISTRY[cfg.field]
     check_declared(record.options, cfg.options, source)
     check_declared(DEGRADATION_OPTIONS_DECLARED, cfg.options, source)
-    blur = cfg.options.get("blur_sigma")
-    if blur is not None and cfg.degradation == "gaussian":
-        radius = int(4 * float(blur) + 0.5)  # the kernel's, scalelab.data.degrade
-        if radius >= cfg.field_size:
-            from scalelab._errors import SpecError
-
-            raise SpecError(f"{source}: options.blur_sigma {blur} is too wide for field_size "
-                            f"{cfg.field_size} (its kernel reaches {radius} pixels); choose "
-                            f"blur_sigma below {cfg.field_size / 4:g}.")
+    degradation = DEGRADATION_REGISTRY[cfg.degradation]
+    if degradation.check is not None:
+        degradation.check(cfg, source)
     if record.check is not None:
         resolve(record.check)(cfg.field, cfg.options, source, cfg.field_size, cfg.scale)

@@ -456,11 +456,12 @@ def data_key(field: str, options: dict | None) -> str:
 def layout_for(field: str, options: dict | None) -> Layout:
     """The layout of a gridded field (``gridded`` or ``dem``) from its options; cached."""
     opts = parse_options(options)
-    if field == "dem":
-        opts = DataOptions(**{**opts.__dict__, "path": str(example_path("jacksboro_dem.nc")),
-                              "variable": opts.variable or "elevation"})
+    record = REGISTRY[field]
+    if record.example is not None:  # a shipped example: its file, its default variable
+        opts = DataOptions(**{**opts.__dict__, "path": str(example_path(record.example)),
+                              "variable": opts.variable or record.variable})
     elif opts.path is None:
-        raise ScalelabError("field 'gridded' needs options.path (a netCDF file or zarr store) "
+        raise ScalelabError(f"field {field!r} needs options.path (a netCDF file or zarr store) "
                             "and options.variable.")
     stamps = tuple(_stamp(p) for p in (opts.path, opts.static_path, opts.lr_path))
     return _layout_cached(opts, stamps)

@@ -44,7 +44,7 @@ class FieldSource:
     kind: str
     maker: str | Callable
     options: dict[str, Opt] = field(default_factory=dict)
-    check: str | None = None  # "module:function"(field, options, field_size, scale)
+    check: str | Callable | None = None  # (field, options, source, field_size, scale)
     rgb: bool = False
     example: str | None = None  # a gridded field read from a shipped example file
     variable: str | None = None  # ... and its default variable

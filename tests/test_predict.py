@@ -247,8 +247,8 @@ def test_result_is_chosen_in_the_spec_and_checked_there():
 
     raw = {"method": "grid", "parameters": {"width": {"values": [4, 8]}},
            "scalelab": {"result": "best"}}
-    assert parse_spec(raw).result == "best"
-    assert parse_spec({**raw, "scalelab": {}}).result == "final"
+    assert parse_spec(raw).settings.result == "best"
+    assert parse_spec({**raw, "scalelab": {}}).settings.result == "final"
     with pytest.raises(ScalelabError, match="scalelab.result must be final"):
         parse_spec({**raw, "scalelab": {"result": "lowest"}}, source="s.yaml")
 

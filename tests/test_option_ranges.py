@@ -69,11 +69,11 @@ CASES = [
 
 
 def _spec(extra: str) -> str:
-    lines = "".join(f"  {line}\n" for line in extra.splitlines())
-    text = BASE.replace("{extra}", lines)
-    for key in ("field_size",):  # a case that sets a base key replaces it
-        if extra.count(f"{key}:") and text.count(f"  {key}:") > 1:
-            text = text.replace(f"  {key}: {{value: 16}}\n", "", 1)
+    """The base spec with the case's parameter lines (a key of the base given again replaces it)."""
+    text = BASE.replace("{extra}", "".join(f"  {line}\n" for line in extra.splitlines()))
+    for line in extra.splitlines():
+        key = line.split(":")[0]
+        text = re.sub(rf"  {key}: {{value: \d+}}\n(?=(.|\n)*  {key}: )", "", text, count=1)
     return text
 
 

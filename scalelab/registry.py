@@ -22,19 +22,26 @@ from scalelab.models import names as models_names
 from scalelab.models.names import NAMES as MODEL_FAMILIES  # noqa: F401
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULES = ("constant", "cosine", "wsd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP = ("none", "bf16")
-# keys of a run's ``options`` the training loop reads, with their valid ranges: the wsd
-# schedule's decay fraction, the exceedance threshold of ensemble metrics
+# the learning-rate schedules (scalelab.train.loop.lr_at) and the keys of a run's
+# ``options`` each reads, with their valid ranges
+SCHEDULE_OPTIONS = {
+    "constant": {},
+    "cosine": {},
+    "wsd": {"decay_fraction": number(0.2, 0, 1, low_open=True,
+                                     doc="the decay's share of the steps after warmup")},
+}
+SCHEDULES = tuple(SCHEDULE_OPTIONS)
+# keys of a run's ``options`` the training loop reads whatever the schedule, with their
+# valid ranges: the exceedance threshold of ensemble metrics
 TRAIN_OPTIONS_DECLARED = {
-    "decay_fraction": number(0.2, 0, 1, low_open=True,
-                             doc="wsd: the decay's share of the steps after warmup"),
     "threshold": number(None, none=True,
                         doc="exceedance threshold of the ensemble metrics (default: the "
                             "validation truth's 90th percentile)"),
+    **{key: opt for options in SCHEDULE_OPTIONS.values() for key, opt in options.items()},
 }
-TRAIN_OPTIONS = tuple(TRAIN_OPTIONS_DECLARED)
+TRAIN_OPTIONS = ("threshold",)
 
 
 # the names of each kind, read from its records when a spec is checked

@@ -42,6 +42,8 @@ CASES = [
     ("threshold-text", "options: {value: {threshold: abc}}", ["options.threshold", "'abc'"]),
     ("decay-fraction", "schedule: {value: wsd}\noptions: {value: {decay_fraction: -1}}",
      ["options.decay_fraction", "(0, 1]"]),
+    ("decay-fraction-not-wsd", "options: {value: {decay_fraction: 0.3}}",
+     ["options.decay_fraction", "schedule wsd", "schedule cosine"]),
     ("seed-huge", "seed: {value: 1e29}", ["seed", "2^63"]),
     ("seed-negative", "seed: {value: -1}", ["seed", "-1"]),
     ("diffusion-sigma-order", "family: {value: diffusion}\n"

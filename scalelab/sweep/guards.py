@@ -122,7 +122,7 @@ def option_readers() -> dict[str, list[str]]:
     from scalelab.data.names import DEGRADATION_OPTIONS
     from scalelab.data.names import REGISTRY as FIELDS
     from scalelab.models.names import REGISTRY as FAMILIES
-    from scalelab.registry import TRAIN_OPTIONS
+    from scalelab.registry import SCHEDULE_OPTIONS, TRAIN_OPTIONS
 
     readers: dict[str, list[str]] = {}  # from the records of each kind
     for family, record in FAMILIES.items():
@@ -133,6 +133,9 @@ def option_readers() -> dict[str, list[str]]:
             readers.setdefault(key, []).append(f"field {field}")
     for key in DEGRADATION_OPTIONS:
         readers.setdefault(key, []).append("degradation")
+    for schedule, options in SCHEDULE_OPTIONS.items():
+        for key in options:
+            readers.setdefault(key, []).append(f"schedule {schedule}")
     for key in TRAIN_OPTIONS:
         readers.setdefault(key, []).append("training")
     return readers
@@ -141,7 +144,7 @@ def option_readers() -> dict[str, list[str]]:
 def _reads(reader: str, cfg) -> bool:
     kind, _, name = reader.partition(" ")
     return (kind == "family" and name == cfg.family) or (kind == "field" and name == cfg.field) \
-        or kind in ("degradation", "training")
+        or (kind == "schedule" and name == cfg.schedule) or kind in ("degradation", "training")
 
 
 def check_options_keys(runs, source: str) -> None:
@@ -159,10 +162,12 @@ def check_options_keys(runs, source: str) -> None:
                 f"valid keys are {', '.join(sorted(readers))}."
             raise SpecError(f"{source}: unknown key {key!r} in options; {hint}")
         if not any(_reads(r, cfg) for r in readers[key] for cfg in cfgs):
-            used = sorted({f"family {c.family}" for c in cfgs} | {f"field {c.field}" for c in cfgs})
+            used = sorted({f"family {c.family}" for c in cfgs} | {f"field {c.field}" for c in cfgs}
+                          | {f"schedule {c.schedule}" for c in cfgs})
             raise SpecError(f"{source}: options.{key} is read only by "
                             f"{' and '.join(readers[key])}, which no run of this sweep uses "
-                            f"({', '.join(used)}); remove it or change the family/field.")
+                            f"({', '.join(used)}); remove it or change the family, field or "
+                            f"schedule.")
 
 
 # -- memory --------------------------------------------------------------------------------

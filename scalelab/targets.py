@@ -14,19 +14,28 @@ from scalelab._errors import ScalelabError
 TARGET_KEYS = ("params", "samples", "samples_seen", "epochs", "compute")
 
 
-def parse_target(text: str) -> dict[str, float]:
-    """``"params=1e8"`` or ``"params=1e8,samples=1e6"`` → ``{"params": 1e8, ...}``."""
+def parse_target(text) -> dict[str, float]:
+    """``"params=1e8"`` or ``"params=1e8,samples=1e6"`` → ``{"params": 1e8, ...}``; a mapping
+    (``{params: 1e8}``, as a spec may write it) is read as it is, not through text."""
+    if isinstance(text, dict):
+        pairs = [(str(key).strip(), value, True) for key, value in text.items()]
+    elif isinstance(text, str):
+        pairs = [(key.strip(), value, bool(sep)) for key, sep, value in
+                 (part.partition("=") for part in text.split(","))]
+    else:
+        raise ScalelabError(f"target {text!r} is not understood; write KEY=VALUE with KEY one "
+                            f"of {', '.join(TARGET_KEYS)} (e.g. params=1e8).")
     target: dict[str, float] = {}
-    for part in str(text).split(","):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in TARGET_KEYS:
+    for key, value, given in pairs:
+        if not given or key not in TARGET_KEYS:
             raise ScalelabError(f"target {text!r} is not understood; write KEY=VALUE with KEY "
                                 f"one of {', '.join(TARGET_KEYS)} (e.g. params=1e8).")
         try:
-            number = float(value)
-        except ValueError:
-            raise ScalelabError(f"target {text!r}: {value.strip()!r} is not a number.") from None
+            number = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise ScalelabError(f"target {text!r}: {str(value).strip()!r} is not a number.")
         if not np.isfinite(number) or number <= 0:
             raise ScalelabError(f"target {text!r}: {key} must be a positive number.")
         target[key] = number
@@ -34,10 +43,10 @@ def parse_target(text: str) -> dict[str, float]:
 
 
 def targets_from_spec(spec: dict | None) -> list[dict[str, float]]:
-    """Targets listed in a spec's ``scalelab.targets`` (a list or a mapping of lists)."""
+    """Targets listed in a spec's ``scalelab.targets`` (a list, or a mapping of lists), each
+    parsed once."""
     raw = ((spec or {}).get("scalelab") or {}).get("targets") or []
     if isinstance(raw, dict):
-        raw = [f"{k}={v}" for k, values in raw.items()
+        raw = [{k: v} for k, values in raw.items()
                for v in (values if isinstance(values, list) else [values])]
-    return [parse_target(t) if isinstance(t, str) else
-            parse_target(",".join(f"{k}={v}" for k, v in t.items())) for t in raw]
+    return [parse_target(t) for t in raw]

@@ -44,6 +44,8 @@ CASES = [
      ["options.decay_fraction", "(0, 1]"]),
     ("decay-fraction-not-wsd", "options: {value: {decay_fraction: 0.3}}",
      ["options.decay_fraction", "schedule wsd", "schedule cosine"]),
+    ("targets-null", "", ["scalelab.targets", "None"]),
+    ("targets-mapping-word", "", ["scalelab.targets", "'x' is not a number"]),
     ("seed-huge", "seed: {value: 1e29}", ["seed", "2^63"]),
     ("seed-negative", "seed: {value: -1}", ["seed", "-1"]),
     ("diffusion-sigma-order", "family: {value: diffusion}\n"
@@ -70,13 +72,17 @@ CASES = [
 ]
 
 
-def _spec(extra: str) -> str:
+SECTION = {"targets-null": "  targets: [null]\n",
+           "targets-mapping-word": "  targets: [{params: x}]\n"}
+
+
+def _spec(extra: str, section: str = "") -> str:
     """The base spec with the case's parameter lines (a key of the base given again replaces it)."""
     text = BASE.replace("{extra}", "".join(f"  {line}\n" for line in extra.splitlines()))
     for line in extra.splitlines():
         key = line.split(":")[0]
         text = re.sub(rf"  {key}: {{value: \d+}}\n(?=(.|\n)*  {key}: )", "", text, count=1)
-    return text
+    return text + section
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -84,7 +90,7 @@ def test_sweep_plan_refuses_a_value_out_of_its_declared_range(case, tmp_path, ca
                                                               monkeypatch):
     name, extra, words = case
     spec = tmp_path / "spec.yaml"
-    spec.write_text(_spec(extra))
+    spec.write_text(_spec(extra, SECTION.get(name, "")))
     monkeypatch.chdir(tmp_path)
     try:
         rc = main(["sweep", "plan", str(spec)])
@@ -159,3 +165,14 @@ def test_validate_names_the_key_of_a_bad_option_without_a_spec():
     with pytest.raises(SpecError, match="options.wet_fraction"):
         RunConfig(field="precip", options={"wet_fraction": 0.0}).validate()
     RunConfig(field="grf", options={"wet_fraction": 7}).validate()  # not the grf's: not read
+
+
+def test_targets_are_parsed_once_from_text_or_mapping():
+    from scalelab.config import SweepSettings
+
+    settings = SweepSettings.from_section(
+        {"targets": ["params=1e6,samples=1e4", {"compute": 1e15}, {"params": "2e5"}]}, "s.yaml")
+    assert settings.targets == [{"params": 1e6, "samples": 1e4}, {"compute": 1e15},
+                                {"params": 2e5}]
+    mapped = SweepSettings.from_section({"targets": {"params": [1e6, 2e6]}}, "s.yaml")
+    assert mapped.targets == [{"params": 1e6}, {"params": 2e6}]

@@ -13,8 +13,9 @@ name from ``NAMES`` and keyword settings from ``PARAMS[name]`` (numbers, strings
 lists of numbers such as ``edges=[0.1, 1, 5]``), each in the range its term's record
 declares (``TERMS``: one :class:`LossTerm` per term, from which the loss's dispatch,
 ``NAMES``, ``PARAMS`` and ``ENSEMBLE`` are built). :func:`parse_loss` gives the
-checked :class:`LossSpec` that the run's config carries and the loss takes as given. Expressions are parsed with Python's
-``ast`` (nothing is evaluated), so this module imports neither torch nor numpy.
+checked :class:`LossSpec` that the run's config carries and the loss takes as given.
+Expressions are parsed with Python's ``ast`` (nothing is evaluated), so this module
+imports neither torch nor numpy.
 """
 
 from __future__ import annotations

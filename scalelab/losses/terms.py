@@ -56,7 +56,8 @@ def downscale_consistency(pred, target, lr, loss, weight, pixel):
     from scalelab.data.degrade import degrade
 
     if lr is None:
-        raise ScalelabError("downscale_consistency needs the LR input; call loss(pred, target, lr).")
+        raise ScalelabError("downscale_consistency needs the LR input; call "
+                            "loss(pred, target, lr).")
     scale = loss.scale or pred.shape[-1] // lr.shape[-1]
     if pred.shape[-1] != scale * lr.shape[-1] or pred.shape[-2] != scale * lr.shape[-2]:
         raise ScalelabError(f"prediction {tuple(pred.shape[-2:])} is not {scale} times the LR "

@@ -16,7 +16,8 @@ Each family is one record (:class:`Family` in :data:`FAMILIES`, module
 parameter lower bound and its checks; ``build_model`` and the names are built from them.
 
 Importing this package is torch-free (``NAMES``, ``OPTIONS``, ``FAMILIES`` and
-``family_options`` are all a spec needs); the networks and ``build_model`` (:mod:`scalelab.models.build`) load
+``family_options`` are all a spec needs); the networks and ``build_model``
+(:mod:`scalelab.models.build`) load
 on first use.
 """
 

@@ -39,8 +39,9 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
     ``spec``: the sweep's :class:`~scalelab.sweep.SweepSpec` (or its document, a mapping,
     e.g. as a store saved it), from which its metric, targets and ``result`` are taken
     (:func:`scalelab.report.context.spec_settings`). ``y``: the metric to fit and
-    predict; by default the spec's ``metric.name``, else ``val_loss``. ``targets``: a list like ``["params=1e8", "compute=1e18"]`` or dicts; by default the
-    spec's ``scalelab.targets``, else 10× the largest model. ``result``: each run's value,
+    predict; by default the spec's ``metric.name``, else ``val_loss``. ``targets``: a list
+    like ``["params=1e8", "compute=1e18"]`` or dicts; by default the spec's
+    ``scalelab.targets``, else 10× the largest model. ``result``: each run's value,
     ``"final"`` or ``"best"`` over its curve (default: the spec's ``scalelab.result``, else
     final). ``progress`` shows a bar over the fits and pages on stderr.
     """

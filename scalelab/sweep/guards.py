@@ -19,9 +19,9 @@ What the per-value checks of :mod:`scalelab.config` cannot see alone:
   CUDA GPU. Torch is imported there only, so loading a spec stays torch-free.
 
 The parameter counts are lower bounds from the leading ``width²`` terms of each
-family's layers, declared with the family (:mod:`scalelab.models.names`); training memory counts 4 bytes per weight for the weights and gradients and
-two more for Adam's moments (Kingma & Ba 2015, Algorithm 1), plus one stored
-activation per block. The real need is larger, so a refusal is never wrong.
+family's layers, declared with the family (:mod:`scalelab.models.names`); training
+memory counts 4 bytes per weight for the weights and gradients and two more for Adam's
+moments (Kingma & Ba 2015, Algorithm 1), plus one stored activation per block. The real need is larger, so a refusal is never wrong.
 """
 
 from __future__ import annotations

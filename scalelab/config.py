@@ -372,6 +372,9 @@ def _path(label: str, value, source: str) -> None:
                         f"to use the default.")
     if not isinstance(value, str):
         raise SpecError(f"{source}: {label} must be a file path, got {value!r}.")
+    if value.endswith(("/", "\\")):  # a path ending in a slash would become a file of that name
+        raise SpecError(f"{source}: {label} {value!r} ends in a slash, so it names a folder, not "
+                        f"a file; give a file path inside it, e.g. {value}runs.db.")
 
 
 def _report_path(label: str, value, source: str) -> None:

@@ -254,6 +254,26 @@ def check_memory(runs, source: str, limit: int | None = None, where: str = "this
 
 
 # -- at launch -----------------------------------------------------------------------------
+def _check_not_locked(store: Path) -> None:
+    """A lock another process holds on an existing store, told before the sweep starts: the
+    write lock is taken and let go at once (a bounded wait; nothing is written)."""
+    import sqlite3
+
+    from scalelab.runs.store import LOCK_WAIT_S, store_error
+
+    try:
+        db = sqlite3.connect(store, timeout=LOCK_WAIT_S, isolation_level=None)
+    except sqlite3.Error as err:
+        raise store_error(store, err, "read") from None
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    except sqlite3.Error as err:
+        raise store_error(store, err, "read") from None
+    finally:
+        db.close()
+
+
 def check_launch(spec) -> None:
     """Before a sweep opens its store: the store can be written and is a healthy store (or
     none yet), and the devices the spec names exist (torch is imported here, not when the
@@ -266,10 +286,11 @@ def check_launch(spec) -> None:
         writable_folder(spec.store, "run store", "scalelab.store or --store")
     except ScalelabError as err:
         raise SpecError(str(err)) from None
-    if Path(spec.store).is_file():  # a damaged or foreign file is refused, never written
+    if Path(spec.store).exists():  # a damaged, foreign or special file: refused, never written
         from scalelab.runs.store import check_is_store
 
-        check_is_store(Path(spec.store))
+        check_is_store(Path(spec.store), empty_ok=True)
+        _check_not_locked(Path(spec.store))
     if spec.executor != "local":
         return  # a cluster's workers have the devices, not this driver
     wanted = sorted({cfg.device for cfg in spec.runs if cfg.device.split(":")[0] in

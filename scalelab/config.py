@@ -107,6 +107,12 @@ def _device(label: str, value: str, source: str) -> None:
 
 def _loss_variant(label: str, value: str, source: str) -> None:
     check_variant(value, source)
+    from scalelab.losses.names import parse_variant
+
+    if isinstance(value, str) and not any(weight > 0 for weight, _, _ in
+                                          parse_variant(value, source)):
+        raise SpecError(f"{source}: {label} {value!r} weighs every term by 0, so the loss is 0 "
+                        f"and the network would learn nothing; give a term a positive weight.")
 
 
 def _result(label: str, value, source: str) -> None:

@@ -46,19 +46,26 @@ class _SpecLoader(yaml.SafeLoader):
 
 
 def _no_duplicates(loader: _SpecLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)  # merge keys (<<) are expanded, and may be overridden
+    # the mapping's own keys, before merge keys (<<) bring in theirs (which its own may
+    # override): a key written twice — on two lines, or twice in one flow mapping such
+    # as {value: 1, value: 2} — is refused
     seen: dict = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
         except TypeError:
             continue  # SafeLoader names an unhashable key itself
-        if key in seen and key_node.start_mark.line != seen[key]:
+        if key in seen:
+            where = (f"first at line {seen[key].line + 1}" if seen[key].line !=
+                     key_node.start_mark.line else
+                     f"twice on line {key_node.start_mark.line + 1}")
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line
+                None, None, f"duplicate key {key!r} ({where})", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    loader.flatten_mapping(node)  # merge keys (<<) are expanded, and may be overridden
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
@@ -75,6 +82,11 @@ def read_spec_yaml(path: Path):
         raise SpecError(f"{path}: no such sweep spec file; give the path of a YAML spec "
                         f"such as sweeps/quickstart.yaml.")
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: the spec file is {size:,} bytes, more than a sweep spec "
+                            f"may be ({MAX_SPEC_BYTES:,}); a spec lists values, not data — "
+                            f"give data as a file path in options.")
         data = path.read_bytes()
     except OSError as err:
         raise SpecError(f"{path}: cannot read the spec file ({(err.strerror or '').lower()}); "
@@ -86,7 +98,10 @@ def read_spec_yaml(path: Path):
         raise SpecError(f"{path}: the spec file is not UTF-8 text (byte {data[err.start]:#04x} "
                         f"at line {line}); save it as UTF-8.") from None
     try:
-        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise SpecError(f"{path}: the spec nests lists or mappings too deeply for YAML to read "
+                        f"(more than {MAX_DEPTH} levels are refused); write flat values.") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -103,14 +118,69 @@ def read_spec_yaml(path: Path):
                             f"plain values (numbers, text, lists, mappings).") from None
         raise SpecError(f"{path}: YAML syntax error{where} ({problem}); fix the YAML "
                         f"and run again.") from None
+    check_nesting(raw, str(path))
+    return raw
+
+
+#: A spec file's largest size, the deepest nesting of its lists and mappings, and the most
+#: values it may hold once YAML's aliases (*name) are expanded: a spec is a page of settings,
+#: and an alias bomb (a 700-byte file whose aliases expand nine-fold eight times over) or
+#: a list 3000 deep is refused before anything walks it.
+MAX_SPEC_BYTES = 1_000_000
+MAX_DEPTH = 32
+MAX_VALUES = 200_000
+
+
+def check_nesting(raw, source: str) -> None:
+    """Refuse a spec nested deeper than ``MAX_DEPTH``, holding more than ``MAX_VALUES``
+    values with its aliases expanded, or holding itself (a recursive alias) — without
+    expanding anything: each shared list or mapping is counted once and its size reused."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    state: dict[int, str] = {}
+    stack: list[tuple] = [(raw, False)]
+    while stack:
+        obj, done = stack.pop()
+        if not isinstance(obj, (dict, list)):
+            continue
+        key = id(obj)
+        children = [v for v in (obj.values() if isinstance(obj, dict) else obj)
+                    if isinstance(v, (dict, list))]
+        if done:
+            n_scalars = len(obj) - len(children) + (len(obj) if isinstance(obj, dict) else 0)
+            size[key] = 1 + n_scalars + sum(size[id(c)] for c in children)
+            height[key] = 1 + max((height[id(c)] for c in children), default=0)
+            state[key] = "done"
+            if height[key] > MAX_DEPTH:
+                raise SpecError(f"{source}: the spec nests lists or mappings more than "
+                                f"{MAX_DEPTH} levels deep; write flat values (a spec holds "
+                                f"settings, not data).")
+            if size[key] > MAX_VALUES:
+                raise SpecError(f"{source}: the spec holds more than {MAX_VALUES:,} values once "
+                                f"its YAML aliases (*name) are expanded; an alias repeated "
+                                f"inside aliases multiplies — write the values out, or fewer.")
+            continue
+        if state.get(key) == "done":
+            continue
+        if state.get(key) == "open":
+            raise SpecError(f"{source}: the spec holds itself (a YAML alias inside the anchor "
+                            f"it names); write the values out.")
+        state[key] = "open"
+        stack.append((obj, True))
+        stack.extend((c, False) for c in children if state.get(id(c)) != "done")
 
 
 # -- names ---------------------------------------------------------------------------------
+MAX_NAME = 100  # W&B takes group names of up to 128 characters; a folder name 255 bytes
 def check_name(name, source: str) -> None:
     """A sweep's name names a folder (``reports/<name>``) and a W&B group: plain text."""
     if not isinstance(name, (str, int, float)) or isinstance(name, bool):
         raise SpecError(f"{source}: name must be a plain name such as my-sweep, got {name!r}.")
     text = str(name)
+    if len(text) > MAX_NAME:
+        raise SpecError(f"{source}: name {text[:24]!r}... is {len(text)} characters long; a "
+                        f"sweep's name names its folder and W&B group, so keep it to "
+                        f"{MAX_NAME} characters.")
     if (not text.strip() or "/" in text or "\\" in text or text.strip(".") == ""
             or text != text.strip() or any(ord(c) < 32 for c in text)):
         raise SpecError(f"{source}: name {text!r} must be a plain name (letters, digits, -, _, "
@@ -165,6 +235,58 @@ def check_options_keys(runs, source: str) -> None:
             raise SpecError(f"{source}: options.{key} is read only by "
                             f"{' and '.join(readers[key])}, which no run of this sweep uses "
                             f"({', '.join(used)}); remove it or change the family/field.")
+
+
+def check_schedule_options(runs, source: str) -> None:
+    """``options.decay_fraction`` is read by schedule wsd alone (a run without cooldowns; a
+    trunk's branches decay over cooldown_fraction), as the fraction of the steps after
+    warmup over which the rate decays: in (0, 1]."""
+    for cfg in runs:
+        if "decay_fraction" not in (cfg.options or {}):
+            continue
+        value = cfg.options["decay_fraction"]
+        if cfg.schedule != "wsd" or cfg.role != "run":
+            what = (f"schedule {cfg.schedule}" if cfg.schedule != "wsd" else
+                    "a trunk and its branches (they decay over cooldown_fraction)")
+            raise SpecError(f"{source}: options.decay_fraction is read only by schedule wsd "
+                            f"without cooldowns, and this sweep gives it to {what}, which "
+                            f"would ignore it; remove it or set schedule: wsd.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 < value <= 1:
+            raise SpecError(f"{source}: options.decay_fraction must be a fraction in (0, 1] of "
+                            f"the steps after warmup (0.1-0.2 is usual), got {value!r}.")
+
+
+def check_parents(runs, source: str) -> None:
+    """A branch's ``parent`` names a trunk of the same sweep (else it would train from
+    scratch without a word)."""
+    trunks = {cfg.run_id for cfg in runs if cfg.role == "trunk"}
+    for cfg in runs:
+        if cfg.parent and cfg.parent not in trunks:
+            raise SpecError(f"{source}: parent {cfg.parent!r} is not a trunk of this sweep "
+                            f"(trunks: {', '.join(sorted(trunks)) or 'none'}); give the trunk "
+                            f"cooldowns and let the sweep make its branches, or remove parent.")
+
+
+def check_metric(metric, runs, source: str) -> None:
+    """The spec's ``metric.name`` is one its runs will record (checked before any trains)."""
+    from scalelab.runs.columns import CURVE_COLUMNS, ENSEMBLE_METRICS, SKILL_METRICS
+
+    name = (metric or {}).get("name") if isinstance(metric, dict) else None
+    if name is None:
+        return
+    ensembles = any(cfg.ensemble_members > 1 for cfg in runs)
+    recorded = [*SKILL_METRICS, *(ENSEMBLE_METRICS if ensembles else ()), "train_loss"]
+    if name in recorded or name in CURVE_COLUMNS:
+        return
+    if name in ENSEMBLE_METRICS:
+        raise SpecError(f"{source}: metric.name {name!r} is recorded only by ensembles, and no "
+                        f"run of this sweep is one; set ensemble_members above 1 or choose "
+                        f"one of {', '.join(recorded)}.")
+    close = difflib.get_close_matches(str(name), recorded, n=1)
+    raise SpecError(f"{source}: metric.name {name!r} is recorded by no run"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
+                    + f"; the runs record {', '.join(recorded)}.")
 
 
 # -- memory --------------------------------------------------------------------------------

@@ -406,11 +406,14 @@ class RayExecutor:
 
 
 def make_executor(spec, checkpoint_root: str | Path | None = None):
-    """The executor a spec names, configured from its ``scalelab`` section."""
+    """The executor a spec names, configured from its ``scalelab`` section; ``workers``
+    is capped at the sweep's number of runs (``--workers 100000000`` on a one-run sweep
+    starts one worker, not a hundred million slots)."""
+    workers = min(spec.workers, max(1, len(spec.runs))) if spec.workers else spec.workers
     if spec.executor == "local":
-        return LocalExecutor(spec.workers, spec.devices, spec.runs_per_gpu, checkpoint_root)
+        return LocalExecutor(workers, spec.devices, spec.runs_per_gpu, checkpoint_root)
     if spec.executor == "ray":
-        return RayExecutor(spec.address, spec.workers, spec.runs_per_gpu, spec.ray_max_retries,
+        return RayExecutor(spec.address, workers, spec.runs_per_gpu, spec.ray_max_retries,
                            checkpoint_root, spec.cpus_per_run, spec.gpus_per_run)
     raise SpecError(f"scalelab.executor {spec.executor!r} is unknown; valid choices are "
                     f"local, ray.")

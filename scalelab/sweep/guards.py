@@ -289,6 +289,26 @@ def check_metric(metric, runs, source: str) -> None:
                     + f"; the runs record {', '.join(recorded)}.")
 
 
+#: The most sampler steps a diffusion run may take per sample: Karras et al. (2022) sample
+#: in 18 (Heun, 35 network evaluations) to 256 steps; 1000 is DDPM's whole chain.
+MAX_SAMPLER_STEPS = 1000
+
+
+def check_sampling_work(runs, source: str) -> None:
+    """A generative run samples every validation field at every evaluation, ``2 ×
+    sampler_steps − 1`` network evaluations each: a count that could not finish in any
+    reasonable time (``sampler_steps: 100000000``) is refused, not run for days."""
+    from scalelab.models.names import GENERATIVE
+
+    for cfg in runs:
+        steps = (cfg.options or {}).get("sampler_steps")
+        if cfg.family in GENERATIVE and isinstance(steps, int) and not isinstance(steps, bool) \
+                and steps > MAX_SAMPLER_STEPS:
+            raise SpecError(f"{source}: options.sampler_steps={steps} would evaluate the network "
+                            f"{2 * steps - 1:,} times per validation field at every evaluation; "
+                            f"use at most {MAX_SAMPLER_STEPS} (18 is EDM's default).")
+
+
 # -- memory --------------------------------------------------------------------------------
 def params_lower_bound(family: str, width: int, depth: int, options: dict | None = None,
                        in_channels: int = 1) -> float:

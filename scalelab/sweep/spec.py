@@ -310,6 +310,7 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
 
     guards.check_options_keys(runs, source)  # a typo in options, named before any work
     guards.check_schedule_options(runs, source)  # decay_fraction where no schedule reads it
+    guards.check_sampling_work(runs, source)  # sampler_steps that would run for days
     guards.check_memory(runs, source)  # sizes that cannot fit, from a lower bound
     name = str(raw.get("name") or (path.stem if path else "sweep"))
     store = Path(settings.store or f"reports/{name}/runs.db")

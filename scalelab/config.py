@@ -378,6 +378,14 @@ def _path(label: str, value, source: str) -> None:
                         f"to use the default.")
     if not isinstance(value, str):
         raise SpecError(f"{source}: {label} must be a file path, got {value!r}.")
+    from scalelab._files import check_name_lengths
+
+    try:
+        check_name_lengths(value, f" ({label})")
+    except SpecError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a ScalelabError: the spec names it
+        raise SpecError(f"{source}: {err}") from None
     if value.endswith(("/", "\\")):  # a path ending in a slash would become a file of that name
         raise SpecError(f"{source}: {label} {value!r} ends in a slash, so it names a folder, not "
                         f"a file; give a file path inside it, e.g. {value}runs.db.")

@@ -67,13 +67,12 @@ class RunStore(StoreReader):
         except BaseException as err:
             self.close()
             if new:  # a store this call began and could not finish (a full disk): not left
-                for leftover in (self.path, *(self.path.with_name(self.path.name + end)
-                                              for end in ("-wal", "-shm", ".lock"))):
-                    with contextlib.suppress(OSError):
-                        leftover.unlink()
-            if isinstance(err, sqlite3.Error):
-                raise store_error(self.path, err, "created" if new else "written") from None
+                self.remove()
+            cause = err if isinstance(err, sqlite3.Error) else err.__context__
+            if isinstance(cause, sqlite3.Error):  # raw, or told by a transaction
+                raise store_error(self.path, cause, "created" if new else "written") from None
             raise
+        self.created = new  # made by this call (the runner removes it if nothing fits in it)
         # once open, a write of a run's result waits longer before it gives up
         self._db.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT_S * 1000)}")
 
@@ -118,6 +117,14 @@ class RunStore(StoreReader):
                     db.execute(statement)
                 version += 1
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
+
+    def remove(self) -> None:
+        """Delete the store's files (for a store this process made and could not fill)."""
+        self.close()
+        for leftover in (self.path, *(self.path.with_name(self.path.name + end)
+                                      for end in ("-wal", "-shm", ".lock"))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
 
     def _tx(self):
         return _Transaction(self._db, self.path)

@@ -697,3 +697,22 @@ def test_at_least_sixty_new_cases_of_issue_25():
     issue_18 = 84 + 15 + 3  # the cases before issue 25
     now = len(SPEC_CASES) + len(STORE_CASES) + len(SUBPROCESS_CASES) + 2 * len(DATA_CASES)
     assert now - issue_18 >= 60
+
+
+def test_a_report_table_of_thousands_of_rows_draws_thirty():
+    """A table of one row per run (50,000 one-row runs) is cut to what a page can show, with
+    the rest counted: drawing 14,000 cells took over a minute."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from scalelab.report.pages import MAX_TABLE_ROWS, _table
+
+    fig, ax = plt.subplots()
+    try:
+        _table(ax, pd.DataFrame({"run": range(5000), "loss": [0.5] * 5000}))
+        cells = ax.tables[0].get_celld()
+        rows = {r for r, _ in cells}
+        assert len(rows) == MAX_TABLE_ROWS + 1  # the header and 30 rows
+        assert cells[(MAX_TABLE_ROWS, 0)].get_text().get_text() == "… 4,971 more rows"
+    finally:
+        plt.close(fig)

@@ -81,10 +81,19 @@ def _text_block(fig, x, y, lines, size=10, **kw) -> float:
     return y
 
 
+#: The most rows a table on a page draws; the rest are counted in a last row (a table of
+#: 50,000 runs would take minutes to draw and could not be read on one page anyway).
+MAX_TABLE_ROWS = 30
+
+
 def _table(ax, frame: pd.DataFrame, size: int = 8, col_widths=None) -> None:
     ax.axis("off")
     if frame.empty:
         return
+    if len(frame) > MAX_TABLE_ROWS:
+        more = len(frame) - (MAX_TABLE_ROWS - 1)
+        frame = pd.concat([frame.iloc[:MAX_TABLE_ROWS - 1].astype(str), pd.DataFrame(
+            [[f"… {more:,} more rows"] + [""] * (frame.shape[1] - 1)], columns=frame.columns)])
     table = ax.table(cellText=frame.astype(str).values, colLabels=list(frame.columns),
                      loc="upper center", cellLoc="center", colWidths=col_widths)
     table.auto_set_font_size(False)

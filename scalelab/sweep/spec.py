@@ -345,7 +345,7 @@ def _steps_from_budget(values: dict, source: str) -> dict:
             pass
     if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount > 0 \
             or not math.isfinite(amount):
-        raise SpecError(f"{source}: {key} must be a positive, finite number, got {amount!r}.")
+        raise SpecError(f"{source}: {key} must be a positive number (finite), got {amount!r}.")
     batch = RunConfig.from_dict({k: values[k] for k in ("batch_size", "samples") if k in values},
                                 source=source)
     seen = amount if key == "samples_seen" else amount * max(1, batch.samples)

@@ -66,7 +66,8 @@ def check_name_lengths(path: str | os.PathLike, given: str = "") -> None:
     longest = max((len(os.fsencode(part)) for part in parts), default=0)
     if longest > NAME_MAX:
         part = max(parts, key=lambda p: len(os.fsencode(p)))
-        raise ScalelabError(f"{str(path)[:60]}...{given}: the name {part[:24]!r}... is "
+        shown = str(path) if len(str(path)) <= 60 else str(path)[:57] + "..."
+        raise ScalelabError(f"{shown}{given}: the name {part[:24]!r}... is "
                             f"{longest} bytes long, more than a file name may be ({NAME_MAX}); "
                             f"give a shorter name.")
 

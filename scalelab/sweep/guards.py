@@ -4,7 +4,15 @@ What the per-value checks of :mod:`scalelab.config` cannot see alone:
 
 - reading the file: a folder given for a spec, bytes that are not UTF-8, YAML tags
   (``!!python/object`` and kin; a spec holds plain values only), a key given twice in
-  one mapping (YAML would silently keep the last) — :func:`read_spec_yaml`;
+  one mapping, on two lines or on one (YAML would silently keep the last) —
+  :func:`read_spec_yaml`; a file over ``MAX_SPEC_BYTES``, nesting deeper than
+  ``MAX_DEPTH`` and an alias bomb (more than ``MAX_VALUES`` values once YAML's aliases
+  are expanded, counted without expanding them) — :func:`check_nesting`;
+- what the runs will do: a spec's ``metric.name`` that no run records
+  (:func:`check_metric`), a branch whose ``parent`` is no trunk of the sweep
+  (:func:`check_parents`), ``options.decay_fraction`` where no schedule reads it or
+  outside (0, 1] (:func:`check_schedule_options`), a diffusion ``sampler_steps`` that
+  could not finish (:func:`check_sampling_work`);
 - names: a sweep's ``name`` becomes a folder name (``reports/<name>/``), so it must be
   a plain name, not a path — :func:`check_name`;
 - ``options``: a key that no family, field, degradation or loop setting reads (a
@@ -15,7 +23,8 @@ What the per-value checks of :mod:`scalelab.config` cannot see alone:
   is refused from an analytic lower bound of the bytes it needs (no model is built,
   nothing is allocated) — :func:`memory_lower_bound`, :func:`check_memory`;
 - where runs are launched (:func:`check_launch`): a store path that cannot be
-  written, and ``device: cuda`` (or CUDA ``devices``) on a machine where torch sees no
+  written, a store that is damaged, a special file or locked by another process, and
+  ``device: cuda`` (or CUDA ``devices``) on a machine where torch sees no
   CUDA GPU. Torch is imported there only, so loading a spec stays torch-free.
 
 The parameter counts are lower bounds from the leading ``width²`` terms of each

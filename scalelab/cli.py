@@ -49,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `scalelab runs list STORE | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # the machine refused a file (a name too long, a full disk, ...)
+        where = f"{err.filename}: " if err.filename else ""
+        reason = (err.strerror or type(err).__name__).lower()
+        print(f"scalelab: error: {where}{reason} (the system refused a file operation); check "
+              f"the path, its permissions and the free space, then run again.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("scalelab: interrupted; finished runs are safe in the store, run the same "
               "command again to resume.", file=sys.stderr)

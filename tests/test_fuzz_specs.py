@@ -273,7 +273,7 @@ SPEC_CASES += [
     ("overrides-not-list-with-assign", spec_text(top="overrides: 3\n"),
      ["sweep", "plan", "SPEC", "width=8"], ["overrides must be a list", "3"]),
     ("name-300-chars", spec_text(name="n" * 300).replace("  store: reports/fuzz/runs.db\n", ""),
-     ["sweep", "run", "SPEC", "--no-wandb", "--quiet"], ["300 characters long", "100"]),
+     ["sweep", "run", "SPEC", "--no-wandb", "--quiet"], ["300 characters", "100"]),
     ("store-name-300-bytes", None, ["sweep", "run", "SPEC", "--store", "TMP/" + "s" * 300 + "/r.db"],
      ["bytes long", "255"]),
     ("duplicate-key-one-line", spec_text(p("seed: {value: 1, value: 2}")),
@@ -340,6 +340,17 @@ SPEC_CASES += [
      ["is a file, so no folder can be made"]),
 ]
 
+LONG = "x" * 300
+SPEC_CASES += [
+    ("name-unicode-over-255-bytes", spec_text(name="€" * 99), ["sweep", "plan", "SPEC"],
+     ["99 characters (297 bytes) long"]),
+    ("spec-name-300-bytes", None, ["sweep", "plan", f"TMP/{LONG}.yaml"], ["305 bytes long"]),
+    ("runs-list-name-300-bytes", None, ["runs", "list", f"TMP/{LONG}.db"], ["bytes long"]),
+    ("report-csv-name-300-bytes", None, ["report", f"TMP/{LONG}.csv"], ["file name too long"]),
+    ("predict-csv-name-300-bytes", None, ["predict", f"TMP/{LONG}.csv", "--target", "params=1"],
+     ["file name too long"]),
+]
+
 # cases on an existing store (made once, copied into each test's folder): STORE
 STORE_CASES = [
     ("runs-list-missing", ["runs", "list", "TMP/none.db"], ["no run store here"]),
@@ -390,6 +401,8 @@ STORE_CASES = [
                               "colour == 'red'"], ["names 'colour'", "not a column"]),
     ("predict-where-syntax", ["predict", "STORE", "--target", "params=1e5", "--where",
                               "params <"], ["not a valid selection"]),
+    ("export-name-300-bytes", ["runs", "export", "STORE", "-o", f"TMP/{LONG}.csv"],
+     ["bytes long"]),
     ("predict-words-in-params", ["predict", "TMP/words.csv", "--target", "params=1e5"],
      ["column 'params' holds 'abc'", "data row 2"]),
     ("predict-words-in-y", ["predict", "TMP/words_y.csv", "--target", "params=1e5", "--y",

@@ -168,6 +168,9 @@ class StoreReader:
             raise store_error(self.path, err, "read") from None
 
     def _check_path(self, create: bool) -> None:
+        from scalelab._files import check_name_lengths
+
+        check_name_lengths(self.path)  # before any stat: ENAMETOOLONG is no sentence
         if self.path.is_dir():
             raise ScalelabError(f"{self.path}: is a folder, not a run store; give the path of "
                                 f"a runs.db file.")

@@ -84,9 +84,19 @@ _SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_
 def read_spec_yaml(path: Path):
     """The YAML content of the spec file ``path``; one SpecError sentence if it cannot be."""
     path = Path(path)
+    from scalelab._errors import ScalelabError
+    from scalelab._files import check_name_lengths
+
+    try:
+        check_name_lengths(path)
+    except ScalelabError as err:
+        raise SpecError(str(err)) from None
     if path.is_dir():
         raise SpecError(f"{path}: is a folder, not a spec file; give the path of a YAML spec "
                         f"such as sweeps/quickstart.yaml.")
+    if path.exists() and not path.is_file():  # a FIFO or a device: reading could block
+        raise SpecError(f"{path}: is not a regular file (a pipe, a device or a socket); give "
+                        f"the path of a YAML spec such as sweeps/quickstart.yaml.")
     if not path.is_file():
         raise SpecError(f"{path}: no such sweep spec file; give the path of a YAML spec "
                         f"such as sweeps/quickstart.yaml.")
@@ -186,10 +196,11 @@ def check_name(name, source: str) -> None:
     if not isinstance(name, (str, int, float)) or isinstance(name, bool):
         raise SpecError(f"{source}: name must be a plain name such as my-sweep, got {name!r}.")
     text = str(name)
-    if len(text) > MAX_NAME:
-        raise SpecError(f"{source}: name {text[:24]!r}... is {len(text)} characters long; a "
-                        f"sweep's name names its folder and W&B group, so keep it to "
-                        f"{MAX_NAME} characters.")
+    if len(text) > MAX_NAME or len(text.encode("utf-8")) > 255:
+        raise SpecError(f"{source}: name {text[:24]!r}... is {len(text)} characters "
+                        f"({len(text.encode('utf-8'))} bytes) long; a sweep's name names its "
+                        f"folder and W&B group, so keep it to {MAX_NAME} characters and 255 "
+                        f"bytes.")
     if (not text.strip() or "/" in text or "\\" in text or text.strip(".") == ""
             or text != text.strip() or any(ord(c) < 32 for c in text)):
         raise SpecError(f"{source}: name {text!r} must be a plain name (letters, digits, -, _, "

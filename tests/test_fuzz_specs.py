@@ -726,6 +726,6 @@ def test_a_report_table_of_thousands_of_rows_draws_thirty():
         cells = ax.tables[0].get_celld()
         rows = {r for r, _ in cells}
         assert len(rows) == MAX_TABLE_ROWS + 1  # the header and 30 rows
-        assert cells[(MAX_TABLE_ROWS, 0)].get_text().get_text() == "… 4,971 more rows"
+        assert cells[(MAX_TABLE_ROWS, 0)].get_text().get_text() == "+4,971 more"
     finally:
         plt.close(fig)

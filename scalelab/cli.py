@@ -359,7 +359,8 @@ def _cmd_predict(args) -> int:
     from scalelab.runs.table import check_query, require_numeric
 
     # words where sizes belong are named before any fit
-    require_numeric(runs, ("params", "samples", "samples_seen", "flops", args.y), str(source))
+    require_numeric(runs, ("params", "samples", "samples_seen", "epochs", "flops", args.y),
+                    str(source))
     if args.where:  # one selection, checked once, before the variants are split
         from scalelab.laws.prediction import select_runs
 

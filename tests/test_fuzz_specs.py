@@ -342,6 +342,16 @@ SPEC_CASES += [
 
 LONG = "x" * 300
 SPEC_CASES += [
+    ("assign-3000-deep", None, ["sweep", "plan", "SPEC", f"description={_nested(3000)}"],
+     ["nests lists or mappings too deeply"]),
+    ("assign-key-twice", None, ["sweep", "plan", "SPEC", "options={slope: 2, slope: 5}"],
+     ["duplicate key 'slope'"]),
+    ("metric-is-an-axis", spec_text(top="metric: {name: step}\n"), ["sweep", "plan", "SPEC"],
+     ["metric.name 'step' is a run's count or setting"]),
+    ("example-data-too-big", None, ["example-data", "era5-like", "TMP/ex", "--days",
+                                    "100000000"], ["GB in memory", "--days"]),
+    ("example-data-too-few-days", None, ["example-data", "era5-like", "TMP/ex", "--days", "0"],
+     ["days must be at least 30"]),
     ("name-unicode-over-255-bytes", spec_text(name="€" * 99), ["sweep", "plan", "SPEC"],
      ["99 characters (297 bytes) long"]),
     ("spec-name-300-bytes", None, ["sweep", "plan", f"TMP/{LONG}.yaml"], ["305 bytes long"]),

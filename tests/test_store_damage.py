@@ -262,6 +262,12 @@ DAMAGE = {  # name -> SQL run on a healthy store (None: a special file, made bel
     "spec-bad-json": "UPDATE sweeps SET spec='{name: s'",
     "schema-version-word": "UPDATE meta SET value='abc' WHERE key='schema_version'",
     "schema-version-missing": "DELETE FROM meta WHERE key='schema_version'",
+    "config-empty": "UPDATE runs SET config='{}' WHERE rowid=1",
+    "config-width-word": "UPDATE runs SET config=json_set(config, '$.width', 'wide')",
+    "config-options-list": "UPDATE runs SET config=json_set(config, '$.options', "
+                           "json('[1]')) WHERE rowid=2",
+    "step-word": "UPDATE curve SET step='abc' WHERE rowid=1",
+    "step-float": "UPDATE curve SET step=2.5 WHERE rowid=1",
 }
 WORDS = {
     "drop-curve": "table 'curve' is missing", "drop-sweeps": "table 'sweeps' is missing",
@@ -275,6 +281,9 @@ WORDS = {
     "spec-bad-json": "sweeps.spec of sweep 's' is not valid JSON",
     "schema-version-word": "schema_version 'abc' is not a number",
     "schema-version-missing": "no schema_version",
+    "config-empty": "has no 'family'", "config-width-word": "width must be int, got 'wide'",
+    "config-options-list": "options must be dict",
+    "step-word": "curve.step of run", "step-float": "is 2.5, not a whole number",
 }
 COMMANDS = {
     "list": ["runs", "list", "STORE"],

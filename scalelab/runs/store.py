@@ -428,6 +428,33 @@ def _check_logic(path: Path, db: sqlite3.Connection) -> None:
         # curve of a diverged run holds and json_valid refuses)
         null = f"{column} IS NOT NULL AND " if nullable else f"{column} IS NULL OR "
         for where, text in db.execute(
-                f"SELECT {name}, {column} FROM {table} WHERE {null}CASE WHEN json_valid("
-                f"{column}) THEN json_type({column}) != 'object' ELSE 1 END"):
+                f"SELECT {name}, {column} FROM {table} WHERE {null}CASE WHEN "
+                f"json_valid({column}) THEN json_type({column}) != 'object' ELSE 1 END"):
             read_json(path, text, f"{table}.{column} of {where}")
+    # the values inside: a curve row's step a whole number, and a run's config the
+    # settings of a run (each of the type its field declares)
+    row = db.execute("SELECT run_id, step FROM curve WHERE typeof(step) != 'integer' "
+                     "LIMIT 1").fetchone()
+    if row is not None:
+        raise damaged(path, f"curve.step of run {row[0]} is {row[1]!r}, not a whole number")
+    for run_id, text in db.execute("SELECT run_id, config FROM runs"):
+        _check_config(path, read_json(path, text, f"runs.config of run {run_id}"), run_id)
+
+
+#: Settings a run's config has held since the first store version.
+CORE_CONFIG = ("family", "width", "samples")
+
+
+def _check_config(path, config: dict, run_id: str) -> None:
+    from scalelab._errors import SpecError
+    from scalelab.config import RunConfig, coerce_fields
+
+    missing = [key for key in CORE_CONFIG if key not in config]
+    if missing:
+        raise damaged(path, f"runs.config of run {run_id} has no {missing[0]!r}")
+    known = set(RunConfig.field_names())
+    try:
+        coerce_fields(RunConfig, {k: v for k, v in config.items() if k in known},
+                      f"runs.config of run {run_id}")
+    except SpecError as err:
+        raise damaged(path, str(err).rstrip(".")) from None

@@ -297,8 +297,11 @@ def check_metric(metric, runs, source: str) -> None:
         return
     ensembles = any(cfg.ensemble_members > 1 for cfg in runs)
     recorded = [*SKILL_METRICS, *(ENSEMBLE_METRICS if ensembles else ()), "train_loss"]
-    if name in recorded or name in CURVE_COLUMNS:
+    if name in recorded:
         return
+    if name in CURVE_COLUMNS:  # step, samples_seen, flops, ...: what a run counts, not a score
+        raise SpecError(f"{source}: metric.name {name!r} is a run's count or setting, not a "
+                        f"metric the laws could fit; choose one of {', '.join(recorded)}.")
     if name in ENSEMBLE_METRICS:
         raise SpecError(f"{source}: metric.name {name!r} is recorded only by ensembles, and no "
                         f"run of this sweep is one; set ensemble_members above 1 or choose "

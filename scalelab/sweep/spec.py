@@ -130,8 +130,12 @@ def parse_assignment(text: str, source: str = "the command line") -> tuple[list[
     if not sep or not all(p.strip() for p in parts):
         raise SpecError(f"{source}: {text!r} is not a KEY=VALUE override; write e.g. "
                         f"width=64, model.width=64, lr=1e-3 or samples=[256,512].")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+    try:  # the spec's own loader: a key twice ({a: 1, a: 2}) and tags refused here too
+        parsed = yaml.load(value, Loader=guards._SpecLoader) if value.strip() else ""  # noqa: S506
+    except RecursionError:
+        raise SpecError(f"{source}: the value of {key.strip()} nests lists or mappings too "
+                        f"deeply to read (more than {guards.MAX_DEPTH} levels are refused); "
+                        f"write flat values.") from None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or "invalid YAML"
         raise SpecError(f"{source}: the value of {key.strip()} in {text!r} is not valid YAML "

@@ -367,7 +367,7 @@ def _address(label: str, value, source: str) -> None:
 
 
 def _gpus_per_run(label: str, value, source: str) -> None:
-    if value is not None and (not _is_number(value) or value < 0):
+    if value is not None and (not _is_number(value) or not 0 <= value < math.inf):
         raise SpecError(f"{source}: {label} must be a number of GPUs >= 0 (a fraction such as "
                         f"0.25 packs runs on a GPU), got {value!r}.")
 
@@ -413,8 +413,8 @@ def _tags(label: str, value, source: str) -> None:
 
 
 def _init_timeout(label: str, value, source: str) -> None:
-    if not _is_number(value) or value <= 0:
-        raise SpecError(f"{source}: {label} must be a positive number of seconds, got "
+    if not _is_number(value) or not 0 < value < math.inf:
+        raise SpecError(f"{source}: {label} must be a positive, finite number of seconds, got "
                         f"{value!r}.")
 
 

@@ -346,6 +346,10 @@ SPEC_CASES += [
      ["nests lists or mappings too deeply"]),
     ("assign-key-twice", None, ["sweep", "plan", "SPEC", "options={slope: 2, slope: 5}"],
      ["duplicate key 'slope'"]),
+    ("wandb-init-timeout-inf", spec_text(scalelab=s("wandb: {init_timeout: .inf}")),
+     ["sweep", "plan", "SPEC"], ["init_timeout", "finite", "inf"]),
+    ("gpus-per-run-inf", spec_text(scalelab=s("gpus_per_run: .inf")),
+     ["sweep", "plan", "SPEC"], ["gpus_per_run", "inf"]),
     ("metric-is-an-axis", spec_text(top="metric: {name: step}\n"), ["sweep", "plan", "SPEC"],
      ["metric.name 'step' is a run's count or setting"]),
     ("example-data-too-big", None, ["example-data", "era5-like", "TMP/ex", "--days",
@@ -739,3 +743,14 @@ def test_a_report_table_of_thousands_of_rows_draws_thirty():
         assert cells[(MAX_TABLE_ROWS, 0)].get_text().get_text() == "+4,971 more"
     finally:
         plt.close(fig)
+
+
+def test_distribution_bounds_written_as_yaml_1_1_text_are_numbers(tmp_path, capsys, monkeypatch):
+    """YAML 1.1 reads 1e-4 as text; W&B (YAML 1.2) reads a number: so does the spec."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text(p("lr: {distribution: log_uniform_values, min: 1e-4, max: 1e-2}"),
+                              top="run_cap: 3\n").replace("method: grid", "method: random"))
+    from scalelab.sweep import load_spec
+
+    lrs = [cfg.lr for cfg in load_spec(spec).runs]
+    assert len(lrs) == 3 and all(1e-4 <= lr <= 1e-2 for lr in lrs)

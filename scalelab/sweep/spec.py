@@ -470,6 +470,8 @@ class _Axis:
 
 def _number(entry: dict, key: str, where: str, source: str) -> float:
     value = entry.get(key)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = entry[key] = float(value)  # YAML 1.1 reads 1e-4 as text; W&B reads a number
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise SpecError(f"{source}: {where}.{key} must be a finite number, got {value!r}.")
     return value

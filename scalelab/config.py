@@ -414,7 +414,7 @@ def _tags(label: str, value, source: str) -> None:
 
 def _init_timeout(label: str, value, source: str) -> None:
     if not _is_number(value) or not 0 < value < math.inf:
-        raise SpecError(f"{source}: {label} must be a positive, finite number of seconds, got "
+        raise SpecError(f"{source}: {label} must be a positive number of seconds (finite), got "
                         f"{value!r}.")
 
 

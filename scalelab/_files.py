@@ -24,6 +24,9 @@ from scalelab._errors import ScalelabError
 
 __all__ = ["temporary_path", "atomic_path", "atomic_write_text", "writable_folder"]
 
+#: The longest file or folder name, in bytes, most file systems take (ext4, APFS, NTFS).
+NAME_MAX = 255
+
 
 def temporary_path(path: str | os.PathLike) -> Path:
     """A temporary name beside ``path``, unique to this process and call; same suffix,
@@ -56,13 +59,35 @@ def atomic_write_text(path: str | os.PathLike, text: str, what: str = "file") ->
     return path
 
 
+def check_name_lengths(path: str | os.PathLike, given: str = "") -> None:
+    """One sentence when a file or folder name in ``path`` is longer than a file system
+    takes (``NAME_MAX`` bytes), instead of ENAMETOOLONG after folders were made."""
+    parts = Path(path).parts
+    longest = max((len(os.fsencode(part)) for part in parts), default=0)
+    if longest > NAME_MAX:
+        part = max(parts, key=lambda p: len(os.fsencode(p)))
+        shown = str(path) if len(str(path)) <= 60 else str(path)[:57] + "..."
+        raise ScalelabError(f"{shown}{given}: the name {part[:24]!r}... is "
+                            f"{longest} bytes long, more than a file name may be ({NAME_MAX}); "
+                            f"give a shorter name.")
+
+
 def writable_folder(path: str | os.PathLike, what: str = "file", option: str = "") -> None:
     """Raise one sentence unless a file ``path`` can be created (its folder made if need
     be) and written; leaves nothing behind. ``option`` names where the path came from."""
+    text = os.fspath(path)
     path = Path(path)
     given = f" ({option})" if option else ""
+    check_name_lengths(path, given)  # before any stat: a name too long raises ENAMETOOLONG
     if path.is_dir():
         raise ScalelabError(f"{path}{given}: is a folder, not a {what}; give a file path.")
+    if text.endswith(("/", os.sep)):  # Path("dir/") drops the slash: a file "dir" would be made
+        raise ScalelabError(f"{text}{given}: ends in a slash, so it names a folder, not a "
+                            f"{what}; give a file path inside it.")
+    if path.exists() and not path.is_file():  # opening a FIFO would block; /dev/null is no file
+        raise ScalelabError(f"{path}{given}: is a special file (a pipe, a device or a socket), "
+                            f"not a regular file, so the {what} cannot be written there; give "
+                            f"a file path.")
     ancestor = path.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

@@ -37,7 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     # belongs to that process: this command starts and tears down its own
     os.environ.pop("WANDB_SERVICE", None)
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # KEY=VALUE after an option (sweep run SPEC --quiet width=8) is an override too
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args) or 0
     except ScalelabError as err:
@@ -46,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `scalelab runs list STORE | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # the machine refused a file (a name too long, a full disk, ...)
+        where = f"{err.filename}: " if err.filename else ""
+        reason = (err.strerror or type(err).__name__).lower()
+        print(f"scalelab: error: {where}{reason} (the system refused a file operation); check "
+              f"the path, its permissions and the free space, then run again.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("scalelab: interrupted; finished runs are safe in the store, run the same "
               "command again to resume.", file=sys.stderr)
@@ -149,7 +160,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_example_data(args) -> int:
+    from scalelab._files import writable_folder
     from scalelab.data.era5like import write_era5_like
+
+    folder = Path(args.directory)
+    if folder.exists() and not folder.is_dir():
+        raise ScalelabError(f"{folder}: is a file, not a folder; give a folder to write the "
+                            f"example data into (it is made if need be).")
+    writable_folder(folder / "era5_like.nc", "example data")  # before any work
 
     paths = write_era5_like(args.directory, days=args.days, resolution=args.resolution,
                             seed=args.seed)
@@ -243,6 +261,10 @@ def _run_sweep_command(args):
     spec = _load_spec_with_options(args)  # validates everything before any run starts
     refuse_early_terminate(spec)
     check_launch(spec)  # the store can be written, the devices exist (run_sweep checks again)
+    if getattr(args, "no_report", True) is False and spec.report is not None:
+        from scalelab._files import writable_folder  # the report's place, before training
+
+        writable_folder(spec.report, "report", "scalelab.report")
     t0 = time.perf_counter()
     print(f"scalelab: sweep {spec.name!r}: {len(spec)} runs → {spec.store}", file=sys.stderr)
     outcome = run_sweep(spec, progress=not args.quiet, tracking=not args.no_wandb,
@@ -300,6 +322,8 @@ def _cmd_report(args) -> int:
     elif source.suffix.lower() not in (".csv", ".parquet", ".pq"):
         spec = _spec_in_store(source, args.sweep)
     runs = load_runs(source, sweep=args.sweep)
+    if args.y is not None:
+        _check_y(args.y, runs, str(source))
     if args.y is not None and len(runs):
         from scalelab.runs.columns import RUN_COLUMNS
 
@@ -333,9 +357,16 @@ def _cmd_predict(args) -> int:
         raise ScalelabError(f"{source}: no such run store or table; give the path of a "
                             f"runs.db, CSV or Parquet file.")
     runs = load_runs(source, sweep=args.sweep)
+    _check_y(args.y, runs, str(source))
+    from scalelab.runs.table import check_query, require_numeric
+
+    # words where sizes belong are named before any fit
+    require_numeric(runs, ("params", "samples", "samples_seen", "epochs", "flops", args.y),
+                    str(source))
     if args.where:  # one selection, checked once, before the variants are split
         from scalelab.laws.prediction import select_runs
 
+        check_query(args.where, runs.columns)  # column comparisons only: nothing evaluated
         runs = select_runs(runs, args.where)
     variants = (sorted(runs["loss_variant"].dropna().unique())
                 if "loss_variant" in runs.columns else [])
@@ -493,6 +524,20 @@ def _check_metric(metric: str, recorded, where: str, option: str) -> None:
         raise ScalelabError(f"{where}: {option} {metric!r} is recorded by no run"
                             + (f" (did you mean {close[0]!r}?)" if close else "")
                             + f"; the runs record {', '.join(recorded)}.")
+
+
+def _check_y(y: str, runs, where: str) -> None:
+    """``--y`` is a metric, not a scaling axis or a run's setting (``--y step`` would fit
+    the step column against the sizes)."""
+    from scalelab.runs.columns import CURVE_COLUMNS, RUN_COLUMNS, curve_name
+
+    axes = {*RUN_COLUMNS, *CURVE_COLUMNS, *map(curve_name, CURVE_COLUMNS)} - {"train_loss"}
+    if y in axes:
+        numeric = runs.select_dtypes("number").columns if len(runs) else []
+        metrics = [c for c in numeric if c not in axes]
+        raise ScalelabError(f"{where}: --y {y!r} is a scaling axis or a run's setting, not a "
+                            f"metric to predict; choose a metric the runs record"
+                            + (f" ({', '.join(metrics)})." if metrics else ", e.g. val_loss."))
 
 
 def _store_metric(store, sweep: str | None) -> str:

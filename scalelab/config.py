@@ -111,6 +111,16 @@ def _seed(label: str, value, source: str) -> None:
                         f"64-bit), got {value!r}.")
 
 
+def _loss_variant(label: str, value: str, source: str) -> None:
+    check_variant(value, source)
+    from scalelab.losses.names import parse_variant
+
+    if isinstance(value, str) and not any(weight > 0 for weight, _, _ in
+                                          parse_variant(value, source)):
+        raise SpecError(f"{source}: {label} {value!r} weighs every term by 0, so the loss is 0 "
+                        f"and the network would learn nothing; give a term a positive weight.")
+
+
 def _result(label: str, value, source: str) -> None:
     from scalelab.result import RESULTS
 
@@ -397,7 +407,7 @@ def _address(label: str, value, source: str) -> None:
 
 
 def _gpus_per_run(label: str, value, source: str) -> None:
-    if value is not None and (not _is_number(value) or value < 0):
+    if value is not None and (not _is_number(value) or not 0 <= value < math.inf):
         raise SpecError(f"{source}: {label} must be a number of GPUs >= 0 (a fraction such as "
                         f"0.25 packs runs on a GPU), got {value!r}.")
 
@@ -408,6 +418,17 @@ def _path(label: str, value, source: str) -> None:
                         f"to use the default.")
     if not isinstance(value, str):
         raise SpecError(f"{source}: {label} must be a file path, got {value!r}.")
+    from scalelab._files import check_name_lengths
+
+    try:
+        check_name_lengths(value, f" ({label})")
+    except SpecError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a ScalelabError: the spec names it
+        raise SpecError(f"{source}: {err}") from None
+    if value.endswith(("/", "\\")):  # a path ending in a slash would become a file of that name
+        raise SpecError(f"{source}: {label} {value!r} ends in a slash, so it names a folder, not "
+                        f"a file; give a file path inside it, e.g. {value}runs.db.")
 
 
 def _report_path(label: str, value, source: str) -> None:
@@ -432,8 +453,8 @@ def _tags(label: str, value, source: str) -> None:
 
 
 def _init_timeout(label: str, value, source: str) -> None:
-    if not _is_number(value) or value <= 0:
-        raise SpecError(f"{source}: {label} must be a positive number of seconds, got "
+    if not _is_number(value) or not 0 < value < math.inf:
+        raise SpecError(f"{source}: {label} must be a positive number of seconds (finite), got "
                         f"{value!r}.")
 
 

@@ -38,6 +38,10 @@ def parse_target(text) -> dict[str, float]:
             raise ScalelabError(f"target {text!r}: {str(value).strip()!r} is not a number.")
         if not np.isfinite(number) or number <= 0:
             raise ScalelabError(f"target {text!r}: {key} must be a positive number.")
+        if key in target:  # params=1e5,params=2e5 would keep the last without a word
+            raise ScalelabError(f"target {text!r} gives {key} twice; give each of "
+                                f"{', '.join(TARGET_KEYS)} once in a point (or --target again "
+                                f"for another point).")
         target[key] = number
     return target
 
@@ -49,4 +53,11 @@ def targets_from_spec(spec: dict | None) -> list[dict[str, float]]:
     if isinstance(raw, dict):
         raw = [{k: v} for k, values in raw.items()
                for v in (values if isinstance(values, list) else [values])]
+    if not isinstance(raw, list):
+        raise ScalelabError(f"targets must be a list such as [params=1e8, compute=1e18], got "
+                            f"{raw!r}.")
+    for item in raw:
+        if not isinstance(item, (str, dict)) or not item:
+            raise ScalelabError(f"target {item!r} is not a target; write each as KEY=VALUE "
+                                f"with KEY one of {', '.join(TARGET_KEYS)} (e.g. params=1e8).")
     return [parse_target(t) for t in raw]

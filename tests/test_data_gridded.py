@@ -278,7 +278,7 @@ def test_nan_policies_skip_and_error(tmp_path):
         source.samples("train", 2, 12)  # no 12-row patch fits in the 8 valid rows
     ds["t2m"][:] = np.nan
     path = write(ds.drop_vars("orography"), tmp_path / "allnan.nc", "netcdf4")
-    with pytest.raises(ScalelabError, match="no finite value in the training block"):
+    with pytest.raises(ScalelabError, match="no finite value in the train split"):
         make_pairs("gridded", 2, 2, 8, 2, options={"path": path, "variable": "t2m",
                                                    "nan": "skip"})
 

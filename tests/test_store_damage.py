@@ -239,3 +239,255 @@ def test_two_processes_writing_the_same_report_both_succeed(tiny_store, tmp_path
     assert out.read_bytes().startswith(b"%PDF") and out.read_bytes().rstrip().endswith(b"%%EOF")
     assert not [p.name for p in tmp_path.iterdir() if ".tmp" in p.name]
     shutil.rmtree(tmp_path)
+
+
+# -- issue 25: stores damaged in their logic, not their pages ---------------------------------
+import re  # noqa: E402
+import sqlite3  # noqa: E402
+
+DAMAGE = {  # name -> SQL run on a healthy store (None: a special file, made below)
+    "drop-curve": "DROP TABLE curve",
+    "drop-sweeps": "DROP TABLE sweeps",
+    "drop-sweep-runs": "DROP TABLE sweep_runs",
+    "drop-column-error": "ALTER TABLE runs DROP COLUMN error",
+    "drop-column-host": "ALTER TABLE runs DROP COLUMN host",
+    "config-bad-json": "UPDATE runs SET config='{bad json' WHERE rowid=1",
+    "config-json-list": "UPDATE runs SET config='[1, 2]' WHERE rowid=1",
+    "config-json-number": "UPDATE runs SET config='3' WHERE rowid=2",
+    "info-bad-json": "UPDATE runs SET info='nope' WHERE rowid=1",
+    "versions-bad-json": "UPDATE runs SET versions='{' WHERE rowid=1",
+    "metrics-bad-json": "UPDATE curve SET metrics='{bad' WHERE rowid=3",
+    "metrics-json-list": "UPDATE curve SET metrics='[]' WHERE rowid=1",
+    "spec-json-list": "UPDATE sweeps SET spec='[]'",
+    "spec-bad-json": "UPDATE sweeps SET spec='{name: s'",
+    "schema-version-word": "UPDATE meta SET value='abc' WHERE key='schema_version'",
+    "schema-version-missing": "DELETE FROM meta WHERE key='schema_version'",
+    "config-empty": "UPDATE runs SET config='{}' WHERE rowid=1",
+    "config-width-word": "UPDATE runs SET config=json_set(config, '$.width', 'wide')",
+    "config-options-list": "UPDATE runs SET config=json_set(config, '$.options', "
+                           "json('[1]')) WHERE rowid=2",
+    "step-word": "UPDATE curve SET step='abc' WHERE rowid=1",
+    "step-float": "UPDATE curve SET step=2.5 WHERE rowid=1",
+}
+WORDS = {
+    "drop-curve": "table 'curve' is missing", "drop-sweeps": "table 'sweeps' is missing",
+    "drop-sweep-runs": "table 'sweep_runs' is missing",
+    "drop-column-error": "table 'runs' has no column 'error'",
+    "drop-column-host": "table 'runs' has no column 'host'",
+    "config-bad-json": "runs.config of run", "config-json-list": "holds a JSON list",
+    "config-json-number": "holds a JSON number", "info-bad-json": "runs.info of run",
+    "versions-bad-json": "runs.versions of run", "metrics-bad-json": "curve.metrics of run",
+    "metrics-json-list": "at step", "spec-json-list": "sweeps.spec of sweep 's'",
+    "spec-bad-json": "sweeps.spec of sweep 's' is not valid JSON",
+    "schema-version-word": "schema_version 'abc' is not a number",
+    "schema-version-missing": "no schema_version",
+    "config-empty": "has no 'family'", "config-width-word": "width must be int, got 'wide'",
+    "config-options-list": "options must be dict",
+    "step-word": "curve.step of run", "step-float": "is 2.5, not a whole number",
+}
+COMMANDS = {
+    "list": ["runs", "list", "STORE"],
+    "show": ["runs", "show", "STORE", "a"],
+    "export": ["runs", "export", "STORE", "-o", "TMP/x.csv"],
+    "report": ["report", "STORE", "-o", "TMP/r.pdf"],
+    "predict": ["predict", "STORE", "--target", "params=1e5"],
+    "sweep-run": ["sweep", "run", "TMP/spec.yaml", "--no-wandb", "--quiet"],
+}
+
+
+@pytest.fixture(scope="module")
+def healthy_store(tmp_path_factory):
+    store = tmp_path_factory.mktemp("healthy") / "runs.db"
+    _fill_store(store, runs=4)
+    for leftover in store.parent.glob("runs.db?*"):
+        leftover.unlink()
+    return store
+
+
+def _one_sentence(rc, out, err) -> str:
+    assert rc == 2, (rc, out, err)
+    assert "Traceback" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("scalelab: error: "), err
+    sentence = lines[0].removeprefix("scalelab: error: ")
+    assert sentence.endswith(".") and not re.search(r"[a-z]\. [A-Z]", sentence), sentence
+    return sentence
+
+
+def _listing(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm"))}
+
+
+def _damaged_copy(healthy: Path, tmp_path: Path, sql: str) -> Path:
+    store = tmp_path / "runs.db"
+    store.write_bytes(healthy.read_bytes())
+    db = sqlite3.connect(store)
+    db.execute(sql)
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    for leftover in tmp_path.glob("runs.db?*"):
+        leftover.unlink()
+    return store
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_store_damaged_in_its_logic_is_refused_by_every_command_and_never_written(
+        damage, command, healthy_store, tmp_path, capsys, monkeypatch):
+    store = _damaged_copy(healthy_store, tmp_path, DAMAGE[damage])
+    (tmp_path / "spec.yaml").write_text(
+        "name: s\nparameters:\n  width: {value: 4}\n  samples: {value: 16}\n"
+        f"scalelab:\n  store: {store}\n")
+    monkeypatch.chdir(tmp_path)
+    data, before = store.read_bytes(), _listing(tmp_path)
+    argv = [a.replace("STORE", str(store)).replace("TMP", str(tmp_path))
+            for a in COMMANDS[command]]
+    sentence = _one_sentence(*_cli(argv, capsys))
+    assert WORDS[damage] in sentence, sentence
+    assert "damaged" in sentence and "corrupted" not in sentence
+    assert store.read_bytes() == data  # never written, not even by sweep run
+    assert _listing(tmp_path) == before  # no export, report or lock file
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_zero_byte_store_is_refused_by_readers_and_made_a_store_by_the_writer(
+        command, tmp_path, capsys, monkeypatch):
+    store = tmp_path / "runs.db"
+    store.write_bytes(b"")
+    (tmp_path / "spec.yaml").write_text(
+        "name: s\nparameters:\n  width: {value: 4}\n  samples: {value: 16}\n  steps: {value: 1}\n"
+        "  field_size: {value: 16}\n  val_samples: {value: 4}\n  batch_size: {value: 4}\n"
+        f"scalelab:\n  store: {store}\n  workers: 1\n")
+    monkeypatch.chdir(tmp_path)
+    argv = [a.replace("STORE", str(store)).replace("TMP", str(tmp_path))
+            for a in COMMANDS[command]]
+    rc, out, err = _cli(argv, capsys)
+    if command == "sweep-run":  # judged valid: an empty file becomes a new store
+        assert rc == 0 and "1 finished" in out, err
+        from scalelab.runs import load_runs
+
+        assert len(load_runs(store)) == 2
+        return
+    sentence = _one_sentence(rc, out, err)
+    assert "an empty file (0 bytes), not a run store" in sentence
+    assert store.read_bytes() == b""
+
+
+@pytest.mark.parametrize("path", ["/dev/null", "fifo"])
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_special_file_as_the_store_is_refused_without_blocking(path, command, tmp_path, capsys,
+                                                                 monkeypatch):
+    if path == "fifo":
+        path = tmp_path / "runs.db"
+        os.mkfifo(path)
+    (tmp_path / "spec.yaml").write_text(
+        f"name: s\nparameters:\n  width: {{value: 4}}\nscalelab:\n  store: {path}\n")
+    monkeypatch.chdir(tmp_path)
+    argv = [a.replace("STORE", str(path)).replace("TMP", str(tmp_path))
+            for a in COMMANDS[command]]
+    sentence = _one_sentence(*_cli(argv, capsys))
+    assert "named pipe" in sentence or "character device" in sentence \
+        or "special file" in sentence, sentence
+    assert _listing(tmp_path) <= {"spec.yaml", "runs.db"}
+
+
+def test_a_store_with_a_diverged_run_nan_in_its_curve_is_not_called_damaged(tmp_path, capsys):
+    """Python writes NaN into the JSON of a diverged run's curve (SQLite's json_valid
+    refuses it): such a store is healthy and every command reads it."""
+    store = tmp_path / "runs.db"
+    configs = [RunConfig(width=4 + i, samples=16) for i in range(2)]
+    with RunStore(store) as writer:
+        writer.add_sweep("s", {"name": "s", "metric": {"name": "val_loss"}}, configs)
+        for cfg in configs:
+            writer.mark_running(cfg.run_id)
+        writer.record_result(configs[0].run_id, "diverged",
+                             [{"step": 0, "val_loss": 1.0}, {"step": 2, "val_loss": float("nan")}],
+                             {"params": 10})
+        writer.record_result(configs[1].run_id, "finished",
+                             [{"step": 0, "val_loss": float("inf")}, {"step": 2, "val_loss": 0.5}],
+                             {"params": 20})
+    for argv in (["runs", "list", store], ["runs", "list", store, "--metric", "val_loss"],
+                 ["runs", "show", store, configs[0].run_id],
+                 ["runs", "export", store, "-o", tmp_path / "x.csv"]):
+        rc, out, err = _cli(argv, capsys)
+        assert rc == 0, err
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "x.csv")
+    assert table["val_loss"].isna().sum() == 1 and len(table) == 4
+
+
+def test_a_lock_held_by_another_process_is_told_after_a_short_wait(healthy_store, tmp_path,
+                                                                   capsys, monkeypatch):
+    import time
+
+    from scalelab.runs import store as schema
+
+    store = tmp_path / "runs.db"
+    store.write_bytes(healthy_store.read_bytes())
+    (tmp_path / "spec.yaml").write_text(
+        "name: s\nparameters:\n  width: {value: 4}\n  samples: {value: 16}\n"
+        f"scalelab:\n  store: {store}\n")
+    monkeypatch.setattr(schema, "LOCK_WAIT_S", 0.5)
+    holder = sqlite3.connect(store, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        data = store.read_bytes()
+        t0 = time.perf_counter()
+        sentence = _one_sentence(*_cli(["sweep", "run", tmp_path / "spec.yaml", "--no-wandb",
+                                        "--quiet"], capsys))
+        assert time.perf_counter() - t0 < 10
+        assert "another process holds a lock on this run store (waited 0.5 s)" in sentence
+        assert "corrupted" not in sentence
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.read_bytes() == data
+
+
+def _limited(limit_bytes: int):
+    import resource
+
+    def apply():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+    return apply
+
+
+def test_export_under_a_file_size_limit_does_not_call_a_healthy_store_corrupted(tmp_path):
+    """`ulimit -f 8` (8 KB): the store is read (its -shm index cannot be written there, so
+    it is read without one), and the export that cannot be written says why."""
+    store = tmp_path / "runs.db"
+    _fill_store(store, runs=10)
+    for leftover in tmp_path.glob("runs.db?*"):
+        leftover.unlink()
+    data = store.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "scalelab.cli", "runs", "export", str(store),
+                           "-o", str(tmp_path / "x.csv")], capture_output=True, text=True,
+                          env=env, timeout=120, preexec_fn=_limited(8 * 1024))
+    sentence = _one_sentence(done.returncode, done.stdout, done.stderr)
+    assert "corrupted" not in sentence and "file-size limit" in sentence, sentence
+    assert "x.csv" in sentence and not (tmp_path / "x.csv").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    assert store.read_bytes() == data
+    done = subprocess.run([sys.executable, "-m", "scalelab.cli", "runs", "list", str(store)],
+                          capture_output=True, text=True, env=env, timeout=120,
+                          preexec_fn=_limited(8 * 1024))
+    assert done.returncode == 0 and "finished" in done.stdout, done.stderr
+
+
+def test_a_full_disk_while_the_store_is_made_is_one_sentence_and_leaves_no_store(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("name: s\nparameters:\n  width: {value: 4}\n  samples: {value: 16}\n"
+                    "  steps: {value: 2}\n  field_size: {value: 16}\n  val_samples: {value: 4}\n"
+                    f"scalelab:\n  store: {tmp_path / 'out' / 'runs.db'}\n  workers: 1\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "scalelab.cli", "sweep", "run", str(spec),
+                           "--no-wandb", "--quiet"], capture_output=True, text=True, env=env,
+                          timeout=300, preexec_fn=_limited(4 * 1024))
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("scalelab: error: ") and "could not be created" in last, last
+    assert "file-size limit" in last and "corrupted" not in last
+    assert not (tmp_path / "out" / "runs.db").exists()

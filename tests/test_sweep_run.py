@@ -57,11 +57,13 @@ def runs_of(store):
 
 def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path):
     # good runs; runs that diverge (SGD at lr 1e6); runs that fail (their data file passes the
-    # checks made when the spec loads, but holds no finite value, so reading it fails)
+    # checks made when the spec loads — it has finite, varying values — but a missing value
+    # in every fourth column, so no patch without one is found when the run reads it)
     import xarray as xr
 
-    empty = xr.Dataset({"tas": (("time", "y", "x"), np.full((10, 16, 16), np.nan))},
-                       coords={"time": np.arange(10)})
+    values = np.random.default_rng(0).normal(size=(10, 16, 16))
+    values[:, :, ::4] = np.nan
+    empty = xr.Dataset({"tas": (("time", "y", "x"), values)}, coords={"time": np.arange(10)})
     empty.to_netcdf(tmp_path / "empty.nc", engine="scipy")
     spec, store = write_spec(tmp_path, {
         "width": {"values": [4, 6]}, "steps": {"value": 20}, "eval_every": {"value": 10},
@@ -93,7 +95,7 @@ def test_failures_are_retried_divergence_is_not_and_nothing_runs_twice(tmp_path)
         assert run["status"] == "failed" and run["attempts"] == 2  # retried up to the limit
         assert "Traceback" in run["error"]
     assert "2 retries" not in first.stdout and "4 retries" in first.stdout
-    assert "first failure (run " in first.stdout and "no finite value" in first.stdout
+    assert "first failure (run " in first.stdout and "without missing values" in first.stdout
     assert "finished=2" in first.stderr and "best val_loss=" in first.stderr  # progress bar
 
     # plan and training agree on size and compute

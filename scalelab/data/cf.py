@@ -143,6 +143,7 @@ class RawArray:
                        if v is not None and not (np.ndim(v) == 0 and np.isnan(v))]
         fmt = dataset.encoding.get("scalelab_format")
         path = dataset.encoding.get("scalelab_path")
+        self._path = path or encoding.get("source") or "the data file"
         self._stored = None
         if "_Unsigned" in encoding or "_Unsigned" in var.attrs:
             fmt = None  # let xarray apply the unsigned convention
@@ -158,10 +159,18 @@ class RawArray:
 
     def __getitem__(self, key) -> np.ndarray:
         key = key if isinstance(key, tuple) else (key,)
-        if self._stored is None:  # xarray decodes
-            index = dict(zip(self.dims, key))
-            return np.asarray(self._variable.isel(index).values, dtype=np.float64)
-        raw = np.asarray(self._stored[key])
+        try:
+            if self._stored is None:  # xarray decodes
+                index = dict(zip(self.dims, key))
+                return np.asarray(self._variable.isel(index).values, dtype=np.float64)
+            raw = np.asarray(self._stored[key])
+        except (RuntimeError, OSError, ValueError, EOFError) as err:  # a damaged chunk
+            reason = " ".join(str(err).split())[:120] or type(err).__name__
+            at = ", ".join(f"{d} {k}" for d, k in zip(self.dims, key) if isinstance(k, int))
+            raise ScalelabError(f"{self._path}: variable {self.name!r} could not be read"
+                                + (f" at {at}" if at else "") + f" ({reason}); a chunk of the "
+                                f"file is damaged or truncated — write or download it again."
+                                ) from None
         values = raw.astype(np.float64)
         if self._fills:
             missing = np.isin(raw, np.asarray(self._fills, dtype=raw.dtype))

@@ -28,6 +28,8 @@ onto a coarse global grid with its own pole rows — a paired coarse source for
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,12 @@ def _red_noise(rng, days: int, shape, slope: float, lag1: float) -> np.ndarray:
     return out
 
 
+def _bytes_needed(days: int, resolution: float) -> float:
+    """About what the example holds in memory: its fields in float64 and their temporaries."""
+    cells = (round(180 / resolution) + 1) * round(360 / resolution)
+    return float(days) * cells * 8 * 8
+
+
 def era5_like_dataset(start: str = "2018-01-01", days: int = 1096, resolution: float = 2.5,
                       seed: int = 0):
     """The fine dataset as an xarray Dataset (decoded values, CF attributes, packing encodings)."""
@@ -71,6 +79,15 @@ def era5_like_dataset(start: str = "2018-01-01", days: int = 1096, resolution: f
         raise ScalelabError(f"resolution must divide 180 degrees (e.g. 1, 2.5, 5), got {resolution}.")
     if days < 30:
         raise ScalelabError(f"days must be at least 30, got {days}.")
+    need = _bytes_needed(days, resolution)
+    try:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        have = None
+    if have and need > have / 2:
+        raise ScalelabError(f"{days} days at {resolution}° need about {need / 1e9:.3g} GB in "
+                            f"memory to write, more than half of this machine's "
+                            f"{have / 1e9:.3g} GB; give fewer --days or a coarser --resolution.")
     rng = np.random.default_rng(seed)
     lat = np.linspace(90.0, -90.0, int(round(180 / resolution)) + 1)
     lon = np.arange(0.0, 360.0, resolution)
@@ -181,8 +198,8 @@ def write_era5_like(directory, start: str = "2018-01-01", days: int = 1096,
                     resolution: float = 2.5, seed: int = 0) -> dict:
     """Write ``era5_like.nc``, ``era5_like.zarr`` and ``era5_like_coarse.nc`` into ``directory``."""
     directory = Path(directory)
+    ds = era5_like_dataset(start, days, resolution, seed)  # checked before any folder is made
     directory.mkdir(parents=True, exist_ok=True)
-    ds = era5_like_dataset(start, days, resolution, seed)
     chunks = (1, ds.sizes["latitude"], ds.sizes["longitude"])
     paths = {"netcdf": directory / "era5_like.nc", "zarr": directory / "era5_like.zarr",
              "coarse": directory / "era5_like_coarse.nc"}

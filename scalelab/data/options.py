@@ -117,6 +117,11 @@ def parse_options(options: dict | None) -> DataOptions:
                                 "splits as date ranges or all as fractions.")
         split = tuple((name, tuple(str(v) for v in value) if isinstance(value, (list, tuple))
                        else float(value)) for name, value in split.items())
+        total = sum(value for _, value in split if isinstance(value, float))
+        if total > 1 + 1e-9:  # they would be scaled down without a word
+            raise ScalelabError(f"options.split fractions add up to {total:g} "
+                                f"({', '.join(f'{n} {v:g}' for n, v in split)}); give fractions "
+                                f"of the data that add up to 1 at most.")
     nan = options.get("nan", "mask")
     if nan not in NAN_POLICIES:
         raise ScalelabError(f"options.nan must be one of {', '.join(NAN_POLICIES)} (how missing "
@@ -310,6 +315,14 @@ def build_layout(dataset, opts: DataOptions, static_dataset=None, lr_dataset=Non
                             f"{opts.variable!r}; valid choices are "
                             f"{', '.join(map(str, target.dims))}.")
     length = target.sizes[split_dim]
+    if split_dim == axes.time:  # a repeated time step would fall in two splits
+        times = _index_of(dataset, split_dim)
+        if times is not None and times.has_duplicates:
+            repeated = times[times.duplicated()]
+            raise ScalelabError(f"the time axis {split_dim!r} repeats {len(repeated)} time steps "
+                                f"(first {repeated[0]}), so one time could fall in the training "
+                                f"and the validation split; drop the repeats "
+                                f"(ds.drop_duplicates({split_dim!r})).")
     split = opts.split or tuple(zip(SPLITS, DEFAULT_FRACTIONS))
     if isinstance(split[0][1], tuple):  # date ranges
         if split_dim != axes.time:
@@ -512,6 +525,9 @@ def check_gridded_options(field: str, options: dict | None, source: str = "the s
         layout = layout_for(field, options)
         if field_size is not None:
             layout.check_size(field_size, scale)
+        from scalelab.data.gridded import check_target_values
+
+        check_target_values(layout)  # all-NaN, constant or unreadable: before any run
     except SpecError:
         raise
     except ScalelabError as err:

@@ -81,10 +81,20 @@ def _text_block(fig, x, y, lines, size=10, **kw) -> float:
     return y
 
 
-def _table(ax, frame: pd.DataFrame, size: int = 8, col_widths=None) -> None:
+#: The most rows a table on a page draws; the rest are counted in a last row (a table of
+#: 50,000 runs would take minutes to draw and could not be read on one page anyway).
+MAX_TABLE_ROWS = 30
+
+
+def _table(ax, frame: pd.DataFrame, size: int = 8, col_widths=None,
+           max_rows: int = MAX_TABLE_ROWS) -> None:
     ax.axis("off")
     if frame.empty:
         return
+    if len(frame) > max_rows:
+        more = len(frame) - (max_rows - 1)
+        frame = pd.concat([frame.iloc[:max_rows - 1].astype(str), pd.DataFrame(
+            [[f"+{more:,} more"] + [""] * (frame.shape[1] - 1)], columns=frame.columns)])
     table = ax.table(cellText=frame.astype(str).values, colLabels=list(frame.columns),
                      loc="upper center", cellLoc="center", colWidths=col_widths)
     table.auto_set_font_size(False)
@@ -342,7 +352,7 @@ def page_fit_quality(ctx: ReportContext, analysis: Analysis):
 def _backtest_table(bt: pd.DataFrame, ax) -> None:
     if not len(bt):
         raise ScalelabError("the backtest has no hold-out run.")
-    _table(ax, pd.DataFrame({
+    _table(ax, max_rows=14, frame=pd.DataFrame({
         "fit on": bt["checkpoints"], "runs": bt["n_runs"],
         "target N": bt["target"].map(lambda v: f"{v:.3g}"),
         "truth": bt["truth"].map(lambda v: f"{v:.4g}"),

@@ -44,6 +44,16 @@ STEP_SUFFIX = "_step"
 CONFIG_ECHOES = ("samples",)  # curve columns that repeat a config field; the run's is kept
 EMPTY_COLUMNS = ("run_id", *RunConfig.field_names(), "params", "status", "step", "val_loss")
 
+#: What a run's curve rows record (:mod:`scalelab.train`): the row's own columns, the
+#: deterministic skill of every run, and the ensemble scores of a run with
+#: ensemble_members > 1. A spec's ``metric.name`` must be one of them.
+CURVE_COLUMNS = ("step", "samples_seen", "samples", "epochs", "flops", "lr", "train_loss",
+                 "wall_time_s")
+SKILL_METRICS = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_psnr", "val_ssim",
+                 "val_spectrum_error", "val_p99_bias", "val_p999_bias")
+ENSEMBLE_METRICS = ("val_crps", "val_spread_skill", "val_rank_delta", "val_exceed_ece",
+                    "val_exceed_brier")
+
 #: The scaling axes, one name and one symbol each (labels, headers, symbols and docs read
 #: them here): parameters N, distinct training samples U, samples seen D = steps × batch,
 #: epochs D/U, training compute C.

@@ -11,13 +11,26 @@ A reader opens the file read-only (``mode=ro``, ``query_only``): in WAL mode it 
 blocks the sweep writing the store, and it reads the last committed state. A file
 that is not a scalelab store (a foreign SQLite file, a corrupted one, a text file)
 is refused with one sentence and never written to.
+
+A store is checked whole before any command reads or writes it (:func:`check_is_store`):
+a regular file (a FIFO or a device such as ``/dev/null`` is refused without being
+opened), SQLite's own integrity check, every table and column a command reads
+(``STORE_COLUMNS``, for the store's schema version), and every JSON column (a run's
+``config``, ``info`` and ``versions``, a curve row's ``metrics``, a sweep's ``spec``) a
+JSON object — so a store damaged in its logic (a dropped table, a row edited by hand)
+is refused with the table and row named, and never written. "Corrupted" is said of a
+file SQLite cannot read as a database, only; a lock held by another process, a disk
+that is full or a file-size limit (``ulimit -f``) get their own sentences
+(:func:`store_error`), and a lock is waited for ``LOCK_WAIT_S`` seconds at most.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
+import stat
 from pathlib import Path
 
 import pandas as pd
@@ -59,6 +72,87 @@ MIGRATIONS = {
 }
 
 
+#: Seconds a command waits for a lock another process holds on the store before it says so.
+LOCK_WAIT_S = 5.0
+
+
+def _schema_columns() -> dict[str, list[str]]:
+    """Each table of ``SCHEMA`` and its columns, read from SQLite itself."""
+    db = sqlite3.connect(":memory:")
+    try:
+        db.executescript(SCHEMA)
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: [r[1] for r in db.execute(f"PRAGMA table_info({t})")] for t in tables}
+    finally:
+        db.close()
+
+
+#: The tables and columns of a store at ``SCHEMA_VERSION``; every one is read by a command.
+STORE_COLUMNS = _schema_columns()
+#: Columns added by migration v -> v + 1: a store at version <= v may lack them.
+_ADDED = {v: [m.group(1) for text in statements
+              for m in [re.search(r"ADD COLUMN (\w+)", text)] if m]
+          for v, statements in MIGRATIONS.items()}
+#: The JSON columns, what each holds, and how a row is named: (table, column, row, nullable).
+JSON_COLUMNS = (("runs", "config", "'run ' || run_id", False),
+                ("runs", "info", "'run ' || run_id", False),
+                ("runs", "versions", "'run ' || run_id", True),
+                ("curve", "metrics", "'run ' || run_id || ' at step ' || step", False),
+                ("sweeps", "spec", "'sweep ' || quote(name)", False))
+
+
+def store_error(path, err: Exception, doing: str = "read", waited: float | None = None
+                ) -> ScalelabError:
+    """One sentence for an SQLite error met while a store is read or written (``doing``:
+    "read" or "written"): "corrupted" only where SQLite says the file is not a database or
+    is malformed; a lock, a full disk and a file-size limit each say what they are."""
+    text = str(err)
+    name = getattr(err, "sqlite_errorname", "") or ""
+    if "locked" in text or name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return ScalelabError(f"{path}: another process holds a lock on this run store (waited "
+                             f"{LOCK_WAIT_S if waited is None else waited:g} s); wait for it "
+                             f"to finish, or give another store path — "
+                             f"{'nothing was written' if doing == 'read' else 'the runs recorded so far are kept'}.")
+    if name.startswith(("SQLITE_FULL", "SQLITE_IOERR")) or "disk is full" in text \
+            or "disk I/O error" in text:
+        kept = {"written": "the runs recorded so far are kept",
+                "created": "no store was left"}.get(doing, "the store itself was left untouched")
+        return ScalelabError(f"{path}: the run store could not be {doing} ({text}: the disk is "
+                             f"full, a file-size limit (ulimit -f) was reached or the disk "
+                             f"failed); free space or raise the limit and run again — {kept}.")
+    if "not a database" in text or "malformed" in text or "integrity check" in text \
+            or name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return ScalelabError(f"{path}: corrupted SQLite file ({text}); restore it from a backup "
+                             f"or give another store path — it was left untouched.")
+    return ScalelabError(f"{path}: the run store could not be {doing} ({text}); check the file "
+                         f"and its folder, then run again — it was left untouched.")
+
+
+def damaged(path, what: str) -> ScalelabError:
+    """The sentence for a store whose pages are sound but whose content is not a store's."""
+    return ScalelabError(f"{path}: the run store is damaged: {what}; it was changed outside "
+                         f"scalelab — restore it from a backup or give another store path "
+                         f"(it was left untouched).")
+
+
+def read_json(path, text, where: str):
+    """A JSON column's value as a dict; the row is named if it is not a JSON object."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError) as err:
+        shown = "NULL" if text is None else repr(text if len(text) < 40 else text[:37] + "...")
+        raise damaged(path, f"{where} is not valid JSON ({shown}: "
+                            f"{str(err).split(':')[0].rstrip('.')})") from None
+    if not isinstance(value, dict):
+        raise damaged(path, f"{where} holds a JSON {_json_kind(value)}, not an object")
+    return value
+
+
+def _json_kind(value) -> str:
+    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
 class StoreReader:
     """A run store opened for reading only: ``StoreReader(path)``; a context manager."""
 
@@ -67,15 +161,21 @@ class StoreReader:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._check_path(create=False)
-        self._db = connect_readonly(self.path, timeout=30)
-        self._db.execute("PRAGMA query_only=ON")
+        try:
+            self._db = connect_readonly(self.path, timeout=LOCK_WAIT_S)
+            self._db.execute("PRAGMA query_only=ON")
+        except sqlite3.Error as err:
+            raise store_error(self.path, err, "read") from None
 
     def _check_path(self, create: bool) -> None:
+        from scalelab._files import check_name_lengths
+
+        check_name_lengths(self.path)  # before any stat: ENAMETOOLONG is no sentence
         if self.path.is_dir():
             raise ScalelabError(f"{self.path}: is a folder, not a run store; give the path of "
                                 f"a runs.db file.")
-        if self.path.exists():
-            check_is_store(self.path)
+        if self.path.exists() or self.path.is_symlink():
+            check_is_store(self.path, empty_ok=create)
         elif not create:
             raise ScalelabError(f"{self.path}: no run store here; run a sweep first "
                                 f"(scalelab run SPEC) or give the path of its runs.db.")
@@ -118,11 +218,12 @@ class StoreReader:
         records = []
         for row in self._db.execute(query + " ORDER BY r.created, r.run_id", args):
             run_id, config, status, attempts, info, error, sweeps = row[:7]
-            facts = run_facts(json.loads(info))
+            facts = run_facts(read_json(self.path, info, f"runs.info of run {run_id}"))
             for name, value in zip(extra, row[7:]):
                 if value is not None:
                     facts[name] = value  # versions: JSON text, as in CSV exports
-            records.append({"run_id": run_id, **json.loads(config), "sweep": sweeps,
+            config = read_json(self.path, config, f"runs.config of run {run_id}")
+            records.append({"run_id": run_id, **config, "sweep": sweeps,
                             "status": status, "attempts": attempts, **facts, "error": error})
         return pd.DataFrame.from_records(records)
 
@@ -131,25 +232,33 @@ class StoreReader:
         query, args = "SELECT run_id, metrics FROM curve", ()
         if run_id is not None:
             query, args = query + " WHERE run_id=?", (run_id,)
-        rows = [{"run_id": rid, **json.loads(metrics)}
-                for rid, metrics in self._db.execute(query + " ORDER BY run_id, step", args)]
+        rows = [{"run_id": rid, **read_json(self.path, metrics,
+                                            f"curve.metrics of run {rid} at step {step}")}
+                for rid, step, metrics in self._db.execute(
+                    query.replace("run_id, metrics", "run_id, step, metrics")
+                    + " ORDER BY run_id, step", args)]
         return pd.DataFrame.from_records(rows)
 
     def metrics(self) -> list[str]:
         """The names the store's curve rows record (step, val_loss, ...), sorted."""
-        return sorted(r[0] for r in self._db.execute(
-            "SELECT DISTINCT j.key FROM curve, json_each(curve.metrics) AS j"))
+        names: set[str] = set()
+        for rid, step, metrics in self._db.execute("SELECT run_id, step, metrics FROM curve"):
+            names.update(read_json(self.path, metrics, f"curve.metrics of run {rid} at step "
+                                                       f"{step}"))
+        return sorted(names)
 
     def latest(self, metric: str = "val_loss") -> pd.DataFrame:
         """Per run, its latest curve row's ``step`` and ``metric`` (running runs too: the
         sweep writes rows as they come)."""
-        rows = self._db.execute(
-            "SELECT run_id, MAX(step), json_extract(metrics, '$.' || ?) FROM curve "
-            "GROUP BY run_id", (f'"{metric}"',)).fetchall()  # SQLite: the max row's values
+        rows = []
+        for rid, step, metrics in self._db.execute(  # SQLite: the max row's values
+                "SELECT run_id, MAX(step), metrics FROM curve GROUP BY run_id"):
+            values = read_json(self.path, metrics, f"curve.metrics of run {rid} at step {step}")
+            rows.append((rid, step, values.get(metric)))
         return pd.DataFrame.from_records(rows, columns=["run_id", "step", metric])
 
     def sweeps(self) -> list[tuple[str, dict]]:
-        return [(name, json.loads(spec))
+        return [(name, read_json(self.path, spec, f"sweeps.spec of sweep {name!r}"))
                 for name, spec in self._db.execute("SELECT name, spec FROM sweeps")]
 
     def table(self, sweep: str | None = None, status=DONE) -> pd.DataFrame:
@@ -167,8 +276,15 @@ class StoreReader:
         writable_folder(output, "export")  # before any work, in one sentence
         table = self.table(sweep, status=None)
         output.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(output) as tmp:  # a name of this process's own: writers never collide
-            _write_table(table, tmp, suffix)
+        try:
+            with atomic_path(output) as tmp:  # a name of this process's own: no collisions
+                _write_table(table, tmp, suffix)
+        except OSError as err:  # a full disk, a file-size limit: the store is not at fault
+            raise ScalelabError(f"{output}: the export could not be written "
+                                f"({(err.strerror or type(err).__name__).lower()}: the disk is "
+                                f"full or a file-size limit (ulimit -f) was reached); free space "
+                                f"or raise the limit — the store {self.path} was only read and "
+                                f"no partial export was left.") from None
         return output
 
 
@@ -193,7 +309,8 @@ def connect_readonly(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
     folder or mount, an archive) it cannot, and ``mode=ro`` fails with "unable to open
     database file"; a store with no ``-wal`` file there holds all its data in the main
     file, so it is opened ``immutable=1`` (SQLite reads it without any locking or
-    index) — read-only commands work on it, and nothing is written.
+    index) — read-only commands work on it, and nothing is written. So is a store whose
+    ``-shm`` cannot be written for a file-size limit (``ulimit -f``).
     """
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout,
                          isolation_level=None)
@@ -204,8 +321,14 @@ def connect_readonly(path: Path, timeout: float = 5.0) -> sqlite3.Connection:
         db.close()
         wal = Path(f"{path}-wal")
         folder_writable = os.access(Path(path).parent, os.W_OK)
-        if "unable to open" not in str(err) or (wal.exists() and wal.stat().st_size) \
-                or folder_writable and not _on_readonly_mount(Path(path)):
+        if wal.exists() and wal.stat().st_size:
+            raise  # committed data in the -wal: only a real read of it is right
+        # the -shm index cannot be made: on read-only media ("unable to open"), or where a
+        # file-size limit (ulimit -f) stops it ("disk I/O error")
+        cannot_index = "disk I/O error" in str(err) or (
+            "unable to open" in str(err)
+            and not (folder_writable and not _on_readonly_mount(Path(path))))
+        if not cannot_index:
             raise
     return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=timeout,
                            isolation_level=None)
@@ -218,38 +341,120 @@ def _on_readonly_mount(path: Path) -> bool:
         return False
 
 
-def check_is_store(path: Path) -> None:
-    """Raise one sentence unless ``path`` is a scalelab run store this version understands."""
-    with open(path, "rb") as fh:
-        head = fh.read(16)
+def _kind_of(mode: int) -> str:
+    for test, kind in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_is_store(path: Path, empty_ok: bool = False) -> None:
+    """Raise one sentence unless ``path`` is a scalelab run store this version understands,
+    whole: a regular file, sound pages, every table and column of its schema version, and
+    every JSON column an object. ``empty_ok``: a zero-byte file passes (a writer makes a
+    new store in it); a reader refuses it."""
+    path = Path(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as err:
+        raise ScalelabError(f"{path}: cannot be read ({(err.strerror or 'error').lower()}); "
+                            f"give the path of a runs.db file.") from None
+    if not stat.S_ISREG(mode):  # a FIFO would block the open, /dev/null would swallow writes
+        raise ScalelabError(f"{path}: is {_kind_of(mode)}, not a run store file; give the path "
+                            f"of a runs.db file — it was not opened.")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as err:
+        raise ScalelabError(f"{path}: cannot be read ({(err.strerror or 'error').lower()}); "
+                            f"check its permissions.") from None
     if head and head != b"SQLite format 3\x00":
         raise ScalelabError(f"{path}: not a SQLite file; give the path of a scalelab run "
                             f"store (runs.db) — this file was left untouched.")
     if not head:
-        return
+        if empty_ok:
+            return
+        raise ScalelabError(f"{path}: an empty file (0 bytes), not a run store; run a sweep "
+                            f"into it first (scalelab sweep run SPEC --store {path}) or give the "
+                            f"path of a runs.db.")
     try:
-        db = connect_readonly(path)
+        db = connect_readonly(path, timeout=LOCK_WAIT_S)
         try:
             problems = [line.strip() for r in db.execute("PRAGMA quick_check(3)")
                         for line in str(r[0]).splitlines()
                         if line.strip() and not line.startswith("***")]
             if problems != ["ok"]:  # the check's result is used: a damaged store is refused
                 raise sqlite3.DatabaseError(f"integrity check: {(problems or ['failed'])[0]}")
-            tables = {r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type='table'")}
-            version = None
-            if "meta" in tables:
-                row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-                version = int(row[0]) if row else None
+            _check_logic(path, db)
         finally:
             db.close()
-    except (sqlite3.DatabaseError, ValueError) as err:
-        raise ScalelabError(f"{path}: corrupted SQLite file ({err}); restore it from a backup "
-                            f"or give another store path — it was left untouched.") from None
-    if "runs" not in tables or "meta" not in tables or version is None:
+    except sqlite3.Error as err:
+        raise store_error(path, err, "read") from None
+
+
+def _check_logic(path: Path, db: sqlite3.Connection) -> None:
+    """Every table and column a command reads, and every JSON column an object."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "runs" not in tables or "meta" not in tables:
         raise ScalelabError(f"{path}: a SQLite file that is not a scalelab run store "
                             f"(no runs/meta tables); give another store path — it was left "
                             f"untouched.")
+    row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    if row is None:
+        raise damaged(path, "its meta table has no schema_version")
+    try:
+        version = int(row[0])
+    except (TypeError, ValueError):
+        raise damaged(path, f"its schema_version {row[0]!r} is not a number") from None
     if version > SCHEMA_VERSION:
         raise ScalelabError(f"{path}: run store schema version {version} is newer than this "
                             f"scalelab understands ({SCHEMA_VERSION}); upgrade scalelab.")
+    if version < 1:
+        raise damaged(path, f"its schema_version {version} is not one scalelab wrote")
+    optional = {c for v, added in _ADDED.items() if v >= version for c in added}
+    for table, columns in STORE_COLUMNS.items():
+        if table not in tables:
+            raise damaged(path, f"its table {table!r} is missing")
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        missing = [c for c in columns if c not in have and c not in optional]
+        if missing:
+            raise damaged(path, f"its table {table!r} has no column {missing[0]!r}")
+    for table, column, name, nullable in JSON_COLUMNS:
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            continue  # an older schema without it (checked above)
+        # SQLite's json_valid screens; Python's reader decides (it reads NaN, which the
+        # curve of a diverged run holds and json_valid refuses)
+        null = f"{column} IS NOT NULL AND " if nullable else f"{column} IS NULL OR "
+        for where, text in db.execute(
+                f"SELECT {name}, {column} FROM {table} WHERE {null}CASE WHEN "
+                f"json_valid({column}) THEN json_type({column}) != 'object' ELSE 1 END"):
+            read_json(path, text, f"{table}.{column} of {where}")
+    # the values inside: a curve row's step a whole number, and a run's config the
+    # settings of a run (each of the type its field declares)
+    row = db.execute("SELECT run_id, step FROM curve WHERE typeof(step) != 'integer' "
+                     "LIMIT 1").fetchone()
+    if row is not None:
+        raise damaged(path, f"curve.step of run {row[0]} is {row[1]!r}, not a whole number")
+    for run_id, text in db.execute("SELECT run_id, config FROM runs"):
+        _check_config(path, read_json(path, text, f"runs.config of run {run_id}"), run_id)
+
+
+#: Settings a run's config has held since the first store version.
+CORE_CONFIG = ("family", "width", "samples")
+
+
+def _check_config(path, config: dict, run_id: str) -> None:
+    from scalelab._errors import SpecError
+    from scalelab.config import RunConfig, coerce_fields
+
+    missing = [key for key in CORE_CONFIG if key not in config]
+    if missing:
+        raise damaged(path, f"runs.config of run {run_id} has no {missing[0]!r}")
+    known = set(RunConfig.field_names())
+    try:
+        coerce_fields(RunConfig, {k: v for k, v in config.items() if k in known},
+                      f"runs.config of run {run_id}")
+    except SpecError as err:
+        raise damaged(path, str(err).rstrip(".")) from None

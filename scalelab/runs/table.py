@@ -8,6 +8,11 @@ batch; ``epochs`` D/U) and tell trunks and branches of data budgets apart.
 
 from __future__ import annotations
 
+import ast
+import io
+import re
+import tokenize
+
 import numpy as np
 import pandas as pd
 
@@ -49,6 +54,73 @@ def finished_runs(table: pd.DataFrame) -> pd.DataFrame:
     status summary, as ``load_runs`` keeps it); nor do failed, pending or running runs.
     """
     return table[finished_mask(table)]
+
+
+def require_numeric(table: pd.DataFrame, columns, source: str = "the table") -> None:
+    """Raise one TableError sentence naming the first value of ``columns`` (those the table
+    has) that is neither a number nor missing — words where sizes belong."""
+    for column in columns:
+        if column not in table.columns or pd.api.types.is_numeric_dtype(table[column]):
+            continue
+        values = table[column]
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values.notna() & numbers.isna() & ~values.astype(str).str.strip().isin(
+            ("", "nan", "NaN", "None"))
+        if bad.any():
+            position = int(np.argmax(bad.to_numpy()))
+            where = values.index[position]
+            row = (f"run {table.at[where, 'run_id']}" if "run_id" in table.columns
+                   else f"data row {position + 1}")
+            raise TableError(f"{source}: column {column!r} holds {values[where]!r} ({row}), "
+                             f"which is not a number; correct or remove that row.")
+
+
+_QUERY_NODES = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.BinOp, ast.Add, ast.Sub,
+                ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.BitAnd, ast.BitOr,
+                ast.BitXor, ast.UnaryOp, ast.Not, ast.Invert, ast.USub, ast.UAdd, ast.Compare,
+                ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE, ast.In, ast.NotIn,
+                ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple)
+
+
+def check_query(where: str, columns, option: str = "--where") -> None:
+    """Refuse a pandas query that is more than comparisons of the table's columns with
+    numbers or text: pandas evaluates ``@name`` (a local variable, with its methods) and
+    attribute and method calls, so ``@runs.to_csv('f.csv') == 0`` would write a file;
+    nothing is evaluated here (the text is parsed only)."""
+    text = str(where)
+    names = {}
+
+    def placeholder(match):  # `a column` with spaces, as pandas quotes it
+        names[f"__column_{len(names)}__"] = match.group(1)
+        return f" __column_{len(names) - 1}__ "
+
+    plain = re.sub(r"`([^`]*)`", placeholder, text)
+    rule = (f"{option} {text!r} may only compare the table's columns with numbers or text "
+            f"(no @variables, attributes or calls); write e.g. \"params < 1e5 and "
+            f"samples == 4096\".")
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(plain).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        tokens = []
+    if any(t.type == tokenize.OP and t.string == "@" for t in tokens) or (
+            not tokens and "@" in plain):
+        raise TableError(rule)
+    try:
+        tree = ast.parse(plain.strip(), mode="eval")
+    except SyntaxError:
+        raise TableError(f"{option} {text!r} is not a valid selection (a syntax error); write "
+                         f"a pandas query over the table's columns, e.g. \"params < 1e5 and "
+                         f"samples == 4096\".") from None
+    for node in ast.walk(tree):
+        if not isinstance(node, _QUERY_NODES):
+            raise TableError(rule)
+        if isinstance(node, ast.Name):
+            name = names.get(node.id, node.id)
+            if name not in set(map(str, columns)):
+                shown = list(map(str, columns))
+                raise TableError(f"{option} {text!r} names {name!r}, which is not a column of "
+                                 f"the table; its columns are {', '.join(shown[:30])}"
+                                 f"{f' and {len(shown) - 30} more' if len(shown) > 30 else ''}.")
 
 
 def final_rows(table: pd.DataFrame, run: str = "run_id", step: str = "step") -> pd.DataFrame:

@@ -404,9 +404,13 @@ class RayExecutor:
 
 
 def make_executor(spec, checkpoint_root: str | Path | None = None):
-    """The executor a spec names, configured from its ``scalelab`` section."""
+    """The executor a spec names, configured from its ``scalelab`` section; ``workers``
+    is capped at the sweep's number of runs (``--workers 100000000`` on a one-run sweep
+    starts one worker, not a hundred million slots)."""
     settings = spec.settings
     workers = None if settings.workers == "auto" else settings.workers
+    if workers:
+        workers = min(workers, max(1, len(spec.runs)))
     if settings.executor == "local":
         return LocalExecutor(workers, settings.devices, settings.runs_per_gpu, checkpoint_root)
     if settings.executor == "ray":

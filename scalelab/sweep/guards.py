@@ -4,7 +4,15 @@ What the per-value checks of :mod:`scalelab.config` cannot see alone:
 
 - reading the file: a folder given for a spec, bytes that are not UTF-8, YAML tags
   (``!!python/object`` and kin; a spec holds plain values only), a key given twice in
-  one mapping (YAML would silently keep the last) — :func:`read_spec_yaml`;
+  one mapping, on two lines or on one (YAML would silently keep the last) —
+  :func:`read_spec_yaml`; a file over ``MAX_SPEC_BYTES``, nesting deeper than
+  ``MAX_DEPTH`` and an alias bomb (more than ``MAX_VALUES`` values once YAML's aliases
+  are expanded, counted without expanding them) — :func:`check_nesting`;
+- what the runs will do: a spec's ``metric.name`` that no run records
+  (:func:`check_metric`), a branch whose ``parent`` is no trunk of the sweep
+  (:func:`check_parents`), ``options.decay_fraction`` where no schedule reads it or
+  outside (0, 1] (:func:`check_schedule_options`), a diffusion ``sampler_steps`` that
+  could not finish (:func:`check_sampling_work`);
 - names: a sweep's ``name`` becomes a folder name (``reports/<name>/``), so it must be
   a plain name, not a path — :func:`check_name`;
 - ``options``: a key that no family, field, degradation or loop setting reads (a
@@ -15,7 +23,8 @@ What the per-value checks of :mod:`scalelab.config` cannot see alone:
   is refused from an analytic lower bound of the bytes it needs (no model is built,
   nothing is allocated) — :func:`memory_lower_bound`, :func:`check_memory`;
 - where runs are launched (:func:`check_launch`): a store path that cannot be
-  written, and ``device: cuda`` (or CUDA ``devices``) on a machine where torch sees no
+  written, a store that is damaged, a special file or locked by another process, and
+  ``device: cuda`` (or CUDA ``devices``) on a machine where torch sees no
   CUDA GPU. Torch is imported there only, so loading a spec stays torch-free.
 
 The parameter counts are lower bounds from the leading ``width²`` terms of each
@@ -44,19 +53,26 @@ class _SpecLoader(yaml.SafeLoader):
 
 
 def _no_duplicates(loader: _SpecLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)  # merge keys (<<) are expanded, and may be overridden
+    # the mapping's own keys, before merge keys (<<) bring in theirs (which its own may
+    # override): a key written twice — on two lines, or twice in one flow mapping such
+    # as {value: 1, value: 2} — is refused
     seen: dict = {}
     for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
         except TypeError:
             continue  # SafeLoader names an unhashable key itself
-        if key in seen and key_node.start_mark.line != seen[key]:
+        if key in seen:
+            where = (f"first at line {seen[key].line + 1}" if seen[key].line !=
+                     key_node.start_mark.line else
+                     f"twice on line {key_node.start_mark.line + 1}")
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})",
-                key_node.start_mark)
-        seen[key] = key_node.start_mark.line
+                None, None, f"duplicate key {key!r} ({where})", key_node.start_mark)
+        seen[key] = key_node.start_mark
+    loader.flatten_mapping(node)  # merge keys (<<) are expanded, and may be overridden
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
@@ -66,13 +82,28 @@ _SpecLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_
 def read_spec_yaml(path: Path):
     """The YAML content of the spec file ``path``; one SpecError sentence if it cannot be."""
     path = Path(path)
+    from scalelab._errors import ScalelabError
+    from scalelab._files import check_name_lengths
+
+    try:
+        check_name_lengths(path)
+    except ScalelabError as err:
+        raise SpecError(str(err)) from None
     if path.is_dir():
         raise SpecError(f"{path}: is a folder, not a spec file; give the path of a YAML spec "
                         f"such as sweeps/quickstart.yaml.")
+    if path.exists() and not path.is_file():  # a FIFO or a device: reading could block
+        raise SpecError(f"{path}: is not a regular file (a pipe, a device or a socket); give "
+                        f"the path of a YAML spec such as sweeps/quickstart.yaml.")
     if not path.is_file():
         raise SpecError(f"{path}: no such sweep spec file; give the path of a YAML spec "
                         f"such as sweeps/quickstart.yaml.")
     try:
+        size = path.stat().st_size
+        if size > MAX_SPEC_BYTES:
+            raise SpecError(f"{path}: the spec file is {size:,} bytes, more than a sweep spec "
+                            f"may be ({MAX_SPEC_BYTES:,}); a spec lists values, not data — "
+                            f"give data as a file path in options.")
         data = path.read_bytes()
     except OSError as err:
         raise SpecError(f"{path}: cannot read the spec file ({(err.strerror or '').lower()}); "
@@ -84,7 +115,10 @@ def read_spec_yaml(path: Path):
         raise SpecError(f"{path}: the spec file is not UTF-8 text (byte {data[err.start]:#04x} "
                         f"at line {line}); save it as UTF-8.") from None
     try:
-        return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise SpecError(f"{path}: the spec nests lists or mappings too deeply for YAML to read "
+                        f"(more than {MAX_DEPTH} levels are refused); write flat values.") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -101,14 +135,70 @@ def read_spec_yaml(path: Path):
                             f"plain values (numbers, text, lists, mappings).") from None
         raise SpecError(f"{path}: YAML syntax error{where} ({problem}); fix the YAML "
                         f"and run again.") from None
+    check_nesting(raw, str(path))
+    return raw
+
+
+#: A spec file's largest size, the deepest nesting of its lists and mappings, and the most
+#: values it may hold once YAML's aliases (*name) are expanded: a spec is a page of settings,
+#: and an alias bomb (a 700-byte file whose aliases expand nine-fold eight times over) or
+#: a list 3000 deep is refused before anything walks it.
+MAX_SPEC_BYTES = 1_000_000
+MAX_DEPTH = 32
+MAX_VALUES = 200_000
+
+
+def check_nesting(raw, source: str) -> None:
+    """Refuse a spec nested deeper than ``MAX_DEPTH``, holding more than ``MAX_VALUES``
+    values with its aliases expanded, or holding itself (a recursive alias) — without
+    expanding anything: each shared list or mapping is counted once and its size reused."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    state: dict[int, str] = {}
+    stack: list[tuple] = [(raw, False)]
+    while stack:
+        obj, done = stack.pop()
+        if not isinstance(obj, (dict, list)):
+            continue
+        key = id(obj)
+        children = [v for v in (obj.values() if isinstance(obj, dict) else obj)
+                    if isinstance(v, (dict, list))]
+        if done:
+            n_scalars = len(obj) - len(children) + (len(obj) if isinstance(obj, dict) else 0)
+            size[key] = 1 + n_scalars + sum(size[id(c)] for c in children)
+            height[key] = 1 + max((height[id(c)] for c in children), default=0)
+            state[key] = "done"
+            if height[key] > MAX_DEPTH:
+                raise SpecError(f"{source}: the spec nests lists or mappings more than "
+                                f"{MAX_DEPTH} levels deep; write flat values (a spec holds "
+                                f"settings, not data).")
+            if size[key] > MAX_VALUES:
+                raise SpecError(f"{source}: the spec holds more than {MAX_VALUES:,} values once "
+                                f"its YAML aliases (*name) are expanded; an alias repeated "
+                                f"inside aliases multiplies — write the values out, or fewer.")
+            continue
+        if state.get(key) == "done":
+            continue
+        if state.get(key) == "open":
+            raise SpecError(f"{source}: the spec holds itself (a YAML alias inside the anchor "
+                            f"it names); write the values out.")
+        state[key] = "open"
+        stack.append((obj, True))
+        stack.extend((c, False) for c in children if state.get(id(c)) != "done")
 
 
 # -- names ---------------------------------------------------------------------------------
+MAX_NAME = 100  # W&B takes group names of up to 128 characters; a folder name 255 bytes
 def check_name(name, source: str) -> None:
     """A sweep's name names a folder (``reports/<name>``) and a W&B group: plain text."""
     if not isinstance(name, (str, int, float)) or isinstance(name, bool):
         raise SpecError(f"{source}: name must be a plain name such as my-sweep, got {name!r}.")
     text = str(name)
+    if len(text) > MAX_NAME or len(text.encode("utf-8")) > 255:
+        raise SpecError(f"{source}: name {text[:24]!r}... is {len(text)} characters "
+                        f"({len(text.encode('utf-8'))} bytes) long; a sweep's name names its "
+                        f"folder and W&B group, so keep it to {MAX_NAME} characters and 255 "
+                        f"bytes.")
     if (not text.strip() or "/" in text or "\\" in text or text.strip(".") == ""
             or text != text.strip() or any(ord(c) < 32 for c in text)):
         raise SpecError(f"{source}: name {text!r} must be a plain name (letters, digits, -, _, "
@@ -168,6 +258,81 @@ def check_options_keys(runs, source: str) -> None:
                             f"{' and '.join(readers[key])}, which no run of this sweep uses "
                             f"({', '.join(used)}); remove it or change the family, field or "
                             f"schedule.")
+
+
+def check_schedule_options(runs, source: str) -> None:
+    """``options.decay_fraction`` is read by schedule wsd alone (a run without cooldowns; a
+    trunk's branches decay over cooldown_fraction), as the fraction of the steps after
+    warmup over which the rate decays: in (0, 1]."""
+    for cfg in runs:
+        if "decay_fraction" not in (cfg.options or {}):
+            continue
+        value = cfg.options["decay_fraction"]
+        if cfg.schedule != "wsd" or cfg.role != "run":
+            what = (f"schedule {cfg.schedule}" if cfg.schedule != "wsd" else
+                    "a trunk and its branches (they decay over cooldown_fraction)")
+            raise SpecError(f"{source}: options.decay_fraction is read only by schedule wsd "
+                            f"without cooldowns, and this sweep gives it to {what}, which "
+                            f"would ignore it; remove it or set schedule: wsd.")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not 0 < value <= 1:
+            raise SpecError(f"{source}: options.decay_fraction must be a fraction in (0, 1] of "
+                            f"the steps after warmup (0.1-0.2 is usual), got {value!r}.")
+
+
+def check_parents(runs, source: str) -> None:
+    """A branch's ``parent`` names a trunk of the same sweep (else it would train from
+    scratch without a word)."""
+    trunks = {cfg.run_id for cfg in runs if cfg.role == "trunk"}
+    for cfg in runs:
+        if cfg.parent and cfg.parent not in trunks:
+            raise SpecError(f"{source}: parent {cfg.parent!r} is not a trunk of this sweep "
+                            f"(trunks: {', '.join(sorted(trunks)) or 'none'}); give the trunk "
+                            f"cooldowns and let the sweep make its branches, or remove parent.")
+
+
+def check_metric(metric, runs, source: str) -> None:
+    """The spec's ``metric.name`` is one its runs will record (checked before any trains)."""
+    from scalelab.runs.columns import CURVE_COLUMNS, ENSEMBLE_METRICS, SKILL_METRICS
+
+    name = (metric or {}).get("name") if isinstance(metric, dict) else None
+    if name is None:
+        return
+    ensembles = any(cfg.ensemble_members > 1 for cfg in runs)
+    recorded = [*SKILL_METRICS, *(ENSEMBLE_METRICS if ensembles else ()), "train_loss"]
+    if name in recorded:
+        return
+    if name in CURVE_COLUMNS:  # step, samples_seen, flops, ...: what a run counts, not a score
+        raise SpecError(f"{source}: metric.name {name!r} is a run's count or setting, not a "
+                        f"metric the laws could fit; choose one of {', '.join(recorded)}.")
+    if name in ENSEMBLE_METRICS:
+        raise SpecError(f"{source}: metric.name {name!r} is recorded only by ensembles, and no "
+                        f"run of this sweep is one; set ensemble_members above 1 or choose "
+                        f"one of {', '.join(recorded)}.")
+    close = difflib.get_close_matches(str(name), recorded, n=1)
+    raise SpecError(f"{source}: metric.name {name!r} is recorded by no run"
+                    + (f" (did you mean {close[0]!r}?)" if close else "")
+                    + f"; the runs record {', '.join(recorded)}.")
+
+
+#: The most sampler steps a diffusion run may take per sample: Karras et al. (2022) sample
+#: in 18 (Heun, 35 network evaluations) to 256 steps; 1000 is DDPM's whole chain.
+MAX_SAMPLER_STEPS = 1000
+
+
+def check_sampling_work(runs, source: str) -> None:
+    """A generative run samples every validation field at every evaluation, ``2 ×
+    sampler_steps − 1`` network evaluations each: a count that could not finish in any
+    reasonable time (``sampler_steps: 100000000``) is refused, not run for days."""
+    from scalelab.models.names import GENERATIVE
+
+    for cfg in runs:
+        steps = (cfg.options or {}).get("sampler_steps")
+        if cfg.family in GENERATIVE and isinstance(steps, int) and not isinstance(steps, bool) \
+                and steps > MAX_SAMPLER_STEPS:
+            raise SpecError(f"{source}: options.sampler_steps={steps} would evaluate the network "
+                            f"{2 * steps - 1:,} times per validation field at every evaluation; "
+                            f"use at most {MAX_SAMPLER_STEPS} (18 is EDM's default).")
 
 
 # -- memory --------------------------------------------------------------------------------
@@ -239,6 +404,26 @@ def check_memory(runs, source: str, limit: int | None = None, where: str = "this
 
 
 # -- at launch -----------------------------------------------------------------------------
+def _check_not_locked(store: Path) -> None:
+    """A lock another process holds on an existing store, told before the sweep starts: the
+    write lock is taken and let go at once (a bounded wait; nothing is written)."""
+    import sqlite3
+
+    from scalelab.runs.store import LOCK_WAIT_S, store_error
+
+    try:
+        db = sqlite3.connect(store, timeout=LOCK_WAIT_S, isolation_level=None)
+    except sqlite3.Error as err:
+        raise store_error(store, err, "read") from None
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
+    except sqlite3.Error as err:
+        raise store_error(store, err, "read") from None
+    finally:
+        db.close()
+
+
 def check_launch(spec) -> None:
     """Before a sweep opens its store: the store can be written and is a healthy store (or
     none yet), and the devices the spec names exist (torch is imported here, not when the
@@ -251,10 +436,11 @@ def check_launch(spec) -> None:
         writable_folder(spec.store, "run store", "scalelab.store or --store")
     except ScalelabError as err:
         raise SpecError(str(err)) from None
-    if Path(spec.store).is_file():  # a damaged or foreign file is refused, never written
+    if Path(spec.store).exists():  # a damaged, foreign or special file: refused, never written
         from scalelab.runs.store import check_is_store
 
-        check_is_store(Path(spec.store))
+        check_is_store(Path(spec.store), empty_ok=True)
+        _check_not_locked(Path(spec.store))
     if spec.settings.executor != "local":
         return  # a cluster's workers have the devices, not this driver
     wanted = sorted({cfg.device for cfg in spec.runs if cfg.device.split(":")[0] in

@@ -25,12 +25,15 @@ queued at once (without the trunk's checkpoint it trains the trunk's part itself
 from __future__ import annotations
 
 import math
+import sqlite3
 import sys
 from collections import deque
 from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
+from scalelab._errors import ScalelabError
+from scalelab.runs.store import store_error
 from scalelab.runs.tracking import WandbTracker
 from scalelab.sweep.executors import make_executor
 from scalelab.sweep.guards import check_launch
@@ -97,7 +100,13 @@ def run_sweep(spec: SweepSpec, progress: bool = True, tracking: bool = True,
             spec, checkpoint_root=spec.store.parent.absolute() / "checkpoints")
     store = RunStore(spec.store)
     try:
-        store.add_sweep(spec.name, spec.raw, spec.runs)
+        try:
+            store.add_sweep(spec.name, spec.raw, spec.runs)
+        except ScalelabError as err:  # a full disk before anything was recorded
+            if store.created and isinstance(err.__context__, sqlite3.Error):
+                store.remove()  # a store this start made and could not fill is not left
+                raise store_error(spec.store, err.__context__, "created") from None
+            raise
         todo = runs_to_do(store, spec, retry_failed)
         wandb_cfg = spec.settings.wandb
         tracker = WandbTracker(

@@ -130,8 +130,12 @@ def parse_assignment(text: str, source: str = "the command line") -> tuple[list[
     if not sep or not all(p.strip() for p in parts):
         raise SpecError(f"{source}: {text!r} is not a KEY=VALUE override; write e.g. "
                         f"width=64, model.width=64, lr=1e-3 or samples=[256,512].")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+    try:  # the spec's own loader: a key twice ({a: 1, a: 2}) and tags refused here too
+        parsed = yaml.load(value, Loader=guards._SpecLoader) if value.strip() else ""  # noqa: S506
+    except RecursionError:
+        raise SpecError(f"{source}: the value of {key.strip()} nests lists or mappings too "
+                        f"deeply to read (more than {guards.MAX_DEPTH} levels are refused); "
+                        f"write flat values.") from None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or "invalid YAML"
         raise SpecError(f"{source}: the value of {key.strip()} in {text!r} is not valid YAML "
@@ -149,9 +153,17 @@ def apply_assignments(raw: Any, assignments: list[str], source: str = "the spec"
     docstring); the list is kept under ``overrides`` for the store's record."""
     if not isinstance(raw, dict):
         return raw  # parse_spec names the problem
+    given = raw.get("overrides")
+    if given is not None and not (isinstance(given, list)
+                                  and all(isinstance(t, str) for t in given)):
+        raise SpecError(f"{source}: overrides must be a list of KEY=VALUE texts, got {given!r}.")
     raw = copy.deepcopy(raw)
     for text in assignments:
         parts, value = parse_assignment(text, source)
+        if parts[0] == "overrides":  # scalelab's record of the assignments themselves
+            raise SpecError(f"{source}: {text!r}: overrides is scalelab's record of the "
+                            f"command line's KEY=VALUE changes and cannot be set; give the "
+                            f"changes themselves, e.g. width=64.")
         if parts[0] == "parameters":
             parts = parts[1:] or parts
         if parts[0] in TOP_KEYS - {"parameters"}:
@@ -211,6 +223,7 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
     if not isinstance(raw, dict):
         raise SpecError(f"{source}: a sweep spec must be a YAML mapping with a 'parameters' "
                         f"section, got {type(raw).__name__}.")
+    guards.check_nesting(raw, source)  # aliases that expand to millions, lists 3000 deep
     check_keys(raw, TOP_KEYS, source, "top-level key")
     method = raw.get("method", "grid")
     if method not in METHODS:
@@ -236,6 +249,13 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
         raise SpecError(f"{source}: 'parameters' must be a non-empty mapping of run "
                         f"parameters (e.g. width: {{values: [8, 16]}}).")
     axes = _flatten_parameters(params, source, prefix="parameters", method=method)
+    places: dict[str, str] = {}
+    for axis in axes:  # one name in two groups would keep one of them without a word
+        if axis.name in places:
+            raise SpecError(f"{source}: parameter {axis.name!r} is given twice, as "
+                            f"{places[axis.name]} and {axis.where}; a run has one {axis.name}, "
+                            f"so keep one of them (list its values there).")
+        places[axis.name] = axis.where
     known = set(RunConfig.field_names()) | set(LENGTH_KEYS)
     for axis in axes:
         if axis.name not in known:
@@ -284,8 +304,12 @@ def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
             break
     # each run checked once, after expansion: the configs later layers take as given
     runs = [cfg.validate(source) for cfg in _unique(expand_budgets(runs))]
+    guards.check_parents(runs, source)  # a branch of a trunk that is not in the sweep
+    guards.check_metric(metric, runs, source)  # a name no run records, before any trains
 
     guards.check_options_keys(runs, source)  # a typo in options, named before any work
+    guards.check_schedule_options(runs, source)  # decay_fraction where no schedule reads it
+    guards.check_sampling_work(runs, source)  # sampler_steps that would run for days
     guards.check_memory(runs, source)  # sizes that cannot fit, from a lower bound
     name = str(raw.get("name") or (path.stem if path else "sweep"))
     store = Path(settings.store or f"reports/{name}/runs.db")
@@ -310,8 +334,9 @@ def _steps_from_budget(values: dict, source: str) -> dict:
             amount = float(amount)
         except ValueError:
             pass
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount > 0:
-        raise SpecError(f"{source}: {key} must be a positive number, got {amount!r}.")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not amount > 0 \
+            or not math.isfinite(amount):
+        raise SpecError(f"{source}: {key} must be a positive number (finite), got {amount!r}.")
     batch = RunConfig.from_dict({k: values[k] for k in ("batch_size", "samples") if k in values},
                                 source=source)
     seen = amount if key == "samples_seen" else amount * max(1, batch.samples)
@@ -407,6 +432,7 @@ class _Axis:
     name: str
     values: list | None = None
     probabilities: list | None = None
+    where: str = ""
     distribution: str | None = None
     low: float = 0.0
     high: float = 0.0
@@ -431,6 +457,8 @@ class _Axis:
 
 def _number(entry: dict, key: str, where: str, source: str) -> float:
     value = entry.get(key)
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        value = entry[key] = float(value)  # YAML 1.1 reads 1e-4 as text; W&B reads a number
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise SpecError(f"{source}: {where}.{key} must be a finite number, got {value!r}.")
     return value
@@ -455,7 +483,7 @@ def _flatten_parameters(params: dict, source: str, prefix: str, method: str) -> 
                             f"one ('value' fixes the parameter, 'values' sweeps a list, "
                             f"'distribution' draws it).")
         if "value" in entry:
-            axes.append(_Axis(key, values=[entry["value"]]))
+            axes.append(_Axis(key, values=[entry["value"]], where=where))
         elif "values" in entry:
             values = entry["values"]
             if not isinstance(values, list) or not values:
@@ -467,7 +495,7 @@ def _flatten_parameters(params: dict, source: str, prefix: str, method: str) -> 
                                       or not math.isclose(sum(probs), 1.0, abs_tol=1e-6)):
                 raise SpecError(f"{source}: {where}.probabilities must be a list of "
                                 f"{len(values)} non-negative numbers summing to 1.")
-            axes.append(_Axis(key, values=values, probabilities=probs))
+            axes.append(_Axis(key, values=values, probabilities=probs, where=where))
         elif "distribution" in entry:
             dist = entry["distribution"]
             if dist not in DISTRIBUTIONS:
@@ -492,7 +520,7 @@ def _flatten_parameters(params: dict, source: str, prefix: str, method: str) -> 
                 q = _number(entry, "q", where, source) if "q" in entry else 1.0
                 if q <= 0:
                     raise SpecError(f"{source}: {where}.q must be positive, got {q}.")
-            axes.append(_Axis(key, distribution=dist, low=low, high=high, q=q))
+            axes.append(_Axis(key, distribution=dist, low=low, high=high, q=q, where=where))
         else:
             raise SpecError(f"{source}: {where} needs 'value', 'values' or 'distribution' "
                             f"(got keys {', '.join(map(str, entry)) or 'none'}).")

@@ -24,6 +24,7 @@ as the runs table.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -34,9 +35,13 @@ from typing import Iterable
 from scalelab._errors import ScalelabError
 from scalelab.config import RunConfig
 from scalelab.runs.columns import DONE, STATUSES
-from scalelab.runs.store import MIGRATIONS, SCHEMA, SCHEMA_VERSION, StoreReader
+from scalelab.runs import store as _schema
+from scalelab.runs.store import MIGRATIONS, SCHEMA, SCHEMA_VERSION, StoreReader, store_error
 
 __all__ = ["RunStore", "SCHEMA_VERSION", "STATUSES", "DONE"]
+
+#: Seconds a write during a sweep waits for a lock another process holds on the store.
+WRITE_WAIT_S = 30.0
 
 
 class RunStore(StoreReader):
@@ -49,13 +54,27 @@ class RunStore(StoreReader):
         self.path = Path(path)
         self._lock_fh = None
         self._check_path(create=create)
+        new = not self.path.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._take_writer_lock()
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._migrate()
+        try:  # a lock another process holds is waited for briefly, then told in a sentence
+            self._db = sqlite3.connect(self.path, timeout=_schema.LOCK_WAIT_S,
+                                       isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except BaseException as err:
+            self.close()
+            if new:  # a store this call began and could not finish (a full disk): not left
+                self.remove()
+            cause = err if isinstance(err, sqlite3.Error) else err.__context__
+            if isinstance(cause, sqlite3.Error):  # raw, or told by a transaction
+                raise store_error(self.path, cause, "created" if new else "written") from None
+            raise
+        self.created = new  # made by this call (the runner removes it if nothing fits in it)
+        # once open, a write of a run's result waits longer before it gives up
+        self._db.execute(f"PRAGMA busy_timeout={int(WRITE_WAIT_S * 1000)}")
 
     # -- opening -------------------------------------------------------------------------
     def _take_writer_lock(self) -> None:
@@ -99,11 +118,20 @@ class RunStore(StoreReader):
                 version += 1
             db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(version),))
 
+    def remove(self) -> None:
+        """Delete the store's files (for a store this process made and could not fill)."""
+        self.close()
+        for leftover in (self.path, *(self.path.with_name(self.path.name + end)
+                                      for end in ("-wal", "-shm", ".lock"))):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
     def _tx(self):
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
     def close(self) -> None:
-        self._db.close()
+        if getattr(self, "_db", None) is not None:
+            self._db.close()
         if self._lock_fh is not None:
             self._lock_fh.close()  # releases the flock
             self._lock_fh = None
@@ -171,13 +199,31 @@ class RunStore(StoreReader):
 
 
 class _Transaction:
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
+    """One write transaction; an SQLite failure (a lock held too long, a full disk) is
+    rolled back and told in one sentence (:func:`scalelab.runs.store.store_error`)."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path | None = None):
+        self.db, self.path = db, path
+
+    def _error(self, err: sqlite3.Error) -> ScalelabError:
+        waited = self.db.execute("PRAGMA busy_timeout").fetchone()[0] / 1000
+        return store_error(self.path, err, "written", waited=waited)
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise self._error(err) from None
         return self.db
 
-    def __exit__(self, exc_type, *exc):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.Error as err:
+            if exc_type is None:
+                with contextlib.suppress(sqlite3.Error):
+                    self.db.execute("ROLLBACK")
+                raise self._error(err) from None
+        if exc_type is not None and issubclass(exc_type, sqlite3.Error):
+            raise self._error(exc) from None
         return False

@@ -111,16 +111,6 @@ def _seed(label: str, value, source: str) -> None:
                         f"64-bit), got {value!r}.")
 
 
-def _loss_variant(label: str, value: str, source: str) -> None:
-    check_variant(value, source)
-    from scalelab.losses.names import parse_variant
-
-    if isinstance(value, str) and not any(weight > 0 for weight, _, _ in
-                                          parse_variant(value, source)):
-        raise SpecError(f"{source}: {label} {value!r} weighs every term by 0, so the loss is 0 "
-                        f"and the network would learn nothing; give a term a positive weight.")
-
-
 def _result(label: str, value, source: str) -> None:
     from scalelab.result import RESULTS
 

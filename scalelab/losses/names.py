@@ -112,7 +112,12 @@ class LossSpec:
 
 def parse_loss(expression: str, source: str = "the spec") -> LossSpec:
     """The :class:`LossSpec` of a loss expression; one SpecError sentence if it is bad."""
-    return LossSpec(expression, tuple(_parse(expression, source)))
+    terms = tuple(_parse(expression, source))
+    if not any(term.weight > 0 for term in terms):
+        raise SpecError(f"{source}: loss_variant {expression!r} weighs every term by 0, so the "
+                        f"loss is 0 and the network would learn nothing; give a term a "
+                        f"positive weight.")
+    return LossSpec(expression, terms)
 
 
 def parse_variant(expression: str, source: str = "the spec") -> list[Term]:

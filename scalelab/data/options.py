@@ -525,10 +525,55 @@ def check_gridded_options(field: str, options: dict | None, source: str = "the s
         layout = layout_for(field, options)
         if field_size is not None:
             layout.check_size(field_size, scale)
-        from scalelab.data.gridded import check_target_values
-
         check_target_values(layout)  # all-NaN, constant or unreadable: before any run
     except SpecError:
         raise
     except ScalelabError as err:
         raise SpecError(f"{source}: {err}") from None
+
+
+CHECK_FIELDS = 8  # fields of each split the load-time check of the target reads
+
+
+def check_target_values(layout: "Layout") -> None:
+    """Refuse a target that cannot be learned or scored, before any run: a split in which
+    it holds no finite value (all missing), or the same value everywhere (a constant
+    target has no skill to measure: PSNR's range is zero). Reads ``CHECK_FIELDS`` evenly
+    spaced fields of the training and validation blocks (cached per data file), so a
+    damaged chunk there is found too."""
+    if getattr(layout, "_target_checked", False):  # layouts of files are cached: read once
+        return
+    from scalelab.data.cf import RawArray
+
+    raw = RawArray(layout.dataset, layout.target)
+    for split in ("train", "val"):
+        block = layout.blocks.get(split)
+        if block is None or block.size == 0:
+            continue
+        if layout.split_dim in raw.dims and block.size > CHECK_FIELDS:
+            block = block[np.unique(np.linspace(0, block.size - 1, CHECK_FIELDS).round()
+                                    ).astype(int)]
+        low, high, finite = np.inf, -np.inf, 0
+        for index in (block if layout.split_dim in raw.dims else [None]):
+            key_ = tuple(int(index) if d == layout.split_dim and index is not None
+                         else slice(None) for d in raw.dims)
+            if layout.split_dim not in layout.leading:  # a grid dimension: the block's slab
+                key_ = tuple(block if d == layout.split_dim else slice(None) for d in raw.dims)
+                key_ = tuple(slice(int(k.min()), int(k.max()) + 1) if isinstance(k, np.ndarray)
+                             else k for k in key_)
+            values = raw[key_]
+            values = values[np.isfinite(values)]
+            if values.size:
+                finite += values.size
+                low, high = min(low, float(values.min())), max(high, float(values.max()))
+            if layout.split_dim not in layout.leading:
+                break
+        if finite == 0:
+            raise ScalelabError(f"the target {layout.target!r} has no finite value in the "
+                                f"{split} split (every value read is missing); choose another "
+                                f"variable, period or file.")
+        if high == low:
+            raise ScalelabError(f"the target {layout.target!r} is {low:g} everywhere in the "
+                                f"{split} split, so there is nothing to learn and no skill to "
+                                f"score; choose another variable, period or file.")
+    layout._target_checked = True

@@ -295,7 +295,8 @@ def check_metric(metric, runs, source: str) -> None:
     """The spec's ``metric.name`` is one its runs will record (checked before any trains)."""
     from scalelab.runs.columns import CURVE_COLUMNS, ENSEMBLE_METRICS, SKILL_METRICS
 
-    name = (metric or {}).get("name") if isinstance(metric, dict) else None
+    name = (metric or {}).get("name") if isinstance(metric, dict) else \
+        getattr(metric, "name", None)  # a parsed Metric or the spec's mapping
     if name is None:
         return
     ensembles = any(cfg.ensemble_members > 1 for cfg in runs)

@@ -7,6 +7,13 @@ A run store is one SQLite file, the source of truth of a sweep (the writer is
 failure) and ``curve`` (one row per run × evaluation step, the metrics as JSON).
 The schema and its migrations are declared here, once, for the reader and the writer.
 
+Every JSON text in a store is strict JSON (:func:`to_json`): a value that is not a
+finite number (a step-0 ``train_loss`` of NaN, an infinite loss) is written as
+``null`` and read back as NaN, since SQLite's JSON functions (``json_extract``,
+``json_each``) refuse ``NaN``/``Infinity`` as malformed JSON. Stores written before
+that, with ``NaN`` in their text, are still read by every command: the reader parses
+those rows in Python, and a writer that opens such a store rewrites them.
+
 A reader opens the file read-only (``mode=ro``, ``query_only``): in WAL mode it never
 blocks the sweep writing the store, and it reads the last committed state. A file
 that is not a scalelab store (a foreign SQLite file, a corrupted one, a text file)
@@ -16,6 +23,8 @@ is refused with one sentence and never written to.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import sqlite3
 from pathlib import Path
@@ -55,8 +64,33 @@ MIGRATIONS = {
         # fill the new columns from what version 1 kept in info
         "UPDATE runs SET host = json_extract(info, '$.host'), "
         "device = json_extract(info, '$.device'), "
-        "versions = json_extract(info, '$.versions')"],
+        "versions = json_extract(info, '$.versions') WHERE json_valid(info)"],
 }
+
+
+def _finite(value):
+    """``value`` with every number that is not finite (NaN, ±inf) replaced by None."""
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
+            and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(value, **kwargs) -> str:
+    """Strict JSON text for the store: NaN and ±inf become ``null`` (read back as NaN), so
+    SQLite's JSON functions accept every row."""
+    return json.dumps(_finite(value), allow_nan=False, **kwargs)
+
+
+def curve_row(text: str) -> dict:
+    """A curve row's metrics from the store's JSON text: ``null`` (a value that was not
+    finite) as NaN; the ``NaN``/``Infinity`` of stores written before strict JSON too."""
+    return {key: float("nan") if value is None else value
+            for key, value in json.loads(text).items()}
 
 
 class StoreReader:
@@ -131,21 +165,28 @@ class StoreReader:
         query, args = "SELECT run_id, metrics FROM curve", ()
         if run_id is not None:
             query, args = query + " WHERE run_id=?", (run_id,)
-        rows = [{"run_id": rid, **json.loads(metrics)}
+        rows = [{"run_id": rid, **curve_row(metrics)}
                 for rid, metrics in self._db.execute(query + " ORDER BY run_id, step", args)]
         return pd.DataFrame.from_records(rows)
 
     def metrics(self) -> list[str]:
         """The names the store's curve rows record (step, val_loss, ...), sorted."""
-        return sorted(r[0] for r in self._db.execute(
-            "SELECT DISTINCT j.key FROM curve, json_each(curve.metrics) AS j"))
+        names = {r[0] for r in self._db.execute(
+            "SELECT DISTINCT j.key FROM curve, json_each(curve.metrics) AS j "
+            "WHERE json_valid(curve.metrics)")}
+        for (text,) in self._db.execute(  # rows of older stores, with NaN in their text
+                "SELECT metrics FROM curve WHERE NOT json_valid(metrics)"):
+            names.update(curve_row(text))
+        return sorted(names)
 
     def latest(self, metric: str = "val_loss") -> pd.DataFrame:
         """Per run, its latest curve row's ``step`` and ``metric`` (running runs too: the
         sweep writes rows as they come)."""
-        rows = self._db.execute(
-            "SELECT run_id, MAX(step), json_extract(metrics, '$.' || ?) FROM curve "
-            "GROUP BY run_id", (f'"{metric}"',)).fetchall()  # SQLite: the max row's values
+        rows = [(run_id, step, curve_row(text).get(metric, float("nan")))
+                for run_id, step, text in self._db.execute(
+                    "SELECT c.run_id, c.step, c.metrics FROM curve c JOIN "
+                    "(SELECT run_id, MAX(step) AS step FROM curve GROUP BY run_id) AS m "
+                    "ON c.run_id = m.run_id AND c.step = m.step")]
         return pd.DataFrame.from_records(rows, columns=["run_id", "step", metric])
 
     def sweeps(self) -> list[tuple[str, dict]]:

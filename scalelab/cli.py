@@ -12,8 +12,9 @@
     scalelab example-data era5-like DIR   write an ERA5-like netCDF-4 file and zarr store
 
 ``key=value`` overrides change the spec before it is validated: ``width=64``,
-``model.width=64``, ``lr=1e-3``, ``samples=[256,512]`` (a list sweeps it),
-``scalelab.workers=4``; the store records the spec with them.
+``model.width=64``, ``lr=1e-3``, ``samples=[256,512]`` or ``samples=256,512`` (a list
+sweeps it), ``options.path=a.nc`` (a key inside a mapping), ``scalelab.workers=4``,
+``+key=value`` (add) and ``~key`` (delete), as Hydra's; the store records the spec with them.
 
 A user mistake prints one sentence (``scalelab: error: ...``) and exits with 2.
 """
@@ -103,13 +104,15 @@ def _parser() -> argparse.ArgumentParser:
     plan = sweep_sub.add_parser("plan", help="print the expanded runs without running them")
     plan.add_argument("spec", help="sweep spec (YAML)")
     plan.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                      help="changes to the spec, e.g. lr=1e-3 samples=[256,512]")
+                      help="changes to the spec, e.g. lr=1e-3 samples=256,512 "
+                           "options.path=a.nc +seed=1 ~warmup_steps")
     plan.set_defaults(func=_cmd_sweep_plan)
     to_wandb = sweep_sub.add_parser("wandb", help="write the spec as W&B's sweep controller "
                                                   "takes it (without the scalelab section)")
     to_wandb.add_argument("spec", help="sweep spec (YAML)")
     to_wandb.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                          help="changes to the spec, e.g. lr=1e-3 samples=[256,512]")
+                          help="changes to the spec, e.g. lr=1e-3 samples=256,512 "
+                           "options.path=a.nc +seed=1 ~warmup_steps")
     to_wandb.add_argument("-o", "--output", help="YAML file to write (default: print it)")
     to_wandb.set_defaults(func=_cmd_sweep_wandb)
     sweep_run = sweep_sub.add_parser("run", help="run a sweep (resumes where it stopped)")
@@ -182,7 +185,8 @@ def _add_sweep_run_options(parser) -> None:
     parser.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/quickstart.yaml")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="changes to the spec before it is validated: width=64, "
-                             "model.width=64, lr=1e-3, samples=[256,512], scalelab.workers=4")
+                             "model.width=64, lr=1e-3, samples=256,512, options.path=a.nc, "
+                             "scalelab.workers=4, +key=value (add), ~key (delete)")
     parser.add_argument("--store", help="run store path (default: from the spec)")
     parser.add_argument("--workers", type=_int_or_word, help="concurrent runs (default: CPU cores)")
     parser.add_argument("--executor", help="local or ray (overrides the spec)")

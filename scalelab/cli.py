@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="changes to the spec, e.g. lr=1e-3 samples=256,512 "
                            "options.path=a.nc +seed=1 ~warmup_steps")
     to_wandb.add_argument("-o", "--output", help="YAML file to write (default: print it)")
+    to_wandb.add_argument("--store", help="the run store each agent writes (default: the "
+                                          "spec's); $VARS are expanded by each agent, e.g. "
+                                          "'reports/x/agent-$SCALELAB_AGENT/runs.db'")
     to_wandb.set_defaults(func=_cmd_sweep_wandb)
     sweep_run = sweep_sub.add_parser("run", help="run a sweep (resumes where it stopped)")
     _add_sweep_run_options(sweep_run)
@@ -202,7 +205,8 @@ def _add_agent_run(sub) -> None:
     agent.add_argument("spec", help="the sweep spec (YAML) the W&B sweep was exported from")
     agent.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                        help="the trial's values, as wandb agent passes them (${args_no_hyphens})")
-    agent.add_argument("--store", help="run store path (default: from the spec)")
+    agent.add_argument("--store", help="run store path (default: from the spec); $VARS are "
+                                       "expanded from the environment")
     agent.add_argument("--quiet", action="store_true", help="no progress bar")
     agent.set_defaults(func=_cmd_agent_run)
 
@@ -377,12 +381,14 @@ def _cmd_sweep_wandb(args) -> int:
 
     if args.output:
         writable_folder(args.output, "W&B sweep config", "-o")  # before the spec is read
-    text = yaml.safe_dump(wandb_config(load_spec(args.spec, assignments=args.overrides)),
-                          sort_keys=False)
+    spec = load_spec(args.spec, assignments=args.overrides)
+    text = yaml.safe_dump(wandb_config(spec, store=args.store), sort_keys=False)
     if args.output:
         atomic_write_text(args.output, text, "W&B sweep config")
+        where = "" if Path(args.spec).is_absolute() else " in this folder"
         print(f"W&B sweep config: {args.output}  (create the sweep with: wandb sweep "
-              f"{args.output}; then run trials with: wandb agent SWEEP_ID)")
+              f"{args.output}; then run trials{where} with: wandb agent SWEEP_ID; a run "
+              f"store has one writer, so give agents on one machine their own with --store)")
     else:
         print(text, end="")
     return 0
@@ -429,8 +435,10 @@ def _cmd_agent_run(args) -> int:
     ``scalelab run`` would, its W&B run being the one W&B's agent created."""
     from scalelab.sweep import load_spec, run_sweep
 
-    overrides = {"store": ("--store", args.store)} if args.store else {}
-    spec = load_spec(args.spec, overrides=overrides, assignments=args.overrides)
+    store = _expand_variables(args.store, "--store") if args.store else None
+    overrides = {"store": ("--store", store)} if store else {}
+    spec = load_spec(_expand_variables(args.spec, "the spec path"), overrides=overrides,
+                     assignments=args.overrides)
     spec.raw.pop("early_terminate", None)  # W&B's controller applies it to this run
     spec.workers, spec.executor = 1, "local"
     if len(spec) != 1:
@@ -453,6 +461,18 @@ def _cmd_agent_run(args) -> int:
     print(f"trial {run_id}: {counts or 'already in the store'}; run store: {spec.store}")
     _print_first_failure(outcome, spec.store)
     return 0 if not outcome.counts.get("failed") else 1
+
+
+def _expand_variables(text: str, what: str) -> str:
+    """``$NAME``/``${NAME}`` in a path of the agent's command, from its environment."""
+    import re
+
+    for name in re.findall(r"\$\{?(\w+)\}?", text):
+        if name not in os.environ:
+            raise ScalelabError(f"{what} {text!r} names ${name}, which is not set here; set it "
+                                f"for each agent (e.g. {name}=1 wandb agent SWEEP_ID) or give "
+                                f"a path without it.")
+    return os.path.expandvars(text)
 
 
 def _cmd_runs_list(args) -> int:

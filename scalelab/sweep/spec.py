@@ -620,17 +620,23 @@ def refuse_early_terminate(spec: SweepSpec) -> None:
 AGENT_COMMAND = ["${env}", "scalelab", "agent-run"]
 
 
-def wandb_config(spec: SweepSpec) -> dict:
+def wandb_config(spec: SweepSpec, store: str | None = None) -> dict:
     """The spec as W&B's sweep controller takes it: everything but the ``scalelab`` section,
     with the ``program``/``command`` that ``wandb agent`` runs for each trial.
 
     W&B's sweep schema (wandb/sweeps, ``config/schema.json``) allows no top-level keys of
     its own beyond its list, so ``wandb sweep`` with a local controller refuses a file with
     a ``scalelab`` section; ``scalelab sweep wandb SPEC -o FILE`` writes this instead. The
-    expanded runs are the same: grid/random search, distributions, nested parameters.
-    The command is ``scalelab agent-run <SPEC's absolute path> [overrides]
-    ${args_no_hyphens}``: W&B's agent appends the trial's values as ``key=value``, the
-    overrides grammar of ``scalelab run``. A spec's own ``program``/``command`` is kept.
+    expanded runs are the same: grid/random search, distributions, nested parameters
+    (W&B's controller gives a trial a nested group as one mapping, ``model={'width': 8}``,
+    which ``agent-run`` spreads over the group's parameters).
+    The command is ``scalelab agent-run [--store STORE] SPEC [overrides]
+    ${args_no_hyphens}``: SPEC is the path as given (a relative one is found from the
+    folder ``wandb agent`` runs in, so agents on other machines need not share a folder
+    layout), ``store`` each agent's run store (``$VARS`` in it, and in SPEC, are expanded
+    by each agent: ``runs/agent-$SCALELAB_AGENT.db``); W&B's agent appends the trial's
+    values as ``key=value``, the overrides grammar of ``scalelab run``. A spec's own
+    ``program``/``command`` is kept.
     """
     config = {k: v for k, v in spec.raw.items() if k not in ("scalelab", "overrides")}
     config.setdefault("name", spec.name)
@@ -642,8 +648,9 @@ def wandb_config(spec: SweepSpec) -> dict:
             raise SpecError("the spec has no file, and wandb agent's command must name one; "
                             "save it as YAML and export that file.")
         config["program"] = config.get("program", "scalelab")
-        config["command"] = [*AGENT_COMMAND, str(Path(spec.path).absolute()),
-                             *(spec.raw.get("overrides") or []), "${args_no_hyphens}"]
+        config["command"] = [*AGENT_COMMAND, *(["--store", str(store)] if store else []),
+                             str(spec.path), *(spec.raw.get("overrides") or []),
+                             "${args_no_hyphens}"]
     return config
 
 

@@ -234,8 +234,10 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
 
     ``checkpoint_dir``: a folder for this run's checkpoint (None: no checkpointing).
     If it holds a checkpoint of this run, the run resumes from it and returns the
-    same full curve as an uninterrupted run; ``on_row`` then receives only the rows
-    computed in this call. A trunk writes its branch checkpoints there too.
+    same full curve as an uninterrupted run; ``on_row`` then receives the checkpoint's
+    rows again first (so a W&B run resumed in this process logs the whole curve; the
+    store replaces a row it has), then those computed in this call. A run that had
+    ended is handed back without any. A trunk writes its branch checkpoints there too.
 
     ``trunk_dir``: for a branch, its trunk's checkpoint folder; the branch starts
     from the trunk's checkpoint at ``branch_step`` (``info["branched_from_step"]``).
@@ -321,6 +323,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         rows = saved["rows"]
         start_step, running_sum, running_count = saved["step"], saved["running_sum"], saved["running_count"]
         elapsed_before = saved["elapsed_s"]
+        if on_row is not None:  # the curve so far, sent again: a run resumed in a new process
+            for row in rows:   # (its W&B run resumed there too) logs its whole history
+                on_row(row)
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - t0

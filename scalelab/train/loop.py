@@ -128,6 +128,28 @@ def make_model(cfg: RunConfig) -> torch.nn.Module:
                        **options)
 
 
+def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
+             input_shape: tuple | None = None, loss_fn=None) -> dict:
+    """What a run counts, from its config: ``params`` (N, the network :func:`make_model`
+    builds — a stochastic variant's noise input included), ``flops_per_sample`` (the
+    training FLOPs of one sample: one forward per ensemble member under an ensemble loss,
+    one evaluation of the objective for a generative family) and, for a generative
+    family, ``sample_flops``. The training loop and ``scalelab sweep plan`` both count
+    with it, so a plan says what the run will record. ``model``, ``input_shape`` (one LR
+    sample's (C, H, W)) and ``loss_fn`` are built from ``cfg`` when not given."""
+    model = make_model(cfg) if model is None else model
+    if input_shape is None:
+        lr_size = cfg.field_size // cfg.scale
+        input_shape = (channels_of(cfg.field, cfg.options)[0], lr_size, lr_size)
+    loss_fn = make_loss(cfg) if loss_fn is None else loss_fn
+    generative = is_generative(model)
+    members = cfg.ensemble_members if getattr(loss_fn, "needs_ensemble", False) \
+        and not generative else 1
+    return {"params": count_params(model),
+            "flops_per_sample": training_flops(model, tuple(input_shape)) * members,
+            "sample_flops": forward_flops(model, tuple(input_shape)) if generative else None}
+
+
 def make_loss(cfg: RunConfig):
     """The loss of the config; losses that depend on the degradation receive it."""
     accepts = inspect.signature(get_loss).parameters
@@ -273,14 +295,13 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
 
     # model, loss, optimiser
     model = make_model(cfg).to(device, memory_format=memory_format)
-    params = count_params(model)
     loss_fn = make_loss(cfg)
     ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
-    # an ensemble loss runs the network once per member; a generative family, its objective
     generative = is_generative(model)
-    flops_per_sample = training_flops(model, tuple(lr_train.shape[1:])) * (
-        members if ensemble_loss and not generative else 1)
-    sample_flops = forward_flops(model, tuple(lr_train.shape[1:])) if generative else None
+    # an ensemble loss runs the network once per member; a generative family, its objective
+    size = run_size(cfg, model, tuple(lr_train.shape[1:]), loss_fn)
+    params, flops_per_sample, sample_flops = (size["params"], size["flops_per_sample"],
+                                              size["sample_flops"])
     optimizer = make_optimizer(cfg, model)
     forward = compile_model(model) if cfg.compile else model
 

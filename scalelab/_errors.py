@@ -5,7 +5,8 @@ raised as :class:`ScalelabError` with one sentence that says what is wrong and h
 to mend it, before any work starts. The command line prints that sentence alone
 (no traceback) and exits with status 2. Every error here is a ValueError; one about the
 kind of an argument (:class:`InputTypeError`) is a TypeError too. :func:`check_choice` is the one check of a
-named choice, shared by every layer; this module imports nothing.
+named choice, shared by every layer; this module imports nothing (scikit-learn's
+:class:`NotFittedError`, the base of scalelab's, only on first use of that name).
 """
 
 
@@ -43,9 +44,38 @@ class ScalelabWarning(UserWarning):
     (rows dropped from a report, a degenerate ensemble, a fit that ran to a bound)."""
 
 
-class NotFittedError(ScalelabError, AttributeError):
-    """An estimator (a law, a recalibrator) used before ``fit``.
+def _not_fitted_error() -> type:
+    """scalelab's NotFittedError: derived from scikit-learn's when scikit-learn is installed."""
+    import importlib.util
 
-    A ValueError and an AttributeError, as scikit-learn's ``NotFittedError``: ``hasattr(law,
-    "params_")`` is False before ``fit`` and ``except AttributeError`` catches it too.
-    """
+    bases: tuple[type, ...] = (ScalelabError, AttributeError)
+    try:
+        if importlib.util.find_spec("sklearn") is not None:
+            from sklearn.exceptions import NotFittedError as SklearnNotFittedError
+
+            bases = (ScalelabError, SklearnNotFittedError)  # a ValueError, an AttributeError
+    except Exception:  # no scikit-learn, or a broken install: scalelab's own error still works
+        pass
+
+    class NotFittedError(*bases):
+        """An estimator (a law, a recalibrator) used before ``fit``.
+
+        A ValueError and an AttributeError, as scikit-learn's ``NotFittedError``:
+        ``hasattr(law, "params_")`` is False before ``fit`` and ``except AttributeError``
+        catches it too. Where scikit-learn is installed it derives from
+        ``sklearn.exceptions.NotFittedError``, so ``except NotFittedError`` written for
+        scikit-learn's estimators catches scalelab's as well.
+        """
+
+    NotFittedError.__module__ = __name__
+    NotFittedError.__qualname__ = "NotFittedError"
+    return NotFittedError
+
+
+def __getattr__(name: str):
+    # NotFittedError is made on first use (PEP 562): importing scikit-learn costs most of a
+    # second, which ``import scalelab`` and the command line do not pay unless they need it.
+    if name == "NotFittedError":
+        cls = globals()["NotFittedError"] = _not_fitted_error()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,8 +12,9 @@
     scalelab example-data era5-like DIR   write an ERA5-like netCDF-4 file and zarr store
 
 ``key=value`` overrides change the spec before it is validated: ``width=64``,
-``model.width=64``, ``lr=1e-3``, ``samples=[256,512]`` (a list sweeps it),
-``scalelab.workers=4``; the store records the spec with them.
+``model.width=64``, ``lr=1e-3``, ``samples=[256,512]`` or ``samples=256,512`` (a list
+sweeps it), ``options.path=a.nc`` (a key inside a mapping), ``scalelab.workers=4``,
+``+key=value`` (add) and ``~key`` (delete), as Hydra's; the store records the spec with them.
 
 A user mistake prints one sentence (``scalelab: error: ...``) and exits with 2.
 """
@@ -116,14 +117,19 @@ def _parser() -> argparse.ArgumentParser:
     plan = sweep_sub.add_parser("plan", help="print the expanded runs without running them")
     plan.add_argument("spec", help="sweep spec (YAML)")
     plan.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                      help="changes to the spec, e.g. lr=1e-3 samples=[256,512]")
+                      help="changes to the spec, e.g. lr=1e-3 samples=256,512 "
+                           "options.path=a.nc +seed=1 ~warmup_steps")
     plan.set_defaults(func=_cmd_sweep_plan)
     to_wandb = sweep_sub.add_parser("wandb", help="write the spec as W&B's sweep controller "
                                                   "takes it (without the scalelab section)")
     to_wandb.add_argument("spec", help="sweep spec (YAML)")
     to_wandb.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                          help="changes to the spec, e.g. lr=1e-3 samples=[256,512]")
+                          help="changes to the spec, e.g. lr=1e-3 samples=256,512 "
+                           "options.path=a.nc +seed=1 ~warmup_steps")
     to_wandb.add_argument("-o", "--output", help="YAML file to write (default: print it)")
+    to_wandb.add_argument("--store", help="the run store each agent writes (default: the "
+                                          "spec's); $VARS are expanded by each agent, e.g. "
+                                          "'reports/x/agent-$SCALELAB_AGENT/runs.db'")
     to_wandb.set_defaults(func=_cmd_sweep_wandb)
     sweep_run = sweep_sub.add_parser("run", help="run a sweep (resumes where it stopped)")
     _add_sweep_run_options(sweep_run)
@@ -202,7 +208,8 @@ def _add_sweep_run_options(parser) -> None:
     parser.add_argument("spec", help="sweep spec (YAML), e.g. sweeps/quickstart.yaml")
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                         help="changes to the spec before it is validated: width=64, "
-                             "model.width=64, lr=1e-3, samples=[256,512], scalelab.workers=4")
+                             "model.width=64, lr=1e-3, samples=256,512, options.path=a.nc, "
+                             "scalelab.workers=4, +key=value (add), ~key (delete)")
     parser.add_argument("--store", help="run store path (default: from the spec)")
     parser.add_argument("--workers", type=_int_or_word, help="concurrent runs (default: CPU cores)")
     parser.add_argument("--executor", help="local or ray (overrides the spec)")
@@ -218,7 +225,8 @@ def _add_agent_run(sub) -> None:
     agent.add_argument("spec", help="the sweep spec (YAML) the W&B sweep was exported from")
     agent.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                        help="the trial's values, as wandb agent passes them (${args_no_hyphens})")
-    agent.add_argument("--store", help="run store path (default: from the spec)")
+    agent.add_argument("--store", help="run store path (default: from the spec); $VARS are "
+                                       "expanded from the environment")
     agent.add_argument("--quiet", action="store_true", help="no progress bar")
     agent.set_defaults(func=_cmd_agent_run)
 
@@ -406,12 +414,14 @@ def _cmd_sweep_wandb(args) -> int:
 
     if args.output:
         writable_folder(args.output, "W&B sweep config", "-o")  # before the spec is read
-    text = yaml.safe_dump(wandb_config(load_spec(args.spec, assignments=args.overrides)),
-                          sort_keys=False)
+    spec = load_spec(args.spec, assignments=args.overrides)
+    text = yaml.safe_dump(wandb_config(spec, store=args.store), sort_keys=False)
     if args.output:
         atomic_write_text(args.output, text, "W&B sweep config")
+        where = "" if Path(args.spec).is_absolute() else " in this folder"
         print(f"W&B sweep config: {args.output}  (create the sweep with: wandb sweep "
-              f"{args.output}; then run trials with: wandb agent SWEEP_ID)")
+              f"{args.output}; then run trials{where} with: wandb agent SWEEP_ID; a run "
+              f"store has one writer, so give agents on one machine their own with --store)")
     else:
         print(text, end="")
     return 0
@@ -458,8 +468,10 @@ def _cmd_agent_run(args) -> int:
     ``scalelab run`` would, its W&B run being the one W&B's agent created."""
     from scalelab.sweep import load_spec, run_sweep
 
-    overrides = {"store": ("--store", args.store)} if args.store else {}
-    spec = load_spec(args.spec, overrides=overrides, assignments=args.overrides)
+    store = _expand_variables(args.store, "--store") if args.store else None
+    overrides = {"store": ("--store", store)} if store else {}
+    spec = load_spec(_expand_variables(args.spec, "the spec path"), overrides=overrides,
+                     assignments=args.overrides)
     spec.raw.pop("early_terminate", None)  # W&B's controller applies it to this run
     wandb = dict(spec.settings.wandb)
     if len(spec) != 1:
@@ -483,6 +495,18 @@ def _cmd_agent_run(args) -> int:
     print(f"trial {run_id}: {counts or 'already in the store'}; run store: {spec.store}")
     _print_first_failure(outcome, spec.store)
     return 0 if not outcome.counts.get("failed") else 1
+
+
+def _expand_variables(text: str, what: str) -> str:
+    """``$NAME``/``${NAME}`` in a path of the agent's command, from its environment."""
+    import re
+
+    for name in re.findall(r"\$\{?(\w+)\}?", text):
+        if name not in os.environ:
+            raise ScalelabError(f"{what} {text!r} names ${name}, which is not set here; set it "
+                                f"for each agent (e.g. {name}=1 wandb agent SWEEP_ID) or give "
+                                f"a path without it.")
+    return os.path.expandvars(text)
 
 
 def _cmd_runs_list(args) -> int:

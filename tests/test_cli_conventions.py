@@ -46,6 +46,15 @@ def spec_file(tmp_path):
     ("options={path: a.nc, variable: tas}", ["options"], {"path": "a.nc", "variable": "tas"}),
     ("scalelab.wandb.project=p", ["scalelab", "wandb", "project"], "p"),
     ("name=", ["name"], ""),
+    # Hydra's comma list (a sweep over it); commas inside brackets or quotes are kept
+    ("width=4,8", ["width"], [4, 8]),
+    ("lr=1e-3,1e-2", ["lr"], [1e-3, 1e-2]),
+    ("name='a,b'", ["name"], "a,b"),
+    ("options={path: a.nc, variable: tas}", ["options"], {"path": "a.nc", "variable": "tas"}),
+    # what W&B's agent writes for a nested group: Python's repr (None, True, 1e-05)
+    ("model={'depth': 2, 'compile': True, 'x': None, 'lr': 1e-05}", ["model"],
+     {"depth": 2, "compile": True, "x": None, "lr": 1e-05}),
+    ("options.path=/x.nc", ["options", "path"], "/x.nc"),
 ])
 def test_override_grammar(text, key, value):
     assert parse_assignment(text) == (key, value)
@@ -56,6 +65,7 @@ def test_override_grammar(text, key, value):
     ("=4", "is not a KEY=VALUE override"),
     ("model..width=4", "is not a KEY=VALUE override"),
     ("samples=[256,", "is not valid YAML"),
+    ("width=4,", "has an empty item in its comma list"),
 ])
 def test_bad_overrides_are_one_sentence(text, words):
     with pytest.raises(SpecError, match=re.escape(words)):
@@ -213,3 +223,99 @@ def test_sync_finds_the_key_of_wandb_login_in_netrc(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_API_KEY", "b" * 40)
     assert wandb_api_key() == "b" * 40
     assert os.environ["WANDB_API_KEY"] == "b" * 40
+
+
+GRIDDED = {
+    "name": "g", "method": "grid",
+    "parameters": {
+        "model": {"parameters": {"width": {"values": [4, 8]}, "depth": {"value": 1}}},
+        "data": {"parameters": {
+            "field": {"value": "gridded"}, "field_size": {"value": 8}, "scale": {"value": 2},
+            "samples": {"value": 16},
+            "options": {"value": {"path": "data/era5_like.nc", "variable": "t2m",
+                                  "transform": "zscore"}}}},
+        "steps": {"value": 2}},
+}
+
+
+@pytest.fixture
+def gridded_spec(example_data_cwd):
+    """A spec of gridded data (data/era5_like.nc in the working folder) and a copy of the file."""
+    import shutil
+
+    (example_data_cwd / "other").mkdir()
+    shutil.copy(example_data_cwd / "data/era5_like.nc", example_data_cwd / "other/b.nc")
+    path = example_data_cwd / "g.yaml"
+    path.write_text(yaml.safe_dump({**GRIDDED, "scalelab": {"store": "runs.db"}}))
+    return path
+
+
+def test_overrides_reach_keys_inside_a_mapping_value(gridded_spec):
+    """options.path=... (a key inside the options mapping, through the data group) and
+    path=... (the one mapping that holds path) were refused; a comma list sweeps it."""
+    for text in ("options.path=other/b.nc", "data.options.path=other/b.nc", "path=other/b.nc"):
+        spec = load_spec(gridded_spec, assignments=[text])
+        assert {c.options["path"] for c in spec.runs} == {"other/b.nc"}, text
+        assert {c.options["variable"] for c in spec.runs} == {"t2m"}  # the other keys kept
+        assert "options" not in spec.raw["parameters"]  # changed where the spec has it
+    spec = load_spec(gridded_spec, assignments=["options.path=data/era5_like.nc,other/b.nc"])
+    assert sorted((c.width, c.options["path"]) for c in spec.runs) == [
+        (4, "data/era5_like.nc"), (4, "other/b.nc"), (8, "data/era5_like.nc"), (8, "other/b.nc")]
+    spec = load_spec(gridded_spec, assignments=["options.split.train=0.6",
+                                                "options.split.val=0.2", "~options.transform"])
+    assert spec.runs[0].options == {"path": "data/era5_like.nc", "variable": "t2m",
+                                    "split": {"train": 0.6, "val": 0.2}}
+    # a missing file named this way is the spec's sentence, before any run
+    with pytest.raises(SpecError, match=re.escape("gridded data file 'nowhere.nc' does not "
+                                                  "exist")):
+        load_spec(gridded_spec, assignments=["options.path=nowhere.nc"])
+    with pytest.raises(SpecError, match=re.escape("'width.depth=2' sets a key inside width, "
+                                                  "whose value is not a mapping in the spec")):
+        load_spec(gridded_spec, assignments=["width.depth=2"])
+
+
+def test_comma_list_sweeps_and_hydra_add_and_delete(spec_file):
+    spec = load_spec(spec_file, assignments=["width=4,8,16"])
+    assert sorted(c.width for c in spec.runs) == [4, 8, 16]
+    assert spec.raw["parameters"]["model"]["parameters"]["width"] == {"values": [4, 8, 16]}
+    spec = load_spec(spec_file, assignments=["samples=32,64", "lr=1e-3,1e-2"])
+    assert sorted({(c.samples, c.lr) for c in spec.runs}) == [
+        (32, 1e-3), (32, 1e-2), (64, 1e-3), (64, 1e-2)]
+    assert len(spec.runs) == 8  # × the spec's two widths
+    assert load_spec(spec_file, assignments=["scalelab.devices=0,1"]).devices == [0, 1]
+    # +key=value adds a key the spec lacks; ++key=value sets it either way
+    spec = load_spec(spec_file, assignments=["+lr=3e-3", "+scalelab.seed=7", "++samples=32"])
+    assert {c.lr for c in spec.runs} == {3e-3} and {c.samples for c in spec.runs} == {32}
+    assert spec.raw["scalelab"]["seed"] == 7
+    # ~key deletes it (the run takes RunConfig's default); ~key=value only if it is that
+    default = RunConfig().samples
+    for text in ("~samples", "~samples=64", "~parameters.samples"):
+        assert {c.samples for c in load_spec(spec_file, assignments=[text]).runs} == {default}
+    spec = load_spec(spec_file, assignments=["~model.depth", "~scalelab.workers"])
+    assert {c.depth for c in spec.runs} == {RunConfig().depth} and "workers" not in \
+        spec.raw["scalelab"]
+    for text, words in [
+            ("+samples=32", "'+samples=32' adds the parameter samples, which the spec already "
+                            "has; write samples=32 (or ++samples=32) to change it."),
+            ("+scalelab.workers=2", "adds the key scalelab.workers, which the spec already has"),
+            ("~lr", "'~lr' deletes the parameter lr, which the spec does not have."),
+            ("~samples=65", "'~samples=65' deletes the parameter samples only if it is 65, but "
+                            "it is 64; write ~samples to delete it whatever it is."),
+            ("~metric.goal.x", "sets a key inside metric.goal, which is not a mapping"),
+            ("model=3", "model is a group of parameters (depth, width)"),
+            ("path=/x.nc", "path is not a run parameter but a key of options; write "
+                           "options.path=/x.nc."),
+            ("+~x=1", "is not a KEY=VALUE override")]:
+        with pytest.raises(SpecError) as err:
+            load_spec(spec_file, assignments=[text])
+        message = str(err.value)
+        one = message.replace("e.g. ", "")  # one sentence: no full stop before its end
+        assert words in message and one.count(". ") == 0 and "\n" not in message, message
+
+
+def test_a_group_given_as_a_mapping_sets_its_parameters(spec_file):
+    """W&B's agent gives a nested group's values as one mapping: model={'width': 6, ...}."""
+    spec = load_spec(spec_file, assignments=["model={'width': 6, 'depth': 2}"])
+    assert [(c.width, c.depth) for c in spec.runs] == [(6, 2)]
+    assert spec.raw["parameters"]["model"] == {"parameters": {"width": {"value": 6},
+                                                              "depth": {"value": 2}}}

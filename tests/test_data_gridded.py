@@ -399,3 +399,44 @@ def test_a_run_trains_on_predictors_and_static_fields_with_physical_metrics(tmp_
     spec = parse_spec({"parameters": {k: {"value": v} for k, v in cfg.to_dict().items()},
                        "scalelab": {"store": str(tmp_path / "runs.db")}})
     assert int(plan_sweep(spec)["params"].iloc[0]) == result.info["params"]
+
+
+def test_an_xarray_dataset_is_a_source_in_the_api_as_options_path(tmp_path):
+    """``options={"path": ds}`` failed with "File name too long" (the Dataset's repr taken
+    for a path): a Dataset in memory gives the patches its netCDF file gives."""
+    from scalelab.config import RunConfig
+    from scalelab.train import train
+
+    fine = cf_dataset(ny=16, nx=16)
+    coarse = fine[["t2m", "tp"]].coarsen(latitude=2, longitude=2).mean()
+    fine_path = write(fine, tmp_path / "fine.nc", "netcdf4")
+    coarse_path = write(coarse, tmp_path / "coarse.nc", "netcdf3")
+    keys = {"variable": "t2m", "predictors": ["tp"], "transform": "none"}
+    from_file = make_pairs("gridded", 8, 4, 8, 2, options={"path": fine_path, **keys})
+    from_memory = make_pairs("gridded", 8, 4, 8, 2, options={"path": fine, **keys})
+    for a, b in zip(sum(from_file, ()), sum(from_memory, ())):
+        torch.testing.assert_close(a, b)
+    # a paired coarse source in memory too
+    paired = {"path": fine_path, "lr_path": coarse_path, **keys}
+    (lr_file, _), _ = make_pairs("gridded", 8, 4, 8, 2, options=paired)
+    (lr_mem, _), _ = make_pairs("gridded", 8, 4, 8, 2,
+                                options={**paired, "path": fine, "lr_path": coarse})
+    torch.testing.assert_close(lr_mem, lr_file)
+    # GriddedSource(options=...) as GriddedSource(ds, ...); z-scored on the training days
+    source = GriddedSource(options={"path": fine, "variable": "t2m"})
+    train_days = fine.t2m.values[source.blocks_["train"]]
+    assert source.mean_ == pytest.approx(float(train_days.mean()), rel=1e-6)
+    np.testing.assert_allclose(source.samples("val", 4, 8, seed=1).numpy(),
+                               GriddedSource(fine, "t2m").samples("val", 4, 8, seed=1).numpy())
+    # a run in the API, checked and trained on the Dataset
+    cfg = RunConfig(field="gridded", field_size=8, scale=2, width=4, depth=1, samples=8,
+                    val_samples=4, batch_size=4, steps=2, eval_every=2, device="cpu",
+                    options={"path": fine, "variable": "t2m"})
+    assert train(cfg).status == "finished"
+    # what is not a source: one sentence each
+    with pytest.raises(ScalelabError, match=r"^options.path takes a path or an xarray Dataset, "
+                                            r"got a DataArray; give da.to_dataset\(\)"):
+        make_pairs("gridded", 8, 4, 8, 2, options={"path": fine.t2m, "variable": "t2m"})
+    with pytest.raises(ScalelabError, match=r"^options.lr_path must be a path \(a string\) or "
+                                            r"an xarray Dataset, got int\.$"):
+        GriddedSource(fine, "t2m", options={"lr_path": 3})

@@ -17,11 +17,14 @@ in one sentence, never at ``__init__``.
 
 import inspect
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import scalelab
 import scalelab._estimator
 import scalelab.calibration
 import scalelab.laws
@@ -334,3 +337,40 @@ def test_bad_recalibrator_hyper_parameters_are_refused_at_fit(cls, name, value):
 def test_annealing_decay_is_checked():
     with pytest.raises(ScalelabError, match="decay must be a finite number >= 0 and <= 1"):
         fit_law(scalelab.laws.AnnealingLaw(decay=1.5))
+
+
+@pytest.mark.parametrize("cls", [LAWS[0], RECALIBRATORS[0]], ids=lambda c: c.__name__)
+def test_sklearn_not_fitted_error_catches_scalelabs(cls):
+    """``except sklearn.exceptions.NotFittedError`` (what code written for scikit-learn
+    catches) catches scalelab's, with scikit-learn installed."""
+    exceptions = pytest.importorskip("sklearn.exceptions")
+    estimator = cls()
+    for call in _not_fitted_calls(estimator):
+        try:
+            call()
+        except exceptions.NotFittedError as err:
+            assert isinstance(err, NotFittedError) and isinstance(err, ScalelabError)
+        else:
+            raise AssertionError("no error before fit")
+    assert issubclass(scalelab.NotFittedError, exceptions.NotFittedError)
+    assert scalelab.NotFittedError is NotFittedError is scalelab.laws.NotFittedError
+
+
+def test_not_fitted_error_without_sklearn_and_import_stays_cheap():
+    """Without scikit-learn, scalelab's error is still a ValueError and an AttributeError;
+    ``import scalelab`` imports scikit-learn only once the error is asked for."""
+    code = ("import sys\n"
+            "import scalelab\n"
+            "assert 'sklearn' not in sys.modules, 'import scalelab imported scikit-learn'\n"
+            "sys.modules['sklearn'] = None  # as if not installed\n"
+            "from scalelab.laws import PowerLaw\n"
+            "from scalelab import NotFittedError\n"
+            "try:\n"
+            "    PowerLaw().params_\n"
+            "except NotFittedError as err:\n"
+            "    assert isinstance(err, ValueError) and isinstance(err, AttributeError)\n"
+            "    print([c.__module__ for c in type(err).__mro__])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "sklearn" not in done.stdout and "scalelab._errors" in done.stdout

@@ -178,3 +178,59 @@ def test_store_takes_rows_of_running_runs_once_and_ignores_late_ones(tmp_path):
         assert list(curve["val_loss"]) == [1.0, 0.5, 0.4]
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_a_run_resumed_after_sigkill_has_its_whole_history_in_wandb(tmp_path):
+    """The driver is SIGKILLed while a run trains; started again, the run resumes from its
+    checkpoint as the same W&B run (its id), and that run's log — read with W&B's own
+    reader — holds every step the store holds, not only those after the resume."""
+    import signal
+
+    store = tmp_path / "out" / "runs.db"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({
+        "name": "resume", "method": "grid",
+        "parameters": {**TINY, "steps": {"value": 400}, "eval_every": {"value": 50},
+                       "checkpoint_every": {"value": 10}},
+        "scalelab": {"workers": 1, "store": str(store), "wandb": {"project": "resume"}}}))
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true")
+    command = [sys.executable, "-m", "scalelab.cli", "sweep", "run", str(spec), "--quiet"]
+    driver = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    killed_at = 0
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and driver.poll() is None:
+        if store.exists():
+            try:
+                with StoreReader(store) as reader:
+                    curve = reader.curves()
+            except Exception:  # noqa: BLE001 - the driver is creating the store
+                curve = None
+            if curve is not None and not curve.empty and curve["step"].max() >= 100:
+                killed_at = int(curve["step"].max())
+                break
+        time.sleep(0.1)
+    assert driver.poll() is None, "the sweep ended before the kill"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    time.sleep(1.0)  # the orphaned worker notices its driver died and exits
+    assert 100 <= killed_at < 400
+
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    with StoreReader(store) as reader:
+        (run_id,) = reader.runs()["run_id"]
+        info = json.loads(reader._db.execute("SELECT info FROM runs").fetchone()[0])
+        curve = reader.curves(run_id)
+    assert list(curve["step"]) == list(range(0, 401, 50))
+    assert info["resumed_from_step"] >= killed_at  # resumed, not started over
+
+    folders = sorted((store.parent / "wandb").glob(f"offline-run-*-{run_id}"))
+    assert len(folders) == 2  # the killed process's log and the resumed one's: one W&B id
+    history, summary, config, _ = wandb_run(wandb_records(folders[-1]))
+    assert summary["status"] == "finished" and config["run_id"] == run_id
+    assert [int(item["_step"]) for item in history] == list(curve["step"])
+    assert [item["val_loss"] for item in history] == pytest.approx(list(curve["val_loss"]),
+                                                                  rel=1e-12)

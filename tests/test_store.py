@@ -286,3 +286,79 @@ def test_status_and_sweep_are_honoured_by_every_source(tmp_path):
     assert len(scalelab.load_runs(published)) == 2  # no status column: results only
     with pytest.raises(ScalelabError, match="no 'sweep' column"):
         scalelab.load_runs(published, sweep="a")
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "scalelab.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_store_holds_strict_json_and_reads_nan_back(tmp_path):
+    """The step-0 row's NaN train_loss is written as null, which this machine's SQLite
+    (``sqlite3.sqlite_version``) reads with its JSON functions, and read back as NaN."""
+    path = tmp_path / "runs.db"
+    cfgs = _finished_store(path)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM curve WHERE NOT json_valid(metrics)").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM runs WHERE NOT json_valid(info)").fetchone() == (0,)
+    assert db.execute("SELECT json_extract(metrics, '$.train_loss'), json_extract(metrics, "
+                      "'$.val_loss') FROM curve WHERE step=0").fetchall() == [(None, 1.5)] * 2
+    db.close()
+    table = scalelab.load_runs(path)
+    first = table[table["step"] == 0]
+    assert len(first) == 2 and first["train_loss"].isna().all()
+    assert table[table["step"] == 10]["train_loss"].tolist() == [0.9, 0.9]
+    with RunStore(path) as store:  # an infinite value as well: null, read back as NaN
+        store.mark_running(cfgs[0].run_id)
+        store.add_rows(cfgs[0].run_id, [{"step": 20, "val_loss": float("inf"),
+                                         "train_loss": np.float32("nan")}])
+        assert np.isnan(store.latest().set_index("run_id").loc[cfgs[0].run_id, "val_loss"])
+
+
+def _store_with_nan_text(path):
+    """A store as scalelab wrote it before strict JSON: ``NaN`` in the curve's JSON text,
+    and a running run whose latest row is its step-0 row (what live monitoring reads)."""
+    cfgs = [RunConfig(width=w, field_size=16, steps=10) for w in (4, 8)]
+    with RunStore(path) as store:
+        store.add_sweep("s", {"name": "s"}, cfgs)
+    db = sqlite3.connect(path)
+    for cfg, status, rows in ((cfgs[0], "finished", ROWS), (cfgs[1], "running", ROWS[:1])):
+        db.execute("UPDATE runs SET status=?, info=? WHERE run_id=?",
+                   (status, json.dumps({"params": 100 * cfg.width, "wall_time_s": float("nan")}),
+                    cfg.run_id))
+        db.executemany("INSERT INTO curve VALUES (?, ?, ?)",
+                       [(cfg.run_id, r["step"], json.dumps(r)) for r in rows])
+    db.commit()
+    assert db.execute("SELECT count(*) FROM curve WHERE NOT json_valid(metrics)").fetchone() == (2,)
+    db.close()
+    return cfgs
+
+
+def test_a_store_written_with_nan_is_read_by_every_command(tmp_path):
+    """``scalelab runs list`` crashed with "malformed JSON" on such a store (SQLite 3.40)."""
+    path = tmp_path / "runs.db"
+    cfgs = _store_with_nan_text(path)
+    for args in ((), ("--metric", "val_loss"), ("--metric", "train_loss"),
+                 ("--status", "running"), ("--sort=-val_loss",)):
+        listed = _cli("runs", "list", path, *args)
+        assert listed.returncode == 0, listed.stderr
+        assert cfgs[1].run_id in listed.stdout and "malformed" not in listed.stderr
+    line = next(x for x in _cli("runs", "list", path).stdout.splitlines() if cfgs[1].run_id in x)
+    assert [float(v) for v in line.split()[-3:-1]] == [0, 1.5]  # the running run's latest step and val_loss
+    shown = _cli("runs", "show", path, cfgs[1].run_id[:8])
+    assert shown.returncode == 0 and "1.5" in shown.stdout, shown.stderr
+    exported = _cli("runs", "export", path, "-o", tmp_path / "runs.csv")
+    assert exported.returncode == 0, exported.stderr
+    assert pd.read_csv(tmp_path / "runs.csv")["train_loss"].isna().sum() == 2
+    table = scalelab.load_runs(path, status=None)
+    assert table["train_loss"].isna().sum() == 2 and sorted(table["step"]) == [0, 0, 10]
+    # a writer that opens the store rewrites those rows as strict JSON, values unchanged
+    with RunStore(path):
+        pass
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM curve WHERE NOT json_valid(metrics)").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM runs WHERE NOT json_valid(info)").fetchone() == (0,)
+    db.close()
+    again = scalelab.load_runs(path, status=None)
+    curve = ["run_id", "step", "samples_seen", "flops", "train_loss", "val_loss"]
+    pd.testing.assert_frame_equal(again[curve], table[curve])

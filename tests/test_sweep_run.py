@@ -215,3 +215,28 @@ def test_store_given_as_foreign_file_is_untouched_by_a_sweep(tmp_path):
     assert store.read_bytes() == before
     assert not (store.parent / "checkpoints").exists()
 
+
+
+def test_plan_gives_the_params_and_flops_the_runs_record(tmp_path):
+    """`scalelab sweep plan` counted a stochastic ensemble without its noise input and its
+    members' forwards (quickstart: N 898–14,080 and 3.06e11 FLOP planned, 925–14,224 and
+    7.76e11 trained); it counts with the training loop's own function now."""
+    from scalelab.sweep import load_spec, run_sweep
+    from scalelab.sweep.plan import plan_sweep
+
+    spec_path, store = write_spec(tmp_path, {
+        "width": {"values": [3, 6]}, "loss_variant": {"values": ["mse", "crps_fair"]},
+        "ensemble_members": {"value": 4}, "steps": {"value": 2}, "eval_every": {"value": 2}})
+    spec = load_spec(spec_path)
+    plan = plan_sweep(spec).set_index("run_id")
+    assert run_sweep(spec, progress=False, tracking=False).counts == {"finished": 4}
+    table = scalelab.load_runs(store)
+    final = table[table["step"] == 2].set_index("run_id")
+    assert sorted(final.index) == sorted(plan.index)
+    assert (plan["params"] == final.loc[plan.index, "params"]).all()
+    np.testing.assert_allclose(plan["flops"], final.loc[plan.index, "flops"], rtol=1e-12)
+    # the same stochastic network for both losses; the fair CRPS runs its 4 members
+    for width, runs in plan.groupby("width"):
+        by_loss = runs.set_index("loss_variant")
+        assert by_loss.loc["mse", "params"] == by_loss.loc["crps_fair", "params"]
+        assert by_loss.loc["crps_fair", "flops"] == 4 * by_loss.loc["mse", "flops"]

@@ -197,3 +197,23 @@ def test_compiled_run_gives_the_eager_curve():
     eager, compiled = train(TINY), train(replace(TINY, compile=True))
     assert compiled.status == "finished"
     np.testing.assert_allclose(curve(compiled)["val_mse"], curve(eager)["val_mse"], rtol=1e-4)
+
+
+def test_a_resumed_run_sends_its_curve_so_far_again_before_the_new_rows(tmp_path):
+    """What a W&B run resumed in a new process needs to hold the whole history."""
+    cfg = replace(TINY, checkpoint_every=5)
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_step_8(row):
+        if row["step"] == 8:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, on_row=stop_after_step_8, checkpoint_dir=tmp_path)
+    seen = []
+    resumed = train(cfg, on_row=seen.append, checkpoint_dir=tmp_path)
+    assert resumed.info["resumed_from_step"] == 5
+    assert [r["step"] for r in seen] == [r["step"] for r in resumed.rows]  # each once, in order
+    assert seen == resumed.rows

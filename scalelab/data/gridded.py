@@ -189,7 +189,12 @@ class GriddedSource:
             values.setdefault("variable", name)
             source = source.to_dataset(name=values["variable"]) if source.name is None \
                 else source.to_dataset()
-        opts = parse_options(values)
+        if source is None:  # GriddedSource(options={"path": "a.nc" or ds, "variable": ...})
+            source = values.get("path")
+            if source is None:
+                raise ScalelabError("GriddedSource needs its data: a path, an xarray Dataset "
+                                    "or a DataArray as its first argument or options.path.")
+        opts = parse_options({**values, "path": None})
         if isinstance(source, (str, os.PathLike)):
             from scalelab.data.options import layout_for
 
@@ -197,10 +202,10 @@ class GriddedSource:
         if not isinstance(source, xr.Dataset):
             raise ScalelabError(f"gridded data must be a path, an xarray Dataset or a DataArray, "
                                 f"got {type(source).__name__}.")
-        from scalelab.data.cf import open_dataset
+        from scalelab.data.options import open_source
 
-        static = open_dataset(opts.static_path) if opts.static_path else None
-        coarse = open_dataset(opts.lr_path) if opts.lr_path else None
+        static = open_source(opts.static_path) if opts.static_path else None
+        coarse = open_source(opts.lr_path) if opts.lr_path else None
         return build_layout(source, opts, static, coarse)
 
     # --- statistics ---------------------------------------------------------------------

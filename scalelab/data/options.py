@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +36,49 @@ TRANSFORMS = ("zscore", "log1p", "none")
 NAN_POLICIES = ("mask", "skip", "error")
 SPLITS = ("train", "val", "test")
 DEFAULT_FRACTIONS = (0.7, 0.15, 0.15)
+SOURCE_KEYS = ("path", "static_path", "lr_path")  # a file, or an xarray Dataset in memory
+
+# An xarray Dataset given in place of a path (``options={"path": ds}``, from the Python
+# API) is named by a token that stands for it wherever a path string goes (the typed
+# options, the readers' cache keys). The table holds it weakly: a cached layout or
+# reader holds the Dataset itself, so a token in a cache key always names that Dataset.
+_IN_MEMORY: "weakref.WeakValueDictionary[str, object]" = weakref.WeakValueDictionary()
+_TOKEN = "<xarray.Dataset in memory "
+
+
+def _is_xarray(value, kind: str = "Dataset") -> bool:
+    xr = sys.modules.get("xarray")  # an xarray object exists only once xarray is imported
+    return xr is not None and isinstance(value, getattr(xr, kind))
+
+
+def source_name(value, key: str = "path") -> str | None:
+    """``options[key]`` as a string: a path as given, an xarray Dataset as its token."""
+    if value is None:
+        return None
+    if isinstance(value, (str, os.PathLike)):
+        return str(value)
+    if _is_xarray(value):
+        token = f"{_TOKEN}{id(value):x}>"
+        _IN_MEMORY[token] = value
+        return token
+    if _is_xarray(value, "DataArray"):
+        raise ScalelabError(f"options.{key} takes a path or an xarray Dataset, got a DataArray; "
+                            f"give da.to_dataset() (or GriddedSource(da)).")
+    raise ScalelabError(f"options.{key} must be a path (a string) or an xarray Dataset, got "
+                        f"{type(value).__name__}.")
+
+
+def open_source(name: str):
+    """The Dataset that ``name`` (from :func:`source_name`) stands for, opened lazily."""
+    if name.startswith(_TOKEN):
+        dataset = _IN_MEMORY.get(name)
+        if dataset is None:  # the caller let go of it: it can no longer be read
+            raise ScalelabError("an xarray Dataset given as options.path is no longer in "
+                                "memory; keep a reference to it while it is used.")
+        return dataset
+    from scalelab.data.cf import open_dataset
+
+    return open_dataset(name)
 
 
 @dataclass(frozen=True)
@@ -83,7 +128,8 @@ def _names(value, key: str) -> tuple[str, ...]:
 def parse_options(options: dict | None) -> DataOptions:
     """Type-check the data keys of ``options`` (no file is opened)."""
     options = options or {}
-    for key in ("path", "variable", "static_path", "lr_path", "split_dim"):
+    sources = {key: source_name(options.get(key), key) for key in SOURCE_KEYS}
+    for key in ("variable", "split_dim"):
         value = options.get(key)
         if value is not None and not isinstance(value, (str, os.PathLike)):
             raise ScalelabError(f"options.{key} must be a string, got {value!r}.")
@@ -139,12 +185,11 @@ def parse_options(options: dict | None) -> DataOptions:
         raise ScalelabError(f"options.color must be true or false, got {color!r}.")
     images = options.get("images")
     return DataOptions(
-        path=None if options.get("path") is None else str(options["path"]),
+        path=sources["path"],
         variable=options.get("variable"),
         predictors=_names(options.get("predictors"), "predictors"),
         static=_names(options.get("static"), "static"),
-        static_path=None if options.get("static_path") is None else str(options["static_path"]),
-        lr_path=None if options.get("lr_path") is None else str(options["lr_path"]),
+        static_path=sources["static_path"], lr_path=sources["lr_path"],
         transform=transform, split=split, split_dim=options.get("split_dim"), nan=nan,
         lat_weighting=str(lat_weighting).lower(), stats_fields=stats_fields,
         images=None if images is None else _names(images, "images"), color=color,
@@ -449,8 +494,8 @@ def coarse_positions(layout: Layout, scale: int) -> tuple[np.ndarray, np.ndarray
 
 
 def _stamp(path: str | None):
-    if path is None:
-        return None
+    if path is None or path.startswith(_TOKEN):
+        return path
     p = Path(path)
     try:
         st = p.stat()
@@ -462,8 +507,9 @@ def _stamp(path: str | None):
 def data_key(field: str, options: dict | None) -> str:
     """A hashable key of the data keys of ``options`` (the other keys do not change the data)."""
     options = options or {}
-    return json.dumps({"field": field, **{k: options[k] for k in DATA_KEYS if k in options}},
-                      sort_keys=True, default=str)
+    values = {k: source_name(options[k], k) if k in SOURCE_KEYS else options[k]
+              for k in DATA_KEYS if k in options}
+    return json.dumps({"field": field, **values}, sort_keys=True, default=str)
 
 
 def layout_for(field: str, options: dict | None) -> Layout:
@@ -474,19 +520,17 @@ def layout_for(field: str, options: dict | None) -> Layout:
         opts = DataOptions(**{**opts.__dict__, "path": str(example_path(record.example)),
                               "variable": opts.variable or record.variable})
     elif opts.path is None:
-        raise ScalelabError(f"field {field!r} needs options.path (a netCDF file or zarr store) "
-                            "and options.variable.")
+        raise ScalelabError(f"field {field!r} needs options.path (a netCDF file, a zarr store "
+                            f"or an xarray Dataset) and options.variable.")
     stamps = tuple(_stamp(p) for p in (opts.path, opts.static_path, opts.lr_path))
     return _layout_cached(opts, stamps)
 
 
 @functools.lru_cache(maxsize=16)
 def _layout_cached(opts: DataOptions, stamps) -> Layout:
-    from scalelab.data.cf import open_dataset
-
-    dataset = open_dataset(opts.path)
-    static = open_dataset(opts.static_path) if opts.static_path else None
-    coarse = open_dataset(opts.lr_path) if opts.lr_path else None
+    dataset = open_source(opts.path)
+    static = open_source(opts.static_path) if opts.static_path else None
+    coarse = open_source(opts.lr_path) if opts.lr_path else None
     return build_layout(dataset, opts, static, coarse)
 
 

@@ -7,6 +7,13 @@ A run store is one SQLite file, the source of truth of a sweep (the writer is
 failure) and ``curve`` (one row per run × evaluation step, the metrics as JSON).
 The schema and its migrations are declared here, once, for the reader and the writer.
 
+Every JSON text in a store is strict JSON (:func:`to_json`): a value that is not a
+finite number (a step-0 ``train_loss`` of NaN, an infinite loss) is written as
+``null`` and read back as NaN, since SQLite's JSON functions (``json_extract``,
+``json_each``) refuse ``NaN``/``Infinity`` as malformed JSON. Stores written before
+that, with ``NaN`` in their text, are still read by every command: the reader parses
+those rows in Python, and a writer that opens such a store rewrites them.
+
 A reader opens the file read-only (``mode=ro``, ``query_only``): in WAL mode it never
 blocks the sweep writing the store, and it reads the last committed state. A file
 that is not a scalelab store (a foreign SQLite file, a corrupted one, a text file)
@@ -27,6 +34,8 @@ that is full or a file-size limit (``ulimit -f``) get their own sentences
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import os
 import re
 import sqlite3
@@ -68,7 +77,7 @@ MIGRATIONS = {
         # fill the new columns from what version 1 kept in info
         "UPDATE runs SET host = json_extract(info, '$.host'), "
         "device = json_extract(info, '$.device'), "
-        "versions = json_extract(info, '$.versions')"],
+        "versions = json_extract(info, '$.versions') WHERE json_valid(info)"],
 }
 
 
@@ -153,6 +162,36 @@ def _json_kind(value) -> str:
         type(value), "number")
 
 
+def _finite(value):
+    """``value`` with every number that is not finite (NaN, ±inf) replaced by None."""
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral) \
+            and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(value, **kwargs) -> str:
+    """Strict JSON text for the store: NaN and ±inf become ``null`` (read back as NaN), so
+    SQLite's JSON functions accept every row."""
+    return json.dumps(_finite(value), allow_nan=False, **kwargs)
+
+
+def _nans(values: dict) -> dict:
+    """A curve row's metrics with ``null`` (a value that was not finite) as NaN."""
+    return {key: float("nan") if value is None else value for key, value in values.items()}
+
+
+def curve_row(text: str) -> dict:
+    """A curve row's metrics from the store's JSON text: ``null`` (a value that was not
+    finite) as NaN; the ``NaN``/``Infinity`` of stores written before strict JSON too."""
+    return {key: float("nan") if value is None else value
+            for key, value in json.loads(text).items()}
+
+
 class StoreReader:
     """A run store opened for reading only: ``StoreReader(path)``; a context manager."""
 
@@ -232,8 +271,8 @@ class StoreReader:
         query, args = "SELECT run_id, metrics FROM curve", ()
         if run_id is not None:
             query, args = query + " WHERE run_id=?", (run_id,)
-        rows = [{"run_id": rid, **read_json(self.path, metrics,
-                                            f"curve.metrics of run {rid} at step {step}")}
+        rows = [{"run_id": rid, **_nans(read_json(self.path, metrics,
+                                                  f"curve.metrics of run {rid} at step {step}"))}
                 for rid, step, metrics in self._db.execute(
                     query.replace("run_id, metrics", "run_id, step, metrics")
                     + " ORDER BY run_id, step", args)]
@@ -253,8 +292,9 @@ class StoreReader:
         rows = []
         for rid, step, metrics in self._db.execute(  # SQLite: the max row's values
                 "SELECT run_id, MAX(step), metrics FROM curve GROUP BY run_id"):
-            values = read_json(self.path, metrics, f"curve.metrics of run {rid} at step {step}")
-            rows.append((rid, step, values.get(metric)))
+            values = _nans(read_json(self.path, metrics,
+                                     f"curve.metrics of run {rid} at step {step}"))
+            rows.append((rid, step, values.get(metric, float("nan"))))
         return pd.DataFrame.from_records(rows, columns=["run_id", "step", metric])
 
     def sweeps(self) -> list[tuple[str, dict]]:

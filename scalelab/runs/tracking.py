@@ -6,7 +6,11 @@ with the device the run actually uses (not ``auto``), every evaluation row as it
 computed (so W&B's ``_runtime`` and step timestamps are the run's own), W&B's system
 metrics (CPU, memory, GPU, sampled by W&B's service every 15 s), and at the end its
 status in the summary: ``finished``, ``diverged`` with ``diverged_step``, or
-``failed`` with the error (the W&B run then exits with code 1). It is offline
+``failed`` with the error (the W&B run then exits with code 1). A run resumed after a
+kill is the same W&B run (its id is the run's, ``resume="allow"``), and the training
+loop sends its curve so far again first, so the W&B run that the resumed process logs
+holds the whole history (offline: its new folder; online: the steps W&B already has
+are kept and the rest appended). It is offline
 unless an API key is set. The run store stays the source of truth: a tracking
 failure is a warning, never a lost run. With ``WANDB_API_KEY`` set but the server
 unreachable, ``wandb.init`` blocks for its ``init_timeout`` and raises; the worker
@@ -112,7 +116,9 @@ class LiveRun:
 
     def __init__(self, run, mode: str):
         self.run, self.mode = run, mode
-        self.last_step = -1
+        # a run resumed online continues at W&B's next step; the steps it holds are kept
+        self.last_step = int(getattr(run, "step", 0) or 0) - 1 if getattr(run, "resumed", False) \
+            else -1
 
     @classmethod
     def start(cls, settings: dict | None, config: dict, run_id: str, notify=None):

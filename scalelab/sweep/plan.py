@@ -3,7 +3,9 @@
 For every expanded run: its id, the swept values, the model's exact parameter count
 N and the training compute C = 3 × forward FLOPs per sample × samples seen
 (forward + backward ≈ 3 × forward, Kaplan et al. 2020 §2.1), samples seen being
-steps × batch_size — the same convention as the curve rows of ``scalelab.train``.
+steps × batch_size — counted by :func:`scalelab.train.loop.run_size`, the function the
+training loop counts with, so the plan gives what the runs will record (a stochastic
+ensemble's noise input in N, its members' forwards under an ensemble loss in C).
 Models are built once per distinct architecture on the CPU (no training).
 
 Data budgets from one trunk (:mod:`scalelab.sweep.branches`): each row says its
@@ -25,27 +27,27 @@ def plan_sweep(spec) -> pd.DataFrame:
     """One row per run of ``spec``: run_id, role, config fields, params, flops_per_sample,
     flops (from step 0) and flops_spent (a branch: from its branch step).
 
-    ``flops_per_sample`` is the training forward of one sample (for a generative family,
-    one evaluation of its training objective, :func:`scalelab.models.training_flops`),
-    so ``flops`` = 3 × it × samples seen, as the training loop counts.
+    ``flops_per_sample`` is the training forward of one sample (one per member under an
+    ensemble loss; for a generative family, one evaluation of its training objective,
+    :func:`scalelab.models.training_flops`), so ``flops`` = 3 × it × samples seen, as the
+    training loop counts (both through :func:`scalelab.train.loop.run_size`).
     """
     from scalelab.data.options import channels_of
     from scalelab.models.names import family_options
-    from scalelab.models import build_model, count_params, training_flops
+    from scalelab.train.loop import run_size
 
     sizes: dict = {}
     rows = []
     for cfg in spec.runs:
-        in_channels, channels = channels_of(cfg.field, cfg.options)  # predictors, static, RGB
-        options = family_options(cfg.family, cfg.options)
-        arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size, in_channels, channels,
-                json.dumps(options, sort_keys=True, default=str))
+        # what decides N and the FLOPs: the network (with its stochastic variant's noise
+        # input), its input channels, and the ensemble a loss runs it for
+        arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size,
+                channels_of(cfg.field, cfg.options), cfg.ensemble_members, cfg.loss_variant,
+                json.dumps(family_options(cfg.family, cfg.options), sort_keys=True,
+                           default=str))
         if arch not in sizes:
-            model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale, channels=channels,
-                                in_channels=in_channels, **options)
-            lr_size = cfg.field_size // cfg.scale
-            sizes[arch] = (count_params(model),
-                           training_flops(model, (in_channels, lr_size, lr_size)))
+            size = run_size(cfg)  # as the training loop counts
+            sizes[arch] = (size["params"], size["flops_per_sample"])
         params, flops_per_sample = sizes[arch]
         own_steps = cfg.steps - (cfg.branch_step if cfg.role == "branch" else 0)
         rows.append({"run_id": cfg.run_id, "role": cfg.role, **cfg.to_dict(), "params": params,

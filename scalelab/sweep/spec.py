@@ -15,12 +15,17 @@ declared, with the run's own settings, in :mod:`scalelab.config`
 is validated (``overrides=``), so a bad one gets the same sentence as a bad file. ``result`` says what the laws fit
 (``final``: each run's last value; ``best``: its lowest over the curve, as early
 stopping keeps).
-So are ``key=value`` assignments (:func:`apply_assignments`): ``width=64`` or
-``model.width=64`` (a parameter, through its groups) fixes a parameter,
-``samples=[256,512]`` sweeps it over a list, ``scalelab.workers=4`` or
-``metric.name=val_crps`` sets any other key; values are read as YAML (``1e-3``,
-``true``, ``[a, b]``). The spec as run — assignments applied, and listed under
-``overrides`` — is what the store records.
+So are ``key=value`` assignments (:func:`apply_assignments`), with Hydra's grammar:
+``width=64`` or ``model.width=64`` (a parameter, through its groups) fixes a parameter,
+``samples=[256,512]`` or ``samples=256,512`` (Hydra's comma list) sweeps it over a list,
+``options.path=a.nc`` sets a key inside a mapping-valued parameter (``path=a.nc`` too,
+where one parameter's mapping holds ``path``), ``model={width: 8, depth: 2}`` sets a
+group's parameters (what W&B's agent passes for a nested group), ``scalelab.workers=4``
+or ``metric.name=val_crps`` sets any other key; ``+key=value`` adds a key the spec does
+not have (refused if it has), ``++key=value`` sets it either way, ``~key`` deletes it
+(``~key=value``: only if that is its value). Values are read as YAML (``1e-3``,
+``true``, ``[a, b]``), or as the Python literal W&B's agent writes. The spec as run —
+assignments applied, and listed under ``overrides`` — is what the store records.
 
 ``scalelab sweep wandb`` writes the spec as W&B's sweep controller takes it, with a
 ``program``/``command`` that makes ``wandb agent`` run each trial as ``scalelab
@@ -46,6 +51,7 @@ naming the file and the key.
 
 from __future__ import annotations
 
+import ast
 import copy
 import itertools
 import math
@@ -124,25 +130,105 @@ def load_spec(path: str | Path, overrides: dict[str, tuple[str, Any]] | None = N
 
 
 def parse_assignment(text: str, source: str = "the command line") -> tuple[list[str], Any]:
-    """``"model.width=64"`` → (``["model", "width"]``, 64): a dotted key and a YAML value."""
+    """``"model.width=64"`` → (``["model", "width"]``, 64): a dotted key and a YAML value
+    (``4,8``, Hydra's sweep over a list, → ``[4, 8]``)."""
     key, sep, value = text.partition("=")
+    parts = _key_parts(key, sep, text, source)
+    return parts, _parse_value(value, parts, text, source)
+
+
+def parse_override(text: str, source: str = "the command line") -> tuple[str, list[str], Any]:
+    """An override with Hydra's prefixes: ``("", key, value)`` for ``key=value``, ``"+"``
+    for ``+key=value`` (add a key the spec lacks), ``"++"`` for ``++key=value`` (set it
+    whether or not the spec has it), ``"~"`` for ``~key`` or ``~key=value`` (delete it;
+    the value, when given, must be the spec's); ``_ANY`` stands for a missing value."""
+    for op in ("++", "+", "~"):
+        if text.startswith(op):
+            break
+    else:
+        return ("", *parse_assignment(text, source))
+    body = text[len(op):]
+    if op == "~" and "=" not in body:
+        return op, _key_parts(body, "=", text, source), _ANY
+    key, sep, value = body.partition("=")
+    parts = _key_parts(key, sep, text, source)
+    return op, parts, _parse_value(value, parts, text, source)
+
+
+_ANY = object()  # ``~key``: delete whatever value the key has
+
+
+def _key_parts(key: str, sep: str, text: str, source: str) -> list[str]:
     parts = key.strip().split(".")
-    if not sep or not all(p.strip() for p in parts):
+    if not sep or not all(p.strip() for p in parts) or key.strip()[:1] in "+~":
         raise SpecError(f"{source}: {text!r} is not a KEY=VALUE override; write e.g. "
-                        f"width=64, model.width=64, lr=1e-3 or samples=[256,512].")
+                        f"width=64, model.width=64, options.path=a.nc, width=4,8, "
+                        f"+key=value or ~key.")
+    return [p.strip() for p in parts]
+
+
+def _parse_value(value: str, parts: list[str], text: str, source: str) -> Any:
+    """An override's value: YAML (or the Python literal W&B's agent writes for a nested
+    group, ``{'depth': 2, 'flag': True}``); a comma outside brackets and quotes makes a list
+    (Hydra's ``width=4,8``)."""
+    items = _split_commas(value)
+    if len(items) > 1:
+        if not all(item.strip() for item in items):
+            raise SpecError(f"{source}: {text!r} has an empty item in its comma list; write "
+                            f"e.g. {'.'.join(parts)}=4,8.")
+        return [_parse_one(item, parts, text, source) for item in items]
+    return _parse_one(value, parts, text, source)
+
+
+def _split_commas(value: str) -> list[str]:
+    items, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(value):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "," and depth == 0:
+            items.append(value[start:i])
+            start = i + 1
+    return items + [value[start:]]
+
+
+def _parse_one(value: str, parts: list[str], text: str, source: str) -> Any:
+    if not value.strip():
+        return ""
+    if value.strip()[:1] in "[{":
+        try:  # what W&B's agent writes for a nested group or a list: Python's repr
+            parsed = ast.literal_eval(value.strip())
+            if isinstance(parsed, (dict, list)):
+                return parsed
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            pass
     try:  # the spec's own loader: a key twice ({a: 1, a: 2}) and tags refused here too
-        parsed = yaml.load(value, Loader=guards._SpecLoader) if value.strip() else ""  # noqa: S506
+        parsed = yaml.load(value, Loader=guards._SpecLoader)  # noqa: S506
     except RecursionError:
-        raise SpecError(f"{source}: the value of {key.strip()} nests lists or mappings too "
-                        f"deeply to read (more than {guards.MAX_DEPTH} levels are refused); "
-                        f"write flat values.") from None
+        raise SpecError(f"{source}: the value of {'.'.join(parts)} nests lists or mappings "
+                        f"too deeply to read (more than {guards.MAX_DEPTH} levels are "
+                        f"refused); write flat values.") from None
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or "invalid YAML"
-        raise SpecError(f"{source}: the value of {key.strip()} in {text!r} is not valid YAML "
-                        f"({problem}); quote it or fix it, e.g. samples=[256,512].") from None
-    if isinstance(parsed, str) and _NUMBER.fullmatch(parsed.strip()):
-        parsed = float(parsed)  # YAML 1.1 reads 1e-3 as text; YAML 1.2 and W&B read a number
-    return [p.strip() for p in parts], parsed
+        raise SpecError(f"{source}: the value of {'.'.join(parts)} in {text!r} is not valid "
+                        f"YAML ({problem}); quote it or fix it, e.g. samples=[256,512].") from None
+    return _numbers(parsed)
+
+
+def _numbers(value: Any) -> Any:
+    """YAML 1.1 reads 1e-3 as text; YAML 1.2 and W&B read a number."""
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    return value
 
 
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -159,7 +245,7 @@ def apply_assignments(raw: Any, assignments: list[str], source: str = "the spec"
         raise SpecError(f"{source}: overrides must be a list of KEY=VALUE texts, got {given!r}.")
     raw = copy.deepcopy(raw)
     for text in assignments:
-        parts, value = parse_assignment(text, source)
+        op, parts, value = parse_override(text, source)
         if parts[0] == "overrides":  # scalelab's record of the assignments themselves
             raise SpecError(f"{source}: {text!r}: overrides is scalelab's record of the "
                             f"command line's KEY=VALUE changes and cannot be set; give the "
@@ -167,53 +253,201 @@ def apply_assignments(raw: Any, assignments: list[str], source: str = "the spec"
         if parts[0] == "parameters":
             parts = parts[1:] or parts
         if parts[0] in TOP_KEYS - {"parameters"}:
-            _set_key(raw, parts, value, text, source)
+            _set_key(raw, parts, op, value, text, source)
         else:
             if not isinstance(raw.get("parameters"), dict):
                 raw["parameters"] = {}
-            _set_parameter(raw["parameters"], parts, value, text, source)
+            _set_parameter(raw["parameters"], parts, op, value, text, source)
     raw["overrides"] = list(raw.get("overrides") or []) + list(assignments)
     return raw
 
 
-def _set_key(raw: dict, parts: list[str], value, text: str, source: str) -> None:
+def _edit(container: dict, key: str, op: str, value, text: str, source: str, what: str) -> bool:
+    """Apply ``+``/``~`` to ``container[key]`` (checked as Hydra does); True when done."""
+    if op == "+" and key in container:
+        raise SpecError(f"{source}: {text!r} adds {what}, which the spec already has; write "
+                        f"{text[1:]} (or +{text}) to change it.")
+    if op != "~":
+        return False
+    if key not in container:
+        raise SpecError(f"{source}: {text!r} deletes {what}, which the spec does not have.")
+    if value is not _ANY and container[key] != value:
+        def shown(entry):  # a parameter's {value: x} as x
+            return entry["value"] if isinstance(entry, dict) and list(entry) == ["value"] \
+                else entry
+
+        raise SpecError(f"{source}: {text!r} deletes {what} only if it is {shown(value)!r}, "
+                        f"but it is {shown(container[key])!r}; write "
+                        f"{text.partition('=')[0]} to delete it whatever it is.")
+    del container[key]
+    return True
+
+
+def _set_key(raw: dict, parts: list[str], op: str, value, text: str, source: str) -> None:
     target = raw
     for i, part in enumerate(parts[:-1]):
         nxt = target.get(part)
         if nxt is None:
+            if op == "~":
+                raise SpecError(f"{source}: {text!r} deletes {'.'.join(parts)}, which the "
+                                f"spec does not have.")
             nxt = target[part] = {}
         if not isinstance(nxt, dict):
             raise SpecError(f"{source}: {text!r} sets a key inside {'.'.join(parts[:i + 1])}, "
                             f"which is not a mapping in the spec.")
         target = nxt
-    target[parts[-1]] = value
+    if not _edit(target, parts[-1], op, value, text, source, f"the key {'.'.join(parts)}"):
+        target[parts[-1]] = value
+
+
+def _is_group(entry) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("parameters"), dict)
 
 
 def _find_parameter(params: dict, name: str, path: tuple = ()) -> tuple | None:
     for key, entry in params.items():
-        if key == name and not (isinstance(entry, dict) and "parameters" in entry):
+        if key == name and not _is_group(entry):
             return (*path, key)
-        if isinstance(entry, dict) and isinstance(entry.get("parameters"), dict):
+        if _is_group(entry):
             found = _find_parameter(entry["parameters"], name, (*path, key))
             if found:
                 return found
     return None
 
 
-def _set_parameter(params: dict, parts: list[str], value, text: str, source: str) -> None:
-    """Set a run parameter to ``{value: v}`` (``{values: [...]}`` for a list), where the
-    spec has it (through its groups), else at the top of ``parameters``."""
-    path = parts if len(parts) > 1 else list(_find_parameter(params, parts[0]) or parts)
+def _mappings(entry) -> list[dict]:
+    """The mappings a mapping-valued parameter (``options``) holds: its value, or each of
+    its values."""
+    if not isinstance(entry, dict):
+        return []
+    if isinstance(entry.get("value"), dict):
+        return [entry["value"]]
+    values = entry.get("values")
+    if isinstance(values, list) and values and all(isinstance(v, dict) for v in values):
+        return values
+    return []
+
+
+def _holders(params: dict, key: str, path: tuple = ()) -> list[tuple]:
+    """Paths of the mapping-valued parameters that hold ``key`` (``path`` in options)."""
+    found = []
+    for name, entry in params.items():
+        if _is_group(entry):
+            found += _holders(entry["parameters"], key, (*path, name))
+        elif any(key in m for m in _mappings(entry)):
+            found.append((*path, name))
+    return found
+
+
+MAPPING_PARAMETERS = ("options",)  # run parameters whose value is a mapping of keys
+
+
+def _group_at(params: dict, path, text: str, source: str) -> dict:
+    """The ``parameters`` of the group at ``path`` (one sentence when there is none)."""
     target = params
-    for i, group in enumerate(path[:-1]):
+    for i, group in enumerate(path):
         entry = target.get(group)
-        if not (isinstance(entry, dict) and isinstance(entry.get("parameters"), dict)):
-            groups = [k for k, e in target.items() if isinstance(e, dict) and "parameters" in e]
+        if not _is_group(entry):
+            groups = [k for k, e in target.items() if _is_group(e)]
             raise SpecError(f"{source}: {text!r}: the spec has no parameter group "
                             f"{'.'.join(path[:i + 1])!r} (groups: {', '.join(groups) or 'none'}); "
-                            f"write {path[-1]}={text.partition('=')[2]} instead.")
+                            f"write {text.partition('=')[0].split('.')[-1]}="
+                            f"{text.partition('=')[2]} instead.")
         target = entry["parameters"]
-    target[path[-1]] = {"values": value} if isinstance(value, list) else {"value": value}
+    return target
+
+
+def _set_parameter(params: dict, parts: list[str], op: str, value, text: str,
+                   source: str) -> None:
+    """Change a run parameter where the spec has it (through its groups), else at the top of
+    ``parameters``: ``{value: v}``, ``{values: [...]}`` for a list (a sweep), a mapping given
+    to a group spread over its parameters (W&B's agent gives ``model={'depth': 2}``), a key
+    inside a mapping-valued parameter (``options.path=a.nc``, or ``path=a.nc`` where one
+    parameter's mapping holds ``path``)."""
+    if len(parts) == 1:
+        name = parts[0]
+        found = _find_parameter(params, name)
+        if found:
+            group, inner = list(found[:-1]), []
+            name = found[-1]
+        elif name not in params and name not in (*RunConfig.field_names(), *LENGTH_KEYS) \
+                and len(holders := _holders(params, name)) == 1:
+            group, name, inner = list(holders[0][:-1]), holders[0][-1], [parts[0]]
+        else:
+            group, inner = [], []
+            if name not in params and name not in (*RunConfig.field_names(), *LENGTH_KEYS):
+                from scalelab.data.options import DATA_KEYS
+
+                if name in DATA_KEYS:
+                    raise SpecError(f"{source}: {text!r}: {name} is not a run parameter but a "
+                                    f"key of options; write options.{text.lstrip('+~')}.")
+    else:
+        # the longest run of leading groups, then the parameter, then keys inside its value
+        i = 0
+        target = params
+        while i < len(parts) - 1 and _is_group(target.get(parts[i])):
+            target = target[parts[i]]["parameters"]
+            i += 1
+        group, name, inner = parts[:i], parts[i], parts[i + 1:]
+        if inner and i == 0 and name not in params:
+            found = _find_parameter(params, name)
+            if found:  # options.path with options inside a group
+                group, name = list(found[:-1]), found[-1]
+            elif name not in MAPPING_PARAMETERS:
+                _group_at(params, parts[:-1], text, source)  # names the missing group
+    container = _group_at(params, group, text, source)
+    if inner:
+        _set_inside(container, name, inner, op, value, text, source)
+        return
+    entry = container.get(name)
+    if _is_group(entry) and op != "~":
+        if not isinstance(value, dict):
+            members = ", ".join(entry["parameters"])
+            raise SpecError(f"{source}: {text!r}: {name} is a group of parameters ({members}); "
+                            f"set one as {name}.{next(iter(entry['parameters']))}=VALUE or give "
+                            f"a mapping, {name}={{KEY: VALUE}}.")
+        for key, item in value.items():  # W&B's agent: model={'depth': 2, 'width': 4}
+            _set_parameter(entry["parameters"], [str(key)], op, item, text, source)
+        return
+    if not _edit(container, name, op, value if value is _ANY else _entry(name, value), text,
+                 source, f"the parameter {'.'.join([*group, name])}"):
+        container[name] = _entry(name, value)
+
+
+def _entry(name: str, value) -> dict:
+    """A parameter's spec entry for an override's value: a list sweeps it, except the
+    comma-less list of a list-valued parameter (``cooldowns=[0.25,0.5]``)."""
+    if isinstance(value, list) and name != "cooldowns":
+        return {"values": value}
+    return {"value": value}
+
+
+def _set_inside(container: dict, name: str, inner: list[str], op: str, value, text: str,
+                source: str) -> None:
+    """``options.path=a.nc``: a key inside a mapping-valued parameter (in each of its
+    values where it is swept); a comma list there sweeps the parameter over copies."""
+    entry = container.get(name)
+    if entry is None:
+        if op == "~":
+            raise SpecError(f"{source}: {text!r} deletes a key of {name}, which the spec "
+                            f"does not have.")
+        entry = container[name] = {"value": {}}
+    mappings = _mappings(entry)
+    if not mappings:
+        raise SpecError(f"{source}: {text!r} sets a key inside {name}, whose value is not a "
+                        f"mapping in the spec; write {name}={{{inner[0]}: ...}} instead.")
+    if isinstance(value, list) and op != "~":  # a sweep of the key: one mapping per value
+        if len(mappings) > 1:
+            raise SpecError(f"{source}: {text!r} sweeps a key of {name}, which the spec "
+                            f"already sweeps; list its mappings in {name}.values instead.")
+        copies = [copy.deepcopy(mappings[0]) for _ in value]
+        for mapping, item in zip(copies, value):
+            _set_key(mapping, inner, op, item, text, source)
+        entry.pop("value", None)
+        entry["values"] = copies
+        return
+    for mapping in mappings:
+        _set_key(mapping, inner, op, value, text, source)
 
 
 def parse_spec(raw: Any, source: str = "the spec", path: Path | None = None,
@@ -398,17 +632,23 @@ def refuse_early_terminate(spec: SweepSpec) -> None:
 AGENT_COMMAND = ["${env}", "scalelab", "agent-run"]
 
 
-def wandb_config(spec: SweepSpec) -> dict:
+def wandb_config(spec: SweepSpec, store: str | None = None) -> dict:
     """The spec as W&B's sweep controller takes it: everything but the ``scalelab`` section,
     with the ``program``/``command`` that ``wandb agent`` runs for each trial.
 
     W&B's sweep schema (wandb/sweeps, ``config/schema.json``) allows no top-level keys of
     its own beyond its list, so ``wandb sweep`` with a local controller refuses a file with
     a ``scalelab`` section; ``scalelab sweep wandb SPEC -o FILE`` writes this instead. The
-    expanded runs are the same: grid/random search, distributions, nested parameters.
-    The command is ``scalelab agent-run <SPEC's absolute path> [overrides]
-    ${args_no_hyphens}``: W&B's agent appends the trial's values as ``key=value``, the
-    overrides grammar of ``scalelab run``. A spec's own ``program``/``command`` is kept.
+    expanded runs are the same: grid/random search, distributions, nested parameters
+    (W&B's controller gives a trial a nested group as one mapping, ``model={'width': 8}``,
+    which ``agent-run`` spreads over the group's parameters).
+    The command is ``scalelab agent-run [--store STORE] SPEC [overrides]
+    ${args_no_hyphens}``: SPEC is the path as given (a relative one is found from the
+    folder ``wandb agent`` runs in, so agents on other machines need not share a folder
+    layout), ``store`` each agent's run store (``$VARS`` in it, and in SPEC, are expanded
+    by each agent: ``runs/agent-$SCALELAB_AGENT.db``); W&B's agent appends the trial's
+    values as ``key=value``, the overrides grammar of ``scalelab run``. A spec's own
+    ``program``/``command`` is kept.
     """
     config = {k: v for k, v in spec.raw.items() if k not in ("scalelab", "overrides")}
     config.setdefault("name", spec.name)
@@ -420,8 +660,9 @@ def wandb_config(spec: SweepSpec) -> dict:
             raise SpecError("the spec has no file, and wandb agent's command must name one; "
                             "save it as YAML and export that file.")
         config["program"] = config.get("program", "scalelab")
-        config["command"] = [*AGENT_COMMAND, str(Path(spec.path).absolute()),
-                             *(spec.raw.get("overrides") or []), "${args_no_hyphens}"]
+        config["command"] = [*AGENT_COMMAND, *(["--store", str(store)] if store else []),
+                             str(spec.path), *(spec.raw.get("overrides") or []),
+                             "${args_no_hyphens}"]
     return config
 
 

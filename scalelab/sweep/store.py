@@ -36,7 +36,8 @@ from scalelab._errors import ScalelabError
 from scalelab.config import RunConfig
 from scalelab.runs.columns import DONE, STATUSES
 from scalelab.runs import store as _schema
-from scalelab.runs.store import MIGRATIONS, SCHEMA, SCHEMA_VERSION, StoreReader, store_error
+from scalelab.runs.store import (MIGRATIONS, SCHEMA, SCHEMA_VERSION, StoreReader, store_error,
+                                 to_json)
 
 __all__ = ["RunStore", "SCHEMA_VERSION", "STATUSES", "DONE"]
 
@@ -112,6 +113,7 @@ class RunStore(StoreReader):
                 return
             version = int(db.execute(
                 "SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+            _make_strict_json(db)
             while version < SCHEMA_VERSION:
                 for statement in MIGRATIONS[version]:
                     db.execute(statement)
@@ -142,12 +144,12 @@ class RunStore(StoreReader):
         now = time.time()
         with self._tx() as db:
             db.execute("INSERT OR REPLACE INTO sweeps VALUES (?, ?, ?)",
-                       (name, json.dumps(spec, default=str), now))
+                       (name, to_json(spec, default=str), now))
             for cfg in runs:
                 db.execute(
                     "INSERT OR IGNORE INTO runs (run_id, config, created, updated) "
                     "VALUES (?, ?, ?, ?)",
-                    (cfg.run_id, json.dumps(cfg.to_dict(), sort_keys=True), now, now))
+                    (cfg.run_id, to_json(cfg.to_dict(), sort_keys=True), now, now))
                 db.execute("INSERT OR IGNORE INTO sweep_runs VALUES (?, ?)", (name, cfg.run_id))
 
     def mark_running(self, run_id: str, host: str | None = None,
@@ -170,7 +172,7 @@ class RunStore(StoreReader):
                           (run_id,)).fetchone() != ("running",):
                 return 0
             db.executemany("INSERT OR REPLACE INTO curve VALUES (?, ?, ?)",
-                           [(run_id, int(r["step"]), json.dumps(r)) for r in rows])
+                           [(run_id, int(r["step"]), to_json(r)) for r in rows])
             db.execute("UPDATE runs SET updated=? WHERE run_id=?", (time.time(), run_id))
         return len(rows)
 
@@ -181,13 +183,13 @@ class RunStore(StoreReader):
         with self._tx() as db:
             db.execute("DELETE FROM curve WHERE run_id=?", (run_id,))
             db.executemany("INSERT INTO curve VALUES (?, ?, ?)",
-                           [(run_id, int(r["step"]), json.dumps(r)) for r in rows])
+                           [(run_id, int(r["step"]), to_json(r)) for r in rows])
             db.execute("UPDATE runs SET status=?, info=?, error=NULL, updated=?, "
                        "host=COALESCE(?, host), device=COALESCE(?, device), "
                        "versions=COALESCE(?, versions) WHERE run_id=?",
-                       (status, json.dumps(info, default=str), time.time(), info.get("host"),
+                       (status, to_json(info, default=str), time.time(), info.get("host"),
                         info.get("device"),
-                        json.dumps(info["versions"]) if info.get("versions") else None,
+                        to_json(info["versions"]) if info.get("versions") else None,
                         run_id))
 
     def record_failure(self, run_id: str, error: str, host: str | None = None) -> None:
@@ -196,6 +198,21 @@ class RunStore(StoreReader):
             db.execute("UPDATE runs SET status='failed', error=?, updated=?, "
                        "host=COALESCE(?, host) WHERE run_id=?",
                        (error, time.time(), host, run_id))
+
+
+def _make_strict_json(db: sqlite3.Connection) -> None:
+    """Rewrite the rows an older scalelab wrote with ``NaN``/``Infinity`` in their JSON
+    text (which SQLite's JSON functions refuse) as strict JSON, ``null`` for those values."""
+    for table, column in (("curve", "metrics"), ("runs", "info"), ("runs", "config")):
+        bad = db.execute(f"SELECT rowid, {column} FROM {table} "
+                         f"WHERE NOT json_valid({column})").fetchall()
+        for rowid, text in bad:
+            try:
+                value = json.loads(text)
+            except ValueError:
+                continue  # not JSON at all: left as it is, for a person to look at
+            db.execute(f"UPDATE {table} SET {column}=? WHERE rowid=?",
+                       (to_json(value), rowid))
 
 
 class _Transaction:

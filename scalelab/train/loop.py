@@ -123,6 +123,28 @@ def make_model(cfg: RunConfig) -> torch.nn.Module:
                        stochastic=cfg.ensemble_members > 1, **io, **options)
 
 
+def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
+             input_shape: tuple | None = None, loss_fn=None) -> dict:
+    """What a run counts, from its config: ``params`` (N, the network :func:`make_model`
+    builds — a stochastic variant's noise input included), ``flops_per_sample`` (the
+    training FLOPs of one sample: one forward per ensemble member under an ensemble loss,
+    one evaluation of the objective for a generative family) and, for a generative
+    family, ``sample_flops``. The training loop and ``scalelab sweep plan`` both count
+    with it, so a plan says what the run will record. ``model``, ``input_shape`` (one LR
+    sample's (C, H, W)) and ``loss_fn`` are built from ``cfg`` when not given."""
+    model = make_model(cfg) if model is None else model
+    if input_shape is None:
+        lr_size = cfg.field_size // cfg.scale
+        input_shape = (channels_of(cfg.field, cfg.options)[0], lr_size, lr_size)
+    loss_fn = make_loss(cfg) if loss_fn is None else loss_fn
+    generative = is_generative(model)
+    members = cfg.ensemble_members if getattr(loss_fn, "needs_ensemble", False) \
+        and not generative else 1
+    return {"params": count_params(model),
+            "flops_per_sample": training_flops(model, tuple(input_shape)) * members,
+            "sample_flops": forward_flops(model, tuple(input_shape)) if generative else None}
+
+
 def make_loss(cfg: RunConfig):
     """The loss of the config (its parsed loss, checked with the config: an ensemble loss has
     ensemble_members >= 2); losses that depend on the degradation receive it."""
@@ -276,8 +298,10 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
 
     ``checkpoint_dir``: a folder for this run's checkpoint (None: no checkpointing).
     If it holds a checkpoint of this run, the run resumes from it and returns the
-    same full curve as an uninterrupted run; ``on_row`` then receives only the rows
-    computed in this call. A trunk writes its branch checkpoints there too.
+    same full curve as an uninterrupted run; ``on_row`` then receives the checkpoint's
+    rows again first (so a W&B run resumed in this process logs the whole curve; the
+    store replaces a row it has), then those computed in this call. A run that had
+    ended is handed back without any. A trunk writes its branch checkpoints there too.
 
     ``trunk_dir``: for a branch, its trunk's checkpoint folder; the branch starts
     from the trunk's checkpoint at ``branch_step`` (``info["branched_from_step"]``).
@@ -316,14 +340,13 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
 
     # model, loss, optimiser
     model = make_model(cfg).to(device, memory_format=memory_format)
-    params = count_params(model)
     loss_fn = make_loss(cfg)
     ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
-    # an ensemble loss runs the network once per member; a generative family, its objective
     generative = is_generative(model)
-    flops_per_sample = training_flops(model, tuple(lr_train.shape[1:])) * (
-        members if ensemble_loss and not generative else 1)
-    sample_flops = forward_flops(model, tuple(lr_train.shape[1:])) if generative else None
+    # an ensemble loss runs the network once per member; a generative family, its objective
+    size = run_size(cfg, model, tuple(lr_train.shape[1:]), loss_fn)
+    params, flops_per_sample, sample_flops = (size["params"], size["flops_per_sample"],
+                                              size["sample_flops"])
     optimizer = make_optimizer(cfg, model)
     forward = compile_model(model) if cfg.compile else model
 
@@ -346,6 +369,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         rows = saved["rows"]
         start_step, running_sum, running_count = saved["step"], saved["running_sum"], saved["running_count"]
         elapsed_before = saved["elapsed_s"]
+        if on_row is not None:  # the curve so far, sent again: a run resumed in a new process
+            for row in rows:   # (its W&B run resumed there too) logs its whole history
+                on_row(row)
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - t0

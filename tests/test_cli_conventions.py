@@ -282,7 +282,7 @@ def test_comma_list_sweeps_and_hydra_add_and_delete(spec_file):
     assert sorted({(c.samples, c.lr) for c in spec.runs}) == [
         (32, 1e-3), (32, 1e-2), (64, 1e-3), (64, 1e-2)]
     assert len(spec.runs) == 8  # × the spec's two widths
-    assert load_spec(spec_file, assignments=["scalelab.devices=0,1"]).devices == [0, 1]
+    assert load_spec(spec_file, assignments=["scalelab.devices=0,1"]).settings.devices == [0, 1]
     # +key=value adds a key the spec lacks; ++key=value sets it either way
     spec = load_spec(spec_file, assignments=["+lr=3e-3", "+scalelab.seed=7", "++samples=32"])
     assert {c.lr for c in spec.runs} == {3e-3} and {c.samples for c in spec.runs} == {32}

@@ -24,26 +24,15 @@ from scalelab.report.analysis import (LEVEL, Analysis, attempt, default_targets,
                                       guarded)
 from scalelab.laws.regime import UNDERTRAINED_THRESHOLD
 from scalelab.report.context import ReportContext
+from scalelab.runs.columns import axis_label, axis_symbol
+from scalelab.report import layout
 from scalelab.report.figures import (format_value, label, plot_frontier, plot_isoflop, plot_metric_law,
                                      plot_residuals, plot_scaling, plot_training_curves)
-
-A4 = (11.69, 8.27)  # landscape, inches
-
+from scalelab.report.layout import Flow, message, text_block, wrap
 
 def new_page(title: str, ctx: ReportContext):
-    fig = plt.figure(figsize=A4)
-    fig.suptitle(title, fontsize=14, weight="bold", x=0.03, ha="left", y=0.975)
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    fig.text(0.03, 0.012, f"scalelab · {ctx.title} · {ctx.n_runs} runs · {stamp}",
-             fontsize=7, color="0.45")
-    return fig
-
-
-def message(fig_or_ax, text: str) -> None:
-    ax = fig_or_ax if hasattr(fig_or_ax, "axis") else fig_or_ax.add_axes([0.05, 0.1, 0.9, 0.8])
-    ax.axis("off")
-    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=11, color="0.25",
-            transform=ax.transAxes)
+    """A report page: :func:`scalelab.report.layout.new_page` with the report's footer."""
+    return layout.new_page(title, f"{ctx.title} · {ctx.n_runs} runs")
 
 
 def render_page(page, ctx: ReportContext, analysis: Analysis) -> list:
@@ -64,37 +53,7 @@ def panel(ax, draw, *args, prefix: str = "", width: int = 45, **kwargs) -> None:
     drawn = guarded(attempt, draw, *args, ax=ax, **kwargs)
     if failed(drawn):
         ax.cla()
-        message(ax, _wrap(prefix + drawn.reason, width))
-
-
-def _text_block(fig, x, y, lines, size=10, **kw) -> float:
-    """Write lines from (x, y) downwards in figure coordinates; return the next y."""
-    step = size / 72 / A4[1] * 1.55
-    for i, line in enumerate(lines):
-        weight = "bold" if line.startswith("## ") else "normal"
-        text = line[3:] if line.startswith("## ") else line
-        if weight == "bold" and i:
-            y -= step * 0.6  # room above a heading
-        fig.text(x, y, text, fontsize=size + (1 if weight == "bold" else 0), weight=weight,
-                 va="top", wrap=True, **kw)
-        y -= step * (1.35 if weight == "bold" else 1)
-    return y
-
-
-def _table(ax, frame: pd.DataFrame, size: int = 8, col_widths=None) -> None:
-    ax.axis("off")
-    if frame.empty:
-        return
-    table = ax.table(cellText=frame.astype(str).values, colLabels=list(frame.columns),
-                     loc="upper center", cellLoc="center", colWidths=col_widths)
-    table.auto_set_font_size(False)
-    table.set_fontsize(size)
-    table.scale(1, 1.35)
-    for (row, _), cell in table.get_celld().items():
-        cell.set_edgecolor("0.75")
-        if row == 0:
-            cell.set_facecolor("0.92")
-            cell.set_text_props(weight="bold")
+        message(ax, wrap(prefix + drawn.reason, width))
 
 
 def _range(values) -> str:
@@ -108,19 +67,23 @@ def _range(values) -> str:
 
 # -- 1. summary ---------------------------------------------------------------------------
 def page_summary(ctx: ReportContext, analysis: Analysis):
-    fig = new_page(ctx.title, ctx)
+    """What was swept, the headline predictions, which variant is best (on a metric they
+    share), how far to trust it and the laws used; text that does not fit on one page flows
+    onto continuation pages."""
+    flow = Flow(ctx.title, "summary", lambda title: new_page(title, ctx))
     runs = ctx.runs.drop_duplicates("run_id") if "run_id" in ctx.runs else ctx.runs
     statuses = ", ".join(f"{n} {s}" for s, n in ctx.status_counts().items()) or \
         f"{len(runs)} rows"
     swept = ["## What was swept"]
     for column, what in [("family", "network family"), ("width", "width"), ("depth", "depth"),
-                         ("params", "parameters N"), ("samples", "distinct training samples U"),
+                         ("params", axis_label("params")), ("samples", axis_label("samples")),
                          ("loss_variant", "loss variants"), ("seed", "seeds"),
                          ("field", "field"), ("scale", "scale factor")]:
         if column in runs.columns:
             swept.append(f"{what}: {_range(runs[column])}")
-    for column, what in [("samples_seen", "samples seen D = steps × batch"),
-                         ("epochs", "epochs D/U")]:
+    for column, what in [("samples_seen", f"{axis_label('samples_seen')} = steps × batch"),
+                         ("epochs", f"epochs {axis_symbol('samples_seen')}/"
+                                    f"{axis_symbol('samples')}")]:
         if column in ctx.final.columns and len(ctx.final):
             swept.append(f"{what} (each run's last row): {_range(ctx.final[column])}")
     compute = ctx.total_compute
@@ -132,14 +95,18 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
                      f"{savings['branches']} cooldown branches cost {savings['spent']:.3g} FLOP "
                      f"against {savings['independent']:.3g} for independent runs of the same "
                      f"budgets — {savings['saved_fraction']:.0%} saved (Hägele et al. 2024)")
+    bicubic = analysis.bicubic.get(ctx.y) if isinstance(analysis.bicubic, dict) else None
+    if bicubic:
+        swept.append("bicubic upsampling of the coarse input, on the same validation set: "
+                     + "; ".join(f"{_variant_text(v)}{label(ctx.y)} {value:.4g}"
+                                 for v, value in bicubic.items()))
     swept += [sentence[0].upper() + sentence[1:] for sentence in ctx.dropped]
-    y = _text_block(fig, 0.03, 0.92, swept, size=10)
-
-    y = _text_block(fig, 0.03, y - 0.02, [f"## Headline predictions of {label(ctx.y)} "
-                                           f"({LEVEL:.0%} prediction intervals)"])
+    flow.text(swept, size=10)
+    flow.space(0.015)
+    flow.text([f"## Headline predictions of {label(ctx.y)} ({LEVEL:.0%} prediction intervals)"])
     preds = analysis.predictions.copy()
     if preds.empty:
-        y = _text_block(fig, 0.05, y, ["no target could be predicted (no law was fitted)."])
+        flow.text(["no target could be predicted (no law was fitted)."], indent=0.02)
     else:
         pct = (lambda v: f"{v:.2%}" if np.isfinite(v) else "—")
         shown = pd.DataFrame({
@@ -147,14 +114,11 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
             "prediction": preds["prediction"].map(lambda v: f"{v:.4g}" if np.isfinite(v) else "—"),
             f"{LEVEL:.0%} interval": [f"{lo:.4g} – {hi:.4g}" if np.isfinite(lo) else "—"
                                        for lo, hi in zip(preds["lower"], preds["upper"])],
-            "law used": preds["law"].map(lambda s: s[:28]),
+            "law used": preds["law"].astype(str),
             "backtest ARE": preds["backtest_are"].map(pct),
             "persistence ARE": preds["persistence_are"].map(pct),
         })
-        height = 0.045 * (len(shown) + 1)
-        _table(fig.add_axes([0.03, y - height, 0.94, height]), shown,
-               col_widths=[0.14, 0.1, 0.09, 0.15, 0.26, 0.1, 0.12])
-        y -= height + 0.01
+        flow.table(shown, size=8)
         notes = []
         for _, r in preds.iterrows():
             head = r["target"] + (f" [{r['variant']}]" if r["variant"] is not None else "")
@@ -166,13 +130,9 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
                                                           table["backtest_are"])))
             if r["note"]:
                 notes.append(f"{head}: {r['note']}")
-        if notes:
-            y = _text_block(fig, 0.03, y, [n[:210] for n in notes[:8]], size=7)
-        y -= 0.02
+        flow.text(notes, size=7)
+        flow.space(0.01)
     lines = []
-    if len(analysis.variants) > 1 and ctx.y == "val_loss":
-        lines += ["## Caution", "val_loss is each variant's own training loss, so variants are "
-                  "not compared on one scale; report a shared metric (--y val_mse, val_crps)."]
     if analysis.best:
         lines += ["## Which loss variant, from what size on", *analysis.best]
     flags = analysis.undertrained
@@ -182,8 +142,8 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
         lines += ["## Undertrained runs",
                   f"{len(bad)} of {len(flags)} runs still improve by more than "
                   f"{UNDERTRAINED_THRESHOLD:.0%} over the last "
-                  f"fifth of training" + (f" (N = {sizes})" if sizes else "") + "; their "
-                  f"values understate what their size can reach."]
+                  f"fifth of training" + (f" ({axis_symbol('params')} = {sizes})" if sizes else "")
+                  + "; their values understate what their size can reach."]
     lines.append("## How far to trust it (leave-largest-out backtest, Choshen et al. 2024)")
     for variant, va in analysis.variants.items():
         name = f"{variant}: " if variant is not None else ""
@@ -205,8 +165,12 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
     lines.append("L(C) fitted to the loss envelope of the training curves, C counting the "
                  "samples seen D (steps × batch), not U; intervals from bootstrap resamples "
                  "of the runs.")
-    _text_block(fig, 0.03, y, lines, size=9)
-    return [("summary", fig)]
+    flow.text(lines, size=9)
+    return flow.pages
+
+
+def _variant_text(variant) -> str:
+    return "" if variant is None else f"[{variant}] "
 
 
 def _lengths_vary(final: pd.DataFrame) -> bool:
@@ -255,19 +219,19 @@ def _fit_table(ax, va) -> None:
     for key, fit in va.fits_by_samples.items():
         band = va.extrapolation.get(key, fit)
         if failed(fit):
-            rows.append([format_value(key), "—", "—", "—", "—", "—", _wrap(f"not fitted: {fit}", 60)])
+            rows.append([format_value(key), "—", "—", "—", "—", "—", wrap(f"not fitted: {fit}", 60)])
             continue
         p, ci = fit.params_, (fit.conf_int(0.95) if fit.bse_ is not None else None)
         cell = (lambda name, f: f"{p[name]:{f}}" + (f"  [{ci.loc[name, 'lower']:{f}}, "
                                                    f"{ci.loc[name, 'upper']:{f}}]"
                                                    if ci is not None else ""))
-        at_end = (_wrap(f"not predicted: {band}", 60) if failed(band) else
+        at_end = (wrap(f"not predicted: {band}", 60) if failed(band) else
                   f"{band['prediction']:.4g}  [{band['lower']:.4g}, {band['upper']:.4g}]")
         rows.append([format_value(key), cell("E", ".4g"), cell("A", ".3g"), cell("alpha", ".3f"),
                      f"{fit.rmse_log_:.3g}", str(fit.n_points_), at_end])
     ax.set_title(f"fitted L(N) = E + A·N^(−α) per data size D (95% bootstrap intervals) and "
                  f"the prediction at N = {format_value(n_end)} ({LEVEL:.0%} PI)", fontsize=9)
-    _table(ax, pd.DataFrame(rows, columns=["D", "E (floor)", "A", "α", "RMS log-resid.",
+    layout.table(ax, pd.DataFrame(rows, columns=["D", "E (floor)", "A", "α", "RMS log-resid.",
                                            "points", f"L at N = {format_value(n_end)}"]),
            col_widths=[0.08, 0.17, 0.17, 0.15, 0.1, 0.06, 0.2])
 
@@ -302,12 +266,6 @@ def _plot_vs_compute(ctx, variant, va, tag, ax):
         ax.fill_between(grid, band["lower"], band["upper"], color="k", alpha=0.1, lw=0)
 
 
-def _wrap(text: str, width: int = 45) -> str:
-    import textwrap
-
-    return "\n".join(textwrap.wrap(text, width))
-
-
 # -- 3. fit quality -----------------------------------------------------------------------
 def page_fit_quality(ctx: ReportContext, analysis: Analysis):
     pages = []
@@ -329,11 +287,11 @@ def page_fit_quality(ctx: ReportContext, analysis: Analysis):
                                  f"{r.get('std err', np.nan):.3g}", ci,
                                  str(fit.n_points_), f"{fit.rmse_log_:.3g}"])
             else:
-                rows.append([format_value(key), "—", "—", "—", "not fitted", "—", _wrap(str(fit), 60)])
+                rows.append([format_value(key), "—", "—", "—", "not fitted", "—", wrap(str(fit), 60)])
         ax_t = fig.add_axes([0.06, 0.05, 0.9, 0.4])
         ax_t.set_title("parameters of L = E + A·N^(−α) per data size D (bootstrap std err and "
                        "95% interval)", fontsize=9)
-        _table(ax_t, pd.DataFrame(rows, columns=["D", "parameter", "estimate", "std err",
+        layout.table(ax_t, pd.DataFrame(rows, columns=["D", "parameter", "estimate", "std err",
                                                  "95% interval", "points", "RMS log-resid."]))
         pages.append((f"fit_quality{'_' + str(variant) if variant is not None else ''}", fig))
     return pages
@@ -342,7 +300,7 @@ def page_fit_quality(ctx: ReportContext, analysis: Analysis):
 def _backtest_table(bt: pd.DataFrame, ax) -> None:
     if not len(bt):
         raise ScalelabError("the backtest has no hold-out run.")
-    _table(ax, pd.DataFrame({
+    layout.table(ax, pd.DataFrame({
         "fit on": bt["checkpoints"], "runs": bt["n_runs"],
         "target N": bt["target"].map(lambda v: f"{v:.3g}"),
         "truth": bt["truth"].map(lambda v: f"{v:.4g}"),
@@ -377,7 +335,7 @@ def page_frontier(ctx: ReportContext, analysis: Analysis):
         if analysis.flops_per_param_sample:
             notes.append(f"k = C/(N·D) measured from the runs: {analysis.flops_per_param_sample:.3g} "
                          f"FLOP per parameter per sample seen (a transformer's is 6).")
-        _text_block(fig, 0.06, 0.13, notes, size=8)
+        text_block(fig, 0.06, 0.13, notes, size=8)
         pages.append((f"frontier{'_' + str(variant) if variant is not None else ''}", fig))
     return pages
 
@@ -551,8 +509,8 @@ def page_reproducibility(ctx: ReportContext, analysis: Analysis):
                                                                  list(first.items())[:8]))
     if "wall_time_s" in runs:
         lines.append(f"wall time of the runs: {runs['wall_time_s'].sum():.0f} s in total")
-    y = _text_block(fig, 0.03, 0.92, lines, size=9)
-    _text_block(fig, 0.03, y - 0.01, ["## Sweep spec"], size=9)
+    y = text_block(fig, 0.03, 0.92, lines, size=9)
+    text_block(fig, 0.03, y - 0.01, ["## Sweep spec"], size=9)
     spec_text = _spec_text(ctx.spec)
     fig.text(0.03, y - 0.05, spec_text, fontsize=7, family="monospace", va="top")
     return [("reproducibility", fig)]

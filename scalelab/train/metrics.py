@@ -187,7 +187,12 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
     for the infinite ensemble, so runs with different M compare),
     ``val_spread_skill`` (Fortin et al. 2014; 1 for a consistent ensemble),
     ``val_rank_delta`` (rank-histogram flatness δ of Candille & Talagrand 2005; ≈ 1
-    when flat; ties broken with ``seed``), and the calibration of the exceedance
+    when flat; ties broken with ``seed``; it grows with the number of pixels for any
+    histogram that is not flat), ``val_rank_departure`` (the RMS relative departure of the
+    rank probabilities from flat, estimated without bias from the per-image histograms:
+    the same at any number of pixels, :func:`scalelab.calibration.rank_histogram_departure`)
+    and ``val_rank_neff`` (the effective number of independent ranks it found), and the
+    calibration of the exceedance
     probability P(y > ``threshold``), forecast as the fraction of members above it:
     ``val_exceed_ece`` (Guo et al. 2017 eq. 3, 15 equal-width bins) and
     ``val_exceed_brier``; and the data of the rank histogram (``val_rank_hist``, counts
@@ -199,13 +204,17 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
     obs, members = _f64(target), _f64(ens)
     prob = (members > threshold).to(torch.float64).mean(1).flatten().cpu().numpy()
     event = (obs > threshold).flatten().to(torch.int64).cpu().numpy()
-    counts = calibration.rank_histogram(obs.cpu().numpy(), members.cpu().numpy(), axis=1,
-                                        seed=seed)
+    per_image = calibration.rank_histogram(obs.cpu().numpy(), members.cpu().numpy(), axis=1,
+                                           seed=seed, per=0)
+    counts = per_image.sum(axis=0)  # the pooled histogram (the same ranks)
+    departure = calibration.rank_histogram_departure(per_image)
     reliability = calibration.reliability_curve(prob, event, bins=15, binary="p_positive")
     return {
         "val_crps": float(calibration.crps_ensemble(obs, members, axis=1, estimator="fair").mean()),
         "val_spread_skill": float(calibration.spread_skill_ratio(obs, members, axis=1)),
         "val_rank_delta": calibration.rank_histogram_flatness(counts).delta,
+        "val_rank_departure": departure.departure,
+        "val_rank_neff": departure.n_eff,
         "val_exceed_ece": calibration.ece(prob, event, binary="p_positive"),
         "val_exceed_brier": calibration.brier_score(prob, event, binary="p_positive"),
         # the data behind the report's rank histograms and reliability diagrams

@@ -24,6 +24,11 @@ Deterministic skill
   (q_p(pred) − q_p(true)) / |q_p(true)|, at p = 99 and 99.9 for extremes; quantiles
   use numpy's default (linear) interpolation.
 
+Reference forecast: :func:`bicubic_upsample`, plain bicubic interpolation of the coarse
+input to the target's grid (Keys 1981, a = −0.75, as ``torch.nn.functional.interpolate``
+and OpenCV), the baseline a downscaling method is first compared with; the training loop
+scores it once per run (``val_bicubic_<metric>``).
+
 Ensemble skill and calibration (members on axis 1, ``(N, M, C, H, W)``) come from
 ``scalelab.calibration`` (CRPS: Gneiting & Raftery 2007, eq. 21; spread-skill
 ratio; rank-histogram flatness; ECE and Brier score of exceedance probabilities),
@@ -43,6 +48,7 @@ from scalelab.data.spectrum import radial_power_spectrum
 __all__ = [
     "mse", "mae", "psnr", "ssim", "radial_spectrum", "spectrum_error", "quantile", "quantiles",
     "percentile_bias", "reference", "deterministic_metrics", "ensemble_metrics",
+    "bicubic_upsample",
 ]
 
 
@@ -222,3 +228,12 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
         "val_exceed_reliability": {name: [float(v) for v in np.asarray(values)]
                                    for name, values in reliability._asdict().items()},
     }
+
+
+def bicubic_upsample(lr: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:
+    """The first ``channels`` of the coarse input ``(N, C_in, h, w)`` (the target's own coarse
+    field; predictors and static fields follow it) interpolated bicubically to ``size``
+    (Keys 1981, a = −0.75; ``align_corners=False``), in float64: ``(N, channels, *size)``.
+    Missing coarse values (NaN) become 0 first, as the network sees them."""
+    coarse = torch.nan_to_num(_f64(lr[:, :channels]))
+    return F.interpolate(coarse, size=tuple(size), mode="bicubic", align_corners=False)

@@ -75,17 +75,17 @@ def _ensemble_table():
     params = np.array([1e3, 3e3, 1e4, 3e4, 1e5, 3e5])
     crps = 0.05 + 3.0 * params ** -0.4
     gap = 0.02 + 5.0 * params ** -0.3  # spread-skill ratio below 1 by this much
-    delta = 1.0 + 40.0 * params ** -0.5
+    departure = 40.0 * params ** -0.5  # the rank histogram's departure from flat
     return pd.DataFrame({"run_id": [f"r{i}" for i in range(6)], "step": 100, "params": params,
                          "samples": 1024, "loss_variant": "crps_fair", "val_crps": crps,
-                         "val_spread_skill": 1.0 - gap, "val_rank_delta": delta})
+                         "val_spread_skill": 1.0 - gap, "val_rank_departure": departure})
 
 
 def test_calibration_laws_recover_the_laws_and_backtest_them():
     laws = calibration_laws(_ensemble_table(), n_bootstrap=20)
-    assert set(laws) == {"val_crps", "val_spread_skill", "val_rank_delta"}
+    assert set(laws) == {"val_crps", "val_spread_skill", "val_rank_departure"}
     truths = {"val_crps": (0.05, 3.0, 0.4), "val_spread_skill": (0.02, 5.0, 0.3),
-              "val_rank_delta": (0.0, 40.0, 0.5)}
+              "val_rank_departure": (0.0, 40.0, 0.5)}
     for metric, (e, a, alpha) in truths.items():
         fit = laws[metric]["crps_fair"]
         assert isinstance(fit.law, PowerLaw)
@@ -98,14 +98,14 @@ def test_calibration_laws_recover_the_laws_and_backtest_them():
 
 
 def test_calibration_laws_need_ensembles():
-    table = _ensemble_table().drop(columns=["val_crps", "val_spread_skill", "val_rank_delta"])
+    table = _ensemble_table().drop(columns=["val_crps", "val_spread_skill", "val_rank_departure"])
     with pytest.raises(ScalelabError, match="no run in this table is stochastic"):
         calibration_laws(table)
 
 
 def test_calibration_laws_of_the_tiny_sweep(tiny_store):
     laws = calibration_laws(scalelab.load_runs(tiny_store), n_bootstrap=20)
-    for metric in ("val_crps", "val_spread_skill", "val_rank_delta"):
+    for metric in ("val_crps", "val_spread_skill", "val_rank_departure"):
         assert set(laws[metric]) == {"mse", "crps_fair"}
         for fit in laws[metric].values():
             assert fit.samples == 512
@@ -152,7 +152,7 @@ def test_calibration_laws_in_the_distinct_samples_at_the_largest_model():
         rows.append(pd.DataFrame({"run_id": [f"n{n:g}u{u:g}" for u in samples], "step": 100,
                                   "params": n, "samples": samples, "loss_variant": "crps_fair",
                                   "val_crps": crps, "val_spread_skill": 0.9,
-                                  "val_rank_delta": 1.0 + 10.0 * samples ** -0.5}))
+                                  "val_rank_departure": 10.0 * samples ** -0.5}))
     laws = calibration_laws(pd.concat(rows, ignore_index=True), x="samples", n_bootstrap=20)
     fit = laws["val_crps"]["crps_fair"]
     assert fit.x == "samples" and fit.params == 1e5 and fit.samples is None

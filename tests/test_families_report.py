@@ -173,3 +173,51 @@ def test_calibration_laws_stays_the_function_after_the_analysis_imported_its_mod
 
     assert callable(report.calibration_laws)
     assert report.calibration_laws(_ensemble_table(), n_bootstrap=0)["val_crps"]
+
+
+def _two_variant_families():
+    """Two loss variants, each with two families whose envelopes follow known laws; variant
+    "b" swaps the families' laws and reports its loss in units ten times larger, so a
+    comparison that mixed the variants would find neither variant's switch."""
+    rows = []
+    for variant, swap, unit in (("a", False, 1.0), ("b", True, 10.0)):
+        for family, law in LAWS.items():
+            e, a, alpha = LAWS[{"cnn": "transformer", "transformer": "cnn"}[family]] if swap \
+                else law
+            for i, end in enumerate((1e8, 1e10, 1e12)):
+                for flops in np.geomspace(1e6, end, 12):
+                    rows.append({"run_id": f"{variant}{family}{i}", "family": family,
+                                 "loss_variant": variant, "flops": flops, "step": flops,
+                                 "status": "finished",
+                                 "val_loss": unit * _law(flops, e, a, alpha)})
+    return pd.DataFrame(rows)
+
+
+def test_analysis_compares_the_families_of_each_loss_variant_apart():
+    """Analysis.families: one comparison per loss variant, computed in analyse() (not while
+    a page draws), each finding its own variant's crossover (the closed form)."""
+    import matplotlib.pyplot as plt
+
+    from scalelab.report.analysis import LEVEL, analyse
+    from scalelab.report.context import ReportContext
+    from scalelab.report.families import FamilyComparison
+    from scalelab.report.pages import page_families
+
+    ctx = ReportContext.build(_two_variant_families(), y="val_loss")
+    analysis = analyse(ctx, n_bootstrap=20)
+    assert set(analysis.families) == {"a", "b"}
+    truth = np.exp(brentq(lambda lc: _law(np.exp(lc), *LAWS["cnn"])
+                          - _law(np.exp(lc), *LAWS["transformer"]), np.log(1e6), np.log(1e13)))
+    for variant, order in (("a", ("cnn", "transformer")), ("b", ("transformer", "cnn"))):
+        comparison = analysis.families[variant]
+        assert isinstance(comparison, FamilyComparison) and comparison.level == LEVEL
+        (loser, winner, cross), = comparison.switches
+        assert (loser, winner) == order
+        assert cross.crossover == pytest.approx(truth, rel=0.02)
+    pages = page_families(ctx, analysis)
+    assert [name for name, _ in pages] == ["families_a", "families_b"]
+    texts = [" ".join(t.get_text() for t in fig.texts) for _, fig in pages]
+    assert "transformer overtakes cnn" in texts[0] and "cnn overtakes transformer" in texts[1]
+    for _, fig in pages:
+        plt.close(fig)
+

@@ -38,12 +38,13 @@ def _group_name(by: str | None, key) -> str:
     return symbol_value(by, key) if by in AXES else format_value(key)
 
 
-def draw_reference(ax, value: float | None, text: str = "bicubic upsampling") -> None:
+def draw_reference(ax, value: float | None, text: str = "bicubic upsampling"):
     """A reference forecast's value (bicubic upsampling of the coarse input) as a labelled
     horizontal line across the axes; nothing when ``value`` is None."""
     if value is None or not np.isfinite(value):
-        return
-    ax.axhline(value, color="C3", ls="-.", lw=1.0, zorder=2, label=f"{text} ({value:.4g})")
+        return None
+    return ax.axhline(value, color="C3", ls="-.", lw=1.0, zorder=2,
+                      label=f"{text} ({value:.4g})")
 
 
 def _seed_summary(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -93,7 +94,8 @@ def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.set_title(title or f"{label(y)} vs {label(x)}", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, title=label(by) if by else None, title_fontsize=7)
+    ax.legend(fontsize=7, frameon=False, title=label(by) if by else None, title_fontsize=7,
+              loc="lower left")
     return fig
 
 

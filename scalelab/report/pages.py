@@ -24,6 +24,7 @@ from scalelab.report.analysis import (LEVEL, Analysis, attempt, default_targets,
                                       guarded)
 from scalelab.laws.regime import UNDERTRAINED_THRESHOLD
 from scalelab.report.context import ReportContext
+from scalelab.runs.baselines import improvement
 from scalelab.runs.columns import axis_label, axis_symbol
 from scalelab.report import layout
 from scalelab.report.figures import (draw_reference, format_value, label, plot_frontier,
@@ -120,6 +121,10 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
             "backtest ARE": preds["backtest_are"].map(pct),
             "persistence ARE": preds["persistence_are"].map(pct),
         })
+        if bicubic:  # how far each prediction beats the reference downscaling
+            gains = [improvement(p, bicubic.get(v, np.nan), ctx.y)
+                     for p, v in zip(preds["prediction"], preds["variant"])]
+            shown["better than bicubic"] = [f"{g:.1%}" if np.isfinite(g) else "—" for g in gains]
         flow.table(shown, size=8)
         notes = []
         for _, r in preds.iterrows():
@@ -201,7 +206,7 @@ def page_scaling(ctx: ReportContext, analysis: Analysis):
                      for v, _ in chunk)
         axes = fig.subplots(len(chunk), 3 if with_u else 2, squeeze=False,
                             gridspec_kw={"hspace": 0.5, "wspace": 0.32, "top": 0.87,
-                                         "bottom": 0.36 if one else 0.08, "left": 0.07,
+                                         "bottom": 0.36 if one else 0.1, "left": 0.07,
                                          "right": 0.93})
         for row, (variant, va) in zip(axes, chunk):
             rows = ctx.variant_rows(variant)
@@ -280,9 +285,11 @@ def _plot_vs_compute(ctx, variant, va, tag, reference, ax):
         ax.plot(grid, law.predict(x=grid), "k-", lw=1.2)
         band = law.predict_interval(x=grid, level=LEVEL, kind="observation")
         ax.fill_between(grid, band["lower"], band["upper"], color="k", alpha=0.1, lw=0)
-    if reference is not None:
-        draw_reference(ax, reference)
-        ax.legend(fontsize=7, frameon=False)
+    line = draw_reference(ax, reference)
+    if line is not None:  # beside the legend's entries (the data sizes)
+        legend = ax.get_legend()
+        handles = list(legend.legend_handles) if legend is not None else []
+        ax.legend(handles=handles + [line], fontsize=7, frameon=False)
 
 
 # -- 3. fit quality -----------------------------------------------------------------------

@@ -403,7 +403,7 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
     rows = int(np.ceil(n / cols))
     axes = fig.subplots(rows, cols, squeeze=False,
                         gridspec_kw={"hspace": 0.45, "wspace": 0.34, "top": 0.88,
-                                     "bottom": 0.08, "left": 0.07, "right": 0.98})
+                                     "bottom": 0.1, "left": 0.07, "right": 0.98})
     target = analysis.calibration_target
     laws = analysis.calibration_laws if isinstance(analysis.calibration_laws, dict) else {}
     for ax, metric in zip(axes.ravel(), metrics):
@@ -453,7 +453,7 @@ def page_calibration_histograms(ctx: ReportContext, analysis: Analysis):
     fig = new_page(f"Rank histograms and exceedance reliability at each size{largest}", ctx)
     axes = fig.subplots(2 * len(variants), len(sizes), squeeze=False,
                         gridspec_kw={"hspace": 0.7, "wspace": 0.35, "top": 0.88,
-                                     "bottom": 0.07, "left": 0.07, "right": 0.98})
+                                     "bottom": 0.1, "left": 0.07, "right": 0.98})
     from scalelab.calibration import ReliabilityCurve, plot_reliability
 
     for v, variant in enumerate(variants):
@@ -475,8 +475,8 @@ def page_calibration_histograms(ctx: ReportContext, analysis: Analysis):
             departure = (pd.to_numeric(run["val_rank_departure"], errors="coerce").iloc[-1]
                          if len(run) and "val_rank_departure" in run else np.nan)
             ax_hist.set_title(f"{tag}{symbol_value('params', size)}"
-                              + (f"; departure {departure:.3f}" if np.isfinite(departure)
-                                 else ""), fontsize=8)
+                              + (f"\ndeparture from flat {departure:.3f}"
+                                 if np.isfinite(departure) else ""), fontsize=7)
             rel = _as_dict(run["val_exceed_reliability"].iloc[-1]) \
                 if len(run) and "val_exceed_reliability" in run else None
             if rel:

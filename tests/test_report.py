@@ -325,7 +325,6 @@ def test_text_of_every_page_lies_inside_it(tiny_loss):
     edge; every colourbar is labelled; every table cell is wide enough for its text."""
     import matplotlib.pyplot as plt
     from matplotlib.table import Table
-    from matplotlib.text import Text
 
     from scalelab.report.pages import PAGES, render_page
 
@@ -334,14 +333,17 @@ def test_text_of_every_page_lies_inside_it(tiny_loss):
         for name, fig in render_page(page, ctx, analysis):
             renderer = fig.canvas.get_renderer()
             fig.canvas.draw()
-            for t in fig.findobj(Text):
-                if not t.get_text().strip() or not t.get_visible() or t.axes is not None \
-                        and not t.axes.get_visible():
-                    continue
-                box = t.get_window_extent(renderer)
-                assert box.x0 >= -1 and box.x1 <= fig.bbox.width + 1 and box.y0 >= -1 and \
-                    box.y1 <= fig.bbox.height + 1, (name, t.get_text()[:50])
-            for ax in fig.axes:
+            inside = (lambda box: box.x0 >= -1 and box.x1 <= fig.bbox.width + 1
+                      and box.y0 >= -1 and box.y1 <= fig.bbox.height + 1)
+            for t in [*fig.texts, fig._suptitle]:  # the page's own text
+                if t is not None and t.get_text().strip():
+                    assert inside(t.get_window_extent(renderer)), (name, t.get_text()[:50])
+            for ax in fig.axes:  # what each panel draws: ticks, labels, title, legend
+                if ax.get_visible() and ax.axison:
+                    assert inside(ax.get_tightbbox(renderer)), (name, ax.get_title()[:50])
+                for t in ax.texts:
+                    if t.get_text().strip():
+                        assert inside(t.get_window_extent(renderer)), (name, t.get_text()[:50])
                 if ax.get_label() == "<colorbar>":
                     assert ax.get_ylabel(), f"{name}: a colourbar without a label"
                 for table in ax.findobj(Table):
@@ -349,6 +351,7 @@ def test_text_of_every_page_lies_inside_it(tiny_loss):
                         text = cell.get_text()
                         assert text.get_window_extent(renderer).width <= \
                             cell.get_window_extent(renderer).width + 0.5, (name, text.get_text())
+                        assert inside(cell.get_window_extent(renderer)), (name, text.get_text())
             plt.close(fig)
 
 

@@ -283,8 +283,9 @@ def _plot_vs_compute(ctx, variant, va, tag, reference, ax):
         grid = np.geomspace(float(frontier["flops"].min()), end, 80)
         ax.plot(frontier["flops"], frontier["loss"], "k.", ms=4)
         ax.plot(grid, law.predict(x=grid), "k-", lw=1.2)
-        band = law.predict_interval(x=grid, level=LEVEL, kind="observation")
-        ax.fill_between(grid, band["lower"], band["upper"], color="k", alpha=0.1, lw=0)
+        if getattr(law, "bootstrap_params_", None) is not None:  # a band needs resamples
+            band = law.predict_interval(x=grid, level=LEVEL, kind="observation")
+            ax.fill_between(grid, band["lower"], band["upper"], color="k", alpha=0.1, lw=0)
     line = draw_reference(ax, reference)
     if line is not None:  # beside the legend's entries (the data sizes)
         legend = ax.get_legend()

@@ -279,8 +279,11 @@ def test_every_page_keeps_its_text_on_the_page_and_off_the_footer(tiny_loss_repo
     assert at == sorted(at)
     assert "tiny sweep (continued, 2)" in text
     for number, width, height, words in pdf_words(tiny_loss_report):
-        footer = [w for w in words if w[3] > height * 0.985]  # the footer line, 1.2% up
-        assert footer, f"page {number} has no footer"
+        # the footer line: "scalelab · <title> · <n> runs · <date> <time> UTC", 1.2% up
+        utc = [w for w in words if w[4] == "UTC" and w[3] > height * 0.95]
+        assert utc, f"page {number} has no footer"
+        line = utc[-1]
+        footer = [w for w in words if abs(w[1] - line[1]) < 0.3 and abs(w[3] - line[3]) < 0.3]
         box = (min(w[0] for w in footer), min(w[1] for w in footer),
                max(w[2] for w in footer), max(w[3] for w in footer))
         for x0, y0, x1, y1, word in words:

@@ -94,8 +94,7 @@ def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.set_title(title or f"{label(y)} vs {label(x)}", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, title=label(by) if by else None, title_fontsize=7,
-              loc="lower left")
+    ax.legend(fontsize=7, frameon=False, title=label(by) if by else None, title_fontsize=7)
     return fig
 
 

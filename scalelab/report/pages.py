@@ -290,7 +290,8 @@ def _plot_vs_compute(ctx, variant, va, tag, reference, ax):
     if line is not None:  # beside the legend's entries (the data sizes)
         legend = ax.get_legend()
         handles = list(legend.legend_handles) if legend is not None else []
-        ax.legend(handles=handles + [line], fontsize=7, frameon=False)
+        labels = [t.get_text() for t in legend.get_texts()] if legend is not None else []
+        ax.legend(handles + [line], labels + [line.get_label()], fontsize=7, frameon=False)
 
 
 # -- 3. fit quality -----------------------------------------------------------------------
@@ -414,8 +415,17 @@ def page_calibration(ctx: ReportContext, analysis: Analysis):
         notes = [f"{_group_text(g)}{law.backtest_text(short=True)}"
                  for g, law in laws.get(metric, {}).items()]
         if notes and ax.lines:
+            # room above the data for the notes (top left) and the legend (top right)
+            lo, hi = ax.get_ylim()
+            ax.set_ylim(lo, hi * (hi / lo) ** (0.12 * (len(notes[:5]) + 1)))
             ax.text(0.02, 0.98, "\n".join(notes[:5]), transform=ax.transAxes,
                     fontsize=5.5, va="top")
+            if ax.get_legend() is not None:
+                legend = ax.get_legend()
+                ax.legend(list(legend.legend_handles),
+                          [t.get_text() for t in legend.get_texts()], fontsize=6, frameon=False,
+                          title=legend.get_title().get_text(), title_fontsize=6,
+                          loc="upper right", bbox_to_anchor=(1.0, 0.86))
     for ax in axes.ravel()[n:]:
         ax.axis("off")
     pages = [("calibration", fig)]

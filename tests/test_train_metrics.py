@@ -153,6 +153,13 @@ def test_ensemble_metrics_record_the_rank_departure_of_the_per_image_histograms(
     cross = sum(g[i] @ g[j] for i in range(6) for j in range(6) if i != j) / 30
     assert row["val_rank_departure"] == pytest.approx(math.sqrt(5 * cross), rel=1e-10)
     assert 1 < row["val_rank_neff"] < 6 * 64 * 1.5
+    # one image: its pixels' ranks are taken as independent (n_eff = the pixels)
+    one = metrics.ensemble_metrics(torch.from_numpy(ens[:1]), torch.from_numpy(target[:1]),
+                                   threshold=1.0)
+    k = counts[0]
+    chi2 = 5 * (k * (k - 1)).sum() / (64 * 63) - 1  # the multinomial's unbiased estimate
+    assert one["val_rank_departure"] == pytest.approx(math.sqrt(max(chi2, 0)), rel=1e-10)
+    assert one["val_rank_neff"] == 64
 
 
 def _keys_matrix(n: int, scale: int, a: float = -0.75) -> np.ndarray:

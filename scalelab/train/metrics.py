@@ -213,7 +213,9 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
     per_image = calibration.rank_histogram(obs.cpu().numpy(), members.cpu().numpy(), axis=1,
                                            seed=seed, per=0)
     counts = per_image.sum(axis=0)  # the pooled histogram (the same ranks)
-    departure = calibration.rank_histogram_departure(per_image)
+    # one image: its pixels' ranks taken as independent (the pooled histogram)
+    departure = calibration.rank_histogram_departure(per_image if len(per_image) > 1
+                                                     else counts)
     reliability = calibration.reliability_curve(prob, event, bins=15, binary="p_positive")
     return {
         "val_crps": float(calibration.crps_ensemble(obs, members, axis=1, estimator="fair").mean()),

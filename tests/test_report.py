@@ -486,3 +486,21 @@ def test_predict_cli_says_how_far_it_beats_bicubic(tiny_store):
         assert item["better_than_bicubic"] == pytest.approx(gain, rel=1e-9)
         word = "better" if gain >= 0 else "worse"
         assert f"predicted {abs(gain):.1%} {word} than bicubic upsampling ({bicubic:.4g})" in text
+
+
+def test_bicubic_value_is_one_reference_or_none():
+    from scalelab.runs.baselines import bicubic_column, bicubic_value, improvement, versus_bicubic
+
+    assert bicubic_column("val_loss") == "val_bicubic_loss"
+    assert bicubic_column("val_mse") == "val_bicubic_mse"
+    assert bicubic_column("params") is None and bicubic_column("val_p99_bias") is None
+    same = pd.DataFrame({"val_bicubic_mse": [0.04, 0.04, np.nan]})
+    assert bicubic_value(same, "val_mse") == 0.04
+    differ = pd.DataFrame({"val_bicubic_mse": [0.04, 0.05]})  # two validation sets
+    assert bicubic_value(differ, "val_mse") is None
+    assert bicubic_value(same, "val_crps") is None  # not recorded
+    assert improvement(0.03, 0.04, "val_mse") == pytest.approx(0.25)
+    assert improvement(30.0, 24.0, "val_psnr") == pytest.approx(0.25)  # larger is better
+    assert versus_bicubic(0.05, 0.04, "val_mse") == \
+        "25.0% worse than bicubic upsampling (0.04)"
+    assert versus_bicubic(0.05, None, "val_mse") is None

@@ -196,8 +196,7 @@ class Flow:
                                    **kw)
         return height
 
-    def table(self, frame: pd.DataFrame, size: float = 8, col_widths=None,
-              title: str | None = None) -> None:
+    def table(self, frame: pd.DataFrame, size: float = 8, col_widths=None) -> None:
         """A table the page's width, on this page if its rows fit, else on the next; a table
         taller than a page is split over pages, its header repeated."""
         if frame.empty:
@@ -207,11 +206,8 @@ class Flow:
         for start in range(0, len(frame), max(room_rows, 1)):
             part = frame.iloc[start:start + max(room_rows, 1)]
             height = table_height(len(part), size) / page_height + 0.01
-            head = self._line(size + 1) * 1.8 if title else 0.0
-            if self.y - height - head < self.bottom and self.y < self.top:
+            if self.y - height < self.bottom and self.y < self.top:
                 self._start_page()
-            if title:
-                self.text([title], size=size + 1)
             ax = self.fig.add_axes([self.left, self.y - height, self.right - self.left, height])
             table(ax, part, size=size, col_widths=col_widths)
             self.y -= height + 0.01

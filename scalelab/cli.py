@@ -380,12 +380,21 @@ def _cmd_predict(args) -> int:
                 if "loss_variant" in runs.columns else [])
     parts = [(v, runs[runs["loss_variant"] == v]) for v in variants] if len(variants) > 1 \
         else [(variants[0] if variants else None, runs)]
+    from scalelab.runs.baselines import bicubic_value, improvement, versus_bicubic
+
     objects, texts = [], []
     for variant, part in parts:  # one law per loss variant
+        # the reference downscaling of the same validation set, where the runs recorded it
+        bicubic = bicubic_value(part, args.y)
         for p in predict_many(part, targets, y=args.y, result=args.result, level=args.level,
                               choose=args.choose):
-            objects.append({"variant": variant, **p.to_dict()})
-            texts.append((f"[{variant}] " if len(parts) > 1 else "") + p.summary())
+            versus = versus_bicubic(p.prediction, bicubic, args.y)
+            objects.append({"variant": variant, **p.to_dict(),
+                            **({"bicubic": bicubic,
+                                "better_than_bicubic": improvement(p.prediction, bicubic, args.y)}
+                               if versus else {})})
+            texts.append((f"[{variant}] " if len(parts) > 1 else "") + p.summary()
+                         + (f"\n  predicted {versus}" if versus else ""))
     print(json.dumps(objects, indent=2) if args.json else "\n\n".join(texts))
     return 0
 

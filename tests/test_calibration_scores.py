@@ -16,6 +16,7 @@ from scalelab.calibration import (
     pit,
     quantile_score,
     rank_histogram,
+    rank_histogram_departure,
     rank_histogram_flatness,
     spread_skill_ratio,
 )
@@ -167,6 +168,82 @@ def test_rank_histogram_of_consistent_ensemble_is_flat_and_of_underdispersed_is_
     narrow = rank_histogram(obs, 0.5 * ens)
     assert narrow[0] > 2 * narrow[4] and narrow[-1] > 2 * narrow[4]
     assert rank_histogram_flatness(narrow).delta > 10
+
+
+def _rank_probabilities(members: int, spread: float) -> np.ndarray:
+    """P(rank = k) of an observation y ~ N(0, 1) among M members ~ N(0, spread²), by
+    quadrature: ∫ C(M, k) Φ(y/s)^k (1 − Φ(y/s))^(M−k) φ(y) dy (independent of the code)."""
+    from scipy import integrate, special
+
+    def density(y, k):
+        below = stats.norm.cdf(y / spread)
+        return special.comb(members, k) * below**k * (1 - below) ** (members - k) * \
+            stats.norm.pdf(y)
+
+    return np.array([integrate.quad(density, -np.inf, np.inf, args=(k,))[0]
+                     for k in range(members + 1)])
+
+
+def test_rank_departure_does_not_grow_with_the_sample_size_as_delta_does():
+    """An underdispersed ensemble (members' spread 0.6 of the truth's): the departure's χ²
+    divergence matches the closed form at 10³ and at 10⁵ ranks, while δ grows 100×; a
+    calibrated ensemble gives 0 at both sizes."""
+    members, spread = 4, 0.6
+    p = _rank_probabilities(members, spread)
+    truth = (members + 1) * ((p - 1 / (members + 1)) ** 2).sum()  # χ²(p‖u)
+    rng = np.random.default_rng(0)
+    found, deltas = {}, {}
+    for n, repeats in ((10**3, 40), (10**5, 4)):
+        div, delta, calibrated = [], [], []
+        for _ in range(repeats):
+            obs = rng.standard_normal(n)
+            counts = rank_histogram(obs, spread * rng.standard_normal((members, n)))
+            div.append(rank_histogram_departure(counts).divergence)
+            delta.append(rank_histogram_flatness(counts).delta)
+            calibrated.append(rank_histogram_departure(
+                rank_histogram(obs, rng.standard_normal((members, n)))).divergence)
+        found[n], deltas[n] = np.mean(div), np.mean(delta)
+        # an unbiased estimate: within 4 standard errors of the closed form, and of 0
+        assert abs(found[n] - truth) < 4 * np.std(div) / np.sqrt(repeats) + 1e-4
+        assert abs(np.mean(calibrated)) < 4 * np.std(calibrated) / np.sqrt(repeats) + 1e-6
+    assert found[10**5] == pytest.approx(truth, rel=0.02)
+    assert found[10**3] == pytest.approx(found[10**5], rel=0.1)
+    # δ estimates 1 + n·χ²/M: a hundred times larger at a hundred times the ranks
+    for n in found:
+        assert deltas[n] == pytest.approx(1 + n * truth / members, rel=0.1)
+    departure = rank_histogram_departure(counts)
+    assert departure.departure == pytest.approx(np.sqrt(departure.divergence))
+    assert departure.n == departure.n_eff == 10**5
+
+
+def test_rank_departure_of_correlated_groups_finds_their_effective_size():
+    """A calibrated ensemble whose groups (images) each repeat one rank over 100 pixels:
+    taken as independent ranks, the histogram departs from flat by its noise, whose
+    expectation is (K − 1)(1/groups − 1/n) in χ² (closed form); per-group histograms give 0
+    and n_eff = the number of groups."""
+    rng = np.random.default_rng(1)
+    groups, pixels, members = 400, 100, 4
+    pooled, grouped, n_eff = [], [], []
+    for _ in range(20):
+        obs = np.repeat(rng.standard_normal(groups)[:, None], pixels, axis=1)
+        ens = np.repeat(rng.standard_normal((members, groups))[:, :, None], pixels, axis=2)
+        per_group = rank_histogram(obs, ens, axis=0, per=0)
+        assert per_group.shape == (groups, members + 1)
+        np.testing.assert_array_equal(per_group.sum(0), rank_histogram(obs, ens, axis=0))
+        found = rank_histogram_departure(per_group)
+        assert found.n == groups * pixels
+        grouped.append(found.divergence)
+        n_eff.append(found.n_eff)
+        pooled.append(rank_histogram_departure(per_group.sum(0)).divergence)
+    n = groups * pixels
+    expected = members * (1 / groups - 1 / n)
+    assert np.mean(pooled) == pytest.approx(expected, abs=4 * np.std(pooled) / np.sqrt(20))
+    assert abs(np.mean(grouped)) < 4 * np.std(grouped) / np.sqrt(20)
+    assert np.median(n_eff) == pytest.approx(groups, rel=0.1)
+    with pytest.raises(ScalelabError, match="rank_histogram_departure: counts must"):
+        rank_histogram_departure([3, -1, 2])
+    with pytest.raises(ScalelabError, match="per must be an axis"):
+        rank_histogram(obs, ens, axis=0, per=5)
 
 
 def test_rank_histogram_breaks_ties_uniformly():

@@ -75,17 +75,17 @@ def _ensemble_table():
     params = np.array([1e3, 3e3, 1e4, 3e4, 1e5, 3e5])
     crps = 0.05 + 3.0 * params ** -0.4
     gap = 0.02 + 5.0 * params ** -0.3  # spread-skill ratio below 1 by this much
-    delta = 1.0 + 40.0 * params ** -0.5
+    departure = 40.0 * params ** -0.5  # the rank histogram's departure from flat
     return pd.DataFrame({"run_id": [f"r{i}" for i in range(6)], "step": 100, "params": params,
                          "samples": 1024, "loss_variant": "crps_fair", "val_crps": crps,
-                         "val_spread_skill": 1.0 - gap, "val_rank_delta": delta})
+                         "val_spread_skill": 1.0 - gap, "val_rank_departure": departure})
 
 
 def test_calibration_laws_recover_the_laws_and_backtest_them():
     laws = calibration_laws(_ensemble_table(), n_bootstrap=20)
-    assert set(laws) == {"val_crps", "val_spread_skill", "val_rank_delta"}
+    assert set(laws) == {"val_crps", "val_spread_skill", "val_rank_departure"}
     truths = {"val_crps": (0.05, 3.0, 0.4), "val_spread_skill": (0.02, 5.0, 0.3),
-              "val_rank_delta": (0.0, 40.0, 0.5)}
+              "val_rank_departure": (0.0, 40.0, 0.5)}
     for metric, (e, a, alpha) in truths.items():
         fit = laws[metric]["crps_fair"]
         assert isinstance(fit.law, PowerLaw)
@@ -98,14 +98,14 @@ def test_calibration_laws_recover_the_laws_and_backtest_them():
 
 
 def test_calibration_laws_need_ensembles():
-    table = _ensemble_table().drop(columns=["val_crps", "val_spread_skill", "val_rank_delta"])
+    table = _ensemble_table().drop(columns=["val_crps", "val_spread_skill", "val_rank_departure"])
     with pytest.raises(ScalelabError, match="no run in this table is stochastic"):
         calibration_laws(table)
 
 
 def test_calibration_laws_of_the_tiny_sweep(tiny_store):
     laws = calibration_laws(scalelab.load_runs(tiny_store), n_bootstrap=20)
-    for metric in ("val_crps", "val_spread_skill", "val_rank_delta"):
+    for metric in ("val_crps", "val_spread_skill", "val_rank_departure"):
         assert set(laws[metric]) == {"mse", "crps_fair"}
         for fit in laws[metric].values():
             assert fit.samples == 512
@@ -152,7 +152,7 @@ def test_calibration_laws_in_the_distinct_samples_at_the_largest_model():
         rows.append(pd.DataFrame({"run_id": [f"n{n:g}u{u:g}" for u in samples], "step": 100,
                                   "params": n, "samples": samples, "loss_variant": "crps_fair",
                                   "val_crps": crps, "val_spread_skill": 0.9,
-                                  "val_rank_delta": 1.0 + 10.0 * samples ** -0.5}))
+                                  "val_rank_departure": 10.0 * samples ** -0.5}))
     laws = calibration_laws(pd.concat(rows, ignore_index=True), x="samples", n_bootstrap=20)
     fit = laws["val_crps"]["crps_fair"]
     assert fit.x == "samples" and fit.params == 1e5 and fit.samples is None
@@ -173,3 +173,51 @@ def test_calibration_laws_stays_the_function_after_the_analysis_imported_its_mod
 
     assert callable(report.calibration_laws)
     assert report.calibration_laws(_ensemble_table(), n_bootstrap=0)["val_crps"]
+
+
+def _two_variant_families():
+    """Two loss variants, each with two families whose envelopes follow known laws; variant
+    "b" swaps the families' laws and reports its loss in units ten times larger, so a
+    comparison that mixed the variants would find neither variant's switch."""
+    rows = []
+    for variant, swap, unit in (("a", False, 1.0), ("b", True, 10.0)):
+        for family, law in LAWS.items():
+            e, a, alpha = LAWS[{"cnn": "transformer", "transformer": "cnn"}[family]] if swap \
+                else law
+            for i, end in enumerate((1e8, 1e10, 1e12)):
+                for flops in np.geomspace(1e6, end, 12):
+                    rows.append({"run_id": f"{variant}{family}{i}", "family": family,
+                                 "loss_variant": variant, "flops": flops, "step": flops,
+                                 "status": "finished",
+                                 "val_loss": unit * _law(flops, e, a, alpha)})
+    return pd.DataFrame(rows)
+
+
+def test_analysis_compares_the_families_of_each_loss_variant_apart():
+    """Analysis.families: one comparison per loss variant, computed in analyse() (not while
+    a page draws), each finding its own variant's crossover (the closed form)."""
+    import matplotlib.pyplot as plt
+
+    from scalelab.report.analysis import LEVEL, analyse
+    from scalelab.report.context import ReportContext
+    from scalelab.report.families import FamilyComparison
+    from scalelab.report.pages import page_families
+
+    ctx = ReportContext.build(_two_variant_families(), y="val_loss")
+    analysis = analyse(ctx, n_bootstrap=20)
+    assert set(analysis.families) == {"a", "b"}
+    truth = np.exp(brentq(lambda lc: _law(np.exp(lc), *LAWS["cnn"])
+                          - _law(np.exp(lc), *LAWS["transformer"]), np.log(1e6), np.log(1e13)))
+    for variant, order in (("a", ("cnn", "transformer")), ("b", ("transformer", "cnn"))):
+        comparison = analysis.families[variant]
+        assert isinstance(comparison, FamilyComparison) and comparison.level == LEVEL
+        (loser, winner, cross), = comparison.switches
+        assert (loser, winner) == order
+        assert cross.crossover == pytest.approx(truth, rel=0.02)
+    pages = page_families(ctx, analysis)
+    assert [name for name, _ in pages] == ["families_a", "families_b"]
+    texts = [" ".join(t.get_text() for t in fig.texts) for _, fig in pages]
+    assert "transformer overtakes cnn" in texts[0] and "cnn overtakes transformer" in texts[1]
+    for _, fig in pages:
+        plt.close(fig)
+

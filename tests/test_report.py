@@ -44,7 +44,7 @@ def test_every_page_renders_and_none_is_blank(tiny_report, tmp_path):
     pages = pdf_pages(tiny_report, tmp_path)
     # summary, scaling (2 variants on one page), fit quality ×2, frontier ×2, calibration
     # metrics, rank histograms and reliability, training curves, reproducibility
-    assert len(pages) == 10
+    assert len(pages) == len(list(tiny_report.parent.glob("tiny_*.png"))) >= 10
     for image in pages:
         assert image[..., :3].std() > 0.03  # a blank page is one colour
     # the figures are saved as PNG beside the PDF too
@@ -222,3 +222,285 @@ def test_one_guard_for_analyses_pages_and_panels():
     assert name == "broken"
     assert any("the table is too small" in t.get_text() for ax in page.axes for t in ax.texts)
     plt.close(page)
+
+
+# ---- pages that keep their text, a shared metric, one symbol table, the bicubic line ----
+LOSS_TARGETS = ["params=2e4", "compute=1e11", "params=5e4", "params=1e5"]
+
+
+@pytest.fixture(scope="session")
+def tiny_loss(tiny_store):
+    """The tiny sweep reported on val_loss (each variant's own loss) with four targets, so
+    the summary holds more than one page: its context, analysis and PDF."""
+    from scalelab.report.analysis import analyse
+    from scalelab.report.context import ReportContext
+
+    runs = scalelab.load_runs(tiny_store)
+    ctx = ReportContext.build(runs, y="val_loss", targets=LOSS_TARGETS, spec=SPEC,
+                              title="tiny sweep")
+    return ctx, analyse(ctx, n_bootstrap=20)
+
+
+@pytest.fixture(scope="session")
+def tiny_loss_report(tiny_store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("loss_report") / "loss.pdf"
+    write_report(scalelab.load_runs(tiny_store), out, title="tiny sweep", y="val_loss",
+                 spec=SPEC, targets=LOSS_TARGETS, n_bootstrap=20)
+    return out
+
+
+def pdf_words(pdf: Path) -> list[tuple[int, float, float, list]]:
+    """Each page's (number, width, height, [(xMin, yMin, xMax, yMax, word)]) by pdftotext -bbox."""
+    import re
+
+    html = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    pages = []
+    for i, (w, h, body) in enumerate(re.findall(
+            r'<page width="([\d.]+)" height="([\d.]+)">(.*?)</page>', html, re.S)):
+        words = [(float(a), float(b), float(c), float(d), t) for a, b, c, d, t in re.findall(
+            r'<word xMin="([\d.-]+)" yMin="([\d.-]+)" xMax="([\d.-]+)" yMax="([\d.-]+)">'
+            r'(.*?)</word>', body)]
+        pages.append((i + 1, float(w), float(h), words))
+    return pages
+
+
+def test_every_page_keeps_its_text_on_the_page_and_off_the_footer(tiny_loss_report):
+    """The summary flows onto a continuation page instead of off the bottom: every section's
+    text is found, in order, and no word of any page lies outside it or on the footer."""
+    text = " ".join(pdf_text(tiny_loss_report).split())
+    sections = ["What was swept", "Headline predictions", "Which loss variant",
+                "How far to trust it", "Laws used",
+                "intervals from bootstrap resamples of the runs.", "Scaling curves",
+                "Fit quality", "Compute-optimal frontier", "Calibration of the ensembles",
+                "Rank histograms", "Training curves", "Reproducibility", "Sweep spec"]
+    at = [text.find(s) for s in sections]
+    assert all(i >= 0 for i in at), [s for s, i in zip(sections, at) if i < 0]
+    assert at == sorted(at)
+    assert "tiny sweep (continued, 2)" in text
+    for number, width, height, words in pdf_words(tiny_loss_report):
+        # the footer line: "scalelab · <title> · <n> runs · <date> <time> UTC", 1.2% up
+        utc = [w for w in words if w[4] == "UTC" and w[3] > height * 0.95]
+        assert utc, f"page {number} has no footer"
+        line = utc[-1]
+        footer = [w for w in words if abs(w[1] - line[1]) < 0.3 and abs(w[3] - line[3]) < 0.3]
+        box = (min(w[0] for w in footer), min(w[1] for w in footer),
+               max(w[2] for w in footer), max(w[3] for w in footer))
+        for x0, y0, x1, y1, word in words:
+            assert -1 <= x0 and x1 <= width + 1 and -1 <= y0 and y1 <= height + 1, \
+                f"page {number}: {word!r} lies off the page"
+            if (x0, y0, x1, y1, word) not in footer:
+                overlaps = x0 < box[2] and x1 > box[0] and y0 < box[3] and y1 > box[1] + 0.5
+                assert not overlaps, f"page {number}: {word!r} is drawn over the footer"
+
+
+def test_flow_starts_a_new_page_where_the_next_line_would_not_fit():
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+
+    from scalelab.report.layout import BOTTOM, Flow, new_page
+
+    flow = Flow("long", "long", lambda title: new_page(title, "footer"))
+    lines = [f"## section {i}" if i % 10 == 0 else f"line {i} " + "word " * (5 + i % 40)
+             for i in range(150)]
+    flow.text(lines, size=9)
+    flow.table(pd.DataFrame({"a": range(60), "b": ["x" * 30] * 60}))
+    assert len(flow.pages) > 2 and [n for n, _ in flow.pages][:2] == ["long", "long_2"]
+    found = []
+    for _, fig in flow.pages:
+        renderer = fig.canvas.get_renderer()
+        for t in fig.findobj(Text):
+            if not t.get_text().strip() or not t.get_visible():
+                continue
+            box = t.get_window_extent(renderer)
+            if "footer" not in t.get_text():
+                assert box.y0 >= BOTTOM * fig.bbox.height - 1, t.get_text()[:40]
+            assert box.x1 <= fig.bbox.width + 1, t.get_text()[:40]
+            found.append(t.get_text())
+        plt.close(fig)
+    joined = " ".join(" ".join(found).split())
+    for i, line in enumerate(lines):  # every line written, whole
+        assert " ".join(line.removeprefix("## ").split()) in joined, i
+
+
+def test_text_of_every_page_lies_inside_it(tiny_loss):
+    """Axis labels, colourbar labels, titles and table cells: none is clipped by the page's
+    edge; every colourbar is labelled; every table cell is wide enough for its text."""
+    import matplotlib.pyplot as plt
+    from matplotlib.table import Table
+
+    from scalelab.report.pages import PAGES, render_page
+
+    ctx, analysis = tiny_loss
+    for page in PAGES:
+        for name, fig in render_page(page, ctx, analysis):
+            renderer = fig.canvas.get_renderer()
+            fig.canvas.draw()
+            inside = (lambda box: box.x0 >= -1 and box.x1 <= fig.bbox.width + 1
+                      and box.y0 >= -1 and box.y1 <= fig.bbox.height + 1)
+            for t in [*fig.texts, fig._suptitle]:  # the page's own text
+                if t is not None and t.get_text().strip():
+                    assert inside(t.get_window_extent(renderer)), (name, t.get_text()[:50])
+            for ax in fig.axes:  # what each panel draws: ticks, labels, title, legend
+                if ax.get_visible() and ax.axison:
+                    assert inside(ax.get_tightbbox(renderer)), (name, ax.get_title()[:50])
+                for t in ax.texts:
+                    if t.get_text().strip():
+                        assert inside(t.get_window_extent(renderer)), (name, t.get_text()[:50])
+                if ax.get_label() == "<colorbar>":
+                    assert ax.get_ylabel(), f"{name}: a colourbar without a label"
+                for table in ax.findobj(Table):
+                    for cell in table.get_celld().values():
+                        text = cell.get_text()
+                        assert text.get_window_extent(renderer).width <= \
+                            cell.get_window_extent(renderer).width + 0.5, (name, text.get_text())
+                        assert inside(cell.get_window_extent(renderer)), (name, text.get_text())
+            plt.close(fig)
+
+
+def test_variants_are_compared_on_a_metric_they_share(tiny_loss, tiny_store):
+    """val_loss is mse's MSE and crps_fair's CRPS: the variants are compared on val_crps,
+    which both record, with the numbers predict gives on it, and the metric named."""
+    from scalelab.laws import predict
+
+    ctx, analysis = tiny_loss
+    assert analysis.comparison_metric == "val_crps"
+    runs = scalelab.load_runs(tiny_store)
+    truth = {v: predict(runs[runs.loss_variant == v], target="params=2e4", y="val_crps",
+                        n_bootstrap=20).prediction for v in ("mse", "crps_fair")}
+    best = min(truth, key=truth.get)
+    other = ({"mse", "crps_fair"} - {best}).pop()
+    first = next(s for s in analysis.best if s.startswith("At params = 2e+04"))
+    assert first.startswith(f"At params = 2e+04: {best} is predicted best (val_crps "
+                            f"{truth[best]:.4g} vs {other} {truth[other]:.4g})")
+    assert analysis.best[0].startswith("Compared on validation CRPS (field units) (val_crps)")
+    loss_preds = analysis.predictions.set_index(["target", "variant"])["prediction"]
+    assert f"{loss_preds[('params = 2e+04', 'mse')]:.4g}" not in first
+
+
+def test_the_comparison_metric_is_chosen_from_what_every_variant_records(tiny_store):
+    from scalelab.report.analysis import _best_sentences, comparison_metric
+    from scalelab.report.context import ReportContext
+
+    runs = scalelab.load_runs(tiny_store)
+    assert comparison_metric(ReportContext.build(runs, y="val_mse")) == "val_mse"
+    assert comparison_metric(ReportContext.build(runs, y="val_loss")) == "val_crps"
+    no_crps = runs.assign(val_crps=np.where(runs.loss_variant == "mse", np.nan, runs.val_crps))
+    assert comparison_metric(ReportContext.build(no_crps, y="val_loss")) == "val_mse"
+    bare = runs.drop(columns=["val_crps", "val_mse", "val_rmse", "val_mae"])
+    ctx = ReportContext.build(bare, y="val_loss")
+    assert comparison_metric(ctx) is None
+    assert "so the variants are not compared" in _best_sentences(ctx, {"a": 0, "b": 0},
+                                                                 pd.DataFrame(), None)[0]
+    one = runs[runs.loss_variant == "mse"]
+    assert comparison_metric(ReportContext.build(one, y="val_loss")) is None
+
+
+def test_report_uses_one_level_and_one_symbol_per_axis(tiny_loss_report):
+    """Intervals at the report's one LEVEL (90%); U for distinct samples, D only for samples
+    seen (the tiny sweep's U: 64 … 512; its D: 60 steps × 32 = 1,920)."""
+    import re
+
+    text = " ".join(pdf_text(tiny_loss_report).split())
+    assert "90%" in text and "95%" not in text
+    assert "U = 512" in text
+    assert not re.search(r"\bD = (64|128|256|512)\b", text)
+
+
+def test_fitted_parameters_print_zero_not_underflow():
+    from scalelab.report.labels import format_param
+
+    assert format_param(3.21e-217, ".3g", 0.05) == "0"
+    assert format_param(0.0562, ".4g", 0.05) == "0.0562"
+    assert format_param(-1e-20) == "0" and format_param(2e-3) == "0.002"
+
+
+def test_one_data_size_gives_the_middle_panel_room_to_the_others(tiny_store):
+    import matplotlib.pyplot as plt
+
+    from scalelab.report.analysis import analyse
+    from scalelab.report.context import ReportContext
+    from scalelab.report.pages import page_scaling
+
+    runs = scalelab.load_runs(tiny_store)
+    ctx = ReportContext.build(runs[runs.samples == 512], y="val_mse", targets=["params=2e4"])
+    (name, fig), = page_scaling(ctx, analyse(ctx, n_bootstrap=0))
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>" and ax.get_title()]
+    assert len(panels) == 4  # two variants × (vs N, vs compute): no empty middle panel
+    assert not any("no curve" in t.get_text() for ax in fig.axes for t in ax.texts)
+    assert any("one data size (U = 512)" in t.get_text() for t in fig.texts)
+    plt.close(fig)
+
+
+def test_bicubic_reference_is_recorded_and_drawn(tiny_loss, tiny_store):
+    """Every run records bicubic upsampling's skill on its validation set; the scaling and
+    calibration pages draw it as a line at that value."""
+    import matplotlib.pyplot as plt
+
+    from scalelab.report.pages import page_calibration, page_scaling
+
+    ctx, analysis = tiny_loss
+    final = final_rows(scalelab.load_runs(tiny_store))
+    for variant in ("mse", "crps_fair"):
+        rows = final[final.loss_variant == variant]
+        assert rows["val_bicubic_loss"].nunique() == 1  # one validation set
+        assert analysis.bicubic["val_loss"][variant] == rows["val_bicubic_loss"].iloc[0]
+    # the fair CRPS of identical members is the absolute error: crps_fair's bicubic loss
+    # is the bicubic CRPS, which is the bicubic MAE
+    rows = final[final.loss_variant == "crps_fair"]
+    assert rows["val_bicubic_loss"].iloc[0] == pytest.approx(rows["val_bicubic_mae"].iloc[0],
+                                                              rel=1e-6)
+    (_, fig), = page_scaling(ctx, analysis)
+    drawn = {round(line.get_ydata()[0], 12) for ax in fig.axes for line in ax.lines
+             if line.get_label().startswith("bicubic upsampling")}
+    assert drawn == {round(v, 12) for v in analysis.bicubic["val_loss"].values()}
+    plt.close(fig)
+    pages = page_calibration(ctx, analysis)
+    crps_axes = [ax for ax in pages[0][1].axes if ax.get_title().startswith("validation CRPS")]
+    assert any(line.get_label().startswith("bicubic upsampling")
+               and line.get_ydata()[0] == pytest.approx(final["val_bicubic_crps"].iloc[0])
+               for line in crps_axes[0].lines)
+    for _, fig in pages:
+        plt.close(fig)
+
+
+def test_calibration_page_fits_the_sample_size_free_rank_departure(tiny_loss):
+    ctx, analysis = tiny_loss
+    assert "val_rank_departure" in analysis.calibration
+    assert "val_rank_delta" not in analysis.calibration
+    assert set(analysis.calibration_laws["val_rank_departure"]) == {"mse", "crps_fair"}
+
+
+def test_predict_cli_says_how_far_it_beats_bicubic(tiny_store):
+    import json
+
+    cmd = [sys.executable, "-m", "scalelab.cli", "predict", str(tiny_store), "--target",
+           "params=2e4", "--y", "val_mse"]
+    text = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
+    found = json.loads(subprocess.run(cmd + ["--json"], capture_output=True, text=True,
+                                      timeout=600, check=True).stdout)
+    bicubic = final_rows(scalelab.load_runs(tiny_store))["val_bicubic_mse"].iloc[0]
+    for item in found:
+        assert item["bicubic"] == pytest.approx(bicubic, rel=1e-12)
+        gain = (bicubic - item["prediction"]) / bicubic
+        assert item["better_than_bicubic"] == pytest.approx(gain, rel=1e-9)
+        word = "better" if gain >= 0 else "worse"
+        assert f"predicted {abs(gain):.1%} {word} than bicubic upsampling ({bicubic:.4g})" in text
+
+
+def test_bicubic_value_is_one_reference_or_none():
+    from scalelab.runs.baselines import bicubic_column, bicubic_value, improvement, versus_bicubic
+
+    assert bicubic_column("val_loss") == "val_bicubic_loss"
+    assert bicubic_column("val_mse") == "val_bicubic_mse"
+    assert bicubic_column("params") is None and bicubic_column("val_p99_bias") is None
+    same = pd.DataFrame({"val_bicubic_mse": [0.04, 0.04, np.nan]})
+    assert bicubic_value(same, "val_mse") == 0.04
+    differ = pd.DataFrame({"val_bicubic_mse": [0.04, 0.05]})  # two validation sets
+    assert bicubic_value(differ, "val_mse") is None
+    assert bicubic_value(same, "val_crps") is None  # not recorded
+    assert improvement(0.03, 0.04, "val_mse") == pytest.approx(0.25)
+    assert improvement(30.0, 24.0, "val_psnr") == pytest.approx(0.25)  # larger is better
+    assert versus_bicubic(0.05, 0.04, "val_mse") == \
+        "25.0% worse than bicubic upsampling (0.04)"
+    assert versus_bicubic(0.05, None, "val_mse") is None

@@ -192,6 +192,8 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
             "rank_histogram": lambda: cal.rank_histogram(obs, ens, seed=0),
             "rank_histogram_flatness": lambda: cal.rank_histogram_flatness(
                 cal.rank_histogram(obs, ens, seed=0)),
+            "rank_histogram_departure": lambda: cal.rank_histogram_departure(
+                cal.rank_histogram(obs.reshape(5, 10), ens.reshape(8, 5, 10), seed=0, per=0)),
             "spread_skill_ratio": lambda: cal.spread_skill_ratio(obs, ens),
         }}
         for name in ("HistogramBinning", "IsotonicCalibrator", "PlattScaling", "ScalingBinning"):

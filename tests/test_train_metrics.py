@@ -137,3 +137,85 @@ def test_ensemble_metrics_crps_matches_scoringrules_fair():
     skill = ((ens.mean(axis=1) - target) ** 2).mean()
     assert row["val_spread_skill"] == pytest.approx(math.sqrt(spread / skill), rel=1e-10)
     assert set(row) >= {"val_rank_delta", "val_exceed_ece"}
+
+
+def test_ensemble_metrics_record_the_rank_departure_of_the_per_image_histograms():
+    """val_rank_departure is rank_histogram_departure of one histogram per image (whose sum
+    is val_rank_hist), by hand: the cross-image products of the images' frequencies."""
+    rng = np.random.default_rng(6)
+    target = rng.normal(size=(6, 1, 8, 8))
+    ens = 0.5 * rng.normal(size=(6, 4, 1, 8, 8))  # underdispersed: U-shaped ranks
+    row = metrics.ensemble_metrics(torch.from_numpy(ens), torch.from_numpy(target), threshold=1.0)
+    ranks = (ens < target[:, None]).sum(1).reshape(6, -1)  # no ties in continuous data
+    counts = np.stack([np.bincount(r, minlength=5) for r in ranks])
+    np.testing.assert_array_equal(counts.sum(0), row["val_rank_hist"])
+    g = counts / counts.sum(1, keepdims=True) - 1 / 5
+    cross = sum(g[i] @ g[j] for i in range(6) for j in range(6) if i != j) / 30
+    assert row["val_rank_departure"] == pytest.approx(math.sqrt(5 * cross), rel=1e-10)
+    assert 1 < row["val_rank_neff"] < 6 * 64 * 1.5
+    # one image: its pixels' ranks are taken as independent (n_eff = the pixels)
+    one = metrics.ensemble_metrics(torch.from_numpy(ens[:1]), torch.from_numpy(target[:1]),
+                                   threshold=1.0)
+    k = counts[0]
+    chi2 = 5 * (k * (k - 1)).sum() / (64 * 63) - 1  # the multinomial's unbiased estimate
+    assert one["val_rank_departure"] == pytest.approx(math.sqrt(max(chi2, 0)), rel=1e-10)
+    assert one["val_rank_neff"] == 64
+
+
+def _keys_matrix(n: int, scale: int, a: float = -0.75) -> np.ndarray:
+    """The (n·scale × n) matrix of cubic convolution (Keys 1981, eq. 15, with a = −0.75) from
+    n cell centres to n·scale, the edges replicated: the formula, written out in numpy."""
+    def kernel(d):
+        d = abs(d)
+        if d <= 1:
+            return (a + 2) * d**3 - (a + 3) * d**2 + 1
+        return a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a if d < 2 else 0.0
+
+    out = np.zeros((n * scale, n))
+    for i in range(n * scale):
+        x = (i + 0.5) / scale - 0.5
+        x0 = int(np.floor(x))
+        for tap in range(x0 - 1, x0 + 3):
+            out[i, min(max(tap, 0), n - 1)] += kernel(x - tap)
+    return out
+
+
+def test_bicubic_upsampling_is_keys_cubic_convolution():
+    """bicubic_upsample against the cubic-convolution formula applied along each axis; only
+    the target's channel (the first) is upsampled, not the predictors after it."""
+    rng = np.random.default_rng(8)
+    lr = rng.gamma(0.8, 1.0, size=(2, 1, 6, 5))
+    extra = rng.normal(size=lr.shape)
+    up = metrics.bicubic_upsample(torch.from_numpy(np.concatenate([lr, extra], 1)), (24, 20), 1)
+    assert up.shape == (2, 1, 24, 20)
+    rows, cols = _keys_matrix(6, 4), _keys_matrix(5, 4)
+    expected = np.einsum("ij,ncjk,lk->ncil", rows, lr, cols)
+    np.testing.assert_allclose(up.numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", ["mse", "crps_fair"])
+def test_bicubic_reference_scores_by_hand(variant):
+    """evaluate_bicubic: MSE and MAE of the bicubic field by numpy; the CRPS of a point
+    forecast is its absolute error (Gneiting & Raftery 2007), and so is the fair CRPS of
+    M identical members, the ensemble loss's value."""
+    from scalelab.losses import get_loss
+    from scalelab.train.loop import evaluate_bicubic
+
+    rng = np.random.default_rng(7)
+    lr = torch.from_numpy(rng.gamma(0.8, 1.0, size=(5, 1, 4, 4)))
+    hr = torch.from_numpy(rng.gamma(0.8, 1.0, size=(5, 1, 16, 16)))
+    loss = get_loss(variant)
+    members = 4 if variant == "crps_fair" else 1
+    row = evaluate_bicubic(loss, lr, hr, data_range=float(hr.max() - hr.min()), members=members,
+                           batch_size=2)
+    up = torch.nn.functional.interpolate(lr, size=(16, 16), mode="bicubic",
+                                         align_corners=False).numpy()
+    error = up - hr.numpy()
+    assert row["val_bicubic_mse"] == pytest.approx(np.mean(error**2), rel=1e-10)
+    assert row["val_bicubic_mae"] == pytest.approx(np.mean(np.abs(error)), rel=1e-10)
+    expected_loss = np.mean(error**2) if variant == "mse" else np.mean(np.abs(error))
+    assert row["val_bicubic_loss"] == pytest.approx(expected_loss, rel=1e-6)
+    if members > 1:
+        assert row["val_bicubic_crps"] == pytest.approx(np.mean(np.abs(error)), rel=1e-10)
+    else:
+        assert "val_bicubic_crps" not in row

@@ -34,12 +34,14 @@ from scalelab.calibration.recalibration import (
     TemperatureScaling,
 )
 from scalelab.calibration.scores import (
+    RankDeparture,
     RankFlatness,
     crps_ensemble,
     interval_coverage,
     pit,
     quantile_score,
     rank_histogram,
+    rank_histogram_departure,
     rank_histogram_flatness,
     spread_skill_ratio,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "ScalingBinning",
     "TemperatureScaling",
     "BootstrapInterval",
+    "RankDeparture",
     "RankFlatness",
     "ReliabilityCurve",
     "bootstrap_ci",
@@ -64,6 +67,7 @@ __all__ = [
     "plot_reliability",
     "quantile_score",
     "rank_histogram",
+    "rank_histogram_departure",
     "rank_histogram_flatness",
     "reliability_curve",
     "spread_skill_ratio",

@@ -27,7 +27,8 @@ Spread-skill ratio with the finite-ensemble factor √((M+1)/M) (Fortin et al. 2
 eq. 7) — of a degenerate ensemble: 0 with a warning when the members never differ
 (zero spread), inf with a warning when the mean always equals the observation (zero
 error), refused when both (0/0); rank histograms with random tie-breaking (Hamill 2001) and their flatness
-(χ² test; Candille & Talagrand 2005 δ); randomised PIT; central-interval coverage;
+(χ² test; Candille & Talagrand 2005 δ, which grows with the sample size; and the
+sample-size-free departure from flat of :func:`rank_histogram_departure`); randomised PIT; central-interval coverage;
 quantile (pinball) scores (Koenker & Bassett 1978).
 """
 
@@ -301,20 +302,36 @@ def _ranks(obs, ens, axis: int, func: str, rng) -> tuple[np.ndarray, int]:
     return np.broadcast_to(ranks, score_shape), members
 
 
-def rank_histogram(obs, ens, axis: int = 0, weights=None, seed=None) -> np.ndarray:
+def rank_histogram(obs, ens, axis: int = 0, weights=None, seed=None,
+                   per: int | None = None) -> np.ndarray:
     """Counts of the observation's rank among the M members: an array of M+1 bins.
 
     Rank r = #{x_j < y}, ties broken uniformly at random (Hamill 2001); a flat
     histogram means the observation is indistinguishable from a member. ``weights``
-    (broadcast to obs's shape) give weighted counts. Test flatness with
-    :func:`rank_histogram_flatness`.
+    (broadcast to obs's shape) give weighted counts. ``per``: an axis of ``obs`` to keep,
+    one histogram per index along it (e.g. per image), shape ``(n, M+1)``; the same ranks
+    as the pooled histogram, which is their sum. Test flatness with
+    :func:`rank_histogram_flatness`; measure it apart from the sample size with
+    :func:`rank_histogram_departure` (give it the per-image histograms of a field).
     """
     func = "rank_histogram"
     ranks, members = _ranks(obs, ens, axis, func, np.random.default_rng(check_seed(seed, func)))
     w = check_weights(weights, ranks.shape, func)
-    w_flat = None if w is None else np.broadcast_to(w, ranks.shape).ravel()
-    counts = np.bincount(ranks.ravel(), weights=w_flat, minlength=members + 1)
-    return counts
+    w_flat = None if w is None else np.broadcast_to(w, ranks.shape)
+    if per is None:
+        return np.bincount(ranks.ravel(), weights=None if w_flat is None else w_flat.ravel(),
+                           minlength=members + 1)
+    if not isinstance(per, (int, np.integer)) or not -ranks.ndim <= per < ranks.ndim:
+        raise ScalelabError(f"{func}: per must be an axis of obs (0 … {ranks.ndim - 1}), got "
+                            f"{per!r}.")
+    ranks = np.moveaxis(ranks, per, 0).reshape(ranks.shape[per], -1)
+    if w_flat is not None:
+        w_flat = np.moveaxis(w_flat, per, 0).reshape(ranks.shape)
+    bins = members + 1
+    index = (ranks + bins * np.arange(ranks.shape[0])[:, None]).ravel()
+    counts = np.bincount(index, weights=None if w_flat is None else w_flat.ravel(),
+                         minlength=bins * ranks.shape[0])
+    return counts.reshape(ranks.shape[0], bins)
 
 
 class RankFlatness(NamedTuple):
@@ -330,8 +347,13 @@ class RankFlatness(NamedTuple):
 def rank_histogram_flatness(counts) -> RankFlatness:
     """χ² goodness-of-fit of a rank histogram to the uniform, and δ (Candille & Talagrand 2005).
 
-    Note: neighbouring points of a field are correlated, so the χ² p-value is
-    optimistic for gridded data; δ is the scale-free summary to compare across runs.
+    δ ≈ 1 for a flat histogram of independent ranks, but for any histogram that is not
+    flat it grows in proportion to the number of counted ranks n: E[δ] = 1 + n·χ²(p‖u)/M
+    (p the rank probabilities, u the uniform), so δ of a 64 × 64 field and of a 32 × 32
+    one differ fourfold for the same calibration, and neighbouring points of a field are
+    correlated, so the χ² p-value is optimistic for gridded data. To compare calibration
+    across runs or fit a law to it, use :func:`rank_histogram_departure`, which does not
+    scale with n.
     """
     from scipy.stats import chi2 as chi2_dist
 
@@ -347,6 +369,74 @@ def rank_histogram_flatness(counts) -> RankFlatness:
     statistic = float(((counts - expected) ** 2).sum() / expected)
     delta = float(((counts - expected) ** 2).sum() / (total * (bins - 1) / bins))
     return RankFlatness(statistic, bins - 1, float(chi2_dist.sf(statistic, bins - 1)), delta)
+
+
+class RankDeparture(NamedTuple):
+    """How far a rank histogram's probabilities lie from flat, apart from the sample size.
+
+    ``departure``: √max(χ̂², 0), the root-mean-square relative departure of the rank
+    probabilities from flat, √(Σ_k (K p_k − 1)² / K) over the K = M+1 bins (0 when flat;
+    0.1: the bins' probabilities are 10% off 1/K, RMS). ``divergence``: χ̂², the unbiased
+    estimate of the χ² divergence χ²(p‖u) = K Σ_k (p_k − 1/K)² (may be slightly negative for
+    a flat histogram). ``n``: the ranks counted; ``n_eff``: the effective number of
+    independent ranks (n for a 1-D histogram; fewer when neighbours are correlated).
+    """
+
+    departure: float
+    divergence: float
+    n: float
+    n_eff: float
+
+
+def rank_histogram_departure(counts) -> RankDeparture:
+    """The rank histogram's departure from flat, estimated without bias at any sample size.
+
+    ``counts``: one histogram (K bins; its ranks taken as independent), or one per group of
+    ranks, ``(groups, K)`` (e.g. per image: :func:`rank_histogram` with ``per=0``), the
+    groups independent of one another while the ranks within a group may be correlated
+    (neighbouring pixels of a field).
+
+    With group frequencies f_i = c_i/n_i and g_i = f_i − 1/K, the cross-group products
+    Δ̂² = Σ_{i≠j} n_i n_j ⟨g_i, g_j⟩ / Σ_{i≠j} n_i n_j = (|Σ_i n_i g_i|² − Σ_i n_i² |g_i|²) /
+    (n² − Σ_i n_i²) estimate Δ² = Σ_k (p_k − 1/K)² without bias, whatever the correlation
+    within a group (a U-statistic over independent groups; with one rank per group it is
+    the multinomial's unbiased estimate, K Σ_k c_k(c_k − 1)/(n(n − 1)) − 1 for χ̂²). The
+    squared deviation of the pooled histogram, Σ_k (p̂_k − 1/K)², exceeds Δ̂² by its noise,
+    (1 − Σ p̂²)/n_eff, which gives ``n_eff``. δ of :func:`rank_histogram_flatness`, in
+    contrast, estimates 1 + n·χ²(p‖u)/M and grows with n.
+    """
+    counts = as_float(counts, "counts", "rank_histogram_departure")
+    if counts.ndim == 1:
+        counts = counts[None, :]
+        single = True
+    else:
+        single = False
+    if counts.ndim != 2 or counts.shape[-1] < 2 or (counts < 0).any() or counts.sum() <= 0:
+        raise ScalelabError("rank_histogram_departure: counts must be one histogram of at least "
+                            "2 non-negative counts, or one per group (groups, bins), with a "
+                            "positive total (from rank_histogram).")
+    counts = counts.astype(np.float64)
+    sizes = counts.sum(axis=1)
+    counts, sizes = counts[sizes > 0], sizes[sizes > 0]
+    total, bins = sizes.sum(), counts.shape[1]
+    pooled = counts.sum(axis=0) / total
+    if single:  # each rank its own group: Σ_i n_i² |g_i|² = n (1 − 1/K)
+        own = total * (1 - 1 / bins)
+        pairs = total**2 - total
+    else:
+        g = counts / sizes[:, None] - 1 / bins
+        own = float((sizes**2 * (g**2).sum(axis=1)).sum())
+        pairs = total**2 - float((sizes**2).sum())
+    if pairs <= 0:
+        raise ScalelabError("rank_histogram_departure: the departure needs ranks from at least "
+                            "two groups (or two ranks); give more than one image's histogram.")
+    spread = float(((pooled - 1 / bins) ** 2).sum())
+    delta2 = (total**2 * spread - own) / pairs
+    noise = spread - delta2
+    n_eff = float((1 - (pooled**2).sum()) / noise) if noise > 0 else float("inf")
+    divergence = bins * delta2
+    return RankDeparture(float(np.sqrt(max(divergence, 0.0))), float(divergence),
+                         float(total), float(total) if single else n_eff)
 
 
 def pit(obs, ens, axis: int = 0, seed=None) -> np.ndarray:

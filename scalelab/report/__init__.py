@@ -4,7 +4,10 @@
   backtests, allocation, calibration-metric laws); imports no matplotlib.
 - :mod:`scalelab.report.figures` — every figure of the report, a public function a
   notebook can call alone; figures only draw.
-- :mod:`scalelab.report.pages`, :mod:`scalelab.report.pdf` — the pages and the writer.
+- :mod:`scalelab.report.pages`, :mod:`scalelab.report.pdf` — the pages and the writer;
+  :mod:`scalelab.report.layout` — page frames, text that flows onto continuation pages,
+  tables sized to their cells, log axes; :mod:`scalelab.report.labels` — the words and
+  symbols of the columns (the axes from :mod:`scalelab.runs.columns`).
 
 Names are imported on first use, so ``scalelab.report.analysis`` works without matplotlib.
 """
@@ -14,6 +17,7 @@ from importlib import import_module
 _HOMES = {
     "Analysis": "analysis", "FitFailure": "analysis", "MetricScaling": "analysis",
     "analyse": "analysis", "fit_power_laws": "analysis", "metric_scaling": "analysis",
+    "comparison_metric": "analysis",
     "ReportContext": "context",
     "CalibrationLaw": "calibration_fits", "calibration_laws": "calibration_fits",
     "FamilyComparison": "families", "compare_families": "families",

@@ -17,12 +17,21 @@ training samples; compute counts the samples seen D = steps × batch (D/U epochs
   would get;
 - a compute target uses the loss envelope of the training curves (the lowest loss any
   run reached at each compute, Hoffmann et al. 2022 approach 1) fitted by a power law in C; the
-  IsoFLOP profiles (approach 2) take every run's final row, every budget;
+  IsoFLOP parabolas (approach 2) take every run's final row, every budget, and apart from
+  them the profiles read off the training curves (those the frontier page draws);
 - the backtest is leave-largest-out (Choshen et al. 2024): fit on the smaller models of
   the largest D, predict the largest, ARE and whether the 90% interval covered it;
 - a calibration metric is fitted, per loss variant at the largest D, by a power law in
   N of its distance from the ideal value (|spread-skill − 1|), so that E ≥ 0 is the
-  floor of a miscalibration.
+  floor of a miscalibration; the rank histogram's flatness is its sample-size-free
+  departure from flat (``val_rank_departure``), not δ, which grows with the pixels counted;
+- loss variants are compared on a metric they share: the report's metric, unless it is
+  each variant's own loss (``val_loss``), then the first of ``SHARED_METRICS`` that every
+  variant records (:func:`comparison_metric`), named in the sentence;
+- the reference of every skill is bicubic upsampling of the coarse input on the same
+  validation set (``val_bicubic_<metric>``, where the runs recorded it);
+- where the table holds two or more network families, each loss variant's families are
+  compared at matched compute (:func:`scalelab.report.families.compare_families`).
 - the headline predictions come from :func:`scalelab.laws.predict`: every law form the
   data allow, backtested, next to persistence and a log–log line; the one of lowest
   backtest error is used, and persistence (said in words) where none beats it.
@@ -42,6 +51,8 @@ from scalelab.laws import (PowerLaw, backtest, crossover, envelope_allocation,
 from scalelab.laws.prediction import predict_many
 from scalelab.laws.regime import undertrained_runs
 from scalelab.report.context import ReportContext
+from scalelab.report.labels import label
+from scalelab.runs.baselines import bicubic_value
 from scalelab.runs.table import final_rows, require_columns
 
 #: the level of the report's prediction and confidence intervals
@@ -53,8 +64,12 @@ METRIC_BOOTSTRAP = 100
 #: calibration metrics the report fits against size: metric -> ideal value (None: 0)
 CALIBRATION_METRICS = {
     "val_crps": None, "val_exceed_ece": None, "val_exceed_brier": None,
-    "val_spread_skill": 1.0, "val_rank_delta": 1.0,
+    "val_spread_skill": 1.0, "val_rank_departure": None,
 }
+#: the loss variants are compared on the report's metric unless it is in each variant's own
+#: loss (its units differ between variants); then on the first of these every variant records
+OWN_LOSS = ("val_loss", "train_loss")
+SHARED_METRICS = ("val_crps", "val_mse", "val_rmse", "val_mae")
 
 
 @dataclass(frozen=True)
@@ -178,6 +193,8 @@ class VariantAnalysis:
     allocation: object = None  # Allocation (approach 1) or FitFailure
     isoflop: object = None  # Allocation (approach 2) or FitFailure
     isoflop_profiles: object = None  # profiles read off the training curves, or FitFailure
+    # approach 2 on those profiles (the panel's), where final rows lack 3 sizes per budget
+    isoflop_curves: object = None
 
 
 @dataclass
@@ -192,6 +209,14 @@ class Analysis:
     calibration_target: float | None = None  # N the calibration laws are extrapolated to
     prediction_objects: dict = field(default_factory=dict)  # (target, variant) -> Prediction
     undertrained: pd.DataFrame = field(default_factory=pd.DataFrame)  # one row per run
+    # the metric the variants are compared on (None: one variant, or none they share), and
+    # the predictions on it (the headline ones when it is the report's metric)
+    comparison_metric: str | None = None
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # metric -> {variant: bicubic upsampling's value} where the runs recorded it
+    bicubic: dict = field(default_factory=dict)
+    # variant -> FamilyComparison (or FitFailure) where the table holds 2+ families
+    families: dict = field(default_factory=dict)
 
 
 def analyse(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> Analysis:
@@ -205,15 +230,67 @@ def analyse(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> Analysis:
                 for v in ctx.variants}
     k = guarded(_flops_per_param_sample, ctx.runs, fallback=lambda reason: None)
     predictions, objects = _predictions(ctx, variants, n_bootstrap)
-    best = guarded(_best_sentences, ctx, variants, predictions,
+    metric = guarded(comparison_metric, ctx, fallback=lambda reason: None)
+    if metric is None or metric == ctx.y:
+        comparison = predictions
+    else:
+        comparison, _ = guarded(_predictions, ctx, variants, n_bootstrap, y=metric,
+                                fallback=lambda r: (pd.DataFrame(columns=PREDICTION_COLUMNS),
+                                                    {}))
+    best = guarded(_best_sentences, ctx, variants, comparison, metric,
                    fallback=lambda reason: [f"The best variant {reason}"])
     calibration, laws, target = guarded(_calibration, ctx,
                                         fallback=lambda r: ({}, FitFailure(r), None))
+    bicubic = guarded(_bicubic, ctx, [ctx.y, metric, *calibration], fallback=lambda r: {})
+    families = {v: guarded(_families, ctx, v) for v in ctx.variants} \
+        if "family" in ctx.runs.columns and ctx.runs["family"].nunique() > 1 else {}
     return Analysis(variants=variants, predictions=predictions, best=best,
                     flops_per_param_sample=k, calibration=calibration,
                     calibration_laws=laws, calibration_target=target,
                     prediction_objects=objects,
-                    undertrained=guarded(undertrained_runs, ctx.runs, ctx.y, ctx.result))
+                    undertrained=guarded(undertrained_runs, ctx.runs, ctx.y, ctx.result),
+                    comparison_metric=metric, comparison=comparison, bicubic=bicubic,
+                    families=families)
+
+
+def comparison_metric(ctx: ReportContext) -> str | None:
+    """The metric the loss variants of ``ctx`` are compared on: the report's own, unless it
+    is each variant's own loss (:data:`OWN_LOSS`, in units that differ between variants);
+    then the first of :data:`SHARED_METRICS` that every variant's finished runs record.
+    None with fewer than two variants, or when they share none."""
+    variants = [v for v in ctx.variants if v is not None]
+    if len(variants) < 2:
+        return None
+    if ctx.y not in OWN_LOSS:
+        return ctx.y
+    for metric in SHARED_METRICS:
+        if metric in ctx.final.columns and all(
+                np.isfinite(pd.to_numeric(ctx.variant_rows(v)[metric], errors="coerce")).any()
+                for v in variants):
+            return metric
+    return None
+
+
+def _bicubic(ctx: ReportContext, metrics) -> dict:
+    """metric -> {variant: bicubic upsampling's value} for the metrics the runs recorded it
+    of (one value per variant: its runs share a validation set)."""
+    out = {}
+    for metric in dict.fromkeys(m for m in metrics if m):
+        values = {v: bicubic_value(ctx.variant_rows(v), metric) for v in ctx.variants}
+        values = {v: value for v, value in values.items() if value is not None}
+        if values:
+            out[metric] = values
+    return out
+
+
+def _families(ctx: ReportContext, variant):
+    """The network families of one loss variant compared at matched compute."""
+    from scalelab.report.families import compare_families
+
+    from scalelab.runs import finished_runs
+
+    runs = finished_runs(ctx.variant_runs(variant))
+    return attempt(compare_families, runs, y=ctx.y, level=LEVEL)
 
 
 def _longest(final: pd.DataFrame) -> pd.DataFrame:
@@ -231,7 +308,7 @@ def _variant_failure(variant, reason: str) -> VariantAnalysis:
     failure = FitFailure(reason)
     return VariantAnalysis(variant=variant, headline_law=failure, backtest=failure,
                            compute_law=failure, allocation=failure, isoflop=failure,
-                           isoflop_profiles=failure)
+                           isoflop_profiles=failure, isoflop_curves=failure)
 
 
 def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAnalysis:
@@ -243,6 +320,7 @@ def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAn
     if final.empty:
         out.headline_law = FitFailure("no finished run of this variant.")
         out.backtest = out.compute_law = out.allocation = out.isoflop = out.headline_law
+        out.isoflop_curves = out.headline_law
         return out
     y = ctx.y
     has = set(final.columns)
@@ -279,8 +357,10 @@ def _analyse_variant(ctx: ReportContext, variant, n_bootstrap: int) -> VariantAn
             lambda allocation: PowerLaw(n_bootstrap=n_bootstrap).fit(
                 allocation.frontier, x="flops", y="loss"), out.allocation)
         out.isoflop = attempt(isoflop_allocation, everything, y=y)
+        out.isoflop_curves = attempt(isoflop_allocation, out.isoflop_profiles, y="loss",
+                                     budget="flops")
     else:
-        out.allocation = out.compute_law = out.isoflop = FitFailure(
+        out.allocation = out.compute_law = out.isoflop = out.isoflop_curves = FitFailure(
             "the table has no training curves with FLOPs (columns params, flops, run_id).")
     return out
 
@@ -347,15 +427,17 @@ PREDICTION_COLUMNS = ["target", "variant", "prediction", "lower", "upper", "law"
                       "backtest_are", "persistence_are", "note"]
 
 
-def _predictions(ctx: ReportContext, variants: dict, n_bootstrap: int):
-    """Each target × variant predicted by :func:`scalelab.laws.predict_many`."""
+def _predictions(ctx: ReportContext, variants: dict, n_bootstrap: int, y: str | None = None):
+    """Each target × variant predicted by :func:`scalelab.laws.predict_many` (of ``y``,
+    by default the report's metric)."""
     targets = default_targets(ctx)
+    y = y or ctx.y
     rows, objects = [], {}
     for variant in variants:
         runs = ctx.variant_runs(variant)
         found = []
         if targets:
-            found = guarded(predict_many, runs, targets, y=ctx.y, result=ctx.result,
+            found = guarded(predict_many, runs, targets, y=y, result=ctx.result,
                             level=LEVEL, n_bootstrap=min(n_bootstrap, 100),
                             fallback=lambda reason: [reason] * len(targets))
         for target, pred in zip(targets, found):
@@ -379,10 +461,26 @@ def _target_text(target: dict) -> str:
     return ", ".join(f"{k} = {v:.3g}" for k, v in target.items())
 
 
-def _best_sentences(ctx: ReportContext, variants: dict, predictions: pd.DataFrame) -> list:
+def _best_sentences(ctx: ReportContext, variants: dict, predictions: pd.DataFrame,
+                    metric: str | None) -> list:
+    """Which variant is predicted best at each target, on ``metric`` (one they share)."""
     if len(variants) < 2:
         return []
-    sentences = []
+    if metric is None:
+        return [f"{ctx.y} is each variant's own loss, in its own units, and no metric is "
+                f"recorded by every variant ({', '.join(SHARED_METRICS)}), so the variants "
+                f"are not compared."]
+    sentences = [f"Compared on {label(metric)} ({metric}), which every variant records"
+                 + (f" ({ctx.y} is each variant's own loss, in its own units)."
+                    if ctx.y != metric else ".")]
+    laws = {}
+    if metric == ctx.y:
+        laws = {v: va.headline_law for v, va in variants.items()}
+    else:
+        for v in variants:
+            rows = largest_samples_rows(_longest(ctx.variant_rows(v)))
+            fits = attempt(fit_power_laws, rows, "params", metric, None, 100)
+            laws[v] = fits if failed(fits) else fits[None]
     for target, rows in predictions.groupby("target", sort=False):
         rows = rows.dropna(subset=["prediction"])
         if len(rows) < 2:
@@ -391,10 +489,11 @@ def _best_sentences(ctx: ReportContext, variants: dict, predictions: pd.DataFram
         ranked = rows.sort_values("prediction")
         best, second = ranked.iloc[0], ranked.iloc[1]
         text = (f"At {target}: {best['variant']} is predicted best "
-                f"({best['prediction']:.4g} vs {second['variant']} {second['prediction']:.4g})")
-        law_a, law_b = variants[best["variant"]].headline_law, \
-            variants[second["variant"]].headline_law
-        if not failed(law_a) and not failed(law_b) and "params" in target:
+                f"({metric} {best['prediction']:.4g} vs {second['variant']} "
+                f"{second['prediction']:.4g})")
+        law_a, law_b = laws.get(best["variant"]), laws.get(second["variant"])
+        if law_a is not None and law_b is not None and not failed(law_a) \
+                and not failed(law_b) and "params" in target:
             lo = min(law_a.input_range_["x"][0], law_b.input_range_["x"][0])
             hi = max(float(ctx.final["params"].max()) * 10,
                      *[t.get("params", 0) for t in default_targets(ctx)])

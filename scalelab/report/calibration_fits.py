@@ -9,8 +9,11 @@ Kaplan et al. 2020, eq. 1.1, with a floor) at the largest data size swept, per g
 - ``val_crps``: the fair CRPS (Ferro 2014), a proper score; 0 is perfect;
 - ``val_spread_skill``: fitted as the gap |1 − SSR| of the spread–skill ratio
   (Fortin et al. 2014), whose floor E is the miscalibration that size does not remove;
-- ``val_rank_delta``: fitted as |δ − 1|, δ the rank-histogram flatness of Candille &
-  Talagrand 2005 (≈ 1 for a flat histogram).
+- ``val_rank_departure``: the rank histogram's RMS departure from flat, estimated without
+  bias from per-image histograms (:func:`scalelab.calibration.rank_histogram_departure`;
+  0 when flat). Not δ of Candille & Talagrand 2005, which grows in proportion to the
+  number of pixels counted for any histogram that is not flat, so that a law in N of it
+  would describe the validation set's size as much as the network.
 
 Each law is backtested leave-largest-out (Choshen et al. 2024): fitted on the smaller
 models, it predicts the largest, with the absolute relative error and whether the
@@ -29,9 +32,9 @@ from scalelab.laws import PowerLaw, backtest
 from scalelab.runs import final_rows, finished_runs
 
 # metric: the value it is ideal at (None: 0), i.e. the law is fitted to |metric − ideal|
-CALIBRATION_LAWS = {"val_crps": None, "val_spread_skill": 1.0, "val_rank_delta": 1.0}
+CALIBRATION_LAWS = {"val_crps": None, "val_spread_skill": 1.0, "val_rank_departure": None}
 NAMES = {"val_crps": "CRPS", "val_spread_skill": "|1 − spread-skill ratio|",
-         "val_rank_delta": "rank-histogram |δ − 1|"}
+         "val_rank_departure": "rank-histogram departure from flat"}
 
 
 @dataclass

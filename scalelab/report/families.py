@@ -12,8 +12,11 @@ family with the lowest predicted value wins; where the winner changes, the cross
 compute and its interval come from :func:`scalelab.laws.crossover` (paired bootstrap
 refits of the two laws, Hoffmann et al. 2022, App. D).
 
-``compare_families(runs, y)`` returns a :class:`FamilyComparison`; the report's
-"families" page draws it when a table holds two or more families.
+``compare_families(runs, y)`` returns a :class:`FamilyComparison`. The report computes it
+per loss variant (each run's ``val_loss`` is in its own loss's units) in
+:func:`scalelab.report.analysis.analyse` (``Analysis.families``), and its "families" page
+(:func:`scalelab.report.pages.page_families`) draws it when a table holds two or more
+families. Computation only: no matplotlib here.
 """
 
 from __future__ import annotations
@@ -26,9 +29,8 @@ import pandas as pd
 from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import PowerLaw, crossover
 from scalelab.laws import loss_envelope as laws_loss_envelope
-from scalelab.runs import finished_runs, require_columns
-
-LEVEL = 0.9
+from scalelab.report.analysis import LEVEL
+from scalelab.runs import require_columns
 
 
 @dataclass
@@ -41,6 +43,7 @@ class FamilyComparison:
     segments: pd.DataFrame = None  # family, from_flops, to_flops (the winner on each span)
     switches: list = field(default_factory=list)  # (loser, winner, Crossover) in order
     compute_range: tuple = (np.nan, np.nan)
+    level: float = LEVEL  # of the crossovers' intervals and the laws' bands
 
     def sentences(self) -> list[str]:
         """Which family wins at which compute, in words."""
@@ -55,7 +58,7 @@ class FamilyComparison:
             out.append(f"{row.family} wins from C = {row.from_flops:.3g} to {row.to_flops:.3g}")
         for loser, winner, cross in self.switches:
             if np.isfinite(cross.lower):
-                where = (f"{LEVEL:.0%} interval {cross.lower:.3g}–{cross.upper:.3g}; "
+                where = (f"{self.level:.0%} interval {cross.lower:.3g}–{cross.upper:.3g}; "
                          f"{cross.never_fraction:.0%} of bootstrap pairs never cross")
             else:
                 where = "no bootstrap pair crosses in range, so the switch is not resolved"
@@ -80,7 +83,7 @@ def compare_families(runs: pd.DataFrame, y: str = "val_loss", family: str = "fam
                      level: float = LEVEL, extrapolate: float = 10.0) -> FamilyComparison:
     """Fit each family's envelope law L(C) and find which family wins at which compute."""
     require_columns(runs, family, flops, y, run, what="compare_families")
-    out = FamilyComparison(y=y)
+    out = FamilyComparison(y=y, level=level)
     families = sorted(runs[family].dropna().unique().tolist())
     if len(families) < 2:
         raise ScalelabError(f"compare_families needs runs of two or more families; the table "
@@ -118,54 +121,3 @@ def compare_families(runs: pd.DataFrame, y: str = "val_loss", family: str = "fam
         cross = crossover(a, b, before["from_flops"], hi, level=level)
         out.switches.append((before["family"], after["family"], cross))
     return out
-
-
-def page_families(ctx, analysis=None):
-    """The report page: each family's envelope and law against compute, and the winners."""
-    from scalelab.report.figures import _log_axes, label
-    from scalelab.report.pages import _text_block, new_page
-
-    if "family" not in ctx.runs.columns or ctx.runs["family"].nunique() < 2:
-        return []
-    runs = finished_runs(ctx.runs)
-    comparison = compare_families(runs, y=ctx.y)
-    fig = new_page(f"Network families at matched training compute: {label(ctx.y)}", ctx)
-    ax = fig.add_axes([0.07, 0.12, 0.5, 0.72])
-    lo, hi = comparison.compute_range
-    for i, (name, env) in enumerate(comparison.envelopes.items()):
-        colour = f"C{i}"
-        ax.plot(env["flops"], env["loss"], "o", ms=3, color=colour, label=f"{name} (envelope)")
-        law = comparison.laws[name]
-        if isinstance(law, PowerLaw) and np.isfinite(hi):
-            grid = np.geomspace(env["flops"].min(), hi, 200)
-            band = law.predict_interval(x=grid, level=LEVEL, kind="mean")
-            ax.plot(grid, band["prediction"], "-", color=colour, lw=1.2)
-            ax.fill_between(grid, band["lower"], band["upper"], color=colour, alpha=0.15, lw=0)
-    for _, _, cross in comparison.switches:
-        if np.isfinite(cross.crossover):
-            ax.axvline(cross.crossover, color="k", ls=":", lw=0.8)
-            if np.isfinite(cross.lower):
-                ax.axvspan(cross.lower, cross.upper, color="k", alpha=0.06, lw=0)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    _log_axes(ax)
-    ax.set_xlabel("training compute C (FLOP)")
-    ax.set_ylabel(label(ctx.y))
-    ax.legend(fontsize=7)
-    lines = ["## Who wins where", *comparison.sentences(), "## Laws of the envelopes"]
-    for name, law in comparison.laws.items():
-        if isinstance(law, PowerLaw):
-            p = law.params_
-            lines.append(f"{name}: E = {p['E']:.3g}, A = {p['A']:.3g}, α = {p['alpha']:.3g}")
-        else:
-            lines.append(f"{name}: no law ({law})")
-    lines.append("## Method")
-    lines.append("Envelope: the lowest value any run of the family had reached at each "
-                 "compute (Hoffmann et al. 2022, approach 1), fitted by L = E + A·C^(−α); "
-                 f"bands: {LEVEL:.0%} confidence; crossovers from paired bootstrap refits.")
-    import textwrap
-
-    wrapped = [part for line in lines for part in
-               ([line] if line.startswith("## ") else textwrap.wrap(line, 72))]
-    _text_block(fig, 0.6, 0.86, wrapped, size=8)
-    return [("families", fig)]

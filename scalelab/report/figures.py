@@ -23,32 +23,28 @@ from scalelab._errors import ScalelabError
 from scalelab.laws import Law, isoflop_profiles
 from scalelab.report.analysis import (LEVEL, METRIC_BOOTSTRAP, MetricScaling, fit_power_laws,
                                       metric_scaling)
+from scalelab.report.labels import LABELS, format_value, label, symbol_value  # noqa: F401
+from scalelab.report.layout import log_axes, tick
+from scalelab.runs.columns import axis_symbol
 from scalelab.runs.table import final_rows, require_columns
 
-LABELS = {
-    "params": "parameters N",
-    "samples": "distinct training samples U",
-    "flops": "training compute C (FLOP)",
-    "samples_seen": "samples seen D (steps × batch)",
-    "epochs": "epochs D/U",
-    "val_loss": "validation loss",
-    "train_loss": "training loss",
-    "val_mse": "validation MSE (field units²)",
-    "val_rmse": "validation RMSE (field units)",
-    "val_mae": "validation MAE (field units)",
-    "val_psnr": "validation PSNR (dB)",
-    "val_ssim": "validation SSIM",
-    "val_crps": "validation CRPS (field units)",
-    "val_spread_skill": "spread-skill ratio",
-    "val_rank_delta": "rank-histogram flatness δ",
-    "val_exceed_ece": "exceedance ECE",
-    "val_exceed_brier": "exceedance Brier score",
-}
+def _group_name(by: str | None, key) -> str:
+    """A legend entry: ``U = 4,096`` for a scaling axis (its symbol from
+    :mod:`scalelab.runs.columns`), the value alone for other groups (``crps_fair``)."""
+    if not by:
+        return "runs"
+    from scalelab.runs.columns import AXES
+
+    return symbol_value(by, key) if by in AXES else format_value(key)
 
 
-def label(column: str) -> str:
-    """The axis label of a runs-table column, with units where they are known."""
-    return LABELS.get(column, column.replace("_", " "))
+def draw_reference(ax, value: float | None, text: str = "bicubic upsampling"):
+    """A reference forecast's value (bicubic upsampling of the coarse input) as a labelled
+    horizontal line across the axes; nothing when ``value`` is None."""
+    if value is None or not np.isfinite(value):
+        return None
+    return ax.axhline(value, color="C3", ls="-.", lw=1.0, zorder=2,
+                      label=f"{text} ({value:.4g})")
 
 
 def _seed_summary(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
@@ -59,8 +55,11 @@ def _seed_summary(group: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
                  by: str | None = "samples", fits: dict | None = None,
                  extrapolate_to: float | None = None, level: float = LEVEL, ax=None,
-                 title: str | None = None):
+                 title: str | None = None, reference: float | None = None):
     """Final ``y`` against ``x`` on log–log axes, one colour per ``by`` group.
+
+    ``reference``: a reference forecast's value of ``y`` (bicubic upsampling of the coarse
+    input, :mod:`scalelab.runs.baselines`), drawn as a horizontal line.
 
     Points are the mean over seeds with the seeds' range as error bars. Each group's
     fitted power law is drawn through its points with its ``level`` confidence band,
@@ -80,7 +79,7 @@ def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
     x_max = float(table[x].max())
     x_end = extrapolate_to or 10 * x_max
     for colour, (key, group) in zip(colours, groups):
-        name = f"{label(by).split(' ')[-1] if by else ''} = {format_value(key)}" if by else "runs"
+        name = _group_name(by, key)
         stats = _seed_summary(group, x, y)
         err = [stats["mean"] - stats["min"], stats["max"] - stats["mean"]]
         ax.errorbar(stats[x], stats["mean"], yerr=err if (stats["count"] > 1).any() else None,
@@ -90,7 +89,8 @@ def plot_scaling(runs: pd.DataFrame, x: str = "params", y: str = "val_loss",
             _draw_law(ax, fit, float(group[x].min()), float(group[x].max()), x_end, colour,
                       level)
     ax.axvline(x_max, color="0.6", lw=0.8, ls=":")
-    _log_axes(ax)
+    draw_reference(ax, reference)
+    log_axes(ax)
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.set_title(title or f"{label(y)} vs {label(x)}", fontsize=8)
@@ -126,12 +126,12 @@ def plot_residuals(fits: dict, by: str = "samples", ax=None, title: str | None =
     for colour, (key, fit) in zip(colours, laws):
         xs = np.asarray(fit.fitted_inputs_["x"])  # the points the law was fitted to
         resid = np.asarray(fit.residuals_)
-        ax.scatter(xs, resid, color=colour, s=18, label=f"{by} = {format_value(key)}")
+        ax.scatter(xs, resid, color=colour, s=18, label=_group_name(by, key))
     ax.axhline(0, color="0.4", lw=0.8)
     ax.set_xscale("log")
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(tick))
     ax.set_xlabel(label(laws[0][1].column_names_.get("x", "params")))
     ax.set_ylabel("log residual")
     ax.set_title(title or "residuals of the fits (log observed − log fitted)", fontsize=8)
@@ -172,12 +172,12 @@ def plot_training_curves(runs: pd.DataFrame, x: str = "samples_seen", y: str = "
         if len(ticks) <= 8:
             bar.set_ticks(ticks)
             bar.ax.yaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
+        bar.ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(tick))
     if styles:
-        handles = [matplotlib.lines.Line2D([], [], color="0.3", ls=s, label=f"D = {format_value(v)}")
+        handles = [matplotlib.lines.Line2D([], [], color="0.3", ls=s, label=symbol_value("samples", v))
                    for v, s in styles.items()]
         ax.legend(handles=handles, fontsize=7, frameon=False)
-    _log_axes(ax)
+    log_axes(ax)
     ax.set_xlabel(label(x))
     ax.set_ylabel(label(y))
     ax.set_title(title or ("training curves" + (" (× = diverged)" if diverged else
@@ -213,9 +213,10 @@ def plot_frontier(allocation, compute_targets=(), level: float = LEVEL, ax=None,
                    color="C3", s=14, marker="s", zorder=3)
     for c in compute_targets:
         ax.axvline(c, color="0.5", ls=":", lw=0.8)
-    _log_axes(ax)
+    log_axes(ax)
     ax.set_xlabel(label("flops"))
-    ax.set_ylabel("N_opt (parameters), D_opt (samples)")
+    ax.set_ylabel(f"{axis_symbol('params')}_opt (parameters), {axis_symbol('samples_seen')}_opt "
+                  f"(samples seen)")
     ax.set_title("compute-optimal frontier", fontsize=8)
     ax.legend(fontsize=7, frameon=False)
     return fig
@@ -243,7 +244,7 @@ def plot_isoflop(runs: pd.DataFrame | None = None, y: str = "val_loss", n_budget
         best = frame[frame["best"]]
         ax.scatter(best["params"], best["loss"], marker="*", color=colour, s=90,
                    edgecolor="k", linewidth=0.5, zorder=4)
-    _log_axes(ax)
+    log_axes(ax)
     ax.set_xlabel(label("params"))
     ax.set_ylabel(label(y))
     ax.set_title("IsoFLOP profiles from training curves (best of each marked ★; for all data "
@@ -266,37 +267,21 @@ def plot_metric_scaling(runs: pd.DataFrame, metric: str, x: str = "params",
     return plot_metric_law(scaling, target=target, ax=ax)
 
 
-def plot_metric_law(scaling: MetricScaling, target: float | None = None, ax=None):
-    """Draw a :class:`~scalelab.report.analysis.MetricScaling`: points and fitted laws."""
+def plot_metric_law(scaling: MetricScaling, target: float | None = None, ax=None,
+                    reference: float | None = None):
+    """Draw a :class:`~scalelab.report.analysis.MetricScaling`: points and fitted laws
+    (and ``reference``, bicubic upsampling's value, as a horizontal line)."""
     shown = scaling.column
     table = scaling.table
     if scaling.ideal is not None:  # the axis names the metric in words
         shown = f"|{label(scaling.metric)} − {scaling.ideal:g}|"
         table = table.rename(columns={scaling.column: shown})
     return plot_scaling(table, x=scaling.x, y=shown, by=scaling.by, fits=scaling.fits,
-                        extrapolate_to=target, ax=ax,
+                        extrapolate_to=target, ax=ax, reference=reference,
                         title=f"{label(scaling.metric)}"
                         + (f": distance from {scaling.ideal:g}"
                            if scaling.ideal is not None else "")
                         + " vs N, a law per group")
-
-
-def _log_axes(ax) -> None:
-    """Log–log axes labelled in plain numbers where a range spans less than ~1.5 decades."""
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-        axis.set_minor_formatter(NullFormatter())
-        if lo > 0 and hi / lo < 30:
-            axis.set_major_locator(LogLocator(subs=(1.0, 1.5, 2.0, 3.0, 5.0, 7.0)))
-            axis.set_major_formatter(matplotlib.ticker.FuncFormatter(_tick))
-    ax.grid(True, which="both", alpha=0.25)
-
-
-def _tick(value, _pos=None) -> str:
-    if 1 <= value < 1e6 and float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
 
 
 def _figure(ax):
@@ -304,16 +289,3 @@ def _figure(ax):
         fig, ax = plt.subplots(figsize=(7.5, 5))
         return fig, ax
     return ax.figure, ax
-
-
-def format_value(value) -> str:
-    """Numbers as people write them: 4,096; 1.2e+08; names unchanged."""
-    if isinstance(value, (bool, np.bool_)) or value is None:
-        return str(value)
-    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating))
-                                                 and float(value).is_integer()
-                                                 and abs(value) < 1e7):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.3g}"
-    return str(value)

@@ -2,7 +2,9 @@
 
 Pages: summary (what was swept, headline predictions with intervals, best variant,
 backtest error), scaling curves, fit quality, compute-optimal frontier, calibration,
-training curves, reproducibility. A page that cannot be drawn says why in one
+training curves, reproducibility; text that does not fit a page continues on the next
+(:class:`scalelab.report.layout.Flow`), never off the bottom or over the footer. A page
+that cannot be drawn says why in one
 sentence; when nothing at all can be drawn (an empty table) ``write_report`` raises
 one clear error before writing anything. Runs left out of the fits (not finished, a
 missing, infinite or non-positive value) are warned as :class:`ScalelabWarning`, one

@@ -15,7 +15,9 @@ over the steps since the last row), ``wall_time_s``, and the validation metrics 
 :mod:`scalelab.train.metrics` (``val_loss`` in the run's own loss, ``val_mse``,
 ``val_rmse``, ``val_mae``, ``val_psnr``, ``val_ssim``, ``val_spectrum_error``,
 ``val_p99_bias``, ``val_p999_bias``; for ensembles also ``val_crps`` and the
-calibration of exceedance probabilities).
+calibration of exceedance probabilities), and the same skill of bicubic upsampling of the
+coarse input (``val_bicubic_loss``, ``val_bicubic_mse``, …, :func:`evaluate_bicubic`),
+the reference a downscaling is first compared with, computed once per run.
 
 Learning-rate schedules (:func:`lr_at`): ``constant``; ``cosine`` (Loshchilov &
 Hutter 2017, SGDR eq. 5 without restarts, from ``lr`` to 0); ``wsd``
@@ -76,7 +78,7 @@ from scalelab.losses import get_loss
 from scalelab.models import build_model, count_params, forward_flops, training_flops
 from scalelab.models.names import family_options
 from scalelab.result import RunResult
-from scalelab.train import fieldmetrics
+from scalelab.train import fieldmetrics, metrics
 from scalelab.train.checkpoint import (branch_filename, load_checkpoint, rng_state,
                                        save_checkpoint, set_rng_state)
 
@@ -292,6 +294,38 @@ def starting_point(cfg: RunConfig, checkpoint_dir=None, trunk_dir=None,
     return start
 
 
+@torch.no_grad()
+def evaluate_bicubic(loss_fn, lr_val, hr_val, data_range: float, members: int = 1,
+                     ref: dict | None = None, batch_size: int = 256, to_physical=None,
+                     weights: torch.Tensor | None = None, masked: bool = False) -> dict:
+    """The skill of plain bicubic upsampling of the coarse input on the validation set,
+    ``val_bicubic_<metric>``: ``val_bicubic_loss`` (the run's own loss, an ensemble loss
+    given M identical members), the deterministic metrics of :func:`evaluate` in physical
+    units, and for ensemble runs ``val_bicubic_crps`` (the CRPS of a point forecast is its
+    absolute error, Gneiting & Raftery 2007 §4.2). The same for every step: once per run."""
+    ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
+    size, channels = tuple(hr_val.shape[-2:]), hr_val.shape[1]
+    loss_sum, preds = 0.0, []
+    for i in range(0, lr_val.shape[0], batch_size):
+        lr_b, hr_b = lr_val[i:i + batch_size], hr_val[i:i + batch_size]
+        pred = metrics.bicubic_upsample(lr_b, size, channels).to(hr_b.dtype)
+        scored = pred.unsqueeze(1).expand(-1, members, -1, -1, -1) if ensemble_loss else pred
+        if masked:
+            scored, hr_b = fieldmetrics.fill_masked(scored, hr_b)
+        loss_sum += float(loss_fn(scored, hr_b, lr_b)) * lr_b.shape[0]
+        preds.append(pred)
+    physical = to_physical or (lambda x: x)
+    pred, target = physical(torch.cat(preds)), physical(hr_val)
+    row = {"loss": loss_sum / lr_val.shape[0],
+           **{k.removeprefix("val_"): v for k, v in fieldmetrics.deterministic_metrics(
+               pred, target, data_range, ref, weights).items()}}
+    if members > 1:
+        valid = torch.isfinite(target)
+        row["crps"] = float((pred.to(torch.float64) - target.to(torch.float64))[valid]
+                            .abs().mean())
+    return {f"val_bicubic_{k}": v for k, v in row.items()}
+
+
 def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
           checkpoint_dir=None, trunk_dir=None) -> RunResult:
     """Train one network as ``cfg`` says and return its curve.
@@ -341,6 +375,10 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     # model, loss, optimiser
     model = make_model(cfg).to(device, memory_format=memory_format)
     loss_fn = make_loss(cfg)
+    # the reference every downscaling is compared with first, scored once per run
+    bicubic = evaluate_bicubic(loss_fn, lr_val, hr_val, data_range, members, val_reference,
+                               to_physical=data.to_physical, weights=data.val_weights,
+                               masked=data.masked)
     ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
     generative = is_generative(model)
     # an ensemble loss runs the network once per member; a generative family, its objective
@@ -391,6 +429,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
                        threshold, autocast, val_reference, cfg.seed,
                        to_physical=data.to_physical, weights=data.val_weights,
                        masked=data.masked),
+            **bicubic,
         }
         row["wall_time_s"] = elapsed()
         if not math.isfinite(row["val_loss"]):

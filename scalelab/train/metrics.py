@@ -24,6 +24,11 @@ Deterministic skill
   (q_p(pred) − q_p(true)) / |q_p(true)|, at p = 99 and 99.9 for extremes; quantiles
   use numpy's default (linear) interpolation.
 
+Reference forecast: :func:`bicubic_upsample`, plain bicubic interpolation of the coarse
+input to the target's grid (Keys 1981, a = −0.75, as ``torch.nn.functional.interpolate``
+and OpenCV), the baseline a downscaling method is first compared with; the training loop
+scores it once per run (``val_bicubic_<metric>``).
+
 Ensemble skill and calibration (members on axis 1, ``(N, M, C, H, W)``) come from
 ``scalelab.calibration`` (CRPS: Gneiting & Raftery 2007, eq. 21; spread-skill
 ratio; rank-histogram flatness; ECE and Brier score of exceedance probabilities),
@@ -43,6 +48,7 @@ from scalelab.data.spectrum import radial_power_spectrum
 __all__ = [
     "mse", "mae", "psnr", "ssim", "radial_spectrum", "spectrum_error", "quantile", "quantiles",
     "percentile_bias", "reference", "deterministic_metrics", "ensemble_metrics",
+    "bicubic_upsample",
 ]
 
 
@@ -187,7 +193,12 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
     for the infinite ensemble, so runs with different M compare),
     ``val_spread_skill`` (Fortin et al. 2014; 1 for a consistent ensemble),
     ``val_rank_delta`` (rank-histogram flatness δ of Candille & Talagrand 2005; ≈ 1
-    when flat; ties broken with ``seed``), and the calibration of the exceedance
+    when flat; ties broken with ``seed``; it grows with the number of pixels for any
+    histogram that is not flat), ``val_rank_departure`` (the RMS relative departure of the
+    rank probabilities from flat, estimated without bias from the per-image histograms:
+    the same at any number of pixels, :func:`scalelab.calibration.rank_histogram_departure`)
+    and ``val_rank_neff`` (the effective number of independent ranks it found), and the
+    calibration of the exceedance
     probability P(y > ``threshold``), forecast as the fraction of members above it:
     ``val_exceed_ece`` (Guo et al. 2017 eq. 3, 15 equal-width bins) and
     ``val_exceed_brier``; and the data of the rank histogram (``val_rank_hist``, counts
@@ -199,13 +210,19 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
     obs, members = _f64(target), _f64(ens)
     prob = (members > threshold).to(torch.float64).mean(1).flatten().cpu().numpy()
     event = (obs > threshold).flatten().to(torch.int64).cpu().numpy()
-    counts = calibration.rank_histogram(obs.cpu().numpy(), members.cpu().numpy(), axis=1,
-                                        seed=seed)
+    per_image = calibration.rank_histogram(obs.cpu().numpy(), members.cpu().numpy(), axis=1,
+                                           seed=seed, per=0)
+    counts = per_image.sum(axis=0)  # the pooled histogram (the same ranks)
+    # one image: its pixels' ranks taken as independent (the pooled histogram)
+    departure = calibration.rank_histogram_departure(per_image if len(per_image) > 1
+                                                     else counts)
     reliability = calibration.reliability_curve(prob, event, bins=15, binary="p_positive")
     return {
         "val_crps": float(calibration.crps_ensemble(obs, members, axis=1, estimator="fair").mean()),
         "val_spread_skill": float(calibration.spread_skill_ratio(obs, members, axis=1)),
         "val_rank_delta": calibration.rank_histogram_flatness(counts).delta,
+        "val_rank_departure": departure.departure,
+        "val_rank_neff": departure.n_eff,
         "val_exceed_ece": calibration.ece(prob, event, binary="p_positive"),
         "val_exceed_brier": calibration.brier_score(prob, event, binary="p_positive"),
         # the data behind the report's rank histograms and reliability diagrams
@@ -213,3 +230,12 @@ def ensemble_metrics(ens: torch.Tensor, target: torch.Tensor, threshold: float,
         "val_exceed_reliability": {name: [float(v) for v in np.asarray(values)]
                                    for name, values in reliability._asdict().items()},
     }
+
+
+def bicubic_upsample(lr: torch.Tensor, size: tuple[int, int], channels: int) -> torch.Tensor:
+    """The first ``channels`` of the coarse input ``(N, C_in, h, w)`` (the target's own coarse
+    field; predictors and static fields follow it) interpolated bicubically to ``size``
+    (Keys 1981, a = −0.75; ``align_corners=False``), in float64: ``(N, channels, *size)``.
+    Missing coarse values (NaN) become 0 first, as the network sees them."""
+    coarse = torch.nan_to_num(_f64(lr[:, :channels]))
+    return F.interpolate(coarse, size=tuple(size), mode="bicubic", align_corners=False)

@@ -212,11 +212,18 @@ def page_scaling(ctx: ReportContext, analysis: Analysis):
             rows = ctx.variant_rows(variant)
             tag = f"[{variant}] " if variant is not None else ""
             reference = (analysis.bicubic.get(ctx.y) or {}).get(variant)
-            panel(row[0], plot_scaling, rows, x="params", y=ctx.y,
-                  by="samples" if "samples" in rows else None, fits=va.fits_by_samples,
-                  extrapolate_to=va.extrapolate_to, reference=reference,
-                  title=f"{tag}vs parameters, per data size\nL = E + A·{n}^(−α); band: "
-                        f"{LEVEL:.0%} CI; dashed: to ★ with {LEVEL:.0%} PI")
+            chosen = _chosen_prediction(analysis, variant)
+            if chosen is not None:  # one law on the page and in the headline
+                panel(row[0], _plot_chosen, ctx.variant_runs(variant), chosen, reference,
+                      title=f"{tag}vs parameters: the law predict used, {chosen.law}\n"
+                            f"to ★ at {n} = {format_value(chosen.point['params'])} with its "
+                            f"{chosen.level:.0%} interval; band: bootstrap")
+            else:
+                panel(row[0], plot_scaling, rows, x="params", y=ctx.y,
+                      by="samples" if "samples" in rows else None, fits=va.fits_by_samples,
+                      extrapolate_to=va.extrapolate_to, reference=reference,
+                      title=f"{tag}vs parameters, per data size\nL = E + A·{n}^(−α); band: "
+                            f"{LEVEL:.0%} CI; dashed: to ★ with {LEVEL:.0%} PI")
             if with_u:
                 panel(row[1], _plot_vs_samples, rows, ctx.y, va, d_target, tag, reference)
             panel(row[-1], _plot_vs_compute, ctx, variant, va, tag, reference)
@@ -229,6 +236,22 @@ def page_scaling(ctx: ReportContext, analysis: Analysis):
                      color="0.35")
         pages.append((f"scaling_{start // 2 + 1}", fig))
     return pages
+
+
+def _chosen_prediction(analysis: Analysis, variant):
+    """The prediction of the variant's first target in N (the headline), if any."""
+    for (target, v), pred in analysis.prediction_objects.items():
+        if v == variant and pred.axis == "params" and "params" in pred.point:
+            return pred
+    return None
+
+
+def _plot_chosen(runs, prediction, reference, ax, title=None):
+    from scalelab.report.predictions import plot_prediction
+
+    plot_prediction(runs, prediction, ax=ax, title=title)
+    if draw_reference(ax, reference) is not None:
+        ax.legend(fontsize=6, frameon=False)
 
 
 def _fit_table(ax, va) -> None:

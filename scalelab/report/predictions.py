@@ -56,10 +56,14 @@ def plot_prediction(runs: pd.DataFrame, prediction, ax=None, title: str | None =
                                                 [p.upper - p.prediction]],
                 fmt="*", ms=12, color=colour, mec="k", mew=0.5, capsize=3, zorder=4,
                 label=f"target ({p.level:.0%} interval)")
+    from scalelab.report.figures import label
+    from scalelab.report.layout import log_axes
+
     ax.set_xscale("log")
     ax.set_yscale("log")
+    log_axes(ax)  # short tick labels, as on the report's other panels
     ax.set_xlabel(axis_label(p.axis))
-    ax.set_ylabel(p.y)
+    ax.set_ylabel(label(p.y))
     near = "" if not others else "\n(runs nearest the target's " + \
         ", ".join(others) + ")"
     ax.set_title(title or f"{p.y} at {p.target_text}: {p.law}{near}", fontsize=8)

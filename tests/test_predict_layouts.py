@@ -165,3 +165,14 @@ def test_one_size_and_a_level_in_words_are_one_sentence():
         predict(table, "params=1e5", level="90%")
     assert predict(table, "params=1e5", level=np.float32(0.8), n_bootstrap=10).level == \
         pytest.approx(0.8)
+
+
+def test_api_where_is_parsed_not_run(tmp_path, monkeypatch):
+    from scalelab._errors import ScalelabError
+
+    monkeypatch.chdir(tmp_path)
+    table = pd.DataFrame({"params": np.geomspace(1e3, 3.2e4, 6)})
+    table["val_loss"] = 0.5 + 10 * table["params"]**-0.4
+    with pytest.raises(ScalelabError, match="may only compare"):
+        predict(table, "params=1e5", where="@table.to_csv('PWNED.csv') == 0")
+    assert not (tmp_path / "PWNED.csv").exists()

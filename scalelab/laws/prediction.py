@@ -859,9 +859,11 @@ def select_runs(runs: pd.DataFrame, where: str | None = None) -> pd.DataFrame:
     if not isinstance(runs, pd.DataFrame):
         raise TableError(f"predict needs a runs table (pandas DataFrame), got "
                          f"{type(runs).__name__}; load one with scalelab.load_runs(path).")
-    if "status" in runs.columns:
-        runs = runs[runs["status"].fillna("finished") == "finished"]
+    from scalelab.runs.table import check_query, finished_runs
+
+    runs = finished_runs(runs)
     if where:
+        check_query(where, runs.columns)  # column comparisons only: nothing is evaluated
         try:
             runs = runs.query(where)
         except Exception as err:  # pandas raises many kinds for a bad expression

@@ -26,7 +26,7 @@ import pandas as pd
 
 from scalelab._errors import ScalelabError, TableError
 
-RESULTS = ("final", "best")
+from scalelab.result import RESULTS  # noqa: E402 - the one ("final", "best")
 #: a run is undertrained when its value falls by more than this over its last fifth
 UNDERTRAINED_THRESHOLD = 0.02
 #: the tail of training over which the fall is measured

@@ -55,7 +55,55 @@ def annealing_areas(lr, decay: float = 0.999):
     return forward, np.cumsum(momentum)
 
 
-class AnnealingLaw(Law):
+class _CurveLaw(Law):
+    """What the laws fitted to training curves share: the momentum ``decay`` of the
+    annealing area and the curves table with S1 and S2 at each row."""
+
+    def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
+                 fixed: dict | None = None, bounds: dict | None = None,
+                 shared: tuple | None = None, starts: dict | None = None,
+                 drop_highest: int = 0, max_iter: int = 1000, method: str = "gauss-newton",
+                 decay: float = 0.999):
+        super().__init__(huber_delta, n_bootstrap, seed, fixed, bounds, shared, starts,
+                         drop_highest, max_iter, method)
+        self.decay = decay
+
+    def _start_fit(self) -> None:
+        super()._start_fit()
+        self._check_number("decay", minimum=0, maximum=1)
+
+    def areas(self, table: pd.DataFrame, step="step", lr="lr_step", run="run_id"):
+        """S1 and S2 at each row of a curves table (per run, lr interpolated over steps)."""
+        forward = np.empty(len(table))
+        anneal = np.empty(len(table))
+        groups = table.groupby(run, sort=False).indices if run else {None: np.arange(len(table))}
+        for rows in groups.values():
+            steps = table[step].to_numpy(dtype=float)[rows]
+            rates = table[lr].to_numpy(dtype=float)[rows]
+            order = np.argsort(steps)
+            every = np.arange(1, int(steps.max()) + 1)
+            s1, s2 = annealing_areas(np.interp(every, steps[order], rates[order]), self.decay)
+            at = steps.astype(int) - 1
+            forward[rows], anneal[rows] = s1[at], s2[at]
+        return forward, anneal
+
+    def _curve_table(self, data: pd.DataFrame, step, lr, y, run, *columns) -> pd.DataFrame:
+        """The rows at step >= 1 with ``forward_area`` and ``annealing_area`` added."""
+        law = type(self).__name__
+        require_columns(data, *columns, step, lr, y, *([run] if run else []),
+                        what=f"{law}.fit")
+        table = data[data[step] >= 1].copy()
+        if table.empty:
+            raise TableError(f"{law}.fit: no rows with step >= 1; pass training curves with "
+                             f"their steps.")
+        if table[[step, lr]].isna().any().any():
+            raise TableError(f"{law}.fit: the {step!r} or {lr!r} column holds NaN; drop those "
+                             f"rows first.")
+        table["forward_area"], table["annealing_area"] = self.areas(table, step, lr, run)
+        return table
+
+
+class AnnealingLaw(_CurveLaw):
     """Fit ``L(s) = L0 + A·S1^(−alpha) − C·S2`` on training curves (Tissue et al. 2024).
 
     >>> law = AnnealingLaw().fit(curves, step="step", lr="lr_step", y="train_loss", run="run_id")
@@ -76,49 +124,15 @@ class AnnealingLaw(Law):
     default_bounds = {"alpha": (0.0, 5.0), "C": (0.0, None)}
     formula = "L = L0 + A·S1^(−alpha) − C·S2"
 
-    def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
-                 fixed: dict | None = None, bounds: dict | None = None,
-                 shared: tuple | None = None, starts: dict | None = None,
-                 drop_highest: int = 0, max_iter: int = 1000, method: str = "gauss-newton",
-                 decay: float = 0.999):
-        super().__init__(huber_delta, n_bootstrap, seed, fixed, bounds, shared, starts,
-                         drop_highest, max_iter, method)
-        self.decay = decay
 
     def fit(self, data: pd.DataFrame, step="step", lr="lr_step", y="train_loss",
             run: str | None = "run_id") -> "AnnealingLaw":
         """Fit to the curves in ``data``: one row per (run, step) with its lr and loss."""
-        law = type(self).__name__
         self._start_fit()
-        require_columns(data, step, lr, y, *([run] if run else []), what=f"{law}.fit")
-        table = data[data[step] >= 1].copy()
-        if table.empty:
-            raise TableError(f"{law}.fit: no rows with step >= 1; pass training curves with "
-                             f"their steps.")
-        if table[[step, lr]].isna().any().any():
-            raise TableError(f"{law}.fit: the {step!r} or {lr!r} column holds NaN; drop those "
-                             f"rows first.")
-        table["forward_area"], table["annealing_area"] = self.areas(table, step, lr, run)
+        table = self._curve_table(data, step, lr, y, run)
         return self._fit(table, {"S1": "forward_area", "S2": "annealing_area"}, y)
 
-    def _start_fit(self) -> None:
-        super()._start_fit()
-        self._check_number("decay", minimum=0, maximum=1)
 
-    def areas(self, table: pd.DataFrame, step="step", lr="lr_step", run="run_id"):
-        """S1 and S2 at each row of a curves table (per run, lr interpolated over steps)."""
-        forward = np.empty(len(table))
-        anneal = np.empty(len(table))
-        groups = table.groupby(run, sort=False).indices if run else {None: np.arange(len(table))}
-        for rows in groups.values():
-            steps = table[step].to_numpy(dtype=float)[rows]
-            rates = table[lr].to_numpy(dtype=float)[rows]
-            order = np.argsort(steps)
-            every = np.arange(1, int(steps.max()) + 1)
-            s1, s2 = annealing_areas(np.interp(every, steps[order], rates[order]), self.decay)
-            at = steps.astype(int) - 1
-            forward[rows], anneal[rows] = s1[at], s2[at]
-        return forward, anneal
 
     def _check_inputs(self, X, y):
         if (X["S1"] <= 0).any():
@@ -161,7 +175,7 @@ class AnnealingLaw(Law):
         return self.predict(S1=forward, S2=anneal)
 
 
-class ScaledAnnealingLaw(Law):
+class ScaledAnnealingLaw(_CurveLaw):
     """Fit ``L(N, s) = E + A·N^(−alpha) + B·S1^(−beta) − C·S2`` to the training curves of
     runs of every size at once: Tissue et al. 2024's annealing law (eq. 1) with its floor
     split into the model-size term of Hoffmann et al. 2022 (eq. 2), so every evaluation
@@ -181,36 +195,14 @@ class ScaledAnnealingLaw(Law):
     formula = "L = E + A·N^(−alpha) + B·S1^(−beta) − C·S2"
     identified_by = {("N",): ("E", "A", "alpha")}
 
-    def __init__(self, huber_delta: float = 1e-3, n_bootstrap: int = 200, seed: int = 0,
-                 fixed: dict | None = None, bounds: dict | None = None,
-                 shared: tuple | None = None, starts: dict | None = None,
-                 drop_highest: int = 0, max_iter: int = 1000, method: str = "gauss-newton",
-                 decay: float = 0.999):
-        super().__init__(huber_delta, n_bootstrap, seed, fixed, bounds, shared, starts,
-                         drop_highest, max_iter, method)
-        self.decay = decay
 
     def fit(self, data: pd.DataFrame, params="params", step="step", lr="lr_step",
             y="val_loss", run: str | None = "run_id") -> "ScaledAnnealingLaw":
         """Fit to the curves in ``data``: one row per (run, step) with N, lr and loss."""
-        law = type(self).__name__
         self._start_fit()
-        require_columns(data, params, step, lr, y, *([run] if run else []),
-                        what=f"{law}.fit")
-        table = data[data[step] >= 1].copy()
-        if table.empty:
-            raise TableError(f"{law}.fit: no rows with step >= 1; pass training curves with "
-                             f"their steps.")
-        if table[[step, lr]].isna().any().any():
-            raise TableError(f"{law}.fit: the {step!r} or {lr!r} column holds NaN; drop those "
-                             f"rows first.")
-        areas = AnnealingLaw(decay=self.decay).areas
-        table["forward_area"], table["annealing_area"] = areas(table, step, lr, run)
+        table = self._curve_table(data, step, lr, y, run, params)
         return self._fit(table, {"N": params, "S1": "forward_area", "S2": "annealing_area"}, y)
 
-    def _start_fit(self) -> None:
-        super()._start_fit()
-        self._check_number("decay", minimum=0, maximum=1)
 
     def _check_inputs(self, X, y):
         if (X["S1"] <= 0).any() or (X["N"] <= 0).any():

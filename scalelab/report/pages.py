@@ -161,11 +161,22 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
                          f"interval {'covered' if bt['covered'] else 'did NOT cover'} it.")
         else:
             lines.append(f"{name}backtest not possible: {va.backtest}")
+    for (target, variant), pred in analysis.prediction_objects.items():
+        name = f" [{variant}]" if variant is not None else ""
+        reached = (f"its backtests reached {pred.backtested_distance:.3g}×, where its "
+                   f"{pred.level:.0%} intervals covered {pred.coverage:.0%} of the truths"
+                   if np.isfinite(pred.backtested_distance) and np.isfinite(pred.coverage)
+                   else "it was not backtested")
+        lines.append(f"{target}{name}: {pred.distance:.3g}× the largest run; {reached}"
+                     + ("; beyond twice that distance, the interval is an assumption."
+                        if pred.far else "."))
     lines.append("## Laws used")
-    lines.append("headline: every law form the data allow (power laws in N or C, joint laws in N "
-                 "and D), each backtested; the lowest backtest ARE is used when it beats "
-                 "persistence;")
-    lines.append("figures: L(N) = E + A·N^(−α) per distinct-sample count U (robust Huber fit on log "
+    lines.append("headline and the scaling page's curve: the law scalelab.laws.predict chose "
+                 "among every form the data allow (power laws in N or C, joint laws in N and "
+                 "D on any grid, a law of whole curves), each backtested; the lowest backtest "
+                 "ARE is used when it beats persistence, its interval the bootstrap's widened "
+                 "by its backtest errors;")
+    lines.append("other figures: L(N) = E + A·N^(−α) per distinct-sample count U (robust Huber fit on log "
                  "loss, Hoffmann et al. 2022), predictions from the largest U; L(U) per N;"
                  + (" where runs of one (N, U) differ in length, each one's longest run;"
                     if _lengths_vary(ctx.final) else ""))

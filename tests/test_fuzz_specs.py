@@ -732,7 +732,8 @@ def test_a_report_table_of_thousands_of_rows_draws_thirty():
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from scalelab.report.pages import MAX_TABLE_ROWS, _table
+    from scalelab.report.layout import MAX_TABLE_ROWS
+    from scalelab.report.layout import table as _table
 
     fig, ax = plt.subplots()
     try:

@@ -49,10 +49,13 @@ EMPTY_COLUMNS = ("run_id", *RunConfig.field_names(), "params", "status", "step",
 #: ensemble_members > 1. A spec's ``metric.name`` must be one of them.
 CURVE_COLUMNS = ("step", "samples_seen", "samples", "epochs", "flops", "lr", "train_loss",
                  "wall_time_s")
-SKILL_METRICS = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_psnr", "val_ssim",
-                 "val_spectrum_error", "val_p99_bias", "val_p999_bias")
-ENSEMBLE_METRICS = ("val_crps", "val_spread_skill", "val_rank_delta", "val_exceed_ece",
-                    "val_exceed_brier")
+_SKILL = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_psnr", "val_ssim",
+          "val_spectrum_error", "val_p99_bias", "val_p999_bias")
+#: a run's skill, and that of bicubic upsampling of its coarse input on the same fields
+#: (``val_bicubic_<metric>``, scored once per run: the reference of every page)
+SKILL_METRICS = (*_SKILL, *(m.replace("val_", "val_bicubic_", 1) for m in _SKILL))
+ENSEMBLE_METRICS = ("val_crps", "val_spread_skill", "val_rank_delta", "val_rank_departure",
+                    "val_rank_neff", "val_exceed_ece", "val_exceed_brier", "val_bicubic_crps")
 
 #: The scaling axes, one name and one symbol each (labels, headers, symbols and docs read
 #: them here): parameters N, distinct training samples U, samples seen D = steps × batch,

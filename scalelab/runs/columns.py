@@ -60,7 +60,7 @@ ENSEMBLE_METRICS = ("val_crps", "val_spread_skill", "val_rank_delta", "val_rank_
 #: The scaling axes, one name and one symbol each (labels, headers, symbols and docs read
 #: them here): parameters N, distinct training samples U, samples seen D = steps × batch,
 #: epochs D/U, training compute C.
-AXES = {"params": "N", "samples": "U", "samples_seen": "D", "epochs": "E_p", "flops": "C"}
+AXES = {"params": "N", "samples": "U", "samples_seen": "D", "epochs": "D/U", "flops": "C"}
 AXIS_WORDS = {"params": "parameters", "samples": "distinct samples",
               "samples_seen": "samples seen", "epochs": "epochs", "flops": "training FLOPs"}
 

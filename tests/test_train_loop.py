@@ -136,10 +136,9 @@ def test_checkpoint_loads_weights_only_and_finished_run_returns_at_once(tmp_path
     assert not [p for p in tmp_path.iterdir() if p.name != "last.pt"]  # no temporary files left
 
 
-def test_resume_from_an_intermediate_checkpoint_gives_the_same_curve(tmp_path):
-    """Stop after the step-5 checkpoint (an exception in on_row), then resume."""
-    cfg = replace(TINY, checkpoint_every=5)
-
+def _stopped_after_step_8(cfg, checkpoint_dir) -> None:
+    """Train ``cfg`` until its step-8 row, stopped there by an exception in on_row (its last
+    checkpoint is the one before)."""
     class Stop(Exception):
         pass
 
@@ -148,7 +147,13 @@ def test_resume_from_an_intermediate_checkpoint_gives_the_same_curve(tmp_path):
             raise Stop
 
     with pytest.raises(Stop):
-        train(cfg, on_row=stop_after_step_8, checkpoint_dir=tmp_path)
+        train(cfg, on_row=stop_after_step_8, checkpoint_dir=checkpoint_dir)
+
+
+def test_resume_from_an_intermediate_checkpoint_gives_the_same_curve(tmp_path):
+    """Stop after the step-5 checkpoint (an exception in on_row), then resume."""
+    cfg = replace(TINY, checkpoint_every=5)
+    _stopped_after_step_8(cfg, tmp_path)
     assert torch.load(checkpoint_path(tmp_path), weights_only=True)["step"] == 5
     resumed = train(cfg, checkpoint_dir=tmp_path)
     assert resumed.info["resumed_from_step"] == 5
@@ -202,16 +207,7 @@ def test_compiled_run_gives_the_eager_curve():
 def test_a_resumed_run_sends_its_curve_so_far_again_before_the_new_rows(tmp_path):
     """What a W&B run resumed in a new process needs to hold the whole history."""
     cfg = replace(TINY, checkpoint_every=5)
-
-    class Stop(Exception):
-        pass
-
-    def stop_after_step_8(row):
-        if row["step"] == 8:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(cfg, on_row=stop_after_step_8, checkpoint_dir=tmp_path)
+    _stopped_after_step_8(cfg, tmp_path)
     seen = []
     resumed = train(cfg, on_row=seen.append, checkpoint_dir=tmp_path)
     assert resumed.info["resumed_from_step"] == 5

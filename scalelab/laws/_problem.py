@@ -181,7 +181,7 @@ def resolve_point(target: dict, results: pd.DataFrame) -> tuple[dict, list, list
 
 
 # ---- size problems ----------------------------------------------------------------------
-def _nearest(left: pd.DataFrame, point: dict, others: list) -> pd.DataFrame:
+def nearest_runs(left: pd.DataFrame, point: dict, others: list) -> pd.DataFrame:
     """The rows of ``left`` nearest to ``point`` in the ``others`` columns (log distance)."""
     if not others or left.empty:
         return left
@@ -197,10 +197,10 @@ def _baselines_at(left: pd.DataFrame, axis: str, others: list, y: str, point: di
     if sizes.size == 0:
         return math.nan, math.nan
     top = left[np.isclose(left[axis].astype(float), sizes[-1])]
-    persistence = float(_nearest(top, point, others)[y].astype(float).mean())
+    persistence = float(nearest_runs(top, point, others)[y].astype(float).mean())
     xs, ys = [], []
     for size in sizes[-LINE_SIZES:]:
-        rows = _nearest(left[np.isclose(left[axis].astype(float), size)], point, others)
+        rows = nearest_runs(left[np.isclose(left[axis].astype(float), size)], point, others)
         xs.append(math.log(size))
         ys.append(math.log(float(rows[y].astype(float).mean())))
     if len(xs) < 2:
@@ -253,7 +253,7 @@ def size_problem(results: pd.DataFrame, target: dict, y: str) -> Problem:
     slice_table = results[match]
     exact = bool(match.any())
     if not exact and others:
-        near = _nearest(results, point, others)
+        near = nearest_runs(results, point, others)
         swept = ", ".join(f"{c} = {_fmt(near[c].iloc[0])}" for c in others)
         notes.append(f"{', '.join(f'{c} = {_fmt(point[c])}' for c in others)} was not swept: "
                      f"only the joint laws predict there (the nearest runs swept are at "

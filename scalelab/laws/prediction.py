@@ -43,16 +43,16 @@ from scipy.stats import norm
 
 from scalelab._errors import ScalelabError, TableError
 from scalelab.laws import intervals
-from scalelab.laws._problem import (LINE_SIZES, Problem, _nearest, compute_problem,
+from scalelab.laws._problem import (LINE_SIZES, Problem, compute_problem, nearest_runs,
                                     size_problem, symbol, target_baselines)
 from scalelab.laws.base import check_level, check_metric_column
+from scalelab.targets import TARGET_KEYS  # noqa: F401 - re-exported
 from scalelab.laws.registry import FitContext, registered_candidates
 from scalelab.laws.regime import (UNDERTRAINED_THRESHOLD, check_result, result_rows,
                                   undertrained_runs)
 
 LEVEL = 0.9
 CHOICES = ("best", "weighted")
-TARGET_KEYS = ("params", "samples", "samples_seen", "epochs", "compute")
 #: beyond this many times the distance its backtests reached, a prediction says so
 FAR = 2.0
 #: models tried per compute budget when a joint law answers a compute target
@@ -313,8 +313,6 @@ def _fit(inst: _Instance, table: pd.DataFrame, problem: Problem, options: dict, 
            hash(tuple(table.index)))
     if key in cache:
         return cache[key]
-    from scalelab._errors import ScalelabError as Refused
-
     y = problem.y
     values = table[y].astype(float)
     ctx = FitContext(n_bootstrap=options["n_bootstrap"], seed=options["seed"],
@@ -334,7 +332,7 @@ def _fit(inst: _Instance, table: pd.DataFrame, problem: Problem, options: dict, 
                                                       inst.candidate.roles]))
             law.fit(table, y=y, **keywords)
         cache[key] = law
-    except Refused as err:
+    except ScalelabError as err:
         cache[key] = str(err)
     except (FloatingPointError, np.linalg.LinAlgError, ValueError) as err:
         cache[key] = f"the fit failed ({err})"
@@ -350,7 +348,7 @@ def _predict(inst: _Instance, law, points: pd.DataFrame, level: float, problem: 
             others = [a for a in problem.axes if a != "params"]
             s1, s2 = [], []
             for point in points.to_dict("records"):
-                near = _nearest(law.templates_, point, others)
+                near = nearest_runs(law.templates_, point, others)
                 top = near.loc[near["params"].idxmax()]
                 s1.append(top["S1"])
                 s2.append(top["S2"])
@@ -519,7 +517,7 @@ def _row(name, formula, ares: dict, covered, pred, lower, upper, note, folds) ->
 
 
 def _baseline_evidence(problem: Problem, name: str, pooled: bool = False) -> dict:
-    residuals, distances, fold_of, ares = [], [], [], {}
+    residuals, distances, fold_of, ares, pairs = [], [], [], {}, []
     for fold in problem.folds:
         fold = fold.pooled if pooled else fold
         p = fold.persistence if name == "persistence" else fold.line
@@ -530,8 +528,9 @@ def _baseline_evidence(problem: Problem, name: str, pooled: bool = False) -> dic
         residuals.extend(np.log(truth / p))
         distances.extend(fold.distance)
         fold_of.extend([fold.k] * len(truth))
+        pairs.extend(zip(p, truth))
     return {"residuals": residuals, "distances": distances, "fold_of": fold_of, "ares": ares,
-            "boot": []}
+            "boot": [], "pairs": pairs}
 
 
 def _solve(problem: Problem, target, y, result, level, choose, options, flags, threshold,
@@ -570,11 +569,10 @@ def _solve(problem: Problem, target, y, result, level, choose, options, flags, t
         evidence[name] = ev
         baseline_rows.append(_row(name, formula, ev["ares"], [], value, math.nan, math.nan,
                                   "", problem.folds))
-        for r, d, k in zip(ev["residuals"], ev["distances"], ev["fold_of"]):
-            truth = math.nan
-            fold_rows.append({"law": name, "k": k, "truth": truth, "prediction": math.nan,
-                              "lower": math.nan, "upper": math.nan, "are": abs(math.expm1(-r)),
-                              "distance": d, "covered": False})
+        for (p, truth), d, k in zip(ev["pairs"], ev["distances"], ev["fold_of"]):
+            fold_rows.append({"law": name, "k": k, "truth": truth, "prediction": p,
+                              "lower": math.nan, "upper": math.nan,
+                              "are": abs(p - truth) / truth, "distance": d, "covered": False})
     columns = ["law", "formula", "backtest_are"] + [f"are_k{f.k}" for f in problem.folds] + \
         ["covered", "prediction", "lower", "upper", "note", "weight"]
     cands = pd.DataFrame(rows, columns=columns)

@@ -29,12 +29,12 @@ def plot_prediction(runs: pd.DataFrame, prediction, ax=None, title: str | None =
                             f"the prediction along.")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 3.6))
-    from scalelab.laws._problem import _nearest
+    from scalelab.laws._problem import nearest_runs
 
     rows = result_rows(runs, p.y, p.result)
     others = [c for c in p.at if c in rows.columns]
     if others:  # at each size, the runs nearest the target in the other sizes
-        rows = pd.concat([_nearest(part, p.point, others)
+        rows = pd.concat([nearest_runs(part, p.point, others)
                           for _, part in rows.groupby(p.axis)])
     stats = rows.groupby(p.axis)[p.y].agg(["mean", "min", "max"]).reset_index()
     ax.errorbar(stats[p.axis], stats["mean"], yerr=[stats["mean"] - stats["min"],

@@ -17,6 +17,7 @@ from scalelab.laws.base import Law, NotFittedError
 from scalelab.laws.compare import Crossover, crossover
 from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
 from scalelab.laws.data_constrained import DataConstrainedLaw
+from scalelab.laws.farseer import FarseerLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
 from scalelab.laws.overtraining import OvertrainingLaw
 from scalelab.laws.registry import Candidate, register_candidate, registered_candidates
@@ -25,7 +26,7 @@ from scalelab.laws.prediction import Prediction, predict, predict_many
 from scalelab.laws.regime import result_rows, undertrained_runs
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
-           "Candidate", "DataConstrainedLaw", "KaplanLaw", "Law", "NotFittedError", "OvertrainingLaw",
+           "Candidate", "DataConstrainedLaw", "FarseerLaw", "KaplanLaw", "Law", "NotFittedError", "OvertrainingLaw",
            "PowerLaw", "Prediction", "ScaledAnnealingLaw", "register_candidate",
            "registered_candidates",
            "annealing_areas", "backtest", "compute_optimal", "crossover",

@@ -14,6 +14,9 @@ standard deviation; published language-model runs scatter by 0.5–2% between se
 - :func:`multi_epoch_grid`: model sizes trained for 1 to ``max_epochs`` epochs of a fixed
   set of U distinct samples, the data-constrained law as the truth (Muennighoff et al.
   2023, their fitted constants).
+- :func:`farseer_grid`: the over-training layout with Farseer's surface as the truth
+  (Li et al. 2025: the data term's exponent and scale, and the floor, vary with N), its
+  code-data constants by default.
 
 Torch-free.
 """
@@ -48,6 +51,22 @@ def data_constrained_loss(N, D, U, E=None, A=None, B=None, alpha=None, beta=None
     u_n = np.minimum(N, G * (U * G) ** (beta / alpha))
     n_eff = u_n + u_n * r_n * (1 - np.exp(-(N / u_n - 1) / r_n))
     return E + A / n_eff**alpha + B / d_eff**beta
+
+
+def farseer_loss(N, D, a1=None, b1=None, alpha=None, a2=None, b2=None, beta=None,
+                 a3=None, b3=None, gamma=None):
+    """Li et al. 2025 (Farseer), written out: exp(a3·N^gamma + b3) + exp(a2·N^beta + b2)
+    · D^(−exp(a1·N^alpha + b1)); the constants default to their code-data fit
+    (:data:`scalelab.laws.farseer.FARSEER_CODE`), a1 = a2 = a3 = 0 is E + B/D^β."""
+    from scalelab.laws.farseer import FARSEER_CODE as P
+
+    given = dict(a1=a1, b1=b1, alpha=alpha, a2=a2, b2=b2, beta=beta, a3=a3, b3=b3,
+                 gamma=gamma)
+    c = {k: P[k] if v is None else v for k, v in given.items()}
+    N, D = np.asarray(N, float), np.asarray(D, float)
+    exponent = np.exp(c["a1"] * N ** c["alpha"] + c["b1"])
+    scale = np.exp(c["a2"] * N ** c["beta"] + c["b2"])
+    return np.exp(c["a3"] * N ** c["gamma"] + c["b3"]) + scale * D ** -exponent
 
 
 def _noisy(loss, noise: float, rng) -> np.ndarray:
@@ -120,4 +139,20 @@ def multi_epoch_grid(sizes=tuple(np.geomspace(2e6, 5e7, 8)), unique: float = 1e8
     held = _frame([{"params": top * d, "samples": unique, "samples_seen": e * unique,
                     "epochs": e, "distance": d} for d in distances for e in epochs],
                   noise, rng, truth)
+    return fitted, held
+
+
+def farseer_grid(sizes=tuple(np.geomspace(5e7, 1e9, 6)),
+                 multipliers=(5, 10, 20, 40, 80, 160, 320), distances=DISTANCES,
+                 noise: float = 0.007, seed: int = 0, **constants):
+    """Models of each size trained at D = M·N samples for each multiplier M, Farseer's
+    surface (its code-data constants, or ``constants``) as the truth."""
+    rng = np.random.default_rng(seed)
+    truth = lambda t: farseer_loss(t["params"], t["samples"], **constants)  # noqa: E731
+    fitted = _frame([{"params": n, "samples": m * n, "multiplier": m, "flops": 6 * n * m * n}
+                     for n in sizes for m in multipliers], noise, rng, truth)
+    top = max(sizes)
+    held = _frame([{"params": top * d, "samples": m * top * d, "multiplier": m,
+                    "flops": 6 * m * (top * d)**2, "distance": d}
+                   for d in distances for m in multipliers], noise, rng, truth)
     return fitted, held

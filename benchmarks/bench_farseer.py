@@ -92,18 +92,21 @@ def report(name: str, table: pd.DataFrame, data: str, n_bootstrap: int) -> None:
           f"  -> chose {row['chosen']} (ARE at the largest N {row['predict_are']:.2%})")
 
 
-def synthetic_tables(seeds: int):
+#: layout: (generator of scalelab.laws.synthetic, the truth, the data column)
+LAYOUTS = {"over-training": ("overtraining_grid", "Chinchilla", "samples"),
+           "farseer": ("farseer_grid", "Farseer", "samples"),
+           "IsoFLOP": ("isoflop_grid", "Chinchilla", "samples"),
+           "multi-epoch": ("multi_epoch_grid", "Muennighoff", "samples_seen")}
+
+
+def synthetic_tables(layouts, seeds: int):
     from scalelab.laws import synthetic
 
     for seed in range(seeds):
-        fitted, _ = synthetic.overtraining_grid(seed=seed)
-        yield f"over-training/Chinchilla s{seed}", fitted, "samples"
-        fitted, _ = synthetic.farseer_grid(seed=seed)
-        yield f"over-training/Farseer s{seed}", fitted, "samples"
-        fitted, _ = synthetic.isoflop_grid(seed=seed)
-        yield f"IsoFLOP/Chinchilla s{seed}", fitted, "samples"
-        fitted, _ = synthetic.multi_epoch_grid(seed=seed)
-        yield f"multi-epoch/Muennighoff s{seed}", fitted, "samples_seen"
+        for layout in layouts:
+            maker, truth, data = LAYOUTS[layout]
+            fitted, _ = getattr(synthetic, maker)(seed=seed)
+            yield f"{layout}/{truth} s{seed}", fitted, data
 
 
 def main() -> None:
@@ -114,12 +117,13 @@ def main() -> None:
     parser.add_argument("--gadre", default=None,
                         help="the CSV of Gadre et al. 2024's runs (dataset, params, samples, "
                              "val_loss)")
-    parser.add_argument("--no-synthetic", action="store_true")
+    parser.add_argument("--layouts", nargs="*", default=list(LAYOUTS), choices=list(LAYOUTS),
+                        help="synthetic layouts (all; none with --layouts and no name)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     t0 = time.perf_counter()
-    if not args.no_synthetic:
-        for name, table, data in synthetic_tables(args.seeds):
+    if args.layouts:
+        for name, table, data in synthetic_tables(args.layouts, args.seeds):
             report(name, table, data, args.n_bootstrap)
     if args.gadre:
         runs = pd.read_csv(args.gadre)

@@ -20,6 +20,8 @@ CASES = {
                         "--rounds", "1", "--field-size", "16"], ["samples/s"]),
     "bench_branches.py": (["--seeds", "2", "--steps", "40", "--width", "4"],
                           ["inside spread", "saved"]),
+    "bench_farseer.py": (["--layouts", "farseer", "--seeds", "1", "--n-bootstrap", "5"],
+                         ["farseerlaw", "chinchillalaw", "leave out", "chose"]),
     "bench_predict.py": (["--layouts", "over-training", "--seeds", "1", "--n-bootstrap", "5"],
                          ["over-training", "persist", "cov", "direct"]),
     "bench_sweep.py": (["--runs", "2", "--steps", "5", "--repeats", "1", "--field-size", "16"],

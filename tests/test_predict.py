@@ -159,8 +159,8 @@ def test_joint_laws_predict_unswept_data_and_cannot_cross():
     # D beyond the sweep: only the joint laws can speak, and the note says so
     q = predict(table, "params=3.2e4,samples=6.4e4", n_bootstrap=10)
     assert q.axis == "samples" and set(q.candidates["law"]) <= {
-        "ChinchillaLaw", "KaplanLaw", "OvertrainingLaw", "PowerLaw(shared A, α)", "PowerLaw",
-        "PowerLaw(E=0)",
+        "ChinchillaLaw", "KaplanLaw", "OvertrainingLaw", "FarseerLaw", "PowerLaw(shared A, α)",
+        "PowerLaw", "PowerLaw(E=0)",
         "BrokenPowerLaw"}
     law = p.laws["ChinchillaLaw"]
     grid = np.geomspace(1e3, 1e7, 50)
@@ -176,7 +176,7 @@ def test_not_swept_data_size_uses_joint_laws_only():
     p = predict(table, "params=6.4e4,samples=8e3", n_bootstrap=10)
     assert p.axis == "params"
     used = p.candidates.dropna(subset=["prediction"])
-    assert set(used["law"]) <= {"ChinchillaLaw", "KaplanLaw", "OvertrainingLaw"}
+    assert set(used["law"]) <= {"ChinchillaLaw", "KaplanLaw", "OvertrainingLaw", "FarseerLaw"}
     assert any("not swept" in n for n in p.notes)
 
 

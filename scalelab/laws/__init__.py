@@ -26,7 +26,8 @@ from scalelab.laws.prediction import Prediction, predict, predict_many
 from scalelab.laws.regime import result_rows, undertrained_runs
 
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
-           "Candidate", "DataConstrainedLaw", "FarseerLaw", "KaplanLaw", "Law", "NotFittedError", "OvertrainingLaw",
+           "Candidate", "DataConstrainedLaw", "FarseerLaw", "KaplanLaw", "Law", "NotFittedError",
+           "OvertrainingLaw",
            "PowerLaw", "Prediction", "ScaledAnnealingLaw", "register_candidate",
            "registered_candidates",
            "annealing_areas", "backtest", "compute_optimal", "crossover",

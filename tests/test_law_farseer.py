@@ -119,6 +119,12 @@ def test_without_n_dependence_it_is_chinchillas_law():
     assert np.allclose(floor, p["E"] + p["A"] * sizes ** -p["alpha"], rtol=0.01)
 
 
+def test_starts_given_replace_those_of_the_first_seed():
+    law = FarseerLaw(n_bootstrap=0, starts={"alpha": [0.1, 0.2]}).fit(grid())
+    assert law.n_starts_ == 2 * 3 * 3  # alpha given; beta and gamma varied over 3 values
+    assert law.params_["alpha"] == pytest.approx(FARSEER_CODE["alpha"], rel=1e-6)
+
+
 def test_fixed_and_bounds_that_are_not_its_coordinates_are_refused():
     table = grid()
     with pytest.raises(ScalelabError, match="fixed may hold a1 only at 0"):

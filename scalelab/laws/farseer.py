@@ -188,9 +188,9 @@ class FarseerLaw(Law):
         return out
 
     # ---- starts: the paper's stages, and Chinchilla's fit -----------------------------------
-    def _starts(self, X, ys):
-        if self.starts:
-            return super()._starts(X, ys)
+    def _seeds(self, X, ys) -> list:
+        """Start rows (fit's coordinates): the paper's stages, Chinchilla's fit, or a
+        generic row on the data's scale when neither can be made."""
         ell = np.log(X["N"]) - self.log_reference_
         seeds = [seed for seed in (self._staged_seed(X, ys, ell),
                                    self._chinchilla_seed(X, ys, ell)) if seed is not None]
@@ -198,6 +198,20 @@ class FarseerLaw(Law):
             span = np.log(max(ys.max() - ys.min(), 1e-3 * ys.max()))
             seeds = [np.array([0.0, np.log(0.3), 0.15, 0.0, span + 0.3 * np.median(
                 np.log(X["D"])), 0.15, 0.0, np.log(ys.min()) - 0.3, 0.15])]
+        return seeds
+
+    def _default_starts(self, X, ys):
+        """The first seed, its exponents varied (the grid ``starts=`` values replace)."""
+        seed = self._seeds(X, ys)[0]
+        values = {name: [value] for name, value in zip(self.param_names, seed)}
+        for j in (2, 5, 8):
+            values[self.param_names[j]] = [seed[j], -0.3, 0.3]
+        return values
+
+    def _starts(self, X, ys):
+        if self.starts:  # the user's values in the grid of the first seed
+            return super()._starts(X, ys)
+        seeds = self._seeds(X, ys)
         rows = []
         for seed in seeds:
             for e1 in (seed[2], -0.3, 0.3):

@@ -144,6 +144,7 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
                                   "val_loss": 1.8 + 400 * n ** -0.3 + 900 * d_eff ** -0.3}})
         fitted["DataConstrainedLaw"] = laws.DataConstrainedLaw(n_bootstrap=20).fit(repeated)
         fitted["OvertrainingLaw"] = laws.OvertrainingLaw(n_bootstrap=20).fit(final)
+        fitted["FarseerLaw"] = laws.FarseerLaw(n_bootstrap=20).fit(final)
         sizes = pd.concat([curve.assign(run_id=f"n{{k}}", params=k,
                                         val_loss=curve["train_loss"] + 30 * k ** -0.4)
                            for k in (1e4, 3e4, 1e5)], ignore_index=True)

@@ -38,7 +38,14 @@ constants (a_k = s_k·N_0^(−e_k)/e_k, b_k = v_k − s_k/e_k); ``reference_size
 ``terms(N)`` gives A(N), B(N) and E(N), which the data determine far better than the
 constants. ``fixed=`` may hold an exponent at any value, a_k at 0 (no N-dependence of
 that term) and then b_k at any value; ``bounds=`` may bound the exponents (default
-[−2, 2]); ``starts=`` are in the fit's coordinates (a_k: s_k, b_k: v_k).
+[−0.5, 0.5], the paper's being 0.19, −0.06 and 0.24: with wider bounds a fit to a few
+sizes bends A(N) and B(N) sharply at its largest sizes to follow their noise, and
+extrapolates far off); ``starts=`` are in the fit's coordinates (a_k: s_k, b_k: v_k).
+
+As a candidate of :func:`scalelab.laws.predict` it applies where 4+ model sizes were
+each trained at 3+ data sizes (27+ runs), is backtested on the same folds as the other
+joint laws, and must backtest 1.3× better than another to be chosen
+(``benchmarks/bench_farseer.py`` measures it against Chinchilla's law).
 """
 
 from __future__ import annotations

@@ -277,8 +277,13 @@ class GriddedSource:
 
     # --- reading ------------------------------------------------------------------------
     def read(self, split: str, n: int, size: int, scale: int = 1, seed: int = 0,
-             start: int = 0) -> Patches:
-        """``n`` samples of one split: the target patch and what the LR input is made of."""
+             start: int = 0, region: str | None = None) -> Patches:
+        """``n`` samples of one split: the target patch and what the LR input is made of.
+
+        With ``options.regions`` the patches lie in ``region`` (default: the training
+        region; :mod:`scalelab.data.regions`); sample ``i`` of every region is drawn at the
+        same field (time step), so the regions' sets differ only in where they lie.
+        """
         if split not in SPLITS:
             raise ScalelabError(f"unknown split {split!r}; valid choices are {', '.join(SPLITS)}.")
         lay = self.layout
@@ -289,6 +294,23 @@ class GriddedSource:
         paired = lay.lr_dataset is not None
         step = scale if paired else 1
         r0, r1, c0, c1 = lay.extent(split)
+        area = None
+        if lay.regions:
+            if region is None:
+                area = lay.train_region
+            elif region not in lay.regions:
+                raise ScalelabError(f"no region {region!r} in options.regions; valid choices "
+                                    f"are {', '.join(lay.regions)}.")
+            else:
+                area = lay.regions[region]
+            # patches start at multiples of ``step`` (the coarse cells of a paired source)
+            r0 = -(-area.row_start // step) * step
+            r1 = area.row_stop
+            c0 = (-(-area.col_start // step) * step) - area.col_start  # offsets into the region
+            c1 = area.n_cols
+        elif region is not None:
+            raise ScalelabError(f"region {region!r} was asked for, but options.regions names "
+                                "none; add options.regions.")
         block = lay.blocks[split]
         dims = lay.leading
         sizes = [block.size if d == lay.split_dim else s for d, s in zip(dims, lay.leading_shape)]
@@ -314,6 +336,9 @@ class GriddedSource:
                 y0 = r0 + step * int(rng.integers((r1 - r0 - size) // step + 1))
                 x0 = c0 + step * int(rng.integers((c1 - c0 - size) // step + 1))
                 ys, xs = slice(y0, y0 + size), slice(x0, x0 + size)
+                if area is not None:  # x0 counts columns into the region; they may wrap
+                    xs = area.columns(x0, size)
+                    x0 = (area.col_start + x0) % area.nx
                 target[i, 0] = self._patch(lay.target, index, ys, xs)
                 if predictors is not None:
                     for k, name in enumerate(lay.predictors):
@@ -381,8 +406,13 @@ class GriddedSource:
         lay = self.layout
         pos_y, pos_x = coarse_positions(lay, scale)
         py = pos_y[y0 + scale * np.arange(size // scale)]
-        px = pos_x[x0 + scale * np.arange(size // scale)]
+        nx = pos_x.size + scale - 1  # fine columns
+        fine_cols = x0 + scale * np.arange(size // scale)
+        wrapped = bool(fine_cols[-1] >= nx)  # a region's patch past the seam of a global grid
+        px = pos_x[fine_cols % nx]
         raw = self._array("coarse", name)
+        if wrapped:  # positions run on past the coarse grid's last column, then wrap round
+            px = np.where(px < px[0], px + raw.shape[raw.dims.index(lay.lr_axes.x)], px)
         ly, lx = lay.lr_axes.y, lay.lr_axes.x
         sel = {}
         if lay.axes.time is not None:

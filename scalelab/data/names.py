@@ -30,7 +30,8 @@ KINDS = ("synthetic", "gridded", "images")
 # types and the files they name are checked by ``scalelab.data.options.parse_options``
 # and the source's ``check`` (every key is explained in docs/data.md)
 DATA_KEYS = ("path", "variable", "predictors", "static", "static_path", "lr_path", "transform",
-             "split", "split_dim", "nan", "lat_weighting", "stats_fields", "images", "color")
+             "split", "split_dim", "nan", "lat_weighting", "stats_fields", "images", "color",
+             "regions", "region_boxes")
 DATA_OPTIONS = {key: Opt(None, "any", none=True) for key in DATA_KEYS}
 
 

@@ -99,6 +99,8 @@ class DataOptions:
     stats_fields: int = 512
     images: tuple[str, ...] | None = None
     color: bool = False
+    regions: tuple | None = None  # (train region, (evaluated regions, ...)); scalelab.data.regions
+    region_boxes: tuple = ()  # ((name, (lat_south, lat_north, lon_west, lon_east)), ...)
 
     def transform_of(self, variable: str) -> str:
         if isinstance(self.transform, str):
@@ -184,6 +186,10 @@ def parse_options(options: dict | None) -> DataOptions:
     if not isinstance(color, bool):
         raise ScalelabError(f"options.color must be true or false, got {color!r}.")
     images = options.get("images")
+    from scalelab.data.regions import parse_boxes, parse_regions
+
+    region_boxes = parse_boxes(options.get("region_boxes"))
+    regions = parse_regions(options.get("regions"), region_boxes)
     return DataOptions(
         path=sources["path"],
         variable=options.get("variable"),
@@ -193,6 +199,7 @@ def parse_options(options: dict | None) -> DataOptions:
         transform=transform, split=split, split_dim=options.get("split_dim"), nan=nan,
         lat_weighting=str(lat_weighting).lower(), stats_fields=stats_fields,
         images=None if images is None else _names(images, "images"), color=color,
+        regions=regions, region_boxes=region_boxes,
     )
 
 
@@ -234,6 +241,22 @@ class Layout:
     leading: tuple[str, ...] = ()  # the target's non-grid dimensions, in its order
     leading_shape: tuple[int, ...] = ()
     notes: list = field(default_factory=list)
+    #: ``options.regions`` on the grid, name → :class:`~scalelab.data.regions.GridRegion`
+    #: (the training region first); empty without regions
+    regions: dict = field(default_factory=dict)
+
+    @property
+    def train_region(self):
+        """The region training and the plain validation set draw from (None: the whole grid)."""
+        return next(iter(self.regions.values())) if self.regions else None
+
+    @property
+    def eval_regions(self) -> tuple[str, ...]:
+        """The shifted regions evaluated as sets of their own (not the training region)."""
+        if not self.regions:
+            return ()
+        train, evals = self.opts.regions
+        return tuple(name for name in evals if name != train)
 
     @property
     def predictors(self) -> tuple[str, ...]:
@@ -267,6 +290,11 @@ class Layout:
                     f"field_size {size} is larger than the {where} ({height} × {width}) of "
                     f"{self.target!r}; choose field_size <= {fit}"
                     + (f" (a multiple of the scale {scale})" if scale > 1 else "") + ".")
+        if self.regions:
+            from scalelab.data.regions import check_region_size
+
+            for region in self.regions.values():
+                check_region_size(region, size, scale)
         if self.lr_dataset is not None:
             coarse_positions(self, scale)  # raises if the coarse grid does not cover the fine one
 
@@ -421,6 +449,7 @@ def build_layout(dataset, opts: DataOptions, static_dataset=None, lr_dataset=Non
                     raise ScalelabError(f"options.lr_path: the coarse source shares no time step "
                                         f"with options.path in the {name} period; give a coarse "
                                         "source that covers the same dates.")
+    regions = _grid_regions(dataset, opts, axes, split_dim) if opts.regions else {}
     lat_weighted = False
     if opts.lat_weighting == "true":
         if not axes.geographic:
@@ -437,8 +466,28 @@ def build_layout(dataset, opts: DataOptions, static_dataset=None, lr_dataset=Non
         lr_dataset=lr_dataset, lr_time=lr_time,
         lr_axes=find_axes(lr_dataset[opts.variable]) if lr_dataset is not None else None,
         lat_weighted=lat_weighted, leading=leading,
-        leading_shape=tuple(target.sizes[d] for d in leading),
+        leading_shape=tuple(target.sizes[d] for d in leading), regions=regions,
     )
+
+
+def _grid_regions(dataset, opts: DataOptions, axes, split_dim: str) -> dict:
+    """``options.regions`` resolved on the target's latitude/longitude grid (one sentence if
+    the grid has none, the splits cut the grid, or a box misses the grid)."""
+    from scalelab.data.cf import is_global
+    from scalelab.data.regions import resolve_regions
+
+    if not axes.geographic or axes.y not in dataset.coords or axes.x not in dataset.coords \
+            or dataset[axes.y].ndim != 1 or dataset[axes.x].ndim != 1:
+        raise ScalelabError(f"options.regions needs a latitude/longitude grid with 1-D "
+                            f"coordinates (CF units degrees_north/east), and {opts.variable!r} "
+                            f"has none; remove options.regions or give such a grid.")
+    if split_dim in (axes.y, axes.x):
+        raise ScalelabError(f"options.regions needs splits along time (or another non-grid "
+                            f"dimension), but the splits cut the grid along {split_dim!r}; "
+                            f"give the data a time axis or set options.split_dim.")
+    lon = np.asarray(dataset[axes.x].values, dtype=np.float64)
+    return resolve_regions(opts.regions, opts.region_boxes,
+                           dataset[axes.y].values, lon, bool(is_global(lon)))
 
 
 def _fractional(axis: np.ndarray, values: np.ndarray, what: str) -> np.ndarray:

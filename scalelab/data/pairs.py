@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Callable
 
 import torch
@@ -76,12 +77,14 @@ def _degrade_split(hr, scale, degradation, options, seed, split):
                    generator=generator)
 
 
-def _split_pairs(field, n, size, scale, degradation, seed, split, device, options):
-    """(lr, hr, row weights or None) of one split."""
+def _split_pairs(field, n, size, scale, degradation, seed, split, device, options,
+                 region=None):
+    """(lr, hr, row weights or None) of one split (of one region: ``options.regions``)."""
     if not is_data(field):
         hr = make_fields(field, n, size, seed, split, device, options)
         return _degrade_split(hr, scale, degradation, options, seed, split), hr, None
-    patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, scale, seed)
+    patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, scale, seed,
+                                           region=region)
     hr = torch.from_numpy(patches.target)
     if patches.lr is not None:  # from the coarse source
         lr = torch.from_numpy(patches.lr)
@@ -140,6 +143,9 @@ class RunData:
     to_physical: Callable = _identity
     val_weights: torch.Tensor | None = None
     masked: bool = False
+    #: the validation sets of the shifted regions (``options.regions``): region →
+    #: ``(lr, hr, weights)``, drawn at the same fields as the plain validation set
+    shifted: dict = dataclass_field(default_factory=dict)
 
 
 def make_run_data(field: str, samples: int, val_samples: int, size: int, scale: int,
@@ -155,7 +161,16 @@ def make_run_data(field: str, samples: int, val_samples: int, size: int, scale: 
     if not is_data(field):
         return RunData((lr_train, hr_train), (lr_val, hr_val))
     source = _source(field, options)
-    masked = bool(torch.isnan(hr_train).any() or torch.isnan(hr_val).any())
+    shifted = {}
+    for region in getattr(source, "layout", None) and source.layout.eval_regions or ():
+        lr_r, hr_r, w_r = _split_pairs(field, val_samples, size, scale, degradation, data_seed,
+                                       VAL, device, options, region=region)
+        if w_r is not None:
+            w_r = w_r.to(device=device, dtype=torch.float64)[:, None, :, None]
+        shifted[region] = (lr_r, hr_r, w_r)
+    masked = bool(torch.isnan(hr_train).any() or torch.isnan(hr_val).any()
+                  or any(torch.isnan(hr).any() for _, hr, _ in shifted.values()))
     if weights is not None:
         weights = weights.to(device=device, dtype=torch.float64)[:, None, :, None]
-    return RunData((lr_train, hr_train), (lr_val, hr_val), source.to_physical, weights, masked)
+    return RunData((lr_train, hr_train), (lr_val, hr_val), source.to_physical, weights, masked,
+                   shifted)

@@ -130,3 +130,30 @@ def select(table: pd.DataFrame, status=DONE, sweep: str | None = None,
         table = table[member.astype(bool)]
     return table
 
+
+
+#: Metrics of a shifted evaluation set (``options.regions``, :mod:`scalelab.data.regions`):
+#: ``val_crps@tropics`` is ``val_crps`` on the validation patches of region ``tropics``;
+#: the training region's set keeps the plain names.
+REGION_SEPARATOR = "@"
+
+
+def region_metric(metric: str, region: str) -> str:
+    """The column of ``metric`` on the evaluation set of ``region``: ``val_crps@tropics``."""
+    return f"{metric}{REGION_SEPARATOR}{region}"
+
+
+def split_region(column: str) -> tuple[str, str | None]:
+    """``val_crps@tropics`` → ``("val_crps", "tropics")``; a plain column → ``(column, None)``."""
+    base, at, region = str(column).partition(REGION_SEPARATOR)
+    return (base, region) if at and region and base else (str(column), None)
+
+
+def region_columns(columns, metric: str) -> dict:
+    """The regions whose ``metric`` a table holds: region → column, in the table's order."""
+    out = {}
+    for column in columns:
+        base, region = split_region(column)
+        if region is not None and base == metric:
+            out[region] = column
+    return out

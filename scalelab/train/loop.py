@@ -78,7 +78,7 @@ from scalelab.losses import get_loss
 from scalelab.models import build_model, count_params, forward_flops, training_flops
 from scalelab.models.names import family_options
 from scalelab.result import RunResult
-from scalelab.train import fieldmetrics, metrics
+from scalelab.train import fieldmetrics, metrics, regions
 from scalelab.train.checkpoint import (branch_filename, load_checkpoint, rng_state,
                                        save_checkpoint, set_rng_state)
 
@@ -379,6 +379,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     bicubic = evaluate_bicubic(loss_fn, lr_val, hr_val, data_range, members, val_reference,
                                to_physical=data.to_physical, weights=data.val_weights,
                                masked=data.masked)
+    # the validation sets of shifted regions (options.regions), scored like the validation set
+    shifted = regions.region_sets(data, loss_fn, members, cfg.options.get("threshold"),
+                                  memory_format)
     ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
     generative = is_generative(model)
     # an ensemble loss runs the network once per member; a generative family, its objective
@@ -430,6 +433,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
                        to_physical=data.to_physical, weights=data.val_weights,
                        masked=data.masked),
             **bicubic,
+            **regions.evaluate_regions(shifted, model, forward, loss_fn, members, autocast,
+                                       cfg.seed, data.to_physical, data.masked),
         }
         row["wall_time_s"] = elapsed()
         if not math.isfinite(row["val_loss"]):

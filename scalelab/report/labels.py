@@ -32,7 +32,13 @@ LABELS = {
 
 
 def label(column: str) -> str:
-    """The axis label of a runs-table column, with units where they are known."""
+    """The axis label of a runs-table column, with units where they are known; a shifted
+    region's metric (``val_rmse@tropics``) is its metric's label and ``@ tropics``."""
+    from scalelab.runs.columns import split_region
+
+    base, region = split_region(column)
+    if region is not None:
+        return f"{label(base)} @ {region}"
     return LABELS.get(column, column.replace("_", " "))
 
 

@@ -689,3 +689,7 @@ def page_families(ctx: ReportContext, analysis: Analysis):
 
 PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_families,
          page_calibration, page_curves, page_reproducibility]
+
+from scalelab.report.shift import page_shift  # noqa: E402 - a page of its own module
+
+PAGES.append(page_shift)

@@ -303,6 +303,23 @@ def check_metric(metric, runs, source: str) -> None:
     recorded = [*SKILL_METRICS, *(ENSEMBLE_METRICS if ensembles else ()), "train_loss"]
     if name in recorded:
         return
+    from scalelab.runs.columns import split_region
+
+    base, region = split_region(name)
+    if region is not None:  # a shifted region's metric (options.regions): val_crps@tropics
+        shifted = sorted({r for cfg in runs for r in _shifted_regions(cfg)})
+        if region not in shifted:
+            raise SpecError(f"{source}: metric.name {name!r} names region {region!r}, which no "
+                            f"run evaluates as a shifted region; "
+                            + (f"choose one of {', '.join(shifted)}" if shifted else
+                               "list it in options.regions.eval (the training region keeps "
+                               "the plain names)") + ".")
+        check_metric({"name": base}, runs, source)
+        if base == "train_loss":
+            raise SpecError(f"{source}: metric.name {name!r}: the training loss is not "
+                            f"recorded per region; choose a validation metric, e.g. "
+                            f"val_loss@{region}.")
+        return
     if name in CURVE_COLUMNS:  # step, samples_seen, flops, ...: what a run counts, not a score
         raise SpecError(f"{source}: metric.name {name!r} is a run's count or setting, not a "
                         f"metric the laws could fit; choose one of {', '.join(recorded)}.")
@@ -314,6 +331,16 @@ def check_metric(metric, runs, source: str) -> None:
     raise SpecError(f"{source}: metric.name {name!r} is recorded by no run"
                     + (f" (did you mean {close[0]!r}?)" if close else "")
                     + f"; the runs record {', '.join(recorded)}.")
+
+
+def _shifted_regions(cfg) -> tuple:
+    """The shifted regions a run evaluates (``options.regions.eval`` less the training one)."""
+    regions = (cfg.options or {}).get("regions")
+    if not isinstance(regions, dict):
+        return ()
+    evals = regions.get("eval") or ()
+    evals = [evals] if isinstance(evals, str) else evals
+    return tuple(r for r in evals if isinstance(r, str) and r != regions.get("train"))
 
 
 #: The most sampler steps a diffusion run may take per sample: Karras et al. (2022) sample

@@ -96,7 +96,7 @@ def parse_regions(value, boxes: tuple = ()) -> tuple | None:
         value = {"train": value}
     if not isinstance(value, dict) or "train" not in value:
         raise ScalelabError("options.regions must name the training region and the evaluated "
-                            "ones, e.g. {train: europe, eval: [europe, tropics]}, got "
+                            "ones, as in {train: europe, eval: [europe, tropics]}, got "
                             f"{value!r}.")
     unknown = sorted(set(value) - set(REGION_KEYS))
     if unknown:

@@ -285,8 +285,10 @@ def draw_gaps(comp: RegionComparison, ax=None):
             continue
         colour = f"C{i}"
         points = rows.groupby("params")[f"gap@{region}"].mean()
-        ax.plot(points.index, points.values, "o", ms=4, color=colour, label=region)
         gap = comp.gaps.get((region, samples))
+        closes = isinstance(gap, GapLaw) and np.isfinite(gap.closes_at_)
+        ax.plot(points.index, points.values, "o", ms=4, color=colour,
+                label=region + (f" (zero gap at N ≈ {gap.closes_at_:.2g})" if closes else ""))
         if isinstance(gap, GapLaw):
             grid = np.geomspace(points.index.min(), EXTRAPOLATE * points.index.max(), 200)
             band = gap.predict_interval(grid)

@@ -227,3 +227,54 @@ def test_a_source_refuses_a_region_it_does_not_name():
     plain = GriddedSource(ds, "t2m", options={"split": {"train": 0.6, "val": 0.4}})
     with pytest.raises(ScalelabError, match="options.regions names none"):
         plain.read("val", 2, 4, region="tropics")
+
+
+@pytest.mark.slow
+def test_the_shift_sweep_records_region_metrics_through_store_wandb_cli_and_report(
+        example_data_cwd, monkeypatch, capsys):
+    """sweeps/shift.yaml, shrunk, on the ERA5-like example: the region columns reach the
+    store, the runs table, W&B's offline runs (read back equal), `scalelab predict --y`,
+    `scalelab runs list --metric`, and the report's shift page."""
+    import json as jsonlib
+    from pathlib import Path
+
+    import scalelab
+    from scalelab.cli import main
+    from scalelab.sweep import load_spec, run_sweep
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    spec_path = Path(__file__).resolve().parents[1] / "sweeps" / "shift.yaml"
+    spec = load_spec(spec_path, assignments=[
+        "field_size=8", "width=4,8", "samples=32", "val_samples=8", "steps=4",
+        "eval_every=2", "batch_size=8"])
+    assert spec.metric.name == "val_rmse"
+    outcome = run_sweep(spec, progress=False, tracking=True)
+    assert outcome.counts.get("finished") == 2, outcome.counts
+    store = example_data_cwd / "reports" / "shift" / "runs.db"
+    from_store = scalelab.load_runs(store)
+    regions = ("north_america", "tropics", "pacific")
+    for region in regions:
+        assert from_store[f"val_rmse@{region}"].notna().all()
+        assert from_store[f"val_bicubic_rmse@{region}"].notna().all()
+    assert not [c for c in from_store.columns if c.endswith("@europe")]
+    from_wandb = scalelab.load_runs(store.parent / "wandb")
+    merged = from_store.merge(from_wandb, on=["run_id", "step"], suffixes=("", "_wandb"))
+    assert len(merged) == len(from_store) == 6
+    for region in regions:
+        np.testing.assert_allclose(merged[f"val_rmse@{region}_wandb"],
+                                   merged[f"val_rmse@{region}"], rtol=1e-12)
+    capsys.readouterr()
+    assert main(["predict", str(store), "--target", "params=1e5", "--y", "val_rmse@tropics",
+                 "--json"]) == 0
+    answer = jsonlib.loads(capsys.readouterr().out)
+    assert answer[0]["y"] == "val_rmse@tropics" and math.isfinite(answer[0]["prediction"])
+    assert main(["runs", "list", str(store), "--metric", "val_rmse@pacific"]) == 0
+    assert "val_rmse@pacific" in capsys.readouterr().out
+    from scalelab.report.context import ReportContext
+    from scalelab.report.shift import page_shift
+
+    (name, fig), = page_shift(ReportContext.build(from_store, spec=spec), None)
+    fig.savefig(example_data_cwd / "shift.png", dpi=50)
+    assert name == "shift_mse" and "Does scale close the gap?" in " ".join(
+        t.get_text() for t in fig.texts)

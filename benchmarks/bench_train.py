@@ -16,6 +16,11 @@ favour one of them.
     python benchmarks/bench_train.py --device cuda --compile
     python benchmarks/bench_train.py --families edsr --steps 5   # a quick CPU look
 
+Geographic shift (``options.regions``) leaves the training step as it is; each shifted
+region adds one pass over the validation fields at every evaluation (and one bicubic pass
+per run). The last line times that pass (``scalelab.train.loop.evaluate`` on
+``--region-fields`` fields, the first family's middle size): the per-region evaluation cost.
+
 Small downscaling networks are far from the peak: their convolutions have few
 channels, so the fraction of peak is a measure of how much a bigger width or batch
 would cost for free, not a target.
@@ -137,6 +142,9 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--compare", action="store_true",
                         help="time the switches on CPU too (on CUDA they are always timed)")
+    parser.add_argument("--region-fields", type=int, default=None,
+                        help="validation fields of the per-region evaluation timing (default: "
+                             "the batch size; 0: skip it)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -189,6 +197,38 @@ def main() -> None:
             if len(rates) > 1:
                 line += " | " + " ".join(f"{r / rates[0]:.2f}×" for r in rates[1:])
             print(line, flush=True)
+    fields = batch if args.region_fields is None else args.region_fields
+    if fields > 0 and args.families:
+        region_evaluation_cost(args.families[0], args, device, fields, args.rounds)
+
+
+def region_evaluation_cost(family: str, args, device: torch.device, fields: int,
+                           rounds: int) -> float:
+    """Seconds of one evaluation pass over ``fields`` validation fields (the cost each
+    shifted region of ``options.regions`` adds at every evaluation); printed."""
+    from scalelab.train.fieldmetrics import data_range, reference
+    from scalelab.train.loop import evaluate
+
+    width, depth = SIZES.get(family, DEFAULT_SIZES)[1]
+    cfg = RunConfig(family=family, width=width, depth=depth, scale=args.scale,
+                    field_size=args.field_size, device=str(device))
+    (lr_val, hr_val), _ = make_pairs("grf", fields, 1, args.field_size, args.scale,
+                                     device=device)
+    model = make_model(cfg).to(device)
+    loss_fn = make_loss(cfg)
+    span, ref = data_range(hr_val), reference(hr_val)
+    best = float("inf")
+    for _ in range(rounds + 1):  # the first is warm-up
+        synchronize(device)
+        start = time.perf_counter()
+        evaluate(model, model, loss_fn, lr_val, hr_val, span, ref=ref)
+        synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    print(f"per-region evaluation ({family} {width}×{depth}, {fields} fields of "
+          f"{args.field_size}²): {best * 1e3:.1f} ms per evaluation step for each shifted "
+          f"region of options.regions ({fields / best:.0f} fields/s); training steps are "
+          f"unchanged", flush=True)
+    return best
 
 
 if __name__ == "__main__":

@@ -97,9 +97,26 @@ def test_the_shift_page_renders_and_only_with_region_metrics(tmp_path):
     fig.savefig(out, dpi=60)
     image = mpimg.imread(out)
     assert image.shape[0] > 300 and image[..., :3].std() > 0.05  # drawn, not blank
+    renderer = fig.canvas.get_renderer()
+    for artist in [*fig.texts, *(ax.title for ax in fig.axes),
+                   *(ax.xaxis.label for ax in fig.axes), *(ax.yaxis.label for ax in fig.axes)]:
+        box = artist.get_window_extent(renderer)  # nothing drawn off the page
+        assert box.x0 >= -1 and box.x1 <= fig.bbox.width + 1, artist.get_text()[:40]
+        assert box.y0 >= -1 and box.y1 <= fig.bbox.height + 1, artist.get_text()[:40]
     axes_titles = [ax.get_title() for ax in fig.axes]
     assert any("vs U" in t for t in axes_titles)  # U varies: its panel is drawn
     assert page_shift(ReportContext.build(shift_table(False), y="val_rmse"), None) == []
     from scalelab.report.pages import PAGES
 
-    assert PAGES[-1] is page_shift
+    assert page_shift in PAGES
+
+
+def test_a_floor_whose_interval_includes_zero_is_not_resolved():
+    # a noisy gap shrinking towards 0.02: the floor's interval straddles zero, so whether
+    # scale closes it is not resolved, and the sentence says so rather than "never"
+    law = GapLaw(n_bootstrap=300).fit(N, law_gap(0.02, 1.0, 0.5, noise=0.03, seed=3))
+    g_lo, g_hi = law.interval("G")
+    assert g_lo < 0 < g_hi and not np.isfinite(law.closes_at_)
+    sentence = law.closing_sentence()
+    assert sentence.startswith("not resolved: the gap shrinks with N"), sentence
+    assert f"{1 - law.never_fraction_:.0%} of bootstrap refits close it" in sentence

@@ -19,8 +19,9 @@ The gap closes where g(N*) = 0: with B > 0, β > 0 (it shrinks) and G < 0,
 N* = N₀·(B/(−G))^(1/β). ``closing_sentence()`` says, in one sentence, whether and where:
 at N* with its bootstrap interval and the share of refits that never close; "not
 within the fitted range" when N* lies beyond ``horizon`` × the largest N fitted; "never"
-when the gap shrinks towards a floor G > 0 or does not shrink at all; "nothing to close"
-when the shifted result is already as good at the largest N.
+when the gap shrinks towards a floor G > 0 (its interval above zero) or does not shrink
+at all; "not resolved" when it shrinks towards a floor whose interval includes zero;
+"nothing to close" when the shifted result is already as good at the largest N.
 """
 
 from __future__ import annotations
@@ -174,6 +175,15 @@ class GapLaw:
             how = "stays flat" if self.trend == "flat" else "grows"
             return (f"never, the gap does not shrink: it {how} with N (β = {beta:.2f}, "
                     f"B = {b:.3g}); scaling N does not close it.")
+        if not np.isfinite(self.closes_at_) and g_lo < 0:
+            lo = self.closes_interval_[0]
+            tail = (1 - self.level) / 2
+            earliest = (f" (the earliest {tail:.0%} of all refits by N ≈ {lo:.3g})"
+                        if np.isfinite(lo) else "")
+            return (f"not resolved: the gap shrinks with N (β = {beta:.2f}) towards a floor "
+                    f"G = {g:.3g}{unit} whose {pct} interval ({g_lo:.3g} to {g_hi:.3g}) "
+                    f"includes zero; {1 - self.never_fraction_:.0%} of bootstrap refits close "
+                    f"it{earliest}, the others never.")
         if not np.isfinite(self.closes_at_):
             return (f"never: the gap shrinks with N (β = {beta:.2f}) but towards a floor "
                     f"G = {g:.3g}{unit} ({pct} interval {g_lo:.3g} to {g_hi:.3g}) above zero; "

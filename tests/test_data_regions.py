@@ -86,6 +86,17 @@ def test_a_box_selects_the_cells_of_the_closed_form(lon0, box, rows, cols):
     assert seen_cols == set(want)
 
 
+def test_a_grid_with_rising_latitudes_gives_the_same_cells():
+    ds = coded_grid(0.0).isel(lat=slice(None, None, -1))  # −90 … 90
+    region = resolve_region("r", (30, 70, -20, 40), ds.lat.values, ds.lon.values, True)
+    assert (region.row_start, region.row_stop) == (12, 17)  # latitudes 30, 40, …, 70
+    source = GriddedSource(ds, "t2m", options={"regions": {"train": "r"},
+                                               "region_boxes": {"r": [30, 70, -20, 40]},
+                                               "transform": "none"})
+    codes = np.floor(source.read("train", 100, 4, seed=2).target).astype(int)
+    assert set((codes // 100).ravel().tolist()) == {2, 3, 4, 5, 6}  # the rows at 70…30°N
+
+
 def test_regions_and_boxes_are_checked_in_one_sentence(tmp_path):
     ds = coded_grid(0.0)
     ds.lon.attrs["units"] = "degrees_east"

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from scalelab._errors import ScalelabError
-from scalelab.runs.columns import region_metric, split_region  # noqa: F401 - re-exported
 
 #: Built-in boxes ``(lat_south, lat_north, lon_west, lon_east)``, degrees; longitudes east.
 BUILTIN_BOXES: dict[str, tuple[float, float, float, float]] = {

@@ -76,6 +76,52 @@ def run_layout(name: str, seeds: int, n_bootstrap: int, choose: str = "best") ->
     return pd.concat(frames, ignore_index=True)
 
 
+def backtest_largest(runs: pd.DataFrame, ratio: float, y: str = "val_loss",
+                     n_bootstrap: int = 50, seed: int = 0) -> dict:
+    """Hold out the largest model and predict it from the runs of at most 1/``ratio`` of
+    its size.
+
+    The truth is the held-out model's ``y`` (mean over seeds) at its largest data sizes
+    (samples U, samples seen D: a data-budget sweep's longest branch), and the target
+    names those sizes. Unannealed trunks of data budgets are left out (their branches
+    are the results). Returns the distance (held-out N ÷ largest N kept), the
+    prediction, its 90% interval and whether it covered the truth, its ARE, the law
+    used, and persistence's prediction and ARE (the largest run kept, nearest in the
+    other sizes).
+    """
+    from scalelab.laws import predict, result_rows
+    from scalelab.runs.table import run_roles
+
+    runs = runs[run_roles(runs) != "trunk"]
+    results = result_rows(runs, y)
+    top = float(results["params"].max())
+    held = results[results["params"] == top]
+    target = {"params": top}
+    for col in ("samples", "samples_seen"):
+        if col in results and results[col].nunique() > 1:
+            target[col] = float(held[col].max())
+            held = held[held[col] == held[col].max()]
+    truth = float(held[y].mean())
+    limit = top / ratio * 1.0001
+    kept = results[results["params"] <= limit]
+    if kept.empty:
+        raise ValueError(f"no run has params <= {limit:.4g} (N_max / {ratio:g})")
+    p = predict(runs, target, y=y, where=f"params <= {limit}", n_bootstrap=n_bootstrap,
+                seed=seed)
+    persistence = float(p.baselines.set_index("law").loc["persistence", "prediction"])
+    return {"target": target, "params_kept_max": float(kept["params"].max()),
+            "distance": top / float(kept["params"].max()),
+            "sizes_kept": int(kept["params"].nunique()), "runs_kept": int(len(kept)),
+            "truth": truth, "prediction": float(p.prediction), "lower": float(p.lower),
+            "upper": float(p.upper), "covered": bool(p.lower <= truth <= p.upper),
+            "are": abs(p.prediction - truth) / truth, "law": p.law,
+            "persistence": persistence, "persistence_are": abs(persistence - truth) / truth,
+            "beats_persistence": abs(p.prediction - truth) < abs(persistence - truth),
+            "backtest_are": float(p.backtest_are),
+            "backtest_persistence_are": float(abs(p.persistence_are)),
+            "sentence": p.sentence or ""}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sources", nargs="*", help="run stores (runs.db) or CSV tables")
@@ -102,24 +148,16 @@ def main() -> None:
                   f"{part['persistence_used'].mean():>7.0%}   {used}")
     for source in args.sources:
         import scalelab
-        from scalelab.laws import predict, result_rows
 
         runs = pd.read_csv(source) if source.endswith(".csv") else scalelab.load_runs(source)
         variants = runs["loss_variant"].unique() if "loss_variant" in runs else [None]
         for variant in variants:
             part = runs if variant is None else runs[runs["loss_variant"] == variant]
-            results = result_rows(part)
-            top = float(results["params"].max())
-            truth = float(results.loc[results["params"] == top, "val_loss"].mean())
-            limit = top / args.ratio * 1.0001
-            fitted_top = float(results.loc[results["params"] <= limit, "params"].max())
-            p = predict(part, f"params={top:g}", where=f"params <= {limit}",
-                        n_bootstrap=args.n_bootstrap)
-            are = abs(p.prediction - truth) / truth
-            pers = abs(p.persistence_are)
-            print(f"{source} [{variant}] {top / fitted_top:.1f}×: predict ARE {are:.2%} "
-                  f"({p.law}), persistence ARE {abs(p.baselines.set_index('law').loc['persistence', 'prediction'] - truth) / truth:.2%}, "
-                  f"covered {p.lower <= truth <= p.upper}, backtest persistence ARE {pers:.2%}")
+            b = backtest_largest(part, args.ratio, n_bootstrap=args.n_bootstrap)
+            print(f"{source} [{variant}] {b['distance']:.1f}×: predict ARE {b['are']:.2%} "
+                  f"({b['law']}), persistence ARE {b['persistence_are']:.2%}, "
+                  f"covered {b['covered']}, backtest persistence ARE "
+                  f"{b['backtest_persistence_are']:.2%}")
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

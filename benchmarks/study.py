@@ -277,6 +277,10 @@ def export(store: Path, results: Path, profile: Profile) -> tuple:
         raise SystemExit(f"study: {store} holds no finished run of the {profile.name} study.")
     table = pd.concat(frames, ignore_index=True)
     table = table.loc[:, table.notna().any()]  # columns no run of the study records
+    table = table.drop(columns=[c for c in ("versions", "host") if c in table])  # the machine's
+    for column in table.columns[table.dtypes == object]:  # options, cooldowns: JSON, as
+        table[column] = table[column].map(  # RunStore.export writes them to Parquet
+            lambda v: json.dumps(v, default=str) if isinstance(v, (dict, list)) else v)
     results.mkdir(parents=True, exist_ok=True)
     csv = results / f"study_{profile.name}.csv"
     table.to_csv(csv, index=False, float_format="%.6g")

@@ -336,6 +336,25 @@ def backtests(table, n_bootstrap: int, distances=DISTANCES) -> list[dict]:
         return list(pool.map(_backtest, jobs))
 
 
+def training_span(store: Path, profile: Profile) -> float | None:
+    """Seconds from the first sweep's start to the last run's end, read from the store
+    (so a resumed study or ``--backtest-only`` reports the training's own wall time)."""
+    from scalelab.runs.store import connect_readonly
+
+    names = [f"study-{s.name}" for s in profile.sweeps]
+    marks = ",".join("?" * len(names))
+    db = connect_readonly(store)
+    try:
+        (first,), = db.execute(f"SELECT min(created) FROM sweeps WHERE name IN ({marks})",
+                               names)
+        (last,), = db.execute(
+            f"SELECT max(r.updated) FROM runs r JOIN sweep_runs s ON s.run_id = r.run_id "
+            f"WHERE s.sweep IN ({marks}) AND r.status IN ('finished', 'diverged')", names)
+    finally:
+        db.close()
+    return None if first is None or last is None else round(last - first, 1)
+
+
 def sizes(table) -> dict:
     from scalelab.laws import result_rows
 
@@ -423,7 +442,8 @@ def main(argv=None) -> int:
         t0)
     final = table.sort_values("step").groupby("run_id").tail(1)
     report = {"profile": profile.name, "host": platform.node(), "started": started,
-              "budget_s": budget, "train_wall_s": round(train_seconds, 1),
+              "budget_s": budget, "this_call_s": round(train_seconds, 1),
+              "train_wall_s": training_span(store, profile),
               "sweeps": status, "sizes": sizes(table), "runs": int(len(final)),
               "table": [str(p.relative_to(ROOT) if p.is_relative_to(ROOT) else p)
                         for p in paths],

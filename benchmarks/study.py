@@ -19,7 +19,7 @@ it (data budgets D, Hägele et al. 2024). Then:
 Profiles (the sweeps are ``benchmarks/study/precip.yaml`` and ``era5_like.yaml``, changed
 by each profile's ``key=value`` overrides, the grammar of ``scalelab run SPEC k=v``):
 
-- ``--cpu``: EDSR (10 widths, 0.7k–0.1M parameters) on 32² precipitation and on 32²
+- ``--cpu``: EDSR (11 widths, 0.9k–0.11M parameters) on 32² precipitation and on 32²
   ERA5-like patches (2.5°), SwinIR (8 small widths, 2k–71k: too narrow a range for the
   30× backtest) on 32² precipitation; trunks of 1,000
   steps of 32. About 6 minutes of 2 uncontended cores (sized down from the 64², 1,600-step
@@ -337,16 +337,18 @@ def backtests(table, n_bootstrap: int, distances=DISTANCES) -> list[dict]:
 
 
 def training_span(store: Path, profile: Profile) -> float | None:
-    """Seconds from the first sweep's start to the last run's end, read from the store
-    (so a resumed study or ``--backtest-only`` reports the training's own wall time)."""
+    """Seconds from the first run's registration (its sweep's first start) to the last
+    run's end, read from the store (so ``--backtest-only`` reports the training's wall
+    time; a study resumed later counts the pause too)."""
     from scalelab.runs.store import connect_readonly
 
     names = [f"study-{s.name}" for s in profile.sweeps]
     marks = ",".join("?" * len(names))
     db = connect_readonly(store)
     try:
-        (first,), = db.execute(f"SELECT min(created) FROM sweeps WHERE name IN ({marks})",
-                               names)
+        (first,), = db.execute(
+            f"SELECT min(r.created) FROM runs r JOIN sweep_runs s ON s.run_id = r.run_id "
+            f"WHERE s.sweep IN ({marks})", names)
         (last,), = db.execute(
             f"SELECT max(r.updated) FROM runs r JOIN sweep_runs s ON s.run_id = r.run_id "
             f"WHERE s.sweep IN ({marks}) AND r.status IN ('finished', 'diverged')", names)
@@ -468,9 +470,22 @@ def main(argv=None) -> int:
     return 0 if ok else 1
 
 
+def _plain(value):
+    """``value`` with numpy numbers as Python's and NaN as null (strict JSON)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
 def write_report(report: dict, out: Path, paths: list) -> None:
     """The JSON (and, where ``$OUT`` is set, a copy of it and of the table there)."""
-    out.write_text(json.dumps(report, indent=1, default=float) + "\n")
+    out.write_text(json.dumps(_plain(report), indent=1) + "\n")
     if os.environ.get("OUT"):
         extra = Path(os.environ["OUT"])
         extra.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The real-scale study on one GPU (benchmarks/study.py --gpu): EDSR (12 widths, 6k–10M
-# parameters, 128² fields) and SwinIR (8 widths, 26k–3.7M, 64²) on precipitation-like
+# parameters, 128² fields) and SwinIR (8 widths, 36k–4.1M, 64²) on precipitation-like
 # fields and on the ERA5-like example at 1.25° (written here first, ~30 s), each width a
 # trunk with cooldown branches at 1/4, 1/2 and all of it; then the runs table (CSV,
 # Parquet) and predict backtested at 10× and 30× per sweep. Within 8 minutes on one H100.

@@ -21,12 +21,14 @@ by each profile's ``key=value`` overrides, the grammar of ``scalelab run SPEC k=
 
 - ``--cpu``: EDSR (11 widths, 0.9k–0.11M parameters) on 32² precipitation and on 32²
   ERA5-like patches (2.5°), SwinIR (8 small widths, 2k–71k: too narrow a range for the
-  30× backtest) on 32² precipitation; trunks of 1,000
-  steps of 32. About 6 minutes of 2 uncontended cores (sized down from the 64², 1,600-step
-  design of 25 minutes, which ran 7× slower on a CPU shared with 8 other jobs).
-- ``--gpu``: EDSR (12 widths, 6k–10M) on 128² precipitation and 128² ERA5-like patches
-  (1.25°), SwinIR (8 widths, 26k–3.7M) on 64² of both; within 8 minutes on one H100
-  (``benchmarks/gpu_study.sh``).
+  30× backtest) on 32² precipitation; trunks of 1,000 steps of 32; 120 runs. 43 minutes
+  on 2 cores shared with 8 other jobs (load average about 15): sized down from a 64²,
+  1,600-step design (about 25 minutes on idle cores by its timings there), whose first
+  runs went 7× slower on the shared cores.
+- ``--gpu``: EDSR (12 widths, depth 4, 6.5k–10M) on 128² precipitation and 128²
+  ERA5-like patches (1.25°), 4.5 PFLOP a sweep; SwinIR (8 widths, depth 4, 36k–4.1M) on
+  64² of both; 4 runs share the GPU; within 8 minutes on one H100
+  (``benchmarks/gpu_study.sh``; not yet run on one).
 - ``--smoke``: a minute on a CPU, the same steps end to end (tests).
 
 Each sweep runs in a child process under the time left (``--max-seconds``, less what the

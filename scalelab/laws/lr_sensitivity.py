@@ -230,6 +230,8 @@ class LRSensitivity(Estimator):
                              f"record); pass initial= a column or a number.")
         frame["capped"] = np.where(frame["diverged"], frame["initial"],
                                    np.minimum(frame["loss"], frame["initial"]))
+        # finished, but no better than at initialisation: counted at ℓ0 too, and flagged
+        frame["above_initial"] = ~frame["diverged"] & (frame["loss"] >= frame["initial"])
         self._check_settings(frame, size)
         return frame
 
@@ -255,7 +257,8 @@ class LRSensitivity(Estimator):
         ``size``: N (or ``width``); ``initial``: each run's loss at initialisation — by
         default its step-0 row of ``y``, else a column name or one number. Diverged runs
         (``status == "diverged"``, or no finite trained value) count at their initial
-        loss and are flagged in :attr:`points_`.
+        loss and are flagged (``diverged`` in :attr:`runs_` and :attr:`points_`), as are
+        finished runs that ended no better than they started (``above_initial``).
         """
         self._reset()
         self._check_hyper()
@@ -265,8 +268,8 @@ class LRSensitivity(Estimator):
         points = (frame.groupby(["size", "lr"], as_index=False)
                   .agg(capped=("capped", "mean"), loss=("loss", "mean"),
                        initial=("initial", "mean"), runs=("run", "size"),
-                       diverged=("diverged", "sum")))
-        points["diverged"] = points["diverged"].astype(int)
+                       diverged=("diverged", "sum"), above_initial=("above_initial", "sum")))
+        points[["diverged", "above_initial"]] = points[["diverged", "above_initial"]].astype(int)
         self.points_ = points
         sizes = np.sort(points["size"].unique())
         if sizes.size < 2:
@@ -307,7 +310,8 @@ class LRSensitivity(Estimator):
             best = g.loc[g["capped"].idxmin()]
             window = self._window(g)
             row = {"size": float(n), "lrs_tried": int(len(g)), "runs": int(g["runs"].sum()),
-                   "diverged": int(g["diverged"].sum()), "best_lr": float(best["lr"]),
+                   "diverged": int(g["diverged"].sum()),
+                   "above_initial": int(g["above_initial"].sum()), "best_lr": float(best["lr"]),
                    "best_loss": float(best["capped"]),
                    "initial": float(g["initial"].median()),
                    "sensitivity": sensitivity(g["lr"], g["capped"], g["initial"],
@@ -358,7 +362,8 @@ class LRSensitivity(Estimator):
         optima["lr_lower"], optima["lr_upper"] = lower, upper
         cols = ["size", "lr_opt", "lr_lower", "lr_upper", "bracketed", "loss_opt", "best_lr",
                 "best_loss", "sensitivity", "initial", "largest_stable_lr",
-                "smallest_diverged_lr", "lrs_tried", "runs", "diverged", "window_points"]
+                "smallest_diverged_lr", "lrs_tried", "runs", "diverged", "above_initial",
+                "window_points"]
         self.optima_ = optima[cols]
         self.bootstrap_log_lr_ = draws  # (sizes, B) log10 η* draws; NaN where not bracketed
 

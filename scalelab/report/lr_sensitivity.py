@@ -107,6 +107,8 @@ def plot_loss_vs_lr(fit: LRSensitivity, ax, title: str | None = None) -> None:
                 label=f"{axis_symbol(fit.columns_['size'])} = {opt['size']:,.0f}")
         bad = pts[pts["diverged"] > 0]
         ax.plot(bad["lr"], bad["capped"], "x", ms=8, mew=2, color="C3")
+        worse = pts[(pts["above_initial"] > 0) & (pts["diverged"] == 0)]
+        ax.plot(worse["lr"], worse["capped"], "s", ms=7, mfc="none", mew=1.2, color="C3")
         ax.axhline(opt["initial"], color=colour, ls=":", lw=0.6)
         marker = "*" if opt["bracketed"] else "^"
         ax.plot([opt["lr_opt"]], [opt["loss_opt"]], marker, ms=10, color=colour, mec="k",
@@ -115,6 +117,8 @@ def plot_loss_vs_lr(fit: LRSensitivity, ax, title: str | None = None) -> None:
             ax.plot([opt["lr_lower"], opt["lr_upper"]], [opt["loss_opt"]] * 2, "-",
                     color=colour, lw=2.5, alpha=0.7)
     ax.plot([], [], "x", color="C3", mew=2, label="diverged (at ℓ₀)")
+    if fit.points_["above_initial"].any():
+        ax.plot([], [], "s", color="C3", mfc="none", label="ended above ℓ₀ (at ℓ₀)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("learning rate η (peak)")
@@ -167,7 +171,7 @@ def plot_sensitivity(fit: LRSensitivity, target: float | None, ax,
         band = fit.predict(params=grid)
         ax.plot(grid, band["sensitivity"], "-", color="C2", lw=1.2, label="S₀ + s·log₁₀ N")
         if band["sensitivity_lower"].notna().all():
-            ax.fill_between(grid, band["sensitivity_lower"], band["sensitivity_upper"],
+            ax.fill_between(grid, band["sensitivity_lower"].clip(lower=0), band["sensitivity_upper"],
                             color="C2", alpha=0.15, lw=0, label=f"{LEVEL:.0%} PI")
     ax.set_xscale("log")
     ax.grid(True, which="both", alpha=0.25)
@@ -178,20 +182,28 @@ def plot_sensitivity(fit: LRSensitivity, target: float | None, ax,
         ax.set_title(title, fontsize=8)
 
 
+def _short(name: str) -> str:
+    """A setting's label without its column names ("parametrization mup" → "mup")."""
+    return ", ".join(part.split(" ", 1)[-1] for part in name.split(", "))
+
+
 def _sentences(name: str, fit, target) -> list[str]:
     if failed(fit):
         return [f"{name}: not fitted — {fit.reason}"]
     lines = [f"{name}: {fit.exponent_sentence()} {fit.sensitivity_sentence()}"]
-    diverged = fit.runs_["diverged"]
-    if diverged.any():
-        lines.append(f"{name}: {int(diverged.sum())} of {len(diverged)} runs diverged, "
-                     f"counted at their initial loss ℓ₀ (×).")
+    extra = []
     if target and np.isfinite(fit.params_["b"]):
         at = fit.predict(params=target).iloc[0]
-        lines.append(f"{name}: at {axis_symbol('params')} = {target:.3g}, η* ≈ "
-                     f"{at['lr_opt']:.3g} ({LEVEL:.0%} interval {at['lr_lower']:.3g} – "
-                     f"{at['lr_upper']:.3g}).")
-    lines += [f"{name}: {s}" for s in fit.left_out_]
+        extra.append(f"at {axis_symbol('params')} = {target:.3g}, η* ≈ {at['lr_opt']:.3g} "
+                     f"({LEVEL:.0%} interval {at['lr_lower']:.3g} – {at['lr_upper']:.3g}).")
+    diverged, worse = fit.runs_["diverged"], fit.runs_["above_initial"]
+    if diverged.any() or worse.any():
+        extra.append(f"Of {len(diverged)} runs, {int(diverged.sum())} diverged (×) and "
+                     f"{int(worse.sum())} ended above their initial loss (□); each counts as "
+                     f"its initial loss ℓ₀.")
+    extra += list(fit.left_out_)
+    if extra:
+        lines.append(f"{name}: " + " ".join(extra))
     return lines
 
 
@@ -209,27 +221,25 @@ def page_lr_sensitivity(ctx: ReportContext, analysis=None, lr_analysis: LRAnalys
         chunk = names[start:start + ROWS_PER_PAGE]
         fig = new_page("Learning-rate sensitivity across scale (Wortsman et al. 2023)", ctx)
         axes = fig.subplots(len(chunk), 3, squeeze=False,
-                            gridspec_kw={"hspace": 0.55, "wspace": 0.3, "top": 0.88,
-                                         "bottom": 0.42 if len(chunk) == 1 else 0.27,
-                                         "left": 0.07, "right": 0.98})
+                            gridspec_kw={"hspace": 0.55, "wspace": 0.32, "top": 0.87,
+                                         "bottom": 0.45 if len(chunk) == 1 else 0.36,
+                                         "left": 0.08, "right": 0.98})
         lines = []
         for row, name in zip(axes, chunk):
             fit = found.fits[name]
-            tag = f"[{name}] " if found.by else ""
+            tag = f"[{_short(name)}] " if found.by else ""
             if failed(fit):
                 for ax in row:
                     ax.axis("off")
                 layout.message(row[1], layout.wrap(f"{tag}{fit.reason}", 60))
             else:
                 panel(row[0], plot_loss_vs_lr, fit,
-                      title=f"{tag}final {label(ctx.y)} vs learning rate; ★ η* with "
-                            f"{LEVEL:.0%} interval")
+                      title=f"{tag}final {label(ctx.y)} vs η\n★ η* with {LEVEL:.0%} interval")
                 panel(row[1], plot_optimum_law, fit, found.target,
-                      title=f"{tag}optimal rate η*(N) = a·N^(−b), "
-                            f"b = {fit.params_['b']:.3f}")
+                      title=f"{tag}optimal rate η* = a·N^(−b)\nb = {fit.params_['b']:.3f}")
                 panel(row[2], plot_sensitivity, fit, found.target,
                       title=f"{tag}LR sensitivity over η ∈ [{fit.lr_range_[0]:.2g}, "
-                            f"{fit.lr_range_[1]:.2g}]")
+                            f"{fit.lr_range_[1]:.2g}]\nvs N")
             lines += _sentences(name, fit, found.target)
         if len(names) > 1 and start == 0:
             lines.insert(0, _comparison(found))
@@ -239,8 +249,8 @@ def page_lr_sensitivity(ctx: ReportContext, analysis=None, lr_analysis: LRAnalys
                      "through the best rate and up to 2 neighbours each side, its interval "
                      "a parametric bootstrap; b's interval the union of the OLS t-interval "
                      "and the bootstrap's.")
-        layout.text_block(fig, 0.07, 0.2 if len(chunk) > 1 else 0.34, lines, size=7.5,
-                          width=0.9)
+        layout.text_block(fig, 0.06, 0.28 if len(chunk) > 1 else 0.36, lines, size=7,
+                          width=0.91)
         pages.append((f"lr_sensitivity{'_' + str(start // ROWS_PER_PAGE + 1) if start else ''}",
                       fig))
     return pages

@@ -135,6 +135,24 @@ def test_settings_that_vary_at_one_size_are_refused_or_split():
         LRSensitivity(lr_range=(1e-1, 1e-3)).fit(synthetic_runs())
 
 
+def test_estimator_contract():
+    from scalelab._errors import NotFittedError
+    from scalelab.laws import LRSensitivity as exported
+
+    est = exported(window=1, n_bootstrap=20)
+    with pytest.raises(NotFittedError):
+        est.predict(params=1e5)
+    assert est.get_params() == {"lr_range": None, "window": 1, "estimator": "mean",
+                                "n_bootstrap": 20, "level": 0.9, "seed": 0}
+    first = est.fit(synthetic_runs(b=0.5))
+    assert first is est and est.clone().get_params() == est.get_params()
+    refit = est.fit(synthetic_runs(b=0.2, a=0.01, seed=3))  # fresh: nothing of the first fit
+    fresh = exported(window=1, n_bootstrap=20).fit(synthetic_runs(b=0.2, a=0.01, seed=3))
+    pd.testing.assert_series_equal(refit.params_, fresh.params_)
+    with pytest.raises(ScalelabError, match="window must be"):
+        exported(window=0).fit(synthetic_runs())
+
+
 # -- the mitigations ----------------------------------------------------------------------
 TINY = dict(field="precip", field_size=16, samples=64, val_samples=16, batch_size=8,
             steps=6, eval_every=3, depth=1)

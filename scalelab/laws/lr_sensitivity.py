@@ -26,7 +26,8 @@ Laws in N: η*(N) = a·N^(−b) by least squares of log η* on log N over the br
 optima; b's interval is the union of the OLS t-interval (the scatter of the optima about
 the line) and the percentile interval of the line refitted to each bootstrap draw of the
 optima (the noise of each optimum), so neither is ignored. The sensitivity's trend is
-S(N) = S₀ + s·log₁₀ N (OLS; s: change per decade of N, with its t-interval). Under μP
+S(N) = S₀ + s·log₁₀ N (OLS; s: change per decade of N, with its t-interval; its predictions
+are clipped at 0, as a sensitivity cannot be negative). Under μP
 (``parametrization: mup``, Yang et al. 2022) b should be near 0: the optimum transfers
 across width; in the standard parametrisation with Adam it falls with width.
 
@@ -470,12 +471,13 @@ class LRSensitivity(Estimator):
         if self.sensitivity_ols_ is None:
             out["sensitivity"] = out["sensitivity_lower"] = out["sensitivity_upper"] = np.nan
         else:
+            # a sensitivity is ≥ 0 (a mean of gaps to the best): the line is clipped there
             exog = sm.add_constant(np.log10(n), has_constant="add")
-            out["sensitivity"] = exog @ np.asarray(self.sensitivity_ols_.params)
+            out["sensitivity"] = np.maximum(exog @ np.asarray(self.sensitivity_ols_.params), 0)
             if self.sensitivity_ols_.df_resid > 0:
                 frame = self.sensitivity_ols_.get_prediction(exog).summary_frame(alpha=1 - level)
-                out["sensitivity_lower"] = frame["obs_ci_lower"].to_numpy()
-                out["sensitivity_upper"] = frame["obs_ci_upper"].to_numpy()
+                out["sensitivity_lower"] = np.maximum(frame["obs_ci_lower"].to_numpy(), 0)
+                out["sensitivity_upper"] = np.maximum(frame["obs_ci_upper"].to_numpy(), 0)
             else:
                 out["sensitivity_lower"] = out["sensitivity_upper"] = np.nan
         return out

@@ -171,7 +171,7 @@ def plot_sensitivity(fit: LRSensitivity, target: float | None, ax,
         band = fit.predict(params=grid)
         ax.plot(grid, band["sensitivity"], "-", color="C2", lw=1.2, label="S₀ + s·log₁₀ N")
         if band["sensitivity_lower"].notna().all():
-            ax.fill_between(grid, band["sensitivity_lower"].clip(lower=0), band["sensitivity_upper"],
+            ax.fill_between(grid, band["sensitivity_lower"], band["sensitivity_upper"],
                             color="C2", alpha=0.15, lw=0, label=f"{LEVEL:.0%} PI")
     ax.set_xscale("log")
     ax.grid(True, which="both", alpha=0.25)

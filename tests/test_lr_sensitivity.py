@@ -246,3 +246,23 @@ def test_page_renders_per_setting_and_only_where_lr_varies(tmp_path):
     # one learning rate per size: no page at all
     one = runs[runs["lr"] == runs["lr"].unique()[3]]
     assert page_lr_sensitivity(ReportContext.build(one)) == []
+
+
+def test_page_of_a_random_search_mixes_settings_that_form_no_grid():
+    matplotlib.use("Agg")
+    from scalelab.report.context import ReportContext
+    from scalelab.report.lr_sensitivity import analyse_lr, page_lr_sensitivity
+
+    runs = synthetic_runs()
+    rng = np.random.default_rng(0)
+    decay = {rid: float(rng.uniform(0, 0.1)) for rid in runs["run_id"].unique()}
+    runs["weight_decay"] = runs["run_id"].map(decay)  # drawn with the rate, as random_lr.yaml
+    with pytest.raises(TableError, match="differ in weight_decay"):
+        LRSensitivity().fit(runs)
+    assert LRSensitivity().fit(runs, ignore="weight_decay").params_["b"] == pytest.approx(
+        0.5, abs=0.05)
+    ctx = ReportContext.build(runs)
+    found = analyse_lr(ctx)
+    assert found.by == [] and found.mixed == ["weight_decay"]
+    fig = page_lr_sensitivity(ctx, lr_analysis=found)[0][1]
+    assert "also differ in weight_decay" in " ".join(t.get_text() for t in fig.texts)

@@ -162,7 +162,7 @@ class LRSensitivity(Estimator):
 
     # ---- the runs ------------------------------------------------------------------------
     def _runs(self, runs: pd.DataFrame, lr: str, y: str, size: str, initial, run: str,
-              step: str) -> pd.DataFrame:
+              step: str, ignore=()) -> pd.DataFrame:
         """One row per counted run: size, lr, loss (final finite value or NaN), initial,
         diverged, capped, and the settings checked."""
         if not isinstance(runs, pd.DataFrame):
@@ -209,7 +209,7 @@ class LRSensitivity(Estimator):
                    "loss": np.nan if diverged else loss, "initial": init,
                    "diverged": bool(diverged)}
             for column in SETTING_COLUMNS:
-                if column in g.columns and column != size:
+                if column in g.columns and column != size and column not in ignore:
                     row[f"setting:{column}"] = _cell_text(g[column].iloc[0])
             rows.append(row)
         frame = pd.DataFrame(rows)
@@ -251,7 +251,7 @@ class LRSensitivity(Estimator):
     # ---- fit ----------------------------------------------------------------------------
     def fit(self, runs: pd.DataFrame, lr: str = "lr", y: str = "val_loss",
             size: str = "params", initial=None, run: str = "run_id",
-            step: str = "step") -> "LRSensitivity":
+            step: str = "step", ignore=()) -> "LRSensitivity":
         """Fit to a runs table of several sizes × learning rates (curves or final rows).
 
         ``lr``: the peak learning rate of each run (the config's ``lr``); ``y``: the loss;
@@ -259,11 +259,15 @@ class LRSensitivity(Estimator):
         default its step-0 row of ``y``, else a column name or one number. Diverged runs
         (``status == "diverged"``, or no finite trained value) count at their initial
         loss and are flagged (``diverged`` in :attr:`runs_` and :attr:`points_`), as are
-        finished runs that ended no better than they started (``above_initial``).
+        finished runs that ended no better than they started (``above_initial``). Runs of
+        one size that differ in a setting other than the rate and the seed are refused,
+        unless that setting is named in ``ignore`` (e.g. a weight decay drawn at random
+        with the rate: the curves then mix its values).
         """
         self._reset()
         self._check_hyper()
-        frame = self._runs(runs, lr, y, size, initial, run, step)
+        ignore = (ignore,) if isinstance(ignore, str) else tuple(ignore or ())
+        frame = self._runs(runs, lr, y, size, initial, run, step, ignore)
         self.columns_ = {"lr": lr, "y": y, "size": size}
         self.runs_ = frame.drop(columns=[c for c in frame.columns if c.startswith("setting:")])
         points = (frame.groupby(["size", "lr"], as_index=False)
@@ -492,7 +496,8 @@ class LRSensitivity(Estimator):
         lo, hi = self.conf_int().loc["b"]
         interval = (f" ({self.level:.0%} interval {lo:.3f} to {hi:.3f})" if np.isfinite(lo)
                     else " (no interval: 3 sizes with bracketed optima are needed)")
-        return (f"η*({symbol}) = {self._a:.3g}·{symbol}^(−b), b = {self._b:.3f}{interval}, from "
+        return (f"η*({symbol}) = {self._a:.3g}·{symbol}^(−b), b = {self._b:.3f}{interval}, "
+                f"from "
                 f"{len(self.law_sizes_)} sizes.")
 
     def sensitivity_sentence(self) -> str:
@@ -557,7 +562,8 @@ class LRSensitivity(Estimator):
             lines.append(f"{r['size']:>12.4g} {r['lrs_tried']:>5d} {r['runs']:>4d} "
                          f"{r['diverged']:>3d} {r['best_lr']:>9.3g} {star:>9} {interval:>21} "
                          f"{r['sensitivity']:>11.4g}")
-        lines.append("* not bracketed: the best rate tried, left out of the law")
+        if not o["bracketed"].all():
+            lines.append("* not bracketed: the best rate tried, left out of the law")
         lines.append(self.exponent_sentence())
         lines.append(self.sensitivity_sentence())
         lines.append(f"residual scale of the parabolas (pooled): {self.residual_scale_:.3g}")

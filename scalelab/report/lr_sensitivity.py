@@ -39,6 +39,7 @@ class LRAnalysis:
 
     by: list
     fits: dict = field(default_factory=dict)  # setting label -> LRSensitivity | FitFailure
+    mixed: list = field(default_factory=list)  # settings that vary but form no grid
     runs: dict = field(default_factory=dict)  # setting label -> the runs fitted
     target: float | None = None
 
@@ -68,6 +69,21 @@ def varying_settings(runs: pd.DataFrame) -> list[str]:
     return out
 
 
+#: the most settings (rows of panels) a report draws; a setting with more values is mixed
+MAX_SETTINGS = 6
+
+
+def _is_grid_axis(runs: pd.DataFrame, column: str) -> bool:
+    """Whether each value of ``column`` has its own sweep over the rate: 3+ rates at 2+ sizes
+    (a grid such as standard vs μP), not values drawn at random with the rate."""
+    per_run = _per_run(runs)
+    values = per_run[column].map(_cell_text)
+    if values.nunique() > MAX_SETTINGS:
+        return False
+    rates = per_run.groupby([values, per_run["params"]])["lr"].nunique()
+    return bool(((rates >= 3).groupby(level=0).sum() >= 2).all())
+
+
 def _setting_label(by: list, values) -> str:
     values = values if isinstance(values, tuple) else (values,)
     return ", ".join(f"{c} {v}" for c, v in zip(by, values)) or "all runs"
@@ -78,15 +94,19 @@ def analyse_lr(ctx: ReportContext, n_bootstrap: int = N_BOOTSTRAP) -> LRAnalysis
     if not lr_swept(ctx.runs):
         return None
     runs = ctx.runs[run_roles(ctx.runs) != "trunk"]
-    by = varying_settings(runs)
-    out = LRAnalysis(by=by)
+    varying = varying_settings(runs)
+    by = [c for c in varying if _is_grid_axis(runs, c)]
+    mixed = [c for c in varying if c not in by]
+    if by and runs.groupby([runs[c].map(_cell_text) for c in by]).ngroups > MAX_SETTINGS:
+        by, mixed = [], varying
+    out = LRAnalysis(by=by, mixed=mixed)
     groups = [((), runs)] if not by else runs.groupby(
         [runs[c].map(_cell_text).rename(c) for c in by], sort=True)
     for values, group in groups:
         name = _setting_label(by, values)
         out.runs[name] = group
         out.fits[name] = attempt(LRSensitivity(n_bootstrap=n_bootstrap, level=LEVEL).fit,
-                                 group, y=ctx.y)
+                                 group, y=ctx.y, ignore=mixed)
     targets = [t["params"] for t in ctx.targets if "params" in t]
     sizes = pd.to_numeric(runs["params"], errors="coerce")
     out.target = float(max(targets)) if targets else float(sizes.max()) * 10
@@ -243,8 +263,13 @@ def page_lr_sensitivity(ctx: ReportContext, analysis=None, lr_analysis: LRAnalys
             lines += _sentences(name, fit, found.target)
         if len(names) > 1 and start == 0:
             lines.insert(0, _comparison(found))
+        if found.mixed:
+            lines.insert(0, f"The runs of one N also differ in {', '.join(found.mixed)}, which "
+                            f"do not form a grid with the rate (e.g. drawn at random with it): "
+                            f"each curve mixes their values.")
         lines.append("LR sensitivity (Wortsman et al. 2023): the mean over the rates tried of "
-                     "min(ℓ(η), ℓ₀) − the best of them, ℓ₀ each run's loss at initialisation "
+                     "min(ℓ(η), ℓ₀) − the best of them, ℓ₀ each run's loss at "
+                     "initialisation "
                      "(diverged runs count as ℓ₀); η* the vertex of a parabola in log η "
                      "through the best rate and up to 2 neighbours each side, its interval "
                      "a parametric bootstrap; b's interval the union of the OLS t-interval "

@@ -497,7 +497,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         status, diverged_step = "diverged", 0  # not finite before any training: nothing to run
     step_losses: list[torch.Tensor] = []  # on the device; read back at eval/checkpoint steps
     for step in range(start_step, cfg.steps if status == "running" else start_step):
-        for group in optimizer.param_groups:  # μP: a group's rate is lr_multiplier × the schedule's
+        for group in optimizer.param_groups:  # μP: lr_multiplier × the schedule's rate
             group["lr"] = lr_at(step, cfg) * group.get("lr_multiplier", 1.0)
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen).to(device)
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]

@@ -2,7 +2,7 @@
 loss suffers away from it, and the laws of both in N.
 
 Wortsman et al. 2023, "Small-scale proxies for large-scale Transformer training
-instabilities" (§2.2, and their Figure 1): sweep the learning rate η at each size, draw the
+instabilities" (§2, and their Figure 1): sweep the learning rate η at each size, draw the
 final loss against η, and summarise each curve by its **LR sensitivity**
 
     S = E_{η ∈ [a, b]} [ min(ℓ(η), ℓ₀) − min_{η ∈ [a, b]} ℓ(η) ],

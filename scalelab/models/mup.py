@@ -11,9 +11,10 @@ with ``m = width / base_width``,
   learning rate ``lr``;
 - output weights (fan-in grows, fan-out fixed — the "readout"): their input multiplied
   by ``1 / m``, learning rate ``lr``;
-- attention logits scaled by ``1/d`` instead of ``1/√d`` in the head dimension d
-  (Yang et al. 2022, §4 / Appendix J), written ``√d_base / d`` so that the base model is
-  unchanged.
+- attention logits scaled by ``1/d`` instead of ``1/√d`` in the head dimension d (their μP
+  Transformer's attention), written ``√d_base / d`` so that the base model is unchanged;
+  swinir's heads grow with the width (8 channels a head by default), so d only changes
+  where ``heads`` is fixed or the base width is below 8.
 
 At ``width == base_width`` every multiplier is 1: the base model is the standard one, and
 under μP its tuned learning rate is meant to carry over to every width — which

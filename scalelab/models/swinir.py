@@ -28,8 +28,8 @@ divide C), ``blocks`` Swin layers per RSTB (default 2), ``window`` (default 8)
 and ``mlp_ratio`` (default 2, as in lightweight SwinIR).
 
 ``qk_norm``: queries and keys are layer-normalised (over each head's channels, with a
-learned scale and bias) before their dot product — qk-layernorm (Dehghani et al. 2023,
-§3.1.1; Wortsman et al. 2023, §3.1), which keeps attention logits from growing with the
+learned scale and bias) before their dot product — qk-layernorm (Dehghani et al. 2023;
+Wortsman et al. 2023, §3.1), which keeps attention logits from growing with the
 learning rate and so widens the range of rates that train. It adds 4·C/h parameters to
 each attention (two LayerNorms of C/h channels).
 

@@ -15,6 +15,12 @@ favour one of them.
     python benchmarks/bench_train.py                 # all families, auto device
     python benchmarks/bench_train.py --device cuda --compile
     python benchmarks/bench_train.py --families edsr --steps 5   # a quick CPU look
+    python benchmarks/bench_train.py --mitigations    # + μP and swinir's qk_norm, same rounds
+
+``--mitigations`` also times the learning-rate mitigations against the plain step:
+``parametrization: mup`` (base width half the width; its readout multiplier and per-group
+Adam rates) for the families that have it, and swinir's ``qk_norm`` (two LayerNorms per
+attention); "—" where one does not apply.
 
 Geographic shift (``options.regions``) leaves the training step as it is; each shifted
 region adds one pass over the validation fields at every evaluation (and one bicubic pass
@@ -125,6 +131,25 @@ def throughputs(steps_by_variant: list, device: torch.device, batch: int, steps:
     return best
 
 
+def _applies(label: str, family: str) -> bool:
+    """Whether a timed variant exists for ``family`` (μP: its record's ``mup``; qk_norm:
+    swinir's option)."""
+    from scalelab.models.names import REGISTRY
+
+    if label == "mup":
+        return REGISTRY[family].mup
+    if label == "qk_norm":
+        return "qk_norm" in REGISTRY[family].options
+    return True
+
+
+def _switches(label: str, switches: dict, width: int) -> dict:
+    """A variant's config changes at ``width`` (μP's base width: half of it)."""
+    if label == "mup":
+        return {**switches, "base_width": max(1, width // 2)}
+    return switches
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="auto")
@@ -145,6 +170,8 @@ def main() -> None:
     parser.add_argument("--region-fields", type=int, default=None,
                         help="validation fields of the per-region evaluation timing (default: "
                              "the batch size; 0: skip it)")
+    parser.add_argument("--mitigations", action="store_true",
+                        help="also time parametrization mup and swinir's qk_norm")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -169,6 +196,9 @@ def main() -> None:
         if args.compile:
             variants.append(("bf16+NHWC+compile", {"amp": "bf16", "channels_last": True,
                                                    "compile": True}))
+    if args.mitigations:  # (label, switches, applies(family)); the base width set per size
+        variants.append(("mup", {"parametrization": "mup"}))
+        variants.append(("qk_norm", {"options": {"qk_norm": True}}))
     header = f"{'family':8} {'width':>5} {'depth':>5} {'params':>10} {'GFLOP/sample':>12}"
     for label, _ in variants:
         header += f" | {label + ' samples/s':>26} {'TFLOP/s':>8}" + (f" {'% peak':>7}" if peak else "")
@@ -186,16 +216,23 @@ def main() -> None:
             flops = training_flops(model, tuple(lr_train.shape[1:])) * (
                 args.members if not hasattr(model, "training_loss") else 1)
             line = f"{family:8} {width:>5} {depth:>5} {count_params(model):>10} {flops / 1e9:>12.3f}"
-            rates = throughputs(
-                [make_step(replace(base, **switches), device, lr_train, hr_train)
-                 for _, switches in variants], device, batch, steps, warmup, args.rounds)
+            applies = [_applies(label, family) for label, _ in variants]
+            timed = throughputs(
+                [make_step(replace(base, **_switches(label, switches, width)), device, lr_train,
+                           hr_train) for (label, switches), ok in zip(variants, applies) if ok],
+                device, batch, steps, warmup, args.rounds)
+            rates = [timed.pop(0) if ok else float("nan") for ok in applies]
             for rate in rates:
+                if rate != rate:  # a mitigation this family does not have
+                    line += f" | {'—':>26} {'':>8}" + (f" {'':>7}" if peak else "")
+                    continue
                 achieved = 3 * flops * rate
                 line += f" | {rate:>26.1f} {achieved / 1e12:>8.4f}"
                 if peak:
                     line += f" {100 * achieved / peak:>6.2f}%"
             if len(rates) > 1:
-                line += " | " + " ".join(f"{r / rates[0]:.2f}×" for r in rates[1:])
+                line += " | " + " ".join(f"{r / rates[0]:.2f}×" if r == r else "—"
+                                         for r in rates[1:])
             print(line, flush=True)
     fields = batch if args.region_fields is None else args.region_fields
     if fields > 0 and args.families:

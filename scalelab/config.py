@@ -129,7 +129,9 @@ class RunConfig:
     ``samples`` (U, the number of distinct training samples; the samples seen are
     D = steps × batch_size, so a run makes D/U epochs), ``val_samples``. Objective:
     ``loss_variant``. Optimisation: ``optimizer``, ``lr``, ``weight_decay``,
-    ``batch_size``, ``steps``, ``schedule``, ``warmup_steps``, ``eval_every``, ``seed``.
+    ``batch_size``, ``steps``, ``schedule``, ``warmup_steps``, ``eval_every``, ``seed``;
+    ``parametrization: mup`` with ``base_width`` scales the learning rates of the hidden
+    weights and the output layer with the width (μP, :mod:`scalelab.models.mup`).
     ``options`` holds family/field/loss-specific extras (JSON-serialisable).
 
     Data budgets from one trunk (``schedule: wsd``; Hägele et al. 2024):
@@ -181,6 +183,12 @@ class RunConfig:
     parent: str = option("", hashed="if set", doc="a branch: the run id of its trunk")
     branch_step: int = option(0, minimum=0, hashed="if set",
                               doc="a branch: the trunk's step it starts from")
+    parametrization: str = option("standard", choices=registry.PARAMETRIZATIONS,
+                                  hashed="if set",
+                                  doc="standard, or mup: hidden weights' Adam learning rates "
+                                      "and the output layer scaled by base_width/width")
+    base_width: int = option(0, minimum=0, hashed="if set",
+                             doc="mup: the width whose learning rate every width shares")
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -235,6 +243,9 @@ class RunConfig:
         from scalelab.models.names import check_family
 
         check_family(self, source)
+        from scalelab.models.names import check_parametrization
+
+        check_parametrization(self, source)
         check_declared(registry.TRAIN_OPTIONS_DECLARED, self.options, source)
         if loss.needs_ensemble and self.ensemble_members < 2:
             raise SpecError(

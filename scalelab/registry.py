@@ -24,6 +24,9 @@ from scalelab.models.names import NAMES as MODEL_FAMILIES  # noqa: F401
 OPTIMIZERS = ("adamw", "adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 AMP = ("none", "bf16")
+# how a network's learning rates and output scale follow its width (scalelab.models.mup):
+# standard (one learning rate for every weight), or mup (Yang et al. 2022, Table 3 for Adam)
+PARAMETRIZATIONS = ("standard", "mup")
 # the learning-rate schedules (scalelab.train.loop.lr_at) and the keys of a run's
 # ``options`` each reads, with their valid ranges
 SCHEDULE_OPTIONS = {

@@ -19,6 +19,7 @@ from scalelab.laws.chinchilla import ChinchillaLaw, KaplanLaw
 from scalelab.laws.data_constrained import DataConstrainedLaw
 from scalelab.laws.farseer import FarseerLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
+from scalelab.laws.lr_sensitivity import LRSensitivity, lr_sensitivity_by, sensitivity
 from scalelab.laws.overtraining import OvertrainingLaw
 from scalelab.laws.registry import Candidate, register_candidate, registered_candidates
 from scalelab.laws.allocation import loss_envelope
@@ -32,4 +33,5 @@ __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Cro
            "registered_candidates",
            "annealing_areas", "backtest", "compute_optimal", "crossover",
            "envelope_allocation", "isoflop_allocation", "isoflop_profiles", "loss_at_flops",
-           "loss_envelope", "predict", "predict_many", "result_rows", "undertrained_runs"]
+           "loss_envelope", "predict", "predict_many", "result_rows", "undertrained_runs",
+           "LRSensitivity", "lr_sensitivity_by", "sensitivity"]

@@ -39,6 +39,7 @@ class Family:
     generative: bool = False
     check: Callable | None = None  # check(cfg, source): rules between options and the run
     doc: str = ""
+    mup: bool = True  # parametrization: mup applies (scalelab.models.mup)
 
 
 def _edsr_bound(w, d, options, in_channels):  # head, d residual blocks of two 3×3 convs, tail
@@ -103,9 +104,13 @@ FAMILIES: tuple[Family, ...] = (
     # Liang et al. 2021; heads None: max(1, width // 8)
     Family("swinir", _M + "swinir:SwinIR", _swinir_bound,
            {"heads": count(None, none=True), "window": count(8), "blocks": count(2),
-            "mlp_ratio": positive(2.0)}, check=_check_swinir),
+            "mlp_ratio": positive(2.0),
+            # Dehghani et al. 2023; Wortsman et al. 2023 §3.1: LayerNorm of queries and keys
+            "qk_norm": Opt(False, "bool", doc="layer-normalise queries and keys before their "
+                                               "dot product")},
+           check=_check_swinir),
     Family("diffusion", _M + "diffusion:Diffusion", _unet_bound, DIFFUSION_OPTIONS,
-           hr_grid=True, generative=True, check=_check_diffusion),
+           hr_grid=True, generative=True, check=_check_diffusion, mup=False),
 )
 #: name → record: what build_model, the checks and the bounds read (a plugin may add one)
 REGISTRY: dict[str, Family] = {family.name: family for family in FAMILIES}
@@ -127,6 +132,29 @@ def check_family(cfg, source: str = "the spec") -> None:
         opt.check(value, f"the {cfg.family} option {key}", source)
     if family.check is not None:
         family.check(cfg, source)
+
+
+def check_parametrization(cfg, source: str = "the spec") -> None:
+    """One SpecError sentence where ``parametrization: mup`` cannot apply to the run: a
+    family without it, an optimiser other than Adam's (Yang et al. 2022, Table 3 gives
+    Adam's rule), no ``base_width``, or a base width the family cannot build."""
+    if cfg.parametrization != "mup":
+        return
+    if not REGISTRY[cfg.family].mup:
+        names = ", ".join(n for n, f in REGISTRY.items() if f.mup)
+        raise SpecError(f"{source}: parametrization mup applies to the {names} families, not "
+                        f"{cfg.family}; set parametrization: standard.")
+    if cfg.optimizer not in ("adam", "adamw"):
+        raise SpecError(f"{source}: parametrization mup scales Adam's per-layer learning rates "
+                        f"(Yang et al. 2022, Table 3); set optimizer adam or adamw, got "
+                        f"{cfg.optimizer!r}.")
+    if cfg.base_width < 1:
+        raise SpecError(f"{source}: parametrization mup needs base_width, the width whose "
+                        f"learning rate every width shares (e.g. the smallest width swept).")
+    import dataclasses
+
+    check_family(dataclasses.replace(cfg, width=cfg.base_width),
+                 f"{source} (at base_width {cfg.base_width})")
 
 
 def family_options(family: str, options: dict) -> dict:

@@ -27,6 +27,12 @@ Size: ``width`` is the embedding dimension C, ``depth`` the number of RSTBs,
 divide C), ``blocks`` Swin layers per RSTB (default 2), ``window`` (default 8)
 and ``mlp_ratio`` (default 2, as in lightweight SwinIR).
 
+``qk_norm``: queries and keys are layer-normalised (over each head's channels, with a
+learned scale and bias) before their dot product — qk-layernorm (Dehghani et al. 2023;
+Wortsman et al. 2023, §3.1), which keeps attention logits from growing with the
+learning rate and so widens the range of rates that train. It adds 4·C/h parameters to
+each attention (two LayerNorms of C/h channels).
+
 Parameters (C width, h heads, w window, r = mlp hidden/C, b blocks, d depth,
 C_in/C_out channels, s scale): N = (9 C_in C + C) + 2C
 + d·[b·(4C + (2w−1)² h + 3C² + 3C + C² + C + 2rC² + rC + C) + 9C² + C] + 2C
@@ -84,10 +90,13 @@ def shifted_window_mask(h: int, w: int, window: int, shift: int,
 class WindowAttention(nn.Module):
     """Multi-head self-attention within windows, with a relative position bias."""
 
-    def __init__(self, dim: int, heads: int, window: int):
+    def __init__(self, dim: int, heads: int, window: int, qk_norm: bool = False):
         super().__init__()
         self.heads = heads
-        self.scale = (dim // heads) ** -0.5
+        self.head_dim = dim // heads
+        self.scale = self.head_dim ** -0.5  # μP sets it ∝ 1/head_dim (scalelab.models.mup)
+        self.q_norm = nn.LayerNorm(self.head_dim) if qk_norm else None
+        self.k_norm = nn.LayerNorm(self.head_dim) if qk_norm else None
         self.bias_table = nn.Parameter(torch.zeros((2 * window - 1) ** 2, heads))
         nn.init.trunc_normal_(self.bias_table, std=0.02)
         self.register_buffer("bias_index", relative_position_index(window).flatten(),
@@ -99,6 +108,8 @@ class WindowAttention(nn.Module):
         bw, n, c = x.shape  # (B · nW, w², C)
         qkv = self.qkv(x).view(bw, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # (B · nW, heads, w², C / heads)
+        if self.q_norm is not None:  # qk-layernorm
+            q, k = self.q_norm(q), self.k_norm(k)
         attn = (q * self.scale) @ k.transpose(-2, -1)
         bias = self.bias_table[self.bias_index].view(n, n, self.heads).permute(2, 0, 1)
         attn = attn + bias.unsqueeze(0)
@@ -113,11 +124,12 @@ class WindowAttention(nn.Module):
 class SwinLayer(nn.Module):
     """One Swin transformer layer (W-MSA or SW-MSA, then an MLP), pre-norm residual."""
 
-    def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float):
+    def __init__(self, dim: int, heads: int, window: int, shift: int, mlp_ratio: float,
+                 qk_norm: bool = False):
         super().__init__()
         self.window, self.shift = window, shift
         self.norm1 = nn.LayerNorm(dim)
-        self.attn = WindowAttention(dim, heads, window)
+        self.attn = WindowAttention(dim, heads, window, qk_norm)
         self.norm2 = nn.LayerNorm(dim)
         hidden = int(dim * mlp_ratio)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
@@ -147,10 +159,12 @@ class SwinLayer(nn.Module):
 class RSTB(nn.Module):
     """Residual Swin transformer block: Swin layers (shift alternating), a 3×3 conv, a skip."""
 
-    def __init__(self, dim: int, heads: int, window: int, blocks: int, mlp_ratio: float):
+    def __init__(self, dim: int, heads: int, window: int, blocks: int, mlp_ratio: float,
+                 qk_norm: bool = False):
         super().__init__()
         self.layers = nn.ModuleList(
-            SwinLayer(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio)
+            SwinLayer(dim, heads, window, 0 if i % 2 == 0 else window // 2, mlp_ratio,
+                      qk_norm)
             for i in range(blocks))
         self.conv = nn.Conv2d(dim, dim, 3, padding=1)
 
@@ -165,7 +179,7 @@ class RSTB(nn.Module):
 class SwinIR(nn.Module):
     def __init__(self, width: int = 32, depth: int = 2, scale: int = 4, channels: int = 1,
                  in_channels: int | None = None, heads: int | None = None, window: int = 8,
-                 blocks: int = 2, mlp_ratio: float = 2.0):
+                 blocks: int = 2, mlp_ratio: float = 2.0, qk_norm: bool = False):
         super().__init__()
         heads = heads if heads is not None else max(1, width // 8)
         for name, value in (("heads", heads), ("window", window), ("blocks", blocks)):
@@ -183,7 +197,7 @@ class SwinIR(nn.Module):
         self.heads, self.blocks = heads, blocks
         self.conv_first = nn.Conv2d(in_channels or channels, width, 3, padding=1)
         self.embed_norm = nn.LayerNorm(width)  # SwinIR's patch embedding with patch_norm
-        self.groups = nn.ModuleList(RSTB(width, heads, window, blocks, mlp_ratio)
+        self.groups = nn.ModuleList(RSTB(width, heads, window, blocks, mlp_ratio, qk_norm)
                                     for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.conv_after_body = nn.Conv2d(width, width, 3, padding=1)

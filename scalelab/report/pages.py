@@ -693,3 +693,8 @@ PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_famil
 from scalelab.report.shift import page_shift  # noqa: E402 - a page of its own module
 
 PAGES.append(page_shift)
+
+# the learning-rate sensitivity page (drawn only where the runs of one N vary in lr)
+from scalelab.report.lr_sensitivity import page_lr_sensitivity  # noqa: E402
+
+PAGES.append(page_lr_sensitivity)

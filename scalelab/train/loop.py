@@ -121,8 +121,15 @@ def make_model(cfg: RunConfig) -> torch.nn.Module:
     io = {} if (in_channels, channels) == (1, 1) else {"channels": channels,
                                                        "in_channels": in_channels}
     options = family_options(cfg.family, cfg.options)
-    return build_model(cfg.family, cfg.width, cfg.depth, cfg.scale,
-                       stochastic=cfg.ensemble_members > 1, **io, **options)
+    model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale,
+                        stochastic=cfg.ensemble_members > 1, **io, **options)
+    if cfg.parametrization == "mup":  # μP relative to the same network at base_width
+        from scalelab.models.mup import apply_mup
+
+        base = build_model(cfg.family, cfg.base_width, cfg.depth, cfg.scale,
+                           stochastic=cfg.ensemble_members > 1, **io, **options)
+        model.lr_multipliers = apply_mup(model, base)
+    return model
 
 
 def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
@@ -154,8 +161,20 @@ def make_loss(cfg: RunConfig):
 
 
 def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    """The config's optimiser; under μP one parameter group per learning-rate multiplier
+    (``group["lr_multiplier"]``, which the loop's schedule multiplies)."""
     opt_cls = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-    return opt_cls[cfg.optimizer](model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.parametrization != "mup":
+        return opt_cls[cfg.optimizer](model.parameters(), lr=cfg.lr,
+                                      weight_decay=cfg.weight_decay)
+    from scalelab.models.mup import lr_multipliers
+
+    multipliers, groups = lr_multipliers(model), {}
+    for name, param in model.named_parameters():
+        groups.setdefault(multipliers[name], []).append(param)
+    return opt_cls[cfg.optimizer](
+        [{"params": params, "lr": cfg.lr * m, "lr_multiplier": m}
+         for m, params in groups.items()], lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def predict(model, forward, lr: torch.Tensor, members: int, ensemble: bool) -> torch.Tensor:
@@ -478,8 +497,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         status, diverged_step = "diverged", 0  # not finite before any training: nothing to run
     step_losses: list[torch.Tensor] = []  # on the device; read back at eval/checkpoint steps
     for step in range(start_step, cfg.steps if status == "running" else start_step):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, cfg)
+        for group in optimizer.param_groups:  # μP: lr_multiplier × the schedule's rate
+            group["lr"] = lr_at(step, cfg) * group.get("lr_multiplier", 1.0)
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen).to(device)
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
         with autocast:

@@ -46,3 +46,13 @@ def test_report_context_fits_the_best_rate():
     assert len(ctx.final) == 3
     assert any("best lr" in line for line in ctx.dropped)
     assert len(ctx.runs) == 12  # the curve rows stay whole for the learning-rate page
+
+
+def test_predict_reads_each_size_at_its_best_rate():
+    from scalelab.laws import predict
+
+    table = _lr_sweep()
+    best = table.loc[table.groupby("params")["val_loss"].idxmin()]
+    swept = predict(table, "params=1e5", n_bootstrap=20)
+    tuned = predict(best, "params=1e5", n_bootstrap=20)
+    assert swept.prediction == tuned.prediction

@@ -806,6 +806,9 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
     results = result_rows(runs, y, result)
     results = results[np.isfinite(pd.to_numeric(results[y], errors="coerce"))]
     results = results[results[y].astype(float) > 0].reset_index(drop=True)
+    from scalelab.runs.table import best_tuned  # a learning-rate sweep: each size's best
+
+    results = best_tuned(results, y)[0].reset_index(drop=True)
     for col in ("params", "samples", "samples_seen", "flops"):
         if col in results.columns:
             values = pd.to_numeric(results[col], errors="coerce")

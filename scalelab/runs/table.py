@@ -200,3 +200,43 @@ def _non_empty(value) -> bool:
     if isinstance(value, (list, tuple, np.ndarray)):
         return len(value) > 0
     return False
+
+
+#: settings a scaling study tunes at each size: the laws read each configuration's best
+TUNED = ("lr", "weight_decay", "warmup_steps")
+#: settings that say nothing of the configuration a run measures (or name its trunk)
+_NOT_CONFIGURATION = TUNED + ("seed", "eval_every", "checkpoint_every", "parent",
+                              "branch_step", "cooldowns", "cooldown_fraction", "val_samples")
+
+
+def best_tuned(final: pd.DataFrame, y: str) -> tuple[pd.DataFrame, list]:
+    """Where runs of one configuration (every run setting but the tuned ones, :data:`TUNED`,
+    and the seed) differ in a tuned setting — a learning-rate sweep — the runs at that
+    configuration's best tuned values (lowest mean ``y`` over seeds), and one sentence
+    saying so; else ``final`` unchanged. The scaling laws then read each size at its tuned
+    optimum, as a scaling study means (Kaplan et al. 2020 §2.2; Wortsman et al. 2023), not
+    every learning rate as a repeat of the same N; the learning-rate page shows them all."""
+    import dataclasses
+
+    from scalelab.config import RunConfig
+
+    tuned = [c for c in TUNED if c in final.columns and final[c].nunique(dropna=False) > 1]
+    if not tuned or final.empty:
+        return final, []
+    keys = [f.name for f in dataclasses.fields(RunConfig)
+            if f.metadata.get("hashed") and f.name not in _NOT_CONFIGURATION
+            and f.name in final.columns]
+    key_frame = final[keys].astype(str) if keys else pd.DataFrame(index=final.index)
+    config = key_frame.apply("|".join, axis=1) if keys else pd.Series("", index=final.index)
+    setting = final[tuned].astype(str).apply("|".join, axis=1)
+    if not (setting.groupby(config).nunique() > 1).any():
+        return final, []
+    mean = final[y].groupby([config, setting]).mean()
+    best = mean.groupby(level=0).idxmin()  # (config, setting) of each configuration's best
+    keep = pd.MultiIndex.from_arrays([config, setting]).isin(list(best))
+    dropped = int((~keep).sum())
+    words = " and ".join(tuned)
+    return final[keep], [f"kept the best {words} of each configuration (lowest mean {y}): "
+                         f"{dropped} of {len(final)} runs at other values are left out of "
+                         f"the laws" + ("; the learning-rate page draws them all."
+                                        if "lr" in tuned else ".")]

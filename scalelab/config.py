@@ -119,6 +119,24 @@ def _result(label: str, value, source: str) -> None:
                         f"lowest over the curve, as early stopping keeps), got {value!r}.")
 
 
+def _bits(label: str, value, source: str) -> None:
+    if not (_is_number(value) and float(value).is_integer() and (value == 0 or 2 <= value <= 16)):
+        raise SpecError(f"{source}: {label} must be 0 (full precision) or a bit width in "
+                        f"[2, 16], got {value!r}.")
+
+
+def _fraction(label: str, value, source: str) -> None:
+    if not (_is_number(value) and 0 < value <= 1):
+        raise SpecError(f"{source}: {label} must be in (0, 1] (the share of the steps, at the "
+                        f"end, trained quantized), got {value!r}.")
+
+
+#: how an FP-then-QAT run schedules its learning rate (Dremov et al. 2025): ``split``, the
+#: QAT phase restarts the run's schedule (warmup and decay of its own); ``fused``, one WSD
+#: schedule whose decay is the QAT phase (cooldown and QAT fused)
+QAT_SCHEDULES = ("split", "fused")
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """One training run of a downscaling network (every field is a setting a spec may sweep).
@@ -172,7 +190,17 @@ class RunConfig:
     checkpoint_every: int = option(0, minimum=0, hashed=False,
                                    doc="steps between checkpoints (0: none)")
     device: str = option("auto", check=_device, hashed=False)
-    amp: str = option("none", choices=registry.AMP, doc="none or bf16 (CUDA autocast)")
+    amp: str = option("none", choices=registry.AMP,
+                      doc="training precision: none (fp32) or bf16 (autocast, CUDA or CPU)")
+    weight_bits: int = option(0, check=_bits, hashed="if set",
+                              doc="k in [2, 16]: fake-quantized k-bit weights (QAT); 0: none")
+    act_bits: int = option(0, check=_bits, hashed="if set",
+                           doc="k in [2, 16]: fake-quantized k-bit layer inputs; 0: none")
+    qat_fraction: float = option(1.0, check=_fraction, hashed="if set",
+                                 doc="QAT for the last f of the steps, full precision before")
+    qat_schedule: str = option("split", choices=QAT_SCHEDULES, hashed="if set",
+                               doc="split (each phase its own LR schedule) or fused (QAT "
+                                   "over the WSD decay)")
     channels_last: bool = option(False, hashed=False)
     compile: bool = option(False, hashed=False)
     options: dict = option({})
@@ -234,6 +262,7 @@ class RunConfig:
             raise SpecError(f"{source}: warmup_steps must be in [0, steps), got "
                             f"{self.warmup_steps} with steps={self.steps}.")
         self.check_budgets(source)
+        self.check_quantization(source)
         if self.field_size % self.scale:
             raise SpecError(f"{source}: scale {self.scale} does not divide field_size "
                             f"{self.field_size}; choose a field_size that is a multiple of "
@@ -286,6 +315,44 @@ class RunConfig:
         points = {round(c * self.steps) if isinstance(c, float) and c <= 1 else int(c)
                   for c in self.cooldowns}
         return sorted(points)
+
+    @property
+    def quantized(self) -> bool:
+        """Whether the run trains (part of its steps) with fake-quantized weights or inputs."""
+        return bool(self.weight_bits or self.act_bits)
+
+    def qat_start(self) -> int:
+        """The first step trained quantized: ``steps`` less the QAT fraction's share (split),
+        or the start of the WSD decay (fused); 0 for a run quantized throughout."""
+        if not self.quantized:
+            return self.steps
+        if self.qat_schedule == "fused":  # where lr_at's WSD decay begins
+            decay = float(self.options.get("decay_fraction", 0.2))
+            return self.warmup_steps + math.ceil(
+                (1.0 - decay) * (self.steps - self.warmup_steps) - 1e-9)
+        return self.steps - round(self.qat_fraction * self.steps)
+
+    def check_quantization(self, source: str) -> None:
+        """The rules tying the QAT fields together; part of validate."""
+        if not self.quantized:
+            if self.qat_fraction != 1.0 or self.qat_schedule != "split":
+                raise SpecError(f"{source}: qat_fraction and qat_schedule set when a run is "
+                                f"quantized; set weight_bits or act_bits (e.g. weight_bits: 4), "
+                                f"or remove them.")
+            return
+        if not 0 <= self.qat_start() < self.steps:
+            raise SpecError(f"{source}: qat_fraction {self.qat_fraction} leaves no step "
+                            f"quantized in {self.steps} steps; raise it.")
+        if self.qat_schedule == "fused":
+            decay = float(self.options.get("decay_fraction", 0.2))
+            if self.schedule != "wsd" or self.parent or self.cooldowns or self.branch_step:
+                raise SpecError(f"{source}: qat_schedule fused trains quantized over the decay "
+                                f"of a WSD schedule; set schedule: wsd (without cooldowns), "
+                                f"got {self.schedule!r}.")
+            if abs(decay - self.qat_fraction) > 1e-9:
+                raise SpecError(f"{source}: qat_schedule fused trains quantized over the WSD "
+                                f"decay, so qat_fraction must equal options.decay_fraction "
+                                f"({decay:g}), got {self.qat_fraction:g}; set both.")
 
     def check_budgets(self, source: str) -> None:
         """The rules of data budgets (cooldowns, parent, branch_step): what a sweep's

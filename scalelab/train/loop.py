@@ -35,8 +35,16 @@ count steps, samples seen and FLOPs from step 0, trunk part included, so the bra
 is, row for row, the run that trains its schedule from scratch (it is, bit for bit,
 on the CPU) — at the cost of its decay only.
 
-Speed switches (for CUDA; each a field of the config): ``amp: bf16`` runs forward
-and loss under bf16 autocast, ``channels_last`` stores activations NHWC,
+Precision (Kumar et al. 2024; Dremov et al. 2025): ``amp: bf16`` runs forward and loss
+under bf16 autocast, on CUDA or the CPU (fp32 otherwise); ``weight_bits``/``act_bits``
+fake-quantize every conv/linear layer's weights/inputs to k bits with a straight-through
+gradient (:mod:`scalelab.models.quant`) for the last ``qat_fraction`` of the steps (all
+of them by default): full precision first, then QAT, each phase with its own learning-rate
+schedule (``qat_schedule: split``), or QAT over the decay of one WSD schedule
+(``fused``). Evaluations after the QAT start score the quantized network, so a QAT run's
+result is its quantized model's.
+
+Speed switches (for CUDA; each a field of the config): ``channels_last`` stores activations NHWC,
 ``compile`` wraps the network in ``torch.compile`` (a generative family compiles its
 denoiser in place, ``model.compile_parts()``). The data are generated on the
 run's device. A non-finite training loss ends the run as ``diverged`` at that step;
@@ -59,6 +67,7 @@ ignored by the loss and the metrics (:mod:`scalelab.train.fieldmetrics`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import platform
@@ -77,6 +86,7 @@ from scalelab.data.options import channels_of
 from scalelab.losses import get_loss
 from scalelab.models import build_model, count_params, forward_flops, training_flops
 from scalelab.models.names import family_options
+from scalelab.models.quant import attach_quantizers, set_quantized
 from scalelab.result import RunResult
 from scalelab.train import fieldmetrics, metrics, regions
 from scalelab.train.checkpoint import (branch_filename, load_checkpoint, rng_state,
@@ -90,7 +100,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 def lr_at(step: int, cfg: RunConfig) -> float:
-    """Learning rate at ``step`` (0-based) for the config's schedule."""
+    """Learning rate at ``step`` (0-based) for the config's schedule.
+
+    An FP-then-QAT run with ``qat_schedule: split`` (Dremov et al. 2025, §3) trains each
+    phase with the schedule of its own length: the full-precision phase warms up and
+    decays over its steps, then the QAT phase warms up and decays again over its own.
+    """
+    start = cfg.qat_start()
+    if cfg.quantized and cfg.qat_schedule == "split" and 0 < start < cfg.steps:
+        phase = dataclasses.replace(cfg, weight_bits=0, act_bits=0, qat_fraction=1.0,
+                                    steps=start if step < start else cfg.steps - start)
+        phase = dataclasses.replace(phase, warmup_steps=min(cfg.warmup_steps, phase.steps - 1))
+        return lr_at(step if step < start else step - start, phase)
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     if cfg.schedule == "constant":
@@ -129,7 +150,16 @@ def make_model(cfg: RunConfig) -> torch.nn.Module:
         base = build_model(cfg.family, cfg.base_width, cfg.depth, cfg.scale,
                            stochastic=cfg.ensemble_members > 1, **io, **options)
         model.lr_multipliers = apply_mup(model, base)
+    if cfg.quantized:  # switched on and off by the loop (train_quantized)
+        attach_quantizers(model, cfg.weight_bits, cfg.act_bits)
     return model
+
+
+def train_quantized(cfg: RunConfig, done: int) -> bool:
+    """Whether the network is fake-quantized after ``done`` steps, for the next step and
+    for an evaluation then: from the QAT start on (``cfg.qat_start()``); an evaluation of
+    a run that has trained quantized scores the quantized network."""
+    return cfg.quantized and done >= cfg.qat_start()
 
 
 def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
@@ -439,6 +469,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     def record(step: int, train_loss: float) -> bool:
         """Evaluate and append a curve row; False (and no row) if the validation loss is not finite."""
         samples_seen = step * cfg.batch_size
+        # the network as it trained last: quantized once its QAT phase has begun
+        set_quantized(model, train_quantized(cfg, max(step - 1, 0)))
         row = {
             "step": step,
             "samples_seen": samples_seen,
@@ -499,6 +531,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     for step in range(start_step, cfg.steps if status == "running" else start_step):
         for group in optimizer.param_groups:  # μP: lr_multiplier × the schedule's rate
             group["lr"] = lr_at(step, cfg) * group.get("lr_multiplier", 1.0)
+        set_quantized(model, train_quantized(cfg, step))
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen).to(device)
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
         with autocast:

@@ -334,12 +334,8 @@ class RunConfig:
 
     def check_quantization(self, source: str) -> None:
         """The rules tying the QAT fields together; part of validate."""
-        if not self.quantized:
-            if self.qat_fraction != 1.0 or self.qat_schedule != "split":
-                raise SpecError(f"{source}: qat_fraction and qat_schedule set when a run is "
-                                f"quantized; set weight_bits or act_bits (e.g. weight_bits: 4), "
-                                f"or remove them.")
-            return
+        if not self.quantized:  # a full-precision point of a grid over weight_bits
+            return  # (qat_fraction and qat_schedule mean nothing to it)
         if not 0 <= self.qat_start() < self.steps:
             raise SpecError(f"{source}: qat_fraction {self.qat_fraction} leaves no step "
                             f"quantized in {self.steps} steps; raise it.")

@@ -21,6 +21,7 @@ from scalelab.laws.farseer import FarseerLaw
 from scalelab.laws.power import BrokenPowerLaw, PowerLaw
 from scalelab.laws.lr_sensitivity import LRSensitivity, lr_sensitivity_by, sensitivity
 from scalelab.laws.overtraining import OvertrainingLaw
+from scalelab.laws.precision import PrecisionLaw, QATFractionLaw, best_bits_under_memory
 from scalelab.laws.registry import Candidate, register_candidate, registered_candidates
 from scalelab.laws.allocation import loss_envelope
 from scalelab.laws.prediction import Prediction, predict, predict_many
@@ -29,7 +30,8 @@ from scalelab.laws.regime import result_rows, undertrained_runs
 __all__ = ["Allocation", "AnnealingLaw", "BrokenPowerLaw", "ChinchillaLaw", "Crossover",
            "Candidate", "DataConstrainedLaw", "FarseerLaw", "KaplanLaw", "Law", "NotFittedError",
            "OvertrainingLaw",
-           "PowerLaw", "Prediction", "ScaledAnnealingLaw", "register_candidate",
+           "PowerLaw", "PrecisionLaw", "Prediction", "QATFractionLaw", "ScaledAnnealingLaw",
+           "best_bits_under_memory", "register_candidate",
            "registered_candidates",
            "annealing_areas", "backtest", "compute_optimal", "crossover",
            "envelope_allocation", "isoflop_allocation", "isoflop_profiles", "loss_at_flops",

@@ -247,7 +247,8 @@ class _Instance:
         return self.candidate.kind
 
 
-ROLE_COLUMNS = {"N": "params", "U": "samples", "Dseen": "samples_seen"}
+ROLE_COLUMNS = {"N": "params", "U": "samples", "Dseen": "samples_seen", "P": "param_bits",
+                "F": "qat_fraction"}
 
 
 def _instances(problem: Problem) -> tuple[list, list]:
@@ -367,6 +368,10 @@ def _predict(inst: _Instance, law, points: pd.DataFrame, level: float, problem: 
                       "group": np.array(groups, dtype=object)}
         else:
             symbols = list(law.inputs)
+            missing = [inst.columns[r] for r in inst.candidate.roles
+                       if inst.columns[r] not in points.columns]
+            if missing:  # e.g. a target that names no bit width
+                return f"the target names no {missing[0]}"
             inputs = {s: points[inst.columns[r]].to_numpy(float)
                       for s, r in zip(symbols, inst.candidate.roles)}
         if law.bootstrap_params_ is None:

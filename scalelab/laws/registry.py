@@ -21,7 +21,8 @@ the naive guesses. The kinds:
 - ``"joint"``: a law of several inputs fitted to every run of the table, whatever grid
   they lie on. ``roles`` names the inputs among ``N`` (params), ``D`` (the data axis the
   table varies: distinct samples U, or samples seen where the runs repeat data), ``U``
-  (distinct samples) and ``Dseen`` (samples seen). The law's ``fit`` is called with the
+  (distinct samples), ``Dseen`` (samples seen), ``P`` (the weights' bits,
+  ``param_bits``) and ``F`` (the QAT fraction, ``qat_fraction``). The law's ``fit`` is called with the
   keywords of its class's ``inputs`` mapped to the columns, and ``predict`` with its
   symbols. A joint law also answers a compute target C (the lowest loss it predicts over
   the models of that compute) when ``optimum`` is True.
@@ -41,7 +42,7 @@ from typing import Callable
 from scalelab._errors import InputTypeError, ScalelabError
 
 KINDS = ("slice", "grouped", "joint", "curves")
-ROLES = ("N", "D", "U", "Dseen")
+ROLES = ("N", "D", "U", "Dseen", "P", "F")
 
 
 @dataclass(frozen=True)

@@ -131,13 +131,34 @@ def final_rows(table: pd.DataFrame, run: str = "run_id", step: str = "step") -> 
     return last.sort_index().reset_index(drop=True)
 
 
+#: the precision (bits) of the weights in the forward pass of an unquantized run, by ``amp``
+FULL_BITS = {"none": 32, "bf16": 16}
+
+
+def param_bits(table: pd.DataFrame) -> pd.Series:
+    """P of each row: ``weight_bits`` where a run fake-quantizes its weights, else 16 under
+    bf16 autocast (``amp``), else 32 (Kumar et al. 2024's training precision of the
+    weights). Rows of a table without those columns are fp32."""
+    amp = table["amp"] if "amp" in table.columns else pd.Series("none", index=table.index)
+    full = amp.map(lambda a: FULL_BITS.get(a, 32)).astype(float)
+    if "weight_bits" not in table.columns:
+        return full
+    bits = pd.to_numeric(table["weight_bits"], errors="coerce").fillna(0.0)
+    return bits.where(bits > 0, full)
+
+
 def with_data_columns(table: pd.DataFrame) -> pd.DataFrame:
     """Add ``epochs`` = samples_seen / samples where the table has both and lacks it
-    (tables written before curve rows carried it); the table is changed in place."""
+    (tables written before curve rows carried it), and ``param_bits`` (P, the bits of the
+    weights in the forward pass: ``weight_bits``, else 16 under bf16, else 32;
+    :func:`scalelab.laws.precision.param_bits`) where it has ``amp`` or ``weight_bits``;
+    the table is changed in place."""
     if {"samples", "samples_seen"} <= set(table.columns):
         derived = pd.to_numeric(table["samples_seen"], errors="coerce") / pd.to_numeric(
             table["samples"], errors="coerce")
         table["epochs"] = table["epochs"].fillna(derived) if "epochs" in table else derived
+    if "weight_bits" in table.columns or "amp" in table.columns:  # P of the precision laws
+        table["param_bits"] = param_bits(table)
     return table
 
 

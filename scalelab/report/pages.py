@@ -698,3 +698,8 @@ PAGES.append(page_shift)
 from scalelab.report.lr_sensitivity import page_lr_sensitivity  # noqa: E402
 
 PAGES.append(page_lr_sensitivity)
+
+# the precision page (drawn only where the runs vary in weight precision)
+from scalelab.report.precision import page_precision  # noqa: E402  (its own module)
+
+PAGES.append(page_precision)

@@ -1,0 +1,167 @@
+"""The report's precision page: loss against N per weight precision, Kumar et al.'s law
+fitted to it, and the bit width a memory budget is best spent at (torch-free).
+
+Emitted only when the runs train at two or more weight precisions P (``param_bits`` of the
+runs table: ``weight_bits`` for a QAT run, 16 under bf16 autocast, 32 in fp32); otherwise
+the page does not appear. A QAT run's value is its quantized network's (the loop evaluates
+it quantized once its QAT phase has begun).
+
+:func:`precision_analysis` fits :class:`scalelab.laws.PrecisionLaw`,
+L = E + A·N_eff^(−α) + B·D^(−β), N_eff = N(1 − e^(−P/γ)) (Kumar et al. 2024, eq. 3), to
+each loss variant's final values (where the runs hold one data size, D's term is folded
+into E: B, β are fixed), and answers, for a memory budget M of the weights — by default
+that of the largest run in fp32, N_max·4 bytes — for each P the largest N with
+N·P/8 ≤ M and the law's loss there (:func:`scalelab.laws.best_bits_under_memory`): the
+best P, its interval, and how often the bootstrap refits agree. :func:`page_precision`
+draws it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from scalelab._errors import ScalelabError
+from scalelab.laws import PrecisionLaw, best_bits_under_memory
+from scalelab.report.analysis import LEVEL
+from scalelab.runs.table import param_bits
+
+#: the bit widths the memory question compares
+BITS = (2, 3, 4, 5, 6, 8, 16, 32)
+
+
+@dataclass
+class PrecisionFit:
+    """One loss variant's precision law and its answer to the memory question."""
+
+    runs: pd.DataFrame  # the final rows, with param_bits
+    law: object = None  # PrecisionLaw, or the sentence why not
+    memory_bytes: float = np.nan
+    samples: float = np.nan
+    choice: pd.DataFrame = field(default_factory=pd.DataFrame)  # best_bits_under_memory
+
+    def sentences(self, level: float = LEVEL) -> list[str]:
+        if isinstance(self.law, str):
+            return [f"No precision law: {self.law}"]
+        p = self.law.params_
+        lines = []
+        if self.law.bse_ is not None:
+            lo, hi = self.law.conf_int(level).loc["gamma"]
+            lines.append(f"γ = {p['gamma']:.3g} bits ({level:.0%} interval {lo:.3g}–{hi:.3g}): "
+                         f"P bits keep 1 − e^(−P/γ) of N, e.g. "
+                         f"{-np.expm1(-4 / p['gamma']):.0%} at 4 bits, "
+                         f"{-np.expm1(-2 / p['gamma']):.0%} at 2.")
+        else:
+            lines.append(f"γ = {p['gamma']:.3g} bits.")
+        if not self.choice.empty:
+            best = self.choice.iloc[0]
+            interval = (f" [{best['lower']:.4g}, {best['upper']:.4g}]"
+                        if "lower" in self.choice else "")
+            agree = (f"; best in {best['share_best']:.0%} of the bootstrap refits"
+                     if "share_best" in self.choice else "")
+            lines.append(f"With {self.memory_bytes:.4g} bytes of weights (the largest run in "
+                         f"fp32) and U = {self.samples:g}: best at {int(best['bits'])} bits, "
+                         f"N = {best['params']:.4g}, predicted {best['prediction']:.4g}"
+                         f"{interval}{agree}.")
+        return lines
+
+
+def varies_precision(final: pd.DataFrame) -> bool:
+    """Whether the runs train at two or more weight precisions (the page's condition)."""
+    if not ({"weight_bits", "amp"} & set(final.columns)) or final.empty:
+        return False
+    return param_bits(final).nunique() >= 2
+
+
+def precision_analysis(final: pd.DataFrame, y: str = "val_loss", n_bootstrap: int = 100,
+                       memory_bytes: float | None = None, seed: int = 0) -> PrecisionFit:
+    """Fit the precision law to ``final`` (one row per run) and answer the memory question."""
+    runs = final.assign(param_bits=param_bits(final))
+    out = PrecisionFit(runs=runs)
+    fixed = None
+    if runs["samples"].nunique() < 3:  # one data size: its term is a constant, in E
+        fixed = {"B": 1e-12 * float(runs[y].min()), "beta": 1.0}
+    try:
+        out.law = PrecisionLaw(n_bootstrap=n_bootstrap, seed=seed, fixed=fixed).fit(
+            runs, params="params", samples="samples", bits="param_bits", y=y)
+    except ScalelabError as err:
+        out.law = str(err)
+        return out
+    out.memory_bytes = (float(runs["params"].max()) * 4.0 if memory_bytes is None
+                        else float(memory_bytes))
+    out.samples = float(runs["samples"].max())
+    out.choice = best_bits_under_memory(out.law, out.memory_bytes, out.samples, BITS)
+    return out
+
+
+def page_precision(ctx, analysis):
+    """Loss against N per bit width with the precision law, and the best bit width under
+    the memory of the largest run in fp32; one page per loss variant; none when the runs
+    do not vary in precision."""
+    from scalelab.report.layout import log_axes, message, new_page, text_block
+    from scalelab.report.labels import label
+
+    final = ctx.final
+    if not varies_precision(final):
+        return []
+    variants = (final["loss_variant"].dropna().unique().tolist()
+                if "loss_variant" in final.columns else [None])
+    pages = []
+    for variant in variants:
+        rows = final if variant is None else final[final["loss_variant"] == variant]
+        tag = f" [{variant}]" if len(variants) > 1 else ""
+        fig = new_page(f"Numeric precision: {label(ctx.y)} against N per weight precision{tag}",
+                       f"{ctx.title} · {ctx.n_runs} runs")
+        fit = precision_analysis(rows, ctx.y)
+        ax = fig.add_axes([0.07, 0.52, 0.5, 0.36])
+        bits = sorted(fit.runs["param_bits"].unique())
+        for i, p in enumerate(bits):
+            at = fit.runs[fit.runs["param_bits"] == p].sort_values("params")
+            colour = f"C{i}"
+            ax.plot(at["params"], at[ctx.y], "o", color=colour, ms=4, label=f"P = {p:g} bits")
+            if not isinstance(fit.law, str):
+                grid = np.geomspace(at["params"].min(), at["params"].max() * 4, 60)
+                ax.plot(grid, fit.law.predict(N=grid, D=np.full_like(grid, fit.samples),
+                                              P=np.full_like(grid, p)), "-", color=colour, lw=1)
+        log_axes(ax)
+        ax.set_xlabel(label("params"))
+        ax.set_ylabel(label(ctx.y))
+        ax.legend(fontsize=7)
+        ax2 = fig.add_axes([0.07, 0.08, 0.5, 0.33])
+        if fit.choice.empty:
+            message(ax2, "no memory answer without a precision law")
+        else:
+            order = fit.choice.sort_values("bits")
+            ax2.plot(order["bits"], order["prediction"], "o-", color="k", ms=4)
+            if "lower" in order:
+                ax2.fill_between(order["bits"], order["lower"], order["upper"], color="k",
+                                 alpha=0.12, lw=0)
+            ax2.set_xscale("log", base=2)
+            ax2.set_xticks(list(BITS))
+            ax2.set_xticklabels([str(b) for b in BITS])
+            ax2.set_xlabel(f"weight bits P (N = 8·M/P, M = {fit.memory_bytes:.3g} bytes)")
+            ax2.set_ylabel(f"predicted {label(ctx.y)}")
+        lines = ["## Best bit width under a memory budget", *fit.sentences()]
+        if not fit.choice.empty:
+            lines.append("## Each P at that memory")
+            for r in fit.choice.sort_values("bits").itertuples():
+                interval = f" [{r.lower:.3g}, {r.upper:.3g}]" if hasattr(r, "lower") else ""
+                lines.append(f"P = {r.bits}: N = {r.params:.3g}, {r.prediction:.4g}{interval}")
+        if "qat_fraction" in fit.runs.columns and fit.runs["qat_fraction"].nunique() > 1:
+            lines.append("## QAT fraction")
+            for r in fit.runs.sort_values(["param_bits", "qat_fraction"]).itertuples():
+                if getattr(r, "weight_bits", 0):
+                    lines.append(f"N = {r.params:.3g}, P = {r.param_bits:g}, f = "
+                                 f"{r.qat_fraction:g} ({getattr(r, 'qat_schedule', 'split')}): "
+                                 f"{getattr(r, ctx.y):.4g}")
+        lines.append("## Method")
+        lines.append("L = E + A·N_eff^(−α) + B·D^(−β), N_eff = N(1 − e^(−P/γ)) (Kumar et al. "
+                     "2024, eq. 3); P: the weights' bits in the forward pass (k-bit QAT, 16 "
+                     "under bf16, 32 in fp32). QAT runs are evaluated quantized. Memory: "
+                     "N·P/8 bytes of weights; intervals: bootstrap, "
+                     f"{LEVEL:.0%}.")
+        text_block(fig, 0.6, 0.86, lines, size=8, width=0.37)
+        pages.append((f"precision{'_' + str(variant) if len(variants) > 1 else ''}", fig))
+    return pages

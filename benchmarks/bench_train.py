@@ -27,6 +27,13 @@ region adds one pass over the validation fields at every evaluation (and one bic
 per run). The last line times that pass (``scalelab.train.loop.evaluate`` on
 ``--region-fields`` fields, the first family's middle size): the per-region evaluation cost.
 
+    python benchmarks/bench_train.py --families edsr --precision  # fp32, bf16, fake-quant
+
+``--precision`` times the training step in fp32 against bf16 autocast and against
+fake-quantized weights (4 bits, straight-through; ``weight_bits``) and weights and
+layer inputs (4 and 8 bits; ``act_bits``) — the cost of quantization-aware training
+(:mod:`scalelab.models.quant`) — on any device, printing each one's ratio to fp32.
+
 Small downscaling networks are far from the peak: their convolutions have few
 channels, so the fraction of peak is a measure of how much a bigger width or batch
 would cost for free, not a target.
@@ -165,6 +172,8 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=1,
                         help="M > 1: the stochastic variant trained with fair CRPS on M members")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--precision", action="store_true",
+                        help="time fp32 against bf16 autocast and fake-quantized QAT steps")
     parser.add_argument("--compare", action="store_true",
                         help="time the switches on CPU too (on CUDA they are always timed)")
     parser.add_argument("--region-fields", type=int, default=None,
@@ -191,7 +200,10 @@ def main() -> None:
     (lr_train, hr_train), _ = make_pairs("grf", 4 * batch, 1, args.field_size, args.scale,
                                          device=device)
     variants = [("fp32", {})]
-    if cuda or args.compare:
+    if args.precision:
+        variants += [("bf16", {"amp": "bf16"}), ("QAT w4", {"weight_bits": 4}),
+                     ("QAT w4a8", {"weight_bits": 4, "act_bits": 8})]
+    elif cuda or args.compare:
         variants.append(("bf16+NHWC", {"amp": "bf16", "channels_last": True}))
         if args.compile:
             variants.append(("bf16+NHWC+compile", {"amp": "bf16", "channels_last": True,

@@ -218,6 +218,13 @@ class RunConfig:
     base_width: int = option(0, minimum=0, hashed="if set",
                              doc="mup: the width whose learning rate every width shares")
 
+    def __post_init__(self):
+        # qat_fraction and qat_schedule mean nothing to a run that quantizes nothing: such a
+        # point of a grid over weight_bits is the one full-precision run (one run id)
+        if not (self.weight_bits or self.act_bits):
+            object.__setattr__(self, "qat_fraction", 1.0)
+            object.__setattr__(self, "qat_schedule", "split")
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]
@@ -334,8 +341,8 @@ class RunConfig:
 
     def check_quantization(self, source: str) -> None:
         """The rules tying the QAT fields together; part of validate."""
-        if not self.quantized:  # a full-precision point of a grid over weight_bits
-            return  # (qat_fraction and qat_schedule mean nothing to it)
+        if not self.quantized:  # qat_fraction and qat_schedule were reset (__post_init__)
+            return
         if not 0 <= self.qat_start() < self.steps:
             raise SpecError(f"{source}: qat_fraction {self.qat_fraction} leaves no step "
                             f"quantized in {self.steps} steps; raise it.")

@@ -80,8 +80,9 @@ def test_config_checks_and_qat_phases():
         RunConfig(weight_bits=1).validate()
     with pytest.raises(SpecError, match="qat_fraction must be in"):
         RunConfig(weight_bits=4, qat_fraction=0).validate()
-    RunConfig(qat_fraction=0.5).validate()  # a full-precision point of a grid: ignored
-    assert RunConfig(qat_fraction=0.5).qat_start() == 200
+    # a full-precision point of a grid over weight_bits and qat_fraction: the one FP run
+    assert RunConfig(qat_fraction=0.5).validate().run_id == RunConfig().run_id
+    assert RunConfig(qat_fraction=0.5).qat_fraction == 1.0
     with pytest.raises(SpecError, match="must equal options.decay_fraction"):
         RunConfig(weight_bits=4, qat_fraction=0.5, qat_schedule="fused",
                   schedule="wsd").validate()

@@ -10,7 +10,8 @@ it quantized once its QAT phase has begun).
 L = E + A·N_eff^(−α) + B·D^(−β), N_eff = N(1 − e^(−P/γ)) (Kumar et al. 2024, eq. 3), to
 each loss variant's final values (where the runs hold one data size, D's term is folded
 into E: B, β are fixed), and answers, for a memory budget M of the weights — by default
-that of the largest run in fp32, N_max·4 bytes — for each P the largest N with
+that of the largest run at the lowest bit width swept, N_max·P_min/8 bytes, so that no
+bit width's N lies beyond the runs — for each P the largest N with
 N·P/8 ≤ M and the law's loss there (:func:`scalelab.laws.best_bits_under_memory`): the
 best P, its interval, and how often the bootstrap refits agree. :func:`page_precision`
 draws it.
@@ -41,6 +42,8 @@ class PrecisionFit:
     memory_bytes: float = np.nan
     samples: float = np.nan
     choice: pd.DataFrame = field(default_factory=pd.DataFrame)  # best_bits_under_memory
+    fraction: float | None = None  # the QAT fraction of the QAT runs fitted (None: all)
+    residuals: pd.Series = None  # mean relative residual (observed/law − 1) per P
 
     def sentences(self, level: float = LEVEL) -> list[str]:
         if isinstance(self.law, str):
@@ -61,11 +64,37 @@ class PrecisionFit:
                         if "lower" in self.choice else "")
             agree = (f"; best in {best['share_best']:.0%} of the bootstrap refits"
                      if "share_best" in self.choice else "")
-            lines.append(f"With {self.memory_bytes:.4g} bytes of weights (the largest run in "
-                         f"fp32) and U = {self.samples:g}: best at {int(best['bits'])} bits, "
-                         f"N = {best['params']:.4g}, predicted {best['prediction']:.4g}"
+            far = (f" (N {best['distance']:.3g}× the largest run: an extrapolation)"
+                   if best.get("distance", 1.0) > 1.01 else "")
+            lines.append(f"With {self.memory_bytes:.4g} bytes of weights and U = "
+                         f"{self.samples:g}: best at {int(best['bits'])} bits, "
+                         f"N = {best['params']:.4g}{far}, predicted {best['prediction']:.4g}"
                          f"{interval}{agree}.")
+        if self.residuals is not None:
+            worst = self.residuals.abs().idxmax()
+            lines.append("Runs against the law, mean per P: " + ", ".join(
+                f"{p:g} bits {r:+.1%}" for p, r in self.residuals.items())
+                + (f"; the law misses the {worst:g}-bit runs by {self.residuals[worst]:+.1%}, "
+                   f"so its answer there is weaker." if abs(self.residuals[worst]) > 0.03
+                   else "."))
+        if self.fraction is not None:
+            lines.append(f"Fitted to the full-precision runs and the QAT runs at f = "
+                         f"{self.fraction:g}.")
         return lines
+
+
+def fraction_sentences(qat: pd.DataFrame, y: str) -> list[str]:
+    """For each bit width, the QAT fraction of lowest mean loss over the sizes, with the
+    relative change against QAT throughout (f = 1, or the largest f swept)."""
+    out = []
+    for p, rows in qat.groupby("param_bits"):
+        means = rows.groupby("qat_fraction")[y].mean()
+        if len(means) < 2:
+            continue
+        best, top = means.idxmin(), means.index.max()
+        out.append(f"P = {p:g}: best f = {best:g} ({means[best]:.4g}, "
+                   f"{means[best] / means[top] - 1:+.1%} against f = {top:g}; mean over N)")
+    return out
 
 
 def varies_precision(final: pd.DataFrame) -> bool:
@@ -75,31 +104,54 @@ def varies_precision(final: pd.DataFrame) -> bool:
     return param_bits(final).nunique() >= 2
 
 
+def _quantized(runs: pd.DataFrame) -> pd.Series:
+    bits = runs["weight_bits"] if "weight_bits" in runs.columns else pd.Series(0, runs.index)
+    return pd.to_numeric(bits, errors="coerce").fillna(0) > 0
+
+
 def precision_analysis(final: pd.DataFrame, y: str = "val_loss", n_bootstrap: int = 100,
                        memory_bytes: float | None = None, seed: int = 0) -> PrecisionFit:
-    """Fit the precision law to ``final`` (one row per run) and answer the memory question."""
-    runs = final.assign(param_bits=param_bits(final))
+    """Fit the precision law to ``final`` (one row per run) and answer the memory question.
+
+    Where the QAT runs hold several QAT fractions, the law is fitted to the full-precision
+    runs and the QAT runs at the largest fraction (QAT throughout, Kumar et al.'s quantized
+    training, where swept): ``fraction``. ``memory_bytes`` defaults to the largest run's
+    weights at the lowest bit width swept, N_max·P_min/8, so that every bit width's N is
+    at most N_max: the answer rests on the runs, not on extrapolation in N.
+    """
+    runs = final.assign(param_bits=param_bits(final)).reset_index(drop=True)
     out = PrecisionFit(runs=runs)
+    fit_rows = runs
+    if "qat_fraction" in runs.columns and runs.loc[_quantized(runs), "qat_fraction"].nunique() > 1:
+        out.fraction = float(runs.loc[_quantized(runs), "qat_fraction"].max())
+        fit_rows = runs[~_quantized(runs) | (runs["qat_fraction"] == out.fraction)]
     fixed = None
     if runs["samples"].nunique() < 3:  # one data size: its term is a constant, in E
         fixed = {"B": 1e-12 * float(runs[y].min()), "beta": 1.0}
     try:
         out.law = PrecisionLaw(n_bootstrap=n_bootstrap, seed=seed, fixed=fixed).fit(
-            runs, params="params", samples="samples", bits="param_bits", y=y)
+            fit_rows, params="params", samples="samples", bits="param_bits", y=y)
     except ScalelabError as err:
         out.law = str(err)
         return out
-    out.memory_bytes = (float(runs["params"].max()) * 4.0 if memory_bytes is None
-                        else float(memory_bytes))
-    out.samples = float(runs["samples"].max())
+    predicted = out.law.predict(N=fit_rows["params"].to_numpy(float),
+                                D=fit_rows["samples"].to_numpy(float),
+                                P=fit_rows["param_bits"].to_numpy(float))
+    ratio = fit_rows[y].to_numpy(float) / predicted - 1.0
+    out.residuals = pd.Series(ratio).groupby(fit_rows["param_bits"].to_numpy()).mean()
+    n_max = float(fit_rows["params"].max())
+    out.memory_bytes = (n_max * float(fit_rows["param_bits"].min()) / 8.0
+                        if memory_bytes is None else float(memory_bytes))
+    out.samples = float(fit_rows["samples"].max())
     out.choice = best_bits_under_memory(out.law, out.memory_bytes, out.samples, BITS)
+    out.choice["distance"] = out.choice["params"] / n_max
     return out
 
 
 def page_precision(ctx, analysis):
     """Loss against N per bit width with the precision law, and the best bit width under
-    the memory of the largest run in fp32; one page per loss variant; none when the runs
-    do not vary in precision."""
+    a memory budget; one page per loss variant; none when the runs do not vary in
+    precision."""
     from scalelab.report.layout import log_axes, message, new_page, text_block
     from scalelab.report.labels import label
 
@@ -117,10 +169,18 @@ def page_precision(ctx, analysis):
         fit = precision_analysis(rows, ctx.y)
         ax = fig.add_axes([0.07, 0.52, 0.5, 0.36])
         bits = sorted(fit.runs["param_bits"].unique())
+        fitted = (~_quantized(fit.runs) if fit.fraction is not None
+                  else pd.Series(True, index=fit.runs.index))
+        if fit.fraction is not None:
+            fitted |= fit.runs["qat_fraction"] == fit.fraction
         for i, p in enumerate(bits):
             at = fit.runs[fit.runs["param_bits"] == p].sort_values("params")
             colour = f"C{i}"
-            ax.plot(at["params"], at[ctx.y], "o", color=colour, ms=4, label=f"P = {p:g} bits")
+            used = at[fitted[at.index]]
+            ax.plot(used["params"], used[ctx.y], "o", color=colour, ms=4, label=f"P = {p:g} bits")
+            other = at[~fitted[at.index]]
+            if len(other):
+                ax.plot(other["params"], other[ctx.y], "x", color=colour, ms=5)
             if not isinstance(fit.law, str):
                 grid = np.geomspace(at["params"].min(), at["params"].max() * 4, 60)
                 ax.plot(grid, fit.law.predict(N=grid, D=np.full_like(grid, fit.samples),
@@ -149,13 +209,9 @@ def page_precision(ctx, analysis):
             for r in fit.choice.sort_values("bits").itertuples():
                 interval = f" [{r.lower:.3g}, {r.upper:.3g}]" if hasattr(r, "lower") else ""
                 lines.append(f"P = {r.bits}: N = {r.params:.3g}, {r.prediction:.4g}{interval}")
-        if "qat_fraction" in fit.runs.columns and fit.runs["qat_fraction"].nunique() > 1:
-            lines.append("## QAT fraction")
-            for r in fit.runs.sort_values(["param_bits", "qat_fraction"]).itertuples():
-                if getattr(r, "weight_bits", 0):
-                    lines.append(f"N = {r.params:.3g}, P = {r.param_bits:g}, f = "
-                                 f"{r.qat_fraction:g} ({getattr(r, 'qat_schedule', 'split')}): "
-                                 f"{getattr(r, ctx.y):.4g}")
+        if fit.fraction is not None:
+            lines.append("## QAT fraction f (× in the plot: f below the fitted one)")
+            lines.extend(fraction_sentences(fit.runs[_quantized(fit.runs)], ctx.y))
         lines.append("## Method")
         lines.append("L = E + A·N_eff^(−α) + B·D^(−β), N_eff = N(1 − e^(−P/γ)) (Kumar et al. "
                      "2024, eq. 3); P: the weights' bits in the forward pass (k-bit QAT, 16 "

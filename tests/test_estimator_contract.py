@@ -116,10 +116,37 @@ def _data_constrained_data(seed: int) -> tuple[pd.DataFrame, dict]:
                    "y": "y"}
 
 
+def _precision_data(seed: int) -> tuple[pd.DataFrame, dict]:
+    """Runs at 2–32 weight bits, N_eff = N(1 − e^(−P/γ)) (Kumar et al. 2024), γ = 2–3."""
+    rng = np.random.default_rng(seed)
+    n, d, p = np.meshgrid(np.geomspace(1e3, 1e5, 4), np.geomspace(256, 4096, 3),
+                          [2.0, 3.0, 4.0, 8.0, 32.0], indexing="ij")
+    neff = n * -np.expm1(-p / (2.0 + 0.5 * seed))
+    y = 0.01 + 3.0 * neff ** -(0.5 + 0.05 * seed) + 2.0 * d ** -0.45
+    table = pd.DataFrame({"params": n.ravel(), "samples": d.ravel(), "bits": p.ravel(),
+                          "y": y.ravel() * np.exp(rng.normal(0, 0.005, y.size))})
+    return table, {"params": "params", "samples": "samples", "bits": "bits", "y": "y"}
+
+
+def _qat_fraction_data(seed: int) -> tuple[pd.DataFrame, dict]:
+    """FP-then-QAT runs at QAT fractions 0.05–0.9 (fractions lie in (0, 1])."""
+    rng = np.random.default_rng(seed)
+    n, d, f, p = np.meshgrid([1e3, 1e4, 1e5], [1e4, 1e5, 1e6], [0.05, 0.2, 0.5, 0.9], [2.0, 8.0],
+                             indexing="ij")
+    s = d / (n * p / 8)
+    y = (0.01 + 3.0 * n ** -0.5 + 2.0 * (d * (1 - 0.4 * f)) ** -(0.45 + 0.05 * seed)
+         + 0.002 * ((1 - f) * s) ** 0.5 * (f * s) ** -0.4)
+    table = pd.DataFrame({"params": n.ravel(), "samples": d.ravel(), "fraction": f.ravel(),
+                          "bits": p.ravel(), "y": y.ravel() * np.exp(rng.normal(0, 0.005, y.size))})
+    return table, {"params": "params", "samples": "samples", "fraction": "fraction",
+                   "bits": "bits", "y": "y"}
+
+
 #: laws whose ``fit`` does not take its inputs as column keywords, or whose inputs are
-#: constrained (U ≤ D): {name: data(seed)}
+#: constrained (U ≤ D, bits, fractions in (0, 1]): {name: data(seed)}
 LAW_EXAMPLES = {"AnnealingLaw": _annealing_data, "DataConstrainedLaw": _data_constrained_data,
-                "ScaledAnnealingLaw": _scaled_annealing_data}
+                "ScaledAnnealingLaw": _scaled_annealing_data, "PrecisionLaw": _precision_data,
+                "QATFractionLaw": _qat_fraction_data}
 
 
 def law_data(law_cls, seed: int = 0):

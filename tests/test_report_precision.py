@@ -45,6 +45,10 @@ def test_page_draws_and_names_the_best_bit_width():
              for p in (2, 3, 4, 5, 6, 8, 16, 32)}
     assert (fit.choice["distance"] <= 1).all()
     assert fit.residuals.abs().max() < 1e-3  # the runs lie on the law
+    # measured: at 7500 bytes, 2 bits → N = 3e4, 4 bits → 1e4, 8 bits → 3e3, fp32 → 1e3
+    measured = fit.measured.set_index("bits")["params"].to_dict()
+    assert measured == {2: 3e4, 3: 1e4, 4: 1e4, 8: 3e3, 32: 1e3}
+    assert fit.measured["bits"].iloc[0] == 2
     assert int(fit.choice["bits"].iloc[0]) == min(truth, key=truth.get)
     text = " ".join(fit.sentences())
     assert f"best at {min(truth, key=truth.get)} bits" in text and "γ = 2" in text

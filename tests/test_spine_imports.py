@@ -149,6 +149,14 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
                                         val_loss=curve["train_loss"] + 30 * k ** -0.4)
                            for k in (1e4, 3e4, 1e5)], ignore_index=True)
         fitted["ScaledAnnealingLaw"] = laws.ScaledAnnealingLaw(n_bootstrap=20).fit(sizes)
+        n, d, p, f = (a.ravel() for a in np.meshgrid([1e3, 1e4, 1e5], [1e4, 1e5],
+                                                    [2.0, 4.0, 32.0], [0.1, 0.4, 0.9],
+                                                    indexing="ij"))
+        bits = pd.DataFrame({{"params": n, "samples": d, "param_bits": p, "qat_fraction": f,
+                              "val_loss": 0.01 + 3 * (n * -np.expm1(-p / 2.5)) ** -0.5
+                              + 2 * d ** -0.45 + 0.002 * ((1 - f) * d / n) ** 0.5 * f ** -0.4}})
+        fitted["PrecisionLaw"] = laws.PrecisionLaw(n_bootstrap=20).fit(bits)
+        fitted["QATFractionLaw"] = laws.QATFractionLaw(n_bootstrap=20).fit(bits)
         every_law = {{name for name in laws.__all__ if isinstance(getattr(laws, name), type)
                       and issubclass(getattr(laws, name), laws.Law)
                       and getattr(laws, name) is not laws.Law}}
@@ -166,6 +174,10 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
                 interval = law.predict_interval(x=[1e9])
             elif name == "DataConstrainedLaw":
                 interval = law.predict_interval(N=[1e8], D=[6.4e9], U=[1e8])
+            elif name == "PrecisionLaw":
+                interval = law.predict_interval(N=[1e6], D=[1e5], P=[4])
+            elif name == "QATFractionLaw":
+                interval = law.predict_interval(N=[1e6], D=[1e5], F=[0.5], P=[4])
             else:
                 interval = law.predict_interval(params=[1e5], samples=[1e4])
             assert (interval["lower"] <= interval["upper"]).all(), name

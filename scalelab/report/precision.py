@@ -13,8 +13,9 @@ into E: B, β are fixed), and answers, for a memory budget M of the weights — 
 that of the largest run at the lowest bit width swept, N_max·P_min/8 bytes, so that no
 bit width's N lies beyond the runs — for each P the largest N with
 N·P/8 ≤ M and the law's loss there (:func:`scalelab.laws.best_bits_under_memory`): the
-best P, its interval, and how often the bootstrap refits agree. :func:`page_precision`
-draws it.
+best P, its interval, and how often the bootstrap refits agree — beside the measured
+answer, the swept run of largest N within the budget at each P
+(:func:`measured_under_memory`). :func:`page_precision` draws it.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PrecisionFit:
     choice: pd.DataFrame = field(default_factory=pd.DataFrame)  # best_bits_under_memory
     fraction: float | None = None  # the QAT fraction of the QAT runs fitted (None: all)
     residuals: pd.Series = None  # mean relative residual (observed/law − 1) per P
+    measured: pd.DataFrame = field(default_factory=pd.DataFrame)  # measured_under_memory
 
     def sentences(self, level: float = LEVEL) -> list[str]:
         if isinstance(self.law, str):
@@ -70,6 +72,15 @@ class PrecisionFit:
                          f"{self.samples:g}: best at {int(best['bits'])} bits, "
                          f"N = {best['params']:.4g}{far}, predicted {best['prediction']:.4g}"
                          f"{interval}{agree}.")
+        if not self.measured.empty:
+            top = self.measured.iloc[0]
+            law_best = int(self.choice["bits"].iloc[0]) if not self.choice.empty else None
+            verdict = ("agrees with the law" if law_best == int(top["bits"])
+                       else f"the law says {law_best} bits")
+            lines.append("Measured, the swept runs within that memory (largest N per P): "
+                         + ", ".join(f"{int(r.bits)} bits N = {r.params:.3g}: {r.value:.4g}"
+                                     for r in self.measured.itertuples())
+                         + f"; best at {int(top['bits'])} bits ({verdict}).")
         if self.residuals is not None:
             worst = self.residuals.abs().idxmax()
             lines.append("Runs against the law, mean per P: " + ", ".join(
@@ -145,7 +156,24 @@ def precision_analysis(final: pd.DataFrame, y: str = "val_loss", n_bootstrap: in
     out.samples = float(fit_rows["samples"].max())
     out.choice = best_bits_under_memory(out.law, out.memory_bytes, out.samples, BITS)
     out.choice["distance"] = out.choice["params"] / n_max
+    out.measured = measured_under_memory(fit_rows, out.memory_bytes, y)
     return out
+
+
+def measured_under_memory(runs: pd.DataFrame, memory_bytes: float, y: str) -> pd.DataFrame:
+    """For each bit width of ``runs`` (with ``param_bits``), the run of largest N whose
+    weights fit ``memory_bytes`` (N·P/8 ≤ M) and its ``y`` (the mean over seeds and
+    repeats of that N): columns ``bits``, ``params``, ``value``, sorted by value."""
+    rows = []
+    for p, at in runs.groupby("param_bits"):
+        fits = at[at["params"] * p / 8.0 <= memory_bytes * (1 + 1e-9)]
+        if fits.empty:
+            continue
+        n = fits["params"].max()
+        rows.append({"bits": p, "params": n, "value": float(fits.loc[fits["params"] == n,
+                                                                     y].mean())})
+    return (pd.DataFrame(rows, columns=["bits", "params", "value"])
+            .sort_values("value").reset_index(drop=True))
 
 
 def page_precision(ctx, analysis):
@@ -198,6 +226,10 @@ def page_precision(ctx, analysis):
             if "lower" in order:
                 ax2.fill_between(order["bits"], order["lower"], order["upper"], color="k",
                                  alpha=0.12, lw=0)
+            if not fit.measured.empty:
+                ax2.plot(fit.measured["bits"], fit.measured["value"], "s", color="C3", ms=5,
+                         label="measured: swept run of largest N within M")
+                ax2.legend(fontsize=7)
             ax2.set_xscale("log", base=2)
             ax2.set_xticks(list(BITS))
             ax2.set_xticklabels([str(b) for b in BITS])

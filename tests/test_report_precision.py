@@ -54,7 +54,15 @@ def test_page_draws_and_names_the_best_bit_width():
     assert f"best at {min(truth, key=truth.get)} bits" in text and "γ = 2" in text
     pages = page_precision(ReportContext.build(runs), None)
     assert [name for name, _ in pages] == ["precision"]
-    for _, fig in pages:
+    for _, fig in pages:  # every text of the page lies inside it
+        renderer = fig.canvas.get_renderer()
+        fig.canvas.draw()
+        texts = [t for t in fig.texts if t.get_text().strip()]
+        assert any("best at 2 bits" in t.get_text() for t in texts)
+        for t in texts:
+            box = t.get_window_extent(renderer)
+            assert box.x0 >= -1 and box.x1 <= fig.bbox.width + 1, t.get_text()[:40]
+            assert box.y0 >= -1 and box.y1 <= fig.bbox.height + 1, t.get_text()[:40]
         plt.close(fig)
 
 

@@ -149,7 +149,7 @@ def test_runs_laws_calibration_and_report_work_without_torch(tmp_path):
                                         val_loss=curve["train_loss"] + 30 * k ** -0.4)
                            for k in (1e4, 3e4, 1e5)], ignore_index=True)
         fitted["ScaledAnnealingLaw"] = laws.ScaledAnnealingLaw(n_bootstrap=20).fit(sizes)
-        n, d, p, f = (a.ravel() for a in np.meshgrid([1e3, 1e4, 1e5], [1e4, 1e5],
+        n, d, p, f = (a.ravel() for a in np.meshgrid([1e3, 1e4, 1e5], [1e4, 3e4, 1e5],
                                                     [2.0, 4.0, 32.0], [0.1, 0.4, 0.9],
                                                     indexing="ij"))
         bits = pd.DataFrame({{"params": n, "samples": d, "param_bits": p, "qat_fraction": f,

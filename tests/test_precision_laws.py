@@ -105,3 +105,25 @@ def test_predict_backtests_the_precision_law_where_bits_vary():
     p = predict(t, target="params=3e5", n_bootstrap=10)
     names = set(p.candidates["law"]) if hasattr(p, "candidates") else set()
     assert "PrecisionLaw" in names or "PrecisionLaw" in p.summary()
+
+
+#: Kumar et al. 2024's fitted weight constant (App. K, Table 2: γ_w = 2.6745, as quoted by
+#: third-party code; γ_a = 2.2102 and γ_kv = 0.9578 are the activations' and KV cache's)
+#: with the Chinchilla part of Hoffmann et al. 2022 (eq. 10: E = 1.69, A = 406.4,
+#: B = 410.7, α = 0.34, β = 0.28), on the paper's grid: N 30M–220M, D 1.5B–26B, P 3–16 bits
+PUBLISHED = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "gamma": 2.6745}
+
+
+def test_precision_law_recovers_the_published_gamma_on_the_papers_grid():
+    rows = [{"params": n, "samples": d, "param_bits": p}
+            for n in (30e6, 60e6, 110e6, 220e6) for d in (1.5e9, 5e9, 13e9, 26e9)
+            for p in (3, 4, 5, 6, 8, 16)]
+    t = pd.DataFrame(rows)
+    t["val_loss"] = _kumar(t.params, t.samples, t.param_bits, PUBLISHED) * np.exp(
+        0.002 * np.random.default_rng(7).standard_normal(len(t)))
+    law = PrecisionLaw(n_bootstrap=30, seed=2).fit(t)
+    assert law.params_["gamma"] == pytest.approx(PUBLISHED["gamma"], rel=0.05)
+    lo, hi = law.conf_int(0.95).loc["gamma"]
+    assert lo < PUBLISHED["gamma"] < hi
+    for name in ("alpha", "beta"):
+        assert law.params_[name] == pytest.approx(PUBLISHED[name], rel=0.1), name

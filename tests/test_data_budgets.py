@@ -48,7 +48,8 @@ def test_run_ids_of_runs_without_budgets_are_unchanged():
     old_fields = {k: v for k, v in cfg.to_dict().items() if k not in (
         "device", "checkpoint_every", "compile", "channels_last",
         "cooldowns", "cooldown_fraction", "parent", "branch_step",
-        "weight_bits", "act_bits", "qat_fraction", "qat_schedule")}
+        "weight_bits", "act_bits", "qat_fraction", "qat_schedule", "parametrization",
+        "base_width")}
     blob = json.dumps(old_fields, sort_keys=True, separators=(",", ":"), default=str)
     assert cfg.run_id == hashlib.sha256(blob.encode()).hexdigest()[:12]
     assert RunConfig(schedule="wsd", cooldowns=[100]).run_id != RunConfig(schedule="wsd").run_id

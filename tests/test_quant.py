@@ -121,3 +121,15 @@ def test_qat_run_trains_fp_then_quantized_and_evaluates_quantized(monkeypatch):
                                         steps=4))
     assert result.rows[1]["val_loss"] == fp.rows[-1]["val_loss"]
     assert result.rows[1]["step"] == fp.rows[-1]["step"] == 4
+
+
+def test_mup_learning_rate_multipliers_survive_the_quantizers():
+    from scalelab.train.loop import make_model, make_optimizer
+
+    def groups(**quant):
+        cfg = RunConfig(width=8, parametrization="mup", base_width=4, **quant).validate()
+        opt = make_optimizer(cfg, make_model(cfg))
+        return sorted((g["lr_multiplier"], len(g["params"])) for g in opt.param_groups)
+
+    plain = groups()
+    assert len(plain) == 2 and plain == groups(weight_bits=4, act_bits=8)

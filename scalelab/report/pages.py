@@ -84,6 +84,12 @@ def page_summary(ctx: ReportContext, analysis: Analysis):
                          ("field", "field"), ("scale", "scale factor")]:
         if column in runs.columns:
             swept.append(f"{what}: {_range(runs[column])}")
+    if "param_bits" in runs.columns and runs["param_bits"].nunique() > 1:  # precision axis
+        swept.append(f"weights' bits P (32 fp32, 16 bf16, k QAT): {_range(runs['param_bits'])}")
+        quantized = runs[pd.to_numeric(runs.get("weight_bits", 0), errors="coerce") > 0] \
+            if "weight_bits" in runs.columns else runs.iloc[:0]
+        if "qat_fraction" in quantized.columns and quantized["qat_fraction"].nunique() > 1:
+            swept.append(f"QAT fraction f: {_range(quantized['qat_fraction'])}")
     for column, what in [("samples_seen", f"{axis_label('samples_seen')} = steps × batch"),
                          ("epochs", f"epochs {axis_symbol('samples_seen')}/"
                                     f"{axis_symbol('samples')}")]:

@@ -698,3 +698,8 @@ PAGES.append(page_shift)
 from scalelab.report.lr_sensitivity import page_lr_sensitivity  # noqa: E402
 
 PAGES.append(page_lr_sensitivity)
+
+# the learned-rescaling page (drawn only where runs record val_lr_rmse / val_recon_rmse)
+from scalelab.report.rescaling import page_rescaling  # noqa: E402
+
+PAGES.append(page_rescaling)

@@ -117,7 +117,7 @@ class IRN(nn.Module):
     def __init__(self, width: int = 16, depth: int = 2, scale: int = 4, channels: int = 1,
                  in_channels: int | None = None, guide_weight: float = 1.0,
                  distr_weight: float = 1.0, distribution: str = "ce", clamp: float = 1.0,
-                 collaborative_steps: int = 0, collaborative_lr: float = 0.5,
+                 collaborative_steps: int = 0, collaborative_lr: float = 0.25,
                  temperature: float = 1.0):
         super().__init__()
         in_channels = channels if in_channels is None else in_channels
@@ -231,12 +231,13 @@ class IRN(nn.Module):
         return recon + self.guide_weight * guide + self.distr_weight * self.distribution_loss(z)
 
     def rescaling_metrics(self, lr: torch.Tensor, hr: torch.Tensor, to_physical=None,
-                          seed: int = 0, batch_size: int = 256) -> dict:
+                          seed: int = 0, members: int = 1, batch_size: int = 256) -> dict:
         """``val_lr_rmse``: the network's LR against the LR input ``lr`` (the run's
         degradation); ``val_recon_rmse``: HR reconstructed from the network's own LR (z drawn
-        with ``seed``; collaborative LR if set), both in physical units (``to_physical``).
-        Missing HR values (NaN) are filled with the bilinear upsampling of the LR for the
-        forward map and left out of the score."""
+        with ``seed``; collaborative LR if set; the mean of ``members`` draws, as the
+        deterministic skill of an ensemble is scored), both in physical units
+        (``to_physical``). Missing HR values (NaN) are filled with the bilinear upsampling
+        of the LR for the forward map and left out of the score."""
         physical = to_physical or (lambda x: x)
         generator = torch.Generator(device="cpu").manual_seed(seed)
         lr_sq = recon_sq = 0.0
@@ -252,10 +253,12 @@ class IRN(nn.Module):
                 hr_b = torch.where(valid, hr_b, base)
             with torch.no_grad():
                 own, _ = self.downscale(hr_b)
-                z = self._latent(own, generator)
-            own = self.collaborate(own, z, hr_b)
+                many = own.repeat_interleave(members, dim=0)
+                z = self._latent(many, generator)
+            refined = self.collaborate(many, z, hr_b.repeat_interleave(members, dim=0))
             with torch.no_grad():
-                recon = self.upscale(own, z)
+                recon = self.upscale(refined, z)
+                recon = recon.reshape(hr_b.shape[0], members, *recon.shape[1:]).mean(1)
             lr_err = (physical(own).double() - physical(lr_b).double()) ** 2
             recon_err = ((physical(recon).double() - physical(hr_b).double()) ** 2)[valid]
             lr_sq += float(lr_err.sum())

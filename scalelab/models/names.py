@@ -126,7 +126,7 @@ IRN_OPTIONS = {
     "clamp": positive(1.0, doc="bound of the couplings' log-scales"),
     "collaborative_steps": Opt(0, "integer", 0, 100,
                                doc="HCD's gradient steps on the LR before the inverse"),
-    "collaborative_lr": positive(0.5, doc="their step, per LR pixel"),
+    "collaborative_lr": positive(0.25, doc="their step, per LR pixel"),
     "temperature": number(1.0, 0, doc="z ~ N(0, τ²) when evaluated (0: the prior's mode)"),
 }
 #: the curve columns a learned-rescaling run records besides every run's

@@ -158,8 +158,11 @@ def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
 
 def make_loss(cfg: RunConfig):
     """The loss of the config (its parsed loss, checked with the config: an ensemble loss has
-    ensemble_members >= 2); losses that depend on the degradation receive it."""
-    return get_loss(cfg.loss, scale=cfg.scale, degradation=cfg.degradation)
+    ensemble_members >= 2); losses that depend on the degradation receive it, with its
+    settings (``downscale_consistency`` coarsens by the run's operator, learned or fixed)."""
+    options = {key: cfg.options.get(key) for key in ("blur_sigma", "kernel_path")}
+    return get_loss(cfg.loss, scale=cfg.scale, degradation=cfg.degradation,
+                    degradation_options=options)
 
 
 def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -459,7 +462,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         }
         if hasattr(model, "rescaling_metrics"):  # learned rescaling: its own LR, and the HR
             row.update(model.rescaling_metrics(  # reconstructed from it (scalelab.models.irn)
-                lr_val, hr_val, to_physical=data.to_physical, seed=cfg.seed))
+                lr_val, hr_val, to_physical=data.to_physical, seed=cfg.seed, members=members))
         row["wall_time_s"] = elapsed()
         if not math.isfinite(row["val_loss"]):
             return False

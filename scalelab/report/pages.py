@@ -703,3 +703,8 @@ PAGES.append(page_lr_sensitivity)
 from scalelab.report.rescaling import page_rescaling  # noqa: E402
 
 PAGES.append(page_rescaling)
+
+# the learned-kernels page (drawn only where runs use degradation learned_kernel)
+from scalelab.report.kernels import page_kernels  # noqa: E402
+
+PAGES.append(page_kernels)

@@ -23,7 +23,7 @@ import pandas as pd
 from scalelab.models.names import RESCALING_METRICS
 from scalelab.report.analysis import Analysis, attempt, failed, metric_scaling
 from scalelab.report.context import ReportContext
-from scalelab.report.labels import LABELS, label
+from scalelab.report.labels import LABELS, format_param, label
 
 LABELS.setdefault("val_lr_rmse", "LR fidelity: RMSE of its LR vs the degradation's (field units)")
 LABELS.setdefault("val_recon_rmse", "HR reconstructed from its own LR: RMSE (field units)")
@@ -115,7 +115,8 @@ def page_rescaling(ctx: ReportContext, analysis: Analysis):
             law = scaling.fits.get(key)
             if law is not None and not failed(law) and hasattr(law, "params_"):
                 p = law.params_
-                text += f"; law E = {p['E']:.3g}, A = {p['A']:.3g}, α = {p['alpha']:.3g}"
+                text += (f"; law E = {format_param(p['E'], '.3g', group[metric].max())}, "
+                         f"A = {p['A']:.3g}, α = {p['alpha']:.3g}")
             lines.append(text)
     if "val_rmse" in rows and np.isfinite(pd.to_numeric(rows["val_rmse"], errors="coerce")).any():
         largest = rows.sort_values("params").iloc[-1]

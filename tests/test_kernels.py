@@ -141,3 +141,25 @@ def _fitted(net):
     settings = {"scale": net.scale, "kernel_size": net.kernel_size, "width": net.width,
                 "depth": net.depth, "target": "gaussian"}
     return FittedKernels(net, settings, {})
+
+
+@pytest.mark.slow
+def test_kernels_page_only_for_learned_kernel_runs(fitted_file):
+    import pandas as pd
+
+    from scalelab.report.context import ReportContext
+    from scalelab.report.kernels import kernel_files, page_kernels
+
+    _, path = fitted_file
+    rows = [{"run_id": f"r{w}", "family": "edsr", "width": w, "params": 100 * w * w,
+             "samples": 256, "status": "finished", "step": 10, "loss_variant": "mse",
+             "degradation": degradation, "options": {"kernel_path": str(path)},
+             "val_loss": 1.0 / w, "val_rmse": 1.0 / w}
+            for w in (4, 8, 16) for degradation in ("block_mean", "learned_kernel")]
+    table = pd.DataFrame(rows)
+    files = kernel_files(table)
+    assert list(files) == [str(path)] and files[str(path)]["settings"]["scale"] == 2
+    pages = page_kernels(ReportContext.build(table), None)
+    assert [name for name, _ in pages] == ["kernels"]
+    plain = table[table["degradation"] == "block_mean"]
+    assert page_kernels(ReportContext.build(plain), None) == []

@@ -206,7 +206,10 @@ class IRN(nn.Module):
         with torch.enable_grad():
             for _ in range(steps):
                 y = y.clone().requires_grad_(True)
-                error = 0.5 * ((self.upscale(y, z.detach()).float() - target.float()) ** 2).sum()
+                diff = self.upscale(y, z.detach()) - target
+                if diff.dtype in (torch.float16, torch.bfloat16):  # at least float32
+                    diff = diff.float()
+                error = 0.5 * (diff ** 2).sum()
                 (grad,) = torch.autograd.grad(error / self.scale ** 2, y)
                 y = (y - self.collaborative_lr * grad.to(y.dtype)).detach()
         return y

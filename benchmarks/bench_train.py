@@ -5,7 +5,11 @@ builders; forward, loss, backward, optimiser step) on fields already on the
 device, after warm-up steps, and prints samples/s and the achieved model FLOP/s
 (3 × forward FLOPs per sample × samples/s, forward FLOPs by torch's counter;
 Kaplan et al. 2020 §2.1). A diffusion model's step is its EDM training loss (one
-denoiser evaluation per sample), the step ``scalelab.train`` takes. On CUDA it also prints the fraction of the device's peak
+denoiser evaluation per sample), the step ``scalelab.train`` takes; an IRN's, its
+rescaling objective (forward map, inverse, distribution term). ``--kernels`` also times
+the learned degradation (ADK-Net, :mod:`scalelab.data.kernels`): its fitting step and its
+application to HR fields, next to the block mean and bicubic downsampling.
+On CUDA it also prints the fraction of the device's peak
 dense bf16 tensor FLOP/s (table below, from the vendors' data sheets) and times the
 plain fp32 step against the speed switches (bf16 autocast + channels_last, and
 ``--compile``) in the same process, printing the ratio. Variants are timed in
@@ -77,6 +81,7 @@ SIZES = {
     "unet": ((8, 2), (16, 3), (32, 4)),  # depth = levels; the HR grid must divide by 2^depth
     "diffusion": ((8, 2), (16, 3), (32, 4)),  # its denoiser is the U-Net
     "swinir": ((16, 1), (32, 2), (48, 4)),  # depth = residual Swin groups of 2 layers
+    "irn": ((8, 2), (16, 4), (32, 8)),  # depth = coupling blocks per ×2 stage (IRN: 8)
 }
 DEFAULT_SIZES = ((16, 2), (32, 4), (64, 8))
 
@@ -181,6 +186,8 @@ def main() -> None:
                              "the batch size; 0: skip it)")
     parser.add_argument("--mitigations", action="store_true",
                         help="also time parametrization mup and swinir's qk_norm")
+    parser.add_argument("--kernels", action="store_true",
+                        help="also time the learned kernels (fit step, application)")
     args = parser.parse_args()
 
     device = resolve_device(args.device)
@@ -250,6 +257,10 @@ def main() -> None:
     if fields > 0 and args.families:
         region_evaluation_cost(args.families[0], args, device, fields, args.rounds)
 
+    if args.kernels:
+        bench_kernels(hr_train, args.scale, batch, steps, warmup, args.rounds, device)
+
+
 
 def region_evaluation_cost(family: str, args, device: torch.device, fields: int,
                            rounds: int) -> float:
@@ -278,6 +289,40 @@ def region_evaluation_cost(family: str, args, device: torch.device, fields: int,
           f"region of options.regions ({fields / best:.0f} fields/s); training steps are "
           f"unchanged", flush=True)
     return best
+
+
+def bench_kernels(hr, scale: int, batch: int, steps: int, warmup: int, rounds: int,
+                  device) -> None:
+    """Samples/s of fitting the learned kernels (one Adam step on a batch) and fields/s of
+    applying them, next to the block mean's and bicubic's fields/s, on ``hr``."""
+    from scalelab.data.degrade import bicubic, block_mean
+    from scalelab.data.kernels import KernelNet
+
+    net = KernelNet(scale).to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    target = bicubic(hr, scale)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def fit_step():
+        idx = torch.randint(0, hr.shape[0], (batch,), generator=gen).to(device)
+        loss = torch.nn.functional.mse_loss(net(hr[idx]), target[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def applying(operator):
+        def step():
+            with torch.no_grad():
+                operator(hr[:batch])
+        return step
+
+    fit, learned, mean, cubic = throughputs(
+        [fit_step, applying(net), applying(lambda x: block_mean(x, scale)),
+         applying(lambda x: bicubic(x, scale))], device, batch, steps, warmup, rounds)
+    params = sum(p.numel() for p in net.parameters())
+    print(f"learned kernels (k = {net.kernel_size}, {params} weights): fit {fit:.1f} samples/s; "
+          f"apply {learned:.1f} fields/s vs block mean {mean:.1f}, bicubic {cubic:.1f}",
+          flush=True)
 
 
 if __name__ == "__main__":

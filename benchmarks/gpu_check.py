@@ -9,8 +9,8 @@ goes on with the next step, and the whole stays within ``--max-seconds``):
 2. ``bench-train``: ``benchmarks/bench_train.py --device cuda --compile``: samples/s
    and TFLOP/s of fp32, bf16 + channels_last, and bf16 + channels_last + compile, per
    family and size, and the speed-ups.
-3. ``bench-families``: ``bench_train.py`` for srcnn, unet, swinir and diffusion, fp32
-   against bf16 + channels_last (no compile).
+3. ``bench-families``: ``bench_train.py`` for srcnn, unet, swinir, diffusion and irn,
+   fp32 against bf16 + channels_last (no compile), and the learned kernels (``--kernels``).
 4. ``bench-sweep``: ``benchmarks/bench_sweep.py --runs-per-gpu 8`` on one GPU: runs/hour
    one at a time (one slot: runs_per_gpu 1) against packed (runs_per_gpu 8).
 5. ``crps-cuda``: the ensemble CRPS (``scalelab.calibration.crps_ensemble``) with its
@@ -53,8 +53,8 @@ def steps(device: str) -> list[tuple[str, list[str], float]]:
                            ["--compare", "--steps", "2", "--field-size", "16"])], 130),
         # every other family, fp32 against bf16 + channels_last (no compile: minutes each)
         ("bench-families", [py, str(BENCH / "bench_train.py"), "--device", device,
-                            "--families", "srcnn", "unet", "swinir", "diffusion",
-                            "--rounds", "1",
+                            "--families", "srcnn", "unet", "swinir", "diffusion", "irn",
+                            "--kernels", "--rounds", "1",
                             *(["--steps", "10", "--warmup", "3"] if cuda else
                               ["--steps", "1", "--warmup", "1", "--field-size", "16"])], 90),
         # one GPU: "one at a time" is runs_per_gpu 1 (one slot), "packed" runs_per_gpu 8

@@ -10,6 +10,8 @@
     scalelab runs list|show|export STORE   inspect a store; export to CSV/Parquet
     scalelab sync STORE_OR_DIR   push offline W&B runs to the server
     scalelab example-data era5-like DIR   write an ERA5-like netCDF-4 file and zarr store
+    scalelab fit-kernels -o FILE [--field precip --scale 4 --target gaussian]   fit the
+                                 learned kernels of degradation learned_kernel (ADK-Net)
 
 ``key=value`` overrides change the spec before it is validated: ``width=64``,
 ``model.width=64``, ``lr=1e-3``, ``samples=[256,512]`` or ``samples=256,512`` (a list
@@ -162,7 +164,67 @@ def _parser() -> argparse.ArgumentParser:
                                                                        "degrees (default 2.5)")
     example.add_argument("--seed", type=int, default=0)
     example.set_defaults(func=_cmd_example_data)
+
+    kernels = sub.add_parser("fit-kernels", help="fit learned per-pixel downscaling kernels "
+                             "(ADK-Net) to a target LR, for degradation: learned_kernel")
+    kernels.add_argument("-o", "--output", required=True, help="the kernels file to write (.pt)")
+    kernels.add_argument("--field", default="precip", help="the field (default precip)")
+    kernels.add_argument("--scale", type=int, default=4, help="downscaling factor (default 4)")
+    kernels.add_argument("--target", default="gaussian",
+                         help="the degradation that makes the target LR: gaussian (default) "
+                              "or bicubic; a gridded field's options.lr_path supplies real "
+                              "coarse data instead")
+    kernels.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                         help="the field's options, as a run's (blur_sigma=1.5, "
+                              "lr_path=coarse.nc, path=fine.nc, variable=t2m, ...)")
+    kernels.add_argument("--field-size", type=int, default=32, help="HR size (default 32)")
+    kernels.add_argument("--samples", type=int, default=512, help="training fields (512)")
+    kernels.add_argument("--test-samples", type=int, default=128,
+                         help="held-out fields it is scored on (128)")
+    kernels.add_argument("--steps", type=int, default=400, help="Adam steps (400)")
+    kernels.add_argument("--kernel-size", type=int, default=None,
+                         help="k of the k×k kernels (default 3 × scale)")
+    kernels.add_argument("--width", type=int, default=8, help="hidden channels (8)")
+    kernels.add_argument("--depth", type=int, default=2, help="3×3 convolutions at HR (2)")
+    kernels.add_argument("--seed", type=int, default=0)
+    kernels.set_defaults(func=_cmd_fit_kernels)
     return parser
+
+
+def _cmd_fit_kernels(args) -> int:
+    import yaml
+
+    from scalelab._files import writable_folder
+    from scalelab.config import RunConfig
+    from scalelab.data.names import DEGRADATIONS
+
+    options = {}
+    for item in args.option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ScalelabError(f"--option {item!r} is not KEY=VALUE; write it like "
+                                f"--option blur_sigma=1.5.")
+        options[key] = yaml.safe_load(value)
+    if args.target not in DEGRADATIONS or args.target == "learned_kernel":
+        valid = ", ".join(d for d in DEGRADATIONS if d != "learned_kernel")
+        raise ScalelabError(f"--target {args.target!r}: the target LR is made by a fixed "
+                            f"degradation, one of {valid} (or read from --option lr_path=...).")
+    # the field, its options and the sizes checked as a run's would be, before any work
+    RunConfig(field=args.field, scale=args.scale, field_size=args.field_size,
+              degradation=args.target, samples=args.samples, options=options,
+              family="edsr").validate(source="fit-kernels")
+    writable_folder(Path(args.output), "kernels")
+    from scalelab.data.kernels import describe, fit_kernels, save_kernels
+
+    fitted = fit_kernels(args.field, args.scale, args.target, options, args.field_size,
+                         args.samples, args.test_samples, args.steps,
+                         kernel_size=args.kernel_size, width=args.width, depth=args.depth,
+                         seed=args.seed)
+    path = save_kernels(fitted, args.output)
+    print(f"kernels: {path} ({sum(p.numel() for p in fitted.network.parameters())} weights)")
+    print(describe(fitted))
+    print(f"use them in a spec: degradation: learned_kernel, options: {{kernel_path: {path}}}")
+    return 0
 
 
 def _cmd_example_data(args) -> int:

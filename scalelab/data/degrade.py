@@ -14,6 +14,10 @@ choice in a spec (``degradation``); losses use the same operators
 - ``gaussian``: Gaussian blur (σ = ``blur_sigma``, default ``scale / 2``) with
   mirror padding, then keeping the upper-left pixel of each ``scale × scale`` block —
   the classical blur-downsample model of Zhang et al. 2018 (SRMD, eq. 1).
+- ``learned_kernel``: per-pixel, per-channel resampling kernels predicted by a small
+  network fitted to a target LR (ADK-Net/CAR; :mod:`scalelab.data.kernels`), read from
+  the file ``kernel_path`` (``options.kernel_path`` of a run) that ``scalelab
+  fit-kernels`` writes.
 
 Optional additive Gaussian noise (``noise_std``, in the field's units) makes the LR
 input noisy as in the same degradation model, y = (x ⊗ k)↓s + n.
@@ -105,16 +109,19 @@ def check_degradation(operator: str) -> None:
 
 def degrade(hr: torch.Tensor, scale: int, operator: str = "block_mean", *,
             noise_std: float = 0.0, blur_sigma: float | None = None,
-            generator: torch.Generator | None = None) -> torch.Tensor:
+            generator: torch.Generator | None = None, kernel_path=None) -> torch.Tensor:
     """Apply the named degradation operator, then optional additive Gaussian noise.
 
     Differentiable in ``hr`` (losses coarsen the network's output with it).
+    ``blur_sigma``: ``gaussian``'s σ; ``kernel_path``: ``learned_kernel``'s file.
     """
     check_degradation(operator)
     if noise_std < 0 or not math.isfinite(noise_std):
         raise ScalelabError(f"noise_std must be a finite number >= 0, got {noise_std!r}.")
     if operator == "gaussian":
         lr = gaussian(hr, scale, blur_sigma)
+    elif operator == "learned_kernel":
+        lr = OPERATORS[operator](hr, scale, kernel_path)
     else:
         lr = OPERATORS[operator](hr, scale)
     if noise_std > 0:

@@ -109,11 +109,35 @@ DATA_FIELDS = tuple(name for name, source in REGISTRY.items() if source.kind != 
 FIELD_OPTIONS = {name: tuple(source.options) for name, source in REGISTRY.items()
                  if source.kind == "synthetic"}
 
+def _check_kernels(cfg, source: str) -> None:
+    """``learned_kernel``: options.kernel_path names a kernels file of the run's scale (its
+    JSON record is read without torch)."""
+    from scalelab._errors import ScalelabError, SpecError
+
+    path = cfg.options.get("kernel_path")
+    if not isinstance(path, str) or not path:
+        raise SpecError(f"{source}: degradation learned_kernel needs options.kernel_path, the "
+                        f"file that `scalelab fit-kernels` writes (e.g. scalelab fit-kernels "
+                        f"--field {cfg.field} --scale {cfg.scale} -o kernels.pt).")
+    from scalelab.data.kernel_files import read_record, resolve_kernel_path
+
+    try:
+        record = read_record(resolve_kernel_path(path))
+    except ScalelabError as err:
+        raise SpecError(f"{source}: options.kernel_path: {err}") from None
+    fitted = record.get("settings", {}).get("scale")
+    if fitted != cfg.scale:
+        raise SpecError(f"{source}: options.kernel_path {path} holds kernels fitted for scale "
+                        f"{fitted}, not the run's {cfg.scale}; fit them for scale {cfg.scale}.")
+
+
 _D = "scalelab.data.degrade:"
 DEGRADATION_RECORDS: tuple[Degradation, ...] = (
     Degradation("block_mean", _D + "block_mean"),
     Degradation("bicubic", _D + "bicubic"),
     Degradation("gaussian", _D + "gaussian", check=_check_blur),
+    Degradation("learned_kernel", "scalelab.data.kernels:learned_kernel", check=_check_kernels,
+                doc="fitted per-pixel kernels (ADK-Net), options.kernel_path"),
 )
 DEGRADATION_REGISTRY = {d.name: d for d in DEGRADATION_RECORDS}
 DEGRADATIONS = tuple(DEGRADATION_REGISTRY)
@@ -121,6 +145,8 @@ DEGRADATIONS = tuple(DEGRADATION_REGISTRY)
 DEGRADATION_OPTIONS_DECLARED = {
     "lr_noise_std": number(0.0, 0, doc="additive Gaussian noise on the LR input"),
     "blur_sigma": positive(None, none=True, doc="gaussian's σ in HR pixels (default scale/2)"),
+    "kernel_path": Opt(None, "text", none=True,
+                       doc="learned_kernel's file (scalelab fit-kernels writes it)"),
 }
 DEGRADATION_OPTIONS = tuple(DEGRADATION_OPTIONS_DECLARED)
 

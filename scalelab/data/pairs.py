@@ -72,9 +72,10 @@ def _degrade_split(hr, scale, degradation, options, seed, split):
     noise_std = float(options.get("lr_noise_std", 0.0))
     blur_sigma = options.get("blur_sigma")
     generator = torch.Generator(device="cpu").manual_seed(_mix(seed * 3 + split, 1 << 40))
-    return degrade(hr, scale, degradation, noise_std=noise_std,
-                   blur_sigma=None if blur_sigma is None else float(blur_sigma),
-                   generator=generator)
+    with torch.no_grad():  # a learned operator builds no graph over the data
+        return degrade(hr, scale, degradation, noise_std=noise_std,
+                       blur_sigma=None if blur_sigma is None else float(blur_sigma),
+                       generator=generator, kernel_path=options.get("kernel_path"))
 
 
 def _split_pairs(field, n, size, scale, degradation, seed, split, device, options,

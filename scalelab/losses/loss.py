@@ -19,12 +19,15 @@ class Loss:
     """A weighted sum of named loss terms, callable as ``loss(pred, target, lr=None)``."""
 
     def __init__(self, variant: str | LossSpec, scale: int | None = None,
-                 degradation: str | None = None):
+                 degradation: str | None = None, degradation_options: dict | None = None):
         spec = variant if isinstance(variant, LossSpec) else parse_loss(variant, source="get_loss")
         self.variant = spec.expression
         self.spec = spec
         self.scale = scale
         self.degradation = degradation or "block_mean"
+        # the operator's own settings (gaussian's blur_sigma, learned_kernel's kernel_path)
+        self.degradation_options = {k: v for k, v in (degradation_options or {}).items()
+                                    if v is not None}
         self.terms = list(spec.terms)
         self.needs_ensemble = spec.needs_ensemble
         # each term's record: whether it scores the ensemble, and its function
@@ -53,8 +56,10 @@ class Loss:
 
 
 def get_loss(variant: str | LossSpec, scale: int | None = None,
-             degradation: str | None = None) -> Loss:
+             degradation: str | None = None, degradation_options: dict | None = None) -> Loss:
     """The loss of a name or weighted-sum expression (or of a parsed
     :class:`~scalelab.losses.names.LossSpec`); ``scale``/``degradation`` feed
-    ``downscale_consistency`` (default: inferred from the shapes, ``block_mean``)."""
-    return Loss(variant, scale=scale, degradation=degradation)
+    ``downscale_consistency`` (default: inferred from the shapes, ``block_mean``), with the
+    operator's settings ``degradation_options`` (``blur_sigma``, ``kernel_path``)."""
+    return Loss(variant, scale=scale, degradation=degradation,
+                degradation_options=degradation_options)

@@ -52,7 +52,8 @@ def wasserstein_reg(pred, target, lr, loss, weight, pixel):
 
 
 def downscale_consistency(pred, target, lr, loss, weight, pixel):
-    """pixel loss + weight · MSE(D(ŷ), x), D the run's degradation and x the LR input."""
+    """pixel loss + weight · MSE(D(ŷ), x), D the run's degradation operator with its settings
+    (gaussian's σ, the learned kernels' file; noise is not added) and x the LR input."""
     from scalelab.data.degrade import degrade
 
     if lr is None:
@@ -63,7 +64,8 @@ def downscale_consistency(pred, target, lr, loss, weight, pixel):
         raise ScalelabError(f"prediction {tuple(pred.shape[-2:])} is not {scale} times the LR "
                             f"input {tuple(lr.shape[-2:])}; pass the run's scale to get_loss.")
     # the LR input may carry extra channels (e.g. noise of a stochastic model)
-    consistency = functional.mse(degrade(pred, scale, loss.degradation), lr[:, :pred.shape[1]])
+    operator = degrade(pred, scale, loss.degradation, **loss.degradation_options)
+    consistency = functional.mse(operator, lr[:, :pred.shape[1]])
     return _PIXEL[pixel](pred, target) + weight * consistency
 
 

@@ -6,8 +6,10 @@ measured with torch's FLOP counter (``torch.utils.flop_counter``), not estimated
 by hand. Knows nothing of data sources or sweeps.
 
 Families: ``srcnn``, ``edsr``, ``unet`` (convolutional), ``swinir`` (shifted-window
-transformer) and ``diffusion`` (an EDM denoiser on the U-Net, sampled). A generative
-family (``diffusion``) trains by its own objective, ``model.training_loss(lr, hr)``,
+transformer), ``diffusion`` (an EDM denoiser on the U-Net, sampled) and ``irn`` (learned
+rescaling: an invertible Haar + coupling network whose forward makes the LR and whose
+inverse, with a sampled latent, the HR; Xiao et al. 2020). A generative
+family (``diffusion``, ``irn``) trains by its own objective, ``model.training_loss(lr, hr)``,
 whose forward FLOPs per sample :func:`training_flops` counts; its ``forward_flops``
 is the cost of one evaluated sample, all the sampler's steps.
 
@@ -26,7 +28,8 @@ from scalelab.models.names import FAMILIES, NAMES, OPTIONS, Family, family_optio
 
 _HOMES = {"EDSR": "scalelab.models.edsr", "SRCNN": "scalelab.models.srcnn",
           "UNet": "scalelab.models.unet", "SwinIR": "scalelab.models.swinir",
-          "Diffusion": "scalelab.models.diffusion", "Stochastic": "scalelab.models.stochastic",
+          "Diffusion": "scalelab.models.diffusion", "IRN": "scalelab.models.irn",
+          "Stochastic": "scalelab.models.stochastic",
           "build_model": "scalelab.models.build", "count_params": "scalelab.models.build",
           "forward_flops": "scalelab.models.build", "training_flops": "scalelab.models.build"}
 __all__ = ["NAMES", "OPTIONS", "FAMILIES", "Family", "family_options", *_HOMES]

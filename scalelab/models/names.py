@@ -12,7 +12,10 @@ checks and the memory bounds are all built from ``FAMILIES``; a new family is on
 with its class and one record here.
 
 Parameter bounds: 3×3 convolutions hold 9·c_in·c_out weights; a Swin transformer block
-holds (4 + 2·mlp_ratio)·width² in its attention and MLP (Liang et al. 2021, §3.1).
+holds (4 + 2·mlp_ratio)·width² in its attention and MLP (Liang et al. 2021, §3.1); an
+IRN coupling block holds three subnets with one width×width 3×3 convolution each.
+A family's ``metrics`` are the curve columns its runs record besides every run's (the
+learned rescaling's LR fidelity and reconstruction), which a spec's ``metric.name`` may name.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Family:
     check: Callable | None = None  # check(cfg, source): rules between options and the run
     doc: str = ""
     mup: bool = True  # parametrization: mup applies (scalelab.models.mup)
+    metrics: tuple = ()  # curve columns its runs record besides every run's (irn: LR fidelity)
 
 
 def _edsr_bound(w, d, options, in_channels):  # head, d residual blocks of two 3×3 convs, tail
@@ -59,6 +63,23 @@ def _swinir_bound(w, d, options, in_channels):  # d groups of `blocks` Swin bloc
     ratio = options.get("mlp_ratio", 2.0)
     ratio = ratio if isinstance(ratio, (int, float)) and ratio > 0 else 2.0
     return d * (blocks * (4 + 2 * ratio) + 9) * w * w
+
+
+def _irn_bound(w, d, options, in_channels):  # ≥ one ×2 stage of d couplings, 3 subnets each
+    return 3 * d * 9 * w * w
+
+
+def _check_irn(cfg, source: str) -> None:
+    if cfg.scale < 2 or cfg.scale & (cfg.scale - 1):
+        raise SpecError(f"{source}: an irn halves the grid once per stage, so scale must be a "
+                        f"power of 2 (2, 4, 8), got {cfg.scale}.")
+    from scalelab.data.options import channels_of
+
+    in_channels, channels = channels_of(cfg.field, cfg.options)
+    if in_channels != channels:
+        raise SpecError(f"{source}: an irn's LR is the forward image of the HR, so its input "
+                        f"holds the target's channels only; drop options.predictors and "
+                        f"options.static, or use another family.")
 
 
 def _check_unet(cfg, source: str) -> None:
@@ -95,6 +116,21 @@ DIFFUSION_OPTIONS = {
     "s_churn": number(40.0, 0), "s_tmin": number(0.05, 0), "s_tmax": number(50.0, 0),
     "s_noise": positive(1.003), "residual": choice("bilinear", RESIDUALS),
 }
+# Xiao et al. 2020 (IRN), §3.3 and their code's defaults; HCD: Xu et al. 2022, §3.2
+IRN_OPTIONS = {
+    "guide_weight": number(1.0, 0, doc="weight of the LR guidance ‖ŷ − y‖²"),
+    "distr_weight": number(1.0, 0, doc="weight of the distribution matching of z"),
+    "distribution": choice("ce", ("ce", "moments"),
+                           doc="ce: ½E[z²] (IRN's simplified form); moments: mean and "
+                               "variance of z against N(0, 1)"),
+    "clamp": positive(1.0, doc="bound of the couplings' log-scales"),
+    "collaborative_steps": Opt(0, "integer", 0, 100,
+                               doc="HCD's gradient steps on the LR before the inverse"),
+    "collaborative_lr": positive(0.25, doc="their step, per LR pixel"),
+    "temperature": number(1.0, 0, doc="z ~ N(0, τ²) when evaluated (0: the prior's mode)"),
+}
+#: the curve columns a learned-rescaling run records besides every run's
+RESCALING_METRICS = ("val_lr_rmse", "val_recon_rmse")
 _M = "scalelab.models."
 #: the families, one record each; a new family is one module and one line here
 FAMILIES: tuple[Family, ...] = (
@@ -111,6 +147,8 @@ FAMILIES: tuple[Family, ...] = (
            check=_check_swinir),
     Family("diffusion", _M + "diffusion:Diffusion", _unet_bound, DIFFUSION_OPTIONS,
            hr_grid=True, generative=True, check=_check_diffusion, mup=False),
+    Family("irn", _M + "irn:IRN", _irn_bound, IRN_OPTIONS, generative=True, check=_check_irn,
+           mup=False, metrics=RESCALING_METRICS),
 )
 #: name → record: what build_model, the checks and the bounds read (a plugin may add one)
 REGISTRY: dict[str, Family] = {family.name: family for family in FAMILIES}

@@ -709,3 +709,13 @@ PAGES.append(page_lr_sensitivity)
 from scalelab.report.precision import page_precision  # noqa: E402  (its own module)
 
 PAGES.append(page_precision)
+
+# the learned-rescaling page (drawn only where runs record val_lr_rmse / val_recon_rmse)
+from scalelab.report.rescaling import page_rescaling  # noqa: E402
+
+PAGES.append(page_rescaling)
+
+# the learned-kernels page (drawn only where runs use degradation learned_kernel)
+from scalelab.report.kernels import page_kernels  # noqa: E402
+
+PAGES.append(page_kernels)

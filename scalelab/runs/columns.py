@@ -54,6 +54,9 @@ _SKILL = ("val_loss", "val_mse", "val_rmse", "val_mae", "val_psnr", "val_ssim",
 #: a run's skill, and that of bicubic upsampling of its coarse input on the same fields
 #: (``val_bicubic_<metric>``, scored once per run: the reference of every page)
 SKILL_METRICS = (*_SKILL, *(m.replace("val_", "val_bicubic_", 1) for m in _SKILL))
+#: what a learned-rescaling run (``irn``) records besides: its own LR against the run's LR
+#: input, and the HR reconstructed from its own LR (declared with the family's record)
+from scalelab.models.names import RESCALING_METRICS  # noqa: E402
 ENSEMBLE_METRICS = ("val_crps", "val_spread_skill", "val_rank_delta", "val_rank_departure",
                     "val_rank_neff", "val_exceed_ece", "val_exceed_brier", "val_bicubic_crps")
 

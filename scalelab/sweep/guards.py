@@ -299,8 +299,12 @@ def check_metric(metric, runs, source: str) -> None:
         getattr(metric, "name", None)  # a parsed Metric or the spec's mapping
     if name is None:
         return
+    from scalelab.models.names import REGISTRY as FAMILIES
+
     ensembles = any(cfg.ensemble_members > 1 for cfg in runs)
-    recorded = [*SKILL_METRICS, *(ENSEMBLE_METRICS if ensembles else ()), "train_loss"]
+    own = dict.fromkeys(m for cfg in runs if cfg.family in FAMILIES
+                        for m in FAMILIES[cfg.family].metrics)  # e.g. irn's val_lr_rmse
+    recorded = [*SKILL_METRICS, *(ENSEMBLE_METRICS if ensembles else ()), *own, "train_loss"]
     if name in recorded:
         return
     from scalelab.runs.columns import split_region

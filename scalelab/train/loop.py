@@ -56,7 +56,9 @@ Generative families (``diffusion``): the model trains by its own objective,
 branches on the family); the run's ``loss_variant`` is then what ``val_loss`` reports
 on the samples. ``flops`` counts the training forward (one denoiser evaluation per
 sample); ``info["sample_flops"]`` is the cost of one evaluated sample (all the
-sampler's steps), which the ensemble metrics pay ``ensemble_members`` times.
+sampler's steps), which the ensemble metrics pay ``ensemble_members`` times. A learned
+rescaling (``irn``) also records ``val_lr_rmse`` and ``val_recon_rmse``, its own LR's
+fidelity and the HR reconstructed from it (``model.rescaling_metrics``).
 
 Real fields (``scalelab.data.make_run_data``): the input may have several channels
 (the target's LR, predictors, static fields) and the target several (RGB photos);
@@ -186,8 +188,11 @@ def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
 
 def make_loss(cfg: RunConfig):
     """The loss of the config (its parsed loss, checked with the config: an ensemble loss has
-    ensemble_members >= 2); losses that depend on the degradation receive it."""
-    return get_loss(cfg.loss, scale=cfg.scale, degradation=cfg.degradation)
+    ensemble_members >= 2); losses that depend on the degradation receive it, with its
+    settings (``downscale_consistency`` coarsens by the run's operator, learned or fixed)."""
+    options = {key: cfg.options.get(key) for key in ("blur_sigma", "kernel_path")}
+    return get_loss(cfg.loss, scale=cfg.scale, degradation=cfg.degradation,
+                    degradation_options=options)
 
 
 def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -487,6 +492,9 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             **regions.evaluate_regions(shifted, model, forward, loss_fn, members, autocast,
                                        cfg.seed, data.to_physical, data.masked),
         }
+        if hasattr(model, "rescaling_metrics"):  # learned rescaling: its own LR, and the HR
+            row.update(model.rescaling_metrics(  # reconstructed from it (scalelab.models.irn)
+                lr_val, hr_val, to_physical=data.to_physical, seed=cfg.seed, members=members))
         row["wall_time_s"] = elapsed()
         if not math.isfinite(row["val_loss"]):
             return False

@@ -150,6 +150,8 @@ class RunConfig:
     ``batch_size``, ``steps``, ``schedule``, ``warmup_steps``, ``eval_every``, ``seed``;
     ``parametrization: mup`` with ``base_width`` scales the learning rates of the hidden
     weights and the output layer with the width (μP, :mod:`scalelab.models.mup`).
+    ``adversarial_weight`` > 0 trains the network against a discriminator
+    (:mod:`scalelab.train.adversarial`).
     ``options`` holds family/field/loss-specific extras (JSON-serialisable).
 
     Data budgets from one trunk (``schedule: wsd``; Hägele et al. 2024):
@@ -187,6 +189,9 @@ class RunConfig:
     seed: int = option(0, check=_seed)
     ensemble_members: int = option(1, minimum=1,
                                    doc="M > 1: the stochastic variant of the family")
+    adversarial_weight: float = option(0.0, minimum=0, hashed="if set",
+                                       doc="weight of the adversarial term in the generator's "
+                                           "loss (SRGAN; 0: no discriminator)")
     checkpoint_every: int = option(0, minimum=0, hashed=False,
                                    doc="steps between checkpoints (0: none)")
     device: str = option("auto", check=_device, hashed=False)
@@ -287,6 +292,7 @@ class RunConfig:
             raise SpecError(
                 f"{source}: loss_variant {self.loss_variant!r} scores an ensemble, so "
                 f"ensemble_members must be at least 2 (got {self.ensemble_members}).")
+        self.check_generator(loss, source)
         from scalelab.data.names import check_field  # ranges; paths, variables, dates, size
 
         check_field(self, source)
@@ -356,6 +362,22 @@ class RunConfig:
                 raise SpecError(f"{source}: qat_schedule fused trains quantized over the WSD "
                                 f"decay, so qat_fraction must equal options.decay_fraction "
                                 f"({decay:g}), got {self.qat_fraction:g}; set both.")
+
+    def check_generator(self, loss: LossSpec, source: str) -> None:
+        """Adversarial training and the VAE perturbation train the network on its output;
+        a generative family trains by its own objective and draws its own samples."""
+        from scalelab.models.names import REGISTRY as FAMILIES
+
+        if not FAMILIES[self.family].generative:
+            return
+        if self.adversarial_weight > 0:
+            raise SpecError(f"{source}: adversarial_weight applies to a network trained on its "
+                            f"output, and the {self.family} family trains by its own "
+                            f"objective; set adversarial_weight: 0 or choose another family.")
+        if loss.needs_latent:
+            raise SpecError(f"{source}: loss_variant {self.loss_variant!r} scores the latent of a "
+                            f"VAE-perturbed network, and the {self.family} family draws its own "
+                            f"samples; drop the kl term or choose another family.")
 
     def check_budgets(self, source: str) -> None:
         """The rules of data budgets (cooldowns, parent, branch_step): what a sweep's

@@ -13,7 +13,7 @@ here. Adding a kind is described in ``CONTRIBUTING.md``.
 
 from __future__ import annotations
 
-from scalelab._declare import number
+from scalelab._declare import count, number, positive
 from scalelab.data import names as data_names
 from scalelab.data.names import DEGRADATIONS, FIELDS  # noqa: F401 - the built-in names
 from scalelab.losses import names as losses_names
@@ -44,7 +44,18 @@ TRAIN_OPTIONS_DECLARED = {
                             "validation truth's 90th percentile)"),
     **{key: opt for options in SCHEDULE_OPTIONS.values() for key, opt in options.items()},
 }
-TRAIN_OPTIONS = ("threshold",)
+# adversarial training (a run with adversarial_weight > 0; scalelab.train.adversarial) and
+# the VAE perturbation (a loss with a kl term; scalelab.models.stochastic.LatentPerturbed)
+ADVERSARIAL_OPTIONS = {
+    "feature_matching": number(0.0, 0, doc="weight of the discriminator's feature matching "
+                                           "in the generator's loss"),
+    "discriminator_width": positive(1.0, doc="the discriminator's width / the generator's"),
+    "discriminator_lr": positive(None, none=True, doc="the discriminator's peak learning rate "
+                                                      "(default: lr)"),
+}
+LATENT_OPTIONS = {"latent_channels": count(4, high=256, doc="channels of the VAE latent")}
+TRAIN_OPTIONS_DECLARED.update({**ADVERSARIAL_OPTIONS, **LATENT_OPTIONS})
+TRAIN_OPTIONS = ("threshold", *ADVERSARIAL_OPTIONS, *LATENT_OPTIONS)
 
 
 # the names of each kind, read from its records when a spec is checked

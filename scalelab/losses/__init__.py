@@ -11,8 +11,10 @@ spectra), ``gradient`` (Sobel), ``downscale_consistency`` (pixel loss + weight �
 MSE(D(ŷ), x), D the degradation operator and x the LR input: the PULSE idea, Menon
 et al. 2020, eq. 2, as a soft constraint), ``crps_nrg`` / ``crps_fair`` /
 ``crps_afair`` (ensemble CRPS), ``wasserstein_reg`` (pixel loss + weight · W₁ of the
-intensity distributions, WassDiff) and ``class_weighted_ce`` (class-weighted
-cross-entropy over intensity bins, SaTformer).
+intensity distributions, WassDiff), ``class_weighted_ce`` (class-weighted
+cross-entropy over intensity bins, SaTformer) and ``kl`` (the KL of a VAE-perturbed
+network's latent against N(0, I), FuXi-ENS: ``crps_fair + 0.1*kl``; the loss reads it
+from the network it is bound to, ``loss.bind(model)``).
 
 Ensemble losses take ``pred`` of shape ``(B, M, C, H, W)``; given a deterministic
 ``(B, C, H, W)`` prediction they see it as M = 1. Deterministic losses given an

@@ -157,3 +157,11 @@ def class_weighted_ce(log_probs: torch.Tensor, classes: torch.Tensor,
         weights = torch.zeros(n_bins, dtype=log_probs.dtype, device=log_probs.device)
         weights[present] = classes.numel() / (int(present.sum()) * counts[present])
     return F.nll_loss(log_probs, classes, weight=weights.to(log_probs))
+
+
+def gaussian_kl(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) = ½ (μ² + σ² − 1 − log σ²) per latent element (Kingma & Welling
+    2014, appendix B), averaged over the batch and every latent element — the per-element
+    mean that FuXi-ENS (Zhong et al. 2024) adds to its pixel-averaged CRPS, so the KL's
+    weight (0.1 in ``crps_fair + 0.1*kl``) does not change with the latent's size."""
+    return 0.5 * (mean ** 2 + log_var.exp() - 1.0 - log_var).mean()

@@ -30,6 +30,7 @@ class Loss:
                                     if v is not None}
         self.terms = list(spec.terms)
         self.needs_ensemble = spec.needs_ensemble
+        self.model = None  # the network whose state a term scores (kl): see bind
         # each term's record: whether it scores the ensemble, and its function
         self._calls = [(term.weight, REGISTRY[term.name].ensemble,
                         resolve(REGISTRY[term.name].function), term.settings)
@@ -37,6 +38,13 @@ class Loss:
         from scalelab.data.degrade import check_degradation
 
         check_degradation(self.degradation)
+
+    def bind(self, model) -> "Loss":
+        """Score the state of ``model`` too: a term that reads the network (``kl``, the KL
+        of a VAE-perturbed network's last latent) reads it here. The training loop binds
+        its network once the bicubic reference is scored. Returns the loss."""
+        self.model = model
+        return self
 
     def __repr__(self) -> str:
         return f"Loss({self.variant!r})"

@@ -46,6 +46,9 @@ class LossTerm:
     ensemble: bool = False
     check: Callable[[dict, str], None] | None = None
     doc: str = ""
+    #: it scores the latent of the network (the KL of FuXi-ENS): the run's stochastic
+    #: variant is then the VAE perturbation (scalelab.models.stochastic.LatentPerturbed)
+    latent: bool = False
 
 
 def _check_bins(settings: dict, where: str) -> None:
@@ -80,6 +83,9 @@ TERMS: tuple[LossTerm, ...] = (
     LossTerm("class_weighted_ce", _T + "class_weighted_ce",
              {"edges": Opt([0.05, 1.0, 3.0], "numbers"), "sigma": positive(0.25),
               "weights": Opt(None, "numbers", none=True)}, check=_check_bins),
+    # FuXi-ENS (Zhong et al. 2024): crps_fair + 0.1*kl
+    LossTerm("kl", _T + "kl", ensemble=True, latent=True,
+             doc="KL of the VAE perturbation's latent against N(0, I)"),
 )
 #: name → record: what the parser and the loss read (a plugin may add a record to it)
 REGISTRY: dict[str, LossTerm] = {term.name: term for term in TERMS}
@@ -108,6 +114,12 @@ class LossSpec:
     def needs_ensemble(self) -> bool:
         """Whether a term scores an ensemble (the run needs ``ensemble_members`` >= 2)."""
         return any(REGISTRY[term.name].ensemble for term in self.terms)
+
+    @property
+    def needs_latent(self) -> bool:
+        """Whether a term scores the network's latent (``kl``): the run's stochastic variant
+        is then the VAE perturbation."""
+        return any(REGISTRY[term.name].latent for term in self.terms)
 
 
 def parse_loss(expression: str, source: str = "the spec") -> LossSpec:

@@ -87,3 +87,20 @@ def crps_fair(ensemble, target, lr, loss):
 
 def crps_afair(ensemble, target, lr, loss, alpha):
     return functional.crps_ensemble(ensemble, target, estimator="afair", alpha=alpha)
+
+
+def kl(ensemble, target, lr, loss):
+    """The KL of the latent that drew ``ensemble`` against N(0, I)
+    (:func:`~scalelab.losses.functional.gaussian_kl`), read from the VAE-perturbed network
+    the loss is bound to (``loss.bind(model)``; :class:`scalelab.models.stochastic.
+    LatentPerturbed` keeps its last draw's ``latent = (mean, log_var)``). A prediction made
+    without the network (the loss not bound: bicubic upsampling, the reference) has no
+    latent and adds 0."""
+    if loss.model is None:
+        return ensemble.new_zeros(())
+    latent = getattr(loss.model, "latent", None)
+    if latent is None:
+        raise ScalelabError("the kl term scores the latent of a VAE-perturbed network, and the "
+                            "network bound to the loss has drawn none; build it with "
+                            "perturbation='vae' and call it before the loss.")
+    return functional.gaussian_kl(*latent)

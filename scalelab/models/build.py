@@ -14,19 +14,24 @@ from torch import nn
 from scalelab._declare import resolve
 from scalelab._errors import ScalelabError
 from scalelab.models.names import REGISTRY
-from scalelab.models.stochastic import Stochastic
+from scalelab.models.stochastic import LatentPerturbed, Stochastic
+
+PERTURBATIONS = ("noise", "vae")
 
 
 def build_model(family: str, width: int, depth: int, scale: int, channels: int = 1,
                 stochastic: bool = False, noise_channels: int = 1, in_channels: int | None = None,
-                **options) -> nn.Module:
+                perturbation: str = "noise", **options) -> nn.Module:
     """A network of the named family; ``stochastic=True`` wraps it in :class:`Stochastic`.
 
     The stochastic variant takes ``noise_channels`` extra input channels of N(0, 1)
     noise; ``model.sample(lr, members)`` returns ``(B, M, C, H, W)``. ``channels``: the
     target's channels; ``in_channels`` (default ``channels``): the input's, the target's
     LR first, then extra inputs (predictors, static fields). A generative
-    family (``diffusion``) samples by itself and is never wrapped. ``options`` are the
+    family (``diffusion``) samples by itself and is never wrapped. ``perturbation="vae"``:
+    the injected channels are a latent an encoder predicts from the input
+    (:class:`~scalelab.models.stochastic.LatentPerturbed`, FuXi-ENS), ``noise_channels``
+    of them. ``options`` are the
     family's own settings (its record's ``options``, e.g. ``heads`` of ``swinir``).
     """
     if family not in REGISTRY:
@@ -44,12 +49,17 @@ def build_model(family: str, width: int, depth: int, scale: int, channels: int =
                         ("in_channels", in_channels)):
         if not isinstance(value, int) or value < 1:
             raise ScalelabError(f"{name} must be a positive integer, got {value!r}.")
+    if perturbation not in PERTURBATIONS:
+        raise ScalelabError(f"perturbation must be one of {', '.join(PERTURBATIONS)}, got "
+                            f"{perturbation!r}.")
     network = resolve(REGISTRY[family].builder)  # the family's record names its class
     if not stochastic or REGISTRY[family].generative:
         return network(width=width, depth=depth, scale=scale, channels=channels,
                                  in_channels=in_channels, **options)
     base = network(width=width, depth=depth, scale=scale, channels=channels,
                              in_channels=in_channels + noise_channels, **options)
+    if perturbation == "vae":
+        return LatentPerturbed(base, in_channels, noise_channels, width)
     return Stochastic(base, noise_channels)
 
 

@@ -51,6 +51,13 @@ run's device. A non-finite training loss ends the run as ``diverged`` at that st
 the loss is read back to the host only at evaluation and checkpoint steps, so the
 GPU is not stalled every step.
 
+Adversarial training (``adversarial_weight`` > 0; SRGAN): the run's loss is the content
+term and :class:`~scalelab.train.adversarial.Adversary` adds the discriminator's term; after
+each step of the network the discriminator takes its own, on the same batch, and its
+weights and optimiser are in the checkpoint. A loss with a ``kl`` term (FuXi-ENS,
+``crps_fair + 0.1*kl``) trains the VAE perturbation (:func:`make_model`); the loss is bound
+to the network (``loss.bind(model)``) to read its latent.
+
 Generative families (``diffusion``): the model trains by its own objective,
 ``model.training_loss(lr, hr)`` (:func:`training_step_loss`, the one place the loop
 branches on the family); the run's ``loss_variant`` is then what ``val_loss`` reports
@@ -89,6 +96,7 @@ from scalelab.losses import get_loss
 from scalelab.models import build_model, count_params, forward_flops, training_flops
 from scalelab.models.names import family_options
 from scalelab.models.quant import attach_quantizers, set_quantized
+from scalelab.registry import LATENT_OPTIONS
 from scalelab.result import RunResult
 from scalelab.train import fieldmetrics, metrics, regions
 from scalelab.train.checkpoint import (branch_filename, load_checkpoint, rng_state,
@@ -135,7 +143,8 @@ def lr_at(step: int, cfg: RunConfig) -> float:
 
 
 def make_model(cfg: RunConfig) -> torch.nn.Module:
-    """The network of the config: the stochastic variant of the family when M > 1.
+    """The network of the config: the stochastic variant of the family when M > 1 (the VAE
+    perturbation when the loss has a ``kl`` term, ``options.latent_channels`` of latent).
 
     Its input and output channels are those of the config's data (predictors, static
     fields, RGB: :func:`scalelab.data.options.channels_of`).
@@ -144,13 +153,17 @@ def make_model(cfg: RunConfig) -> torch.nn.Module:
     io = {} if (in_channels, channels) == (1, 1) else {"channels": channels,
                                                        "in_channels": in_channels}
     options = family_options(cfg.family, cfg.options)
+    # a loss that scores the latent (kl): the VAE perturbation of FuXi-ENS
+    latent = {"perturbation": "vae", "noise_channels": int(
+        cfg.options.get("latent_channels", LATENT_OPTIONS["latent_channels"].default))} \
+        if cfg.loss.needs_latent else {}
     model = build_model(cfg.family, cfg.width, cfg.depth, cfg.scale,
-                        stochastic=cfg.ensemble_members > 1, **io, **options)
+                        stochastic=cfg.ensemble_members > 1, **io, **latent, **options)
     if cfg.parametrization == "mup":  # μP relative to the same network at base_width
         from scalelab.models.mup import apply_mup
 
         base = build_model(cfg.family, cfg.base_width, cfg.depth, cfg.scale,
-                           stochastic=cfg.ensemble_members > 1, **io, **options)
+                           stochastic=cfg.ensemble_members > 1, **io, **latent, **options)
         model.lr_multipliers = apply_mup(model, base)
     if cfg.quantized:  # switched on and off by the loop (train_quantized)
         attach_quantizers(model, cfg.weight_bits, cfg.act_bits)
@@ -170,8 +183,11 @@ def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
     builds — a stochastic variant's noise input included), ``flops_per_sample`` (the
     training FLOPs of one sample: one forward per ensemble member under an ensemble loss,
     one evaluation of the objective for a generative family) and, for a generative
-    family, ``sample_flops``. The training loop and ``scalelab sweep plan`` both count
-    with it, so a plan says what the run will record. ``model``, ``input_shape`` (one LR
+    family, ``sample_flops``; an adversarial run (``adversarial_weight`` > 0) also has its
+    discriminator's ``discriminator_params`` and ``discriminator_flops_per_sample``, which
+    ``flops_per_sample`` includes (N stays the generator's; :mod:`scalelab.train.adversarial`).
+    The training loop and ``scalelab sweep plan`` both count with it, so a plan says what
+    the run will record. ``model``, ``input_shape`` (one LR
     sample's (C, H, W)) and ``loss_fn`` are built from ``cfg`` when not given."""
     model = make_model(cfg) if model is None else model
     if input_shape is None:
@@ -181,9 +197,17 @@ def run_size(cfg: RunConfig, model: torch.nn.Module | None = None,
     generative = is_generative(model)
     members = cfg.ensemble_members if getattr(loss_fn, "needs_ensemble", False) \
         and not generative else 1
-    return {"params": count_params(model),
+    size = {"params": count_params(model),
             "flops_per_sample": training_flops(model, tuple(input_shape)) * members,
             "sample_flops": forward_flops(model, tuple(input_shape)) if generative else None}
+    if cfg.adversarial_weight > 0:
+        from scalelab.train.adversarial import discriminator_size
+
+        channels = channels_of(cfg.field, cfg.options)[1]
+        hr_shape = (channels, input_shape[1] * cfg.scale, input_shape[2] * cfg.scale)
+        size.update(discriminator_size(cfg, channels, hr_shape, members))
+        size["flops_per_sample"] += size["discriminator_flops_per_sample"]
+    return size
 
 
 def make_loss(cfg: RunConfig):
@@ -232,13 +256,16 @@ def compile_model(model):
 
 
 def training_step_loss(model, forward, loss_fn, lr_b, hr_b, members: int, ensemble: bool,
-                       masked: bool = False):
+                       masked: bool = False, adversary=None):
     """The loss of one training batch: the family's own objective for a generative family,
     else the run's loss on the prediction (an ensemble of ``members`` for an ensemble loss).
 
     ``masked``: ``hr_b`` has missing values (NaN), which add nothing to the loss; a
     generative family, whose objective sees the target itself, gets them filled with the
     bilinear upsampling of the LR input (so they carry no signal to learn).
+
+    ``adversary``: an adversarial run's :class:`~scalelab.train.adversarial.Adversary`, whose
+    term on the prediction is added (its ``step`` then trains the discriminator).
     """
     if is_generative(model):
         if masked:
@@ -248,9 +275,10 @@ def training_step_loss(model, forward, loss_fn, lr_b, hr_b, members: int, ensemb
             hr_b = torch.where(torch.isnan(hr_b), base, hr_b)
         return model.training_loss(lr_b, hr_b)
     pred = predict(model, forward, lr_b, members, ensemble).float()
+    adversarial = adversary.generator_loss(pred, hr_b) if adversary is not None else 0.0
     if masked:  # missing target pixels add nothing to the loss
         pred, hr_b = fieldmetrics.fill_masked(pred, hr_b)
-    return loss_fn(pred, hr_b, lr_b)
+    return loss_fn(pred, hr_b, lr_b) + adversarial
 
 
 @torch.no_grad()
@@ -436,6 +464,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     # the validation sets of shifted regions (options.regions), scored like the validation set
     shifted = regions.region_sets(data, loss_fn, members, cfg.options.get("threshold"),
                                   memory_format)
+    if hasattr(loss_fn, "bind"):  # a term that scores the network's state (kl) reads it
+        loss_fn.bind(model)  # (after the bicubic references: they have no latent)
     ensemble_loss = getattr(loss_fn, "needs_ensemble", False)
     generative = is_generative(model)
     # an ensemble loss runs the network once per member; a generative family, its objective
@@ -444,6 +474,12 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
                                               size["sample_flops"])
     optimizer = make_optimizer(cfg, model)
     forward = compile_model(model) if cfg.compile else model
+    adversary = None  # adversarial training: the discriminator and its optimiser
+    if cfg.adversarial_weight > 0:
+        from scalelab.train.adversarial import Adversary
+
+        adversary = Adversary(cfg, hr_train.shape[1], device, memory_format, autocast,
+                              masked=data.masked)
 
     # state that a checkpoint carries
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)  # batch indices
@@ -459,6 +495,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
     if saved is not None:
         model.load_state_dict(saved["model"])
         optimizer.load_state_dict(saved["optimizer"])
+        if adversary is not None:
+            adversary.load_state_dict(saved["adversary"])
         gen.set_state(saved["rng"]["batches"])
         set_rng_state(saved["rng"], device)
         rows = saved["rows"]
@@ -508,6 +546,8 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
             "params": params,
             "flops_per_sample": flops_per_sample,
             **({"sample_flops": sample_flops} if generative else {}),
+            **({k: size[k] for k in ("discriminator_params", "discriminator_flops_per_sample")}
+               if adversary is not None else {}),
             "device": str(device),
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
             else platform.processor() or platform.machine(),
@@ -526,6 +566,7 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         save_checkpoint(checkpoint_dir, {
             "run_id": cfg.run_id, "status": status, "step": step,
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            **({"adversary": adversary.state_dict()} if adversary is not None else {}),
             "rng": {"batches": gen.get_state(), **rng_state(device)},
             "running_sum": running_sum, "running_count": running_count,
             "rows": rows, "elapsed_s": elapsed(),
@@ -544,10 +585,12 @@ def train(cfg: RunConfig, on_row: Callable[[dict], None] | None = None,
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
         with autocast:
             loss = training_step_loss(model, forward, loss_fn, lr_b, hr_b, members, ensemble_loss,
-                                      masked=data.masked)
+                                      masked=data.masked, adversary=adversary)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if adversary is not None:  # the discriminator's step on the same batch
+            adversary.step(lr_at(step, cfg))
         step_losses.append(loss.detach())
 
         done = step + 1

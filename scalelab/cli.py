@@ -438,6 +438,9 @@ def _cmd_predict(args) -> int:
 
         check_query(args.where, runs.columns)  # column comparisons only: nothing evaluated
         runs = select_runs(runs, args.where)
+    from scalelab.runs.table import with_objective_variants
+
+    runs = with_objective_variants(runs)  # an adversarial weight is its own variant
     variants = (sorted(runs["loss_variant"].dropna().unique())
                 if "loss_variant" in runs.columns else [])
     parts = [(v, runs[runs["loss_variant"] == v]) for v in variants] if len(variants) > 1 \

@@ -801,6 +801,14 @@ def predict_many(runs: pd.DataFrame, targets, y: str = "val_loss", result: str =
     if not targets:
         raise ScalelabError("predict needs at least one target, e.g. target='params=2e5'.")
     runs = select_runs(runs, where)
+    from scalelab.runs.table import objective_variants
+
+    if "loss_variant" in runs.columns and runs["loss_variant"].nunique() == 1 \
+            and objective_variants(runs).nunique() > 1:  # one loss, other objectives
+        weights = ", ".join(f"{w:g}" for w in sorted(runs["adversarial_weight"].unique()))
+        raise ScalelabError(f"predict: the runs hold several adversarial weights ({weights}), "
+                            f"whose networks and laws differ; select one, e.g. --where "
+                            f"\"adversarial_weight == 0\" or runs[runs.adversarial_weight == 0].")
     if "loss_variant" in runs.columns and runs["loss_variant"].nunique() > 1:
         names = ", ".join(map(str, sorted(runs["loss_variant"].unique())))
         raise ScalelabError(f"predict: the runs hold several loss variants ({names}), whose "

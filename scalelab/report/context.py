@@ -5,6 +5,10 @@ nothing at all can be drawn) and derives what every page needs. Pages that canno
 drawn from it raise :class:`~scalelab.ScalelabError`; the PDF writer puts that
 sentence on the page instead.
 
+A run's variant is its whole training objective: its ``loss_variant``, with the
+adversarial term where it has one (``mse + 0.01*adversarial``,
+:func:`scalelab.runs.table.objective_variants`), so every page draws each apart.
+
 Trunks of data budgets (constant learning rate, never annealed) are left out of the
 final rows and of the per-variant tables the laws and frontiers are fitted on; their
 branches, whose curves hold the trunk's rows, carry the budgets.
@@ -20,7 +24,7 @@ import pandas as pd
 from scalelab._errors import ScalelabError
 from scalelab.laws.regime import check_result, result_rows
 from scalelab.runs.table import (best_tuned, budget_savings, compute_spent, finished_mask,
-                                 run_roles)
+                                 run_roles, with_objective_variants)
 from scalelab.targets import parse_target
 
 
@@ -81,6 +85,8 @@ class ReportContext:
         result = settings.result if result is None else result
         check_result(result)
         runs = numeric_columns(runs, y)
+        # an adversarial weight makes another objective: each is its own variant, drawn apart
+        runs = with_objective_variants(runs)
         final = result_rows(runs, y, result)
         final = final[run_roles(final) != "trunk"]
         final, dropped = usable_rows(final, y)

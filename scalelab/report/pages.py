@@ -719,3 +719,9 @@ PAGES.append(page_rescaling)
 from scalelab.report.kernels import page_kernels  # noqa: E402
 
 PAGES.append(page_kernels)
+
+# the adversarial term's gain against N (its own module), after the calibration pages; drawn
+# only where the table sweeps adversarial_weight against 0
+from scalelab.report.adversarial import page_adversarial  # noqa: E402
+
+PAGES.insert(PAGES.index(page_calibration) + 1, page_adversarial)

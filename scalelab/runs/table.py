@@ -261,3 +261,55 @@ def best_tuned(final: pd.DataFrame, y: str) -> tuple[pd.DataFrame, list]:
                          f"{dropped} of {len(final)} runs at other values are left out of "
                          f"the laws" + ("; the learning-rate page draws them all."
                                         if "lr" in tuned else ".")]
+
+#: RunConfig fields that change a run's training objective beside its ``loss_variant``, each
+#: with the term it adds to the objective's name: the report draws, and ``predict`` fits,
+#: each objective apart, as they do each loss variant (an adversarial run's ``val_loss`` is
+#: its content loss, but its network is another).
+OBJECTIVE_TERMS = {"adversarial_weight": "adversarial"}
+
+
+def _feature_matching(options) -> float:
+    """``options.feature_matching`` of a row (a mapping, or its JSON text in a CSV)."""
+    if isinstance(options, str):
+        import json
+
+        try:
+            options = json.loads(options)
+        except ValueError:
+            return 0.0
+    value = options.get("feature_matching", 0.0) if isinstance(options, dict) else 0.0
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
+def objective_variants(table: pd.DataFrame) -> pd.Series:
+    """Each row's training objective in the words of a loss expression: its ``loss_variant``,
+    and ``+ w*adversarial`` where its ``adversarial_weight`` w is above 0 (with
+    ``(feature_matching=f)`` where its options set it): ``mse + 0.01*adversarial``."""
+    labels = (table["loss_variant"].astype(object).copy() if "loss_variant" in table.columns
+              else pd.Series(None, index=table.index, dtype=object))
+    for column, term in OBJECTIVE_TERMS.items():
+        if column not in table.columns:
+            continue
+        weight = pd.to_numeric(table[column], errors="coerce")
+        chosen = weight > 0
+        if not chosen.any():
+            continue
+        matching = (table.loc[chosen, "options"].map(_feature_matching)
+                    if "options" in table.columns else pd.Series(0.0, index=labels[chosen].index))
+        labels[chosen] = [f"{base} + {w:g}*{term}" + (f"(feature_matching={f:g})" if f else "")
+                          for base, w, f in zip(labels[chosen], weight[chosen], matching)]
+    return labels
+
+
+def with_objective_variants(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with ``loss_variant`` naming each row's whole objective
+    (:func:`objective_variants`); the table itself where no run adds a term to it."""
+    if "loss_variant" not in table.columns:
+        return table
+    labels = objective_variants(table)
+    if labels.equals(table["loss_variant"].astype(object)):
+        return table
+    table = table.copy()
+    table["loss_variant"] = labels
+    return table

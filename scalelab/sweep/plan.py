@@ -40,10 +40,13 @@ def plan_sweep(spec) -> pd.DataFrame:
     rows = []
     for cfg in spec.runs:
         # what decides N and the FLOPs: the network (with its stochastic variant's noise
-        # input), its input channels, and the ensemble a loss runs it for
+        # input), its input channels, the ensemble a loss runs it for, and an adversarial
+        # run's discriminator (sized by the options; so is a VAE latent)
         arch = (cfg.family, cfg.width, cfg.depth, cfg.scale, cfg.field_size,
                 channels_of(cfg.field, cfg.options), cfg.ensemble_members, cfg.loss_variant,
-                json.dumps(family_options(cfg.family, cfg.options), sort_keys=True,
+                cfg.adversarial_weight > 0,
+                json.dumps(cfg.options if cfg.adversarial_weight > 0 or cfg.loss.needs_latent
+                           else family_options(cfg.family, cfg.options), sort_keys=True,
                            default=str))
         if arch not in sizes:
             size = run_size(cfg)  # as the training loop counts

@@ -38,6 +38,14 @@ fake-quantized weights (4 bits, straight-through; ``weight_bits``) and weights a
 layer inputs (4 and 8 bits; ``act_bits``) — the cost of quantization-aware training
 (:mod:`scalelab.models.quant`) — on any device, printing each one's ratio to fp32.
 
+    python benchmarks/bench_train.py --families edsr --adversarial 0.1   # SRGAN training
+    python benchmarks/bench_train.py --families edsr --members 4 --loss "crps_fair + 0.1*kl"
+
+``--adversarial W`` times adversarial training (SRGAN): each step is the generator's step
+with the discriminator's term and then the discriminator's own step, and the FLOPs count
+both networks (``params`` stays the generator's). ``--loss`` names the loss; a loss with a
+``kl`` term (FuXi-ENS) trains the VAE-perturbed network.
+
 Small downscaling networks are far from the peak: their convolutions have few
 channels, so the fraction of peak is a measure of how much a bigger width or batch
 would cost for free, not a target.
@@ -54,9 +62,9 @@ import torch
 from scalelab import registry
 from scalelab.config import RunConfig
 from scalelab.data import make_pairs
-from scalelab.models import count_params, training_flops
-from scalelab.train.loop import (compile_model, make_loss, make_model, make_optimizer,
-                                 resolve_device, training_step_loss)
+from scalelab.models import count_params
+from scalelab.train.loop import (compile_model, lr_at, make_loss, make_model, make_optimizer,
+                                 resolve_device, run_size, training_step_loss)
 
 # dense (no sparsity) bf16 tensor-core peak, TFLOP/s, by a substring of the CUDA device
 # name; the first match wins, so the more specific names come first
@@ -104,9 +112,14 @@ def make_step(cfg: RunConfig, device: torch.device, lr_train, hr_train):
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16")
     model = make_model(cfg).to(device, memory_format=memory_format)
-    loss_fn = make_loss(cfg)
+    loss_fn = make_loss(cfg).bind(model)  # a kl term reads the network's latent
     optimizer = make_optimizer(cfg, model)
     forward = compile_model(model) if cfg.compile else model
+    adversary = None
+    if cfg.adversarial_weight > 0:  # the discriminator, with the same switches
+        from scalelab.train.adversarial import Adversary
+
+        adversary = Adversary(cfg, hr_train.shape[1], device, memory_format, autocast)
     ensemble = getattr(loss_fn, "needs_ensemble", False)
     lr_train = lr_train.contiguous(memory_format=memory_format)
     gen = torch.Generator(device="cpu").manual_seed(0)
@@ -116,10 +129,12 @@ def make_step(cfg: RunConfig, device: torch.device, lr_train, hr_train):
         lr_b, hr_b = lr_train[idx].contiguous(memory_format=memory_format), hr_train[idx]
         with autocast:
             loss = training_step_loss(model, forward, loss_fn, lr_b, hr_b, cfg.ensemble_members,
-                                      ensemble)
+                                      ensemble, adversary=adversary)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if adversary is not None:
+            adversary.step(lr_at(0, cfg))
 
     return step
 
@@ -176,6 +191,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps (default 10 CUDA, 2 CPU)")
     parser.add_argument("--members", type=int, default=1,
                         help="M > 1: the stochastic variant trained with fair CRPS on M members")
+    parser.add_argument("--loss", default=None,
+                        help="loss variant (default: crps_fair with --members > 1, else mse); "
+                             "a kl term trains the VAE perturbation")
+    parser.add_argument("--adversarial", type=float, default=0.0,
+                        help="adversarial_weight: > 0 times SRGAN training (discriminator too)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     parser.add_argument("--precision", action="store_true",
                         help="time fp32 against bf16 autocast and fake-quantized QAT steps")
@@ -199,8 +219,11 @@ def main() -> None:
     warmup = args.warmup or (10 if cuda else 2)
     name = torch.cuda.get_device_name(device) if cuda else f"CPU, {torch.get_num_threads()} threads"
     peak = peak_bf16_flops(name) if cuda else None
+    loss = args.loss or ("crps_fair" if args.members > 1 else "mse")
     print(f"device: {name}; torch {torch.__version__}; HR {args.field_size}², ×{args.scale}, "
-          f"batch {batch}, {args.members} member(s), best of {args.rounds} × {steps} timed steps after {warmup}")
+          f"batch {batch}, {args.members} member(s), loss {loss}"
+          + (f", adversarial_weight {args.adversarial:g}" if args.adversarial else "")
+          + f", best of {args.rounds} × {steps} timed steps after {warmup}")
     if cuda and peak is None:
         print("  (no peak bf16 figure for this device in PEAK_BF16_TFLOPS; fraction not shown)")
 
@@ -224,16 +247,23 @@ def main() -> None:
     if len(variants) > 1:
         header += " | speed-up"
     print(header)
+    from scalelab.losses import parse_loss
+    from scalelab.models.names import GENERATIVE
+
     for family in args.families:
+        if family in GENERATIVE and (args.adversarial or parse_loss(loss).needs_latent):
+            print(f"{family:8} (trains by its own objective: no discriminator or VAE latent)")
+            continue
         for width, depth in SIZES.get(family, DEFAULT_SIZES):
             base = RunConfig(family=family, width=width, depth=depth, scale=args.scale,
                              field_size=args.field_size, batch_size=batch, device=str(device),
-                             ensemble_members=args.members,
-                             loss_variant="crps_fair" if args.members > 1 else "mse")
+                             ensemble_members=args.members, loss_variant=loss,
+                             adversarial_weight=args.adversarial)
+            base.validate(source="bench_train")
             model = make_model(base).to(device)
-            # training forward per sample (a diffusion model: one denoiser evaluation)
-            flops = training_flops(model, tuple(lr_train.shape[1:])) * (
-                args.members if not hasattr(model, "training_loss") else 1)
+            # training forward per sample (a diffusion model: one denoiser evaluation; an
+            # adversarial run: its discriminator's evaluations too), as the training loop counts
+            flops = run_size(base, model, tuple(lr_train.shape[1:]))["flops_per_sample"]
             line = f"{family:8} {width:>5} {depth:>5} {count_params(model):>10} {flops / 1e9:>12.3f}"
             applies = [_applies(label, family) for label, _ in variants]
             timed = throughputs(

@@ -14,6 +14,8 @@ writer, no temporary file or page image of this call is left behind.
 
 from __future__ import annotations
 
+import re
+
 import sys
 import warnings
 from pathlib import Path
@@ -71,7 +73,9 @@ def write_report(runs: pd.DataFrame, path: str | Path, title: str = "scalelab re
                 for fig_name, fig in render_page(page, ctx, analysis):
                     pdf.savefig(fig)
                     if png:
-                        out = path.with_name(f"{path.stem}_{fig_name}.png")
+                        # a variant's name may hold spaces, + and * (mse + 0.1*kl)
+                        safe = re.sub(r"[^\w.=-]+", "_", fig_name).strip("_")
+                        out = path.with_name(f"{path.stem}_{safe}.png")
                         fig.savefig(out, dpi=100)
                         pngs.append(out)
                     plt.close(fig)

@@ -121,7 +121,7 @@ def test_channels_last_and_bf16_reach_the_discriminator_on_cpu(monkeypatch):
 
     def spy(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
-        weight = self.discriminator.blocks[0][0].weight
+        weight = self.discriminator.blocks[0][2].weight  # 4 → 4 channels: NHWC is distinct
         formats.append(weight.is_contiguous(memory_format=torch.channels_last)
                        and not weight.is_contiguous())
 

@@ -220,3 +220,14 @@ def test_predict_refuses_to_mix_adversarial_weights():
 
     with pytest.raises(ScalelabError, match="several adversarial weights"):
         predict(gain_table(0.05), target="params=1e5", y="val_mse")
+
+
+@pytest.mark.gpu
+def test_adversarial_speed_switches_train_on_cuda():
+    """bf16, channels_last and compile on CUDA reach the discriminator too; the curve stays
+    near fp32's (benchmarks/gpu_check.sh runs the gpu tests)."""
+    cfg = replace(ADV, device="cuda", ensemble_members=2, loss_variant="crps_fair + 0.1*kl")
+    plain = train(cfg)
+    fast = train(replace(cfg, amp="bf16", channels_last=True, compile=True))
+    assert plain.status == fast.status == "finished"
+    np.testing.assert_allclose(curve(fast)["val_mse"], curve(plain)["val_mse"], rtol=0.1)

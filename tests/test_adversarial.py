@@ -231,3 +231,20 @@ def test_adversarial_speed_switches_train_on_cuda():
     fast = train(replace(cfg, amp="bf16", channels_last=True, compile=True))
     assert plain.status == fast.status == "finished"
     np.testing.assert_allclose(curve(fast)["val_mse"], curve(plain)["val_mse"], rtol=0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args", [["--adversarial", "0.1"],
+                                  ["--members", "2", "--loss", "crps_fair + 0.1*kl"]],
+                         ids=["adversarial", "crps_kl"])
+def test_bench_train_times_adversarial_and_crps_kl_training(args):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_train.py"
+    result = subprocess.run([sys.executable, str(bench), "--families", "edsr", "--steps", "1",
+                             "--rounds", "1", "--warmup", "1", "--field-size", "16", *args],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "samples/s" in result.stdout and args[-1] in result.stdout

@@ -102,7 +102,7 @@ def test_the_names_modules_are_built_from_the_records():
     from scalelab.models.names import NAMES as FAMILY_NAMES
 
     assert NAMES == tuple(t.name for t in TERMS)
-    assert ENSEMBLE == ("crps_nrg", "crps_fair", "crps_afair")
+    assert ENSEMBLE == ("crps_nrg", "crps_fair", "crps_afair", "kl")  # kl: the ensemble's latent
     assert PARAMS["huber"] == {"huber_delta": 1.0}
     assert FAMILY_NAMES == tuple(f.name for f in FAMILIES) and GENERATIVE == ("diffusion", "irn")
     assert OPTIONS["swinir"] == {"heads": None, "window": 8, "blocks": 2, "mlp_ratio": 2.0,

@@ -46,11 +46,13 @@ def test_discriminator_is_sized_from_the_generator():
     from scalelab.models import count_params, forward_flops
     from scalelab.models.discriminator import discriminator_for
 
-    for width, depth, ratio in ((4, 1, 1.0), (8, 2, 1.0), (8, 2, 0.5)):
+    # depth + 1 stages, at most SRGAN's 4 (a deep generator's does not grow 2^depth wide)
+    for width, depth, ratio, stages in ((4, 1, 1.0, 2), (8, 2, 1.0, 3), (8, 2, 0.5, 3),
+                                        (4, 8, 1.0, 4)):
         d = discriminator_for(1, width, depth, ratio)
         w = round(ratio * width)
-        assert count_params(d) == discriminator_params(1, w, depth + 1)
-        assert forward_flops(d, (1, 16, 16)) == discriminator_flops(1, w, depth + 1, 16)
+        assert count_params(d) == discriminator_params(1, w, stages)
+        assert forward_flops(d, (1, 16, 16)) == discriminator_flops(1, w, stages, 16)
         assert d(torch.zeros(3, 1, 16, 16)).shape == (3,)
 
 
@@ -104,13 +106,13 @@ def test_weight_zero_is_the_plain_run():
 
 
 def test_a_stopped_adversarial_run_resumes_bit_equal(tmp_path):
-    cfg = replace(ADV, checkpoint_every=5)
+    cfg = replace(ADV, steps=8, checkpoint_every=5)
     _stopped_after_step_8(cfg, tmp_path)
     saved = torch.load(checkpoint_path(tmp_path), weights_only=True)
     assert saved["step"] == 5 and set(saved["adversary"]) == {"discriminator", "optimizer"}
     resumed = train(cfg, checkpoint_dir=tmp_path)
     assert resumed.info["resumed_from_step"] == 5
-    np.testing.assert_equal(curve(resumed), curve(train(ADV)))
+    np.testing.assert_equal(curve(resumed), curve(train(replace(cfg, checkpoint_every=0))))
 
 
 def test_channels_last_and_bf16_reach_the_discriminator_on_cpu(monkeypatch):
@@ -126,11 +128,12 @@ def test_channels_last_and_bf16_reach_the_discriminator_on_cpu(monkeypatch):
                        and not weight.is_contiguous())
 
     monkeypatch.setattr(adversarial.Adversary, "__init__", spy)
-    plain = train(ADV)
-    nhwc = train(replace(ADV, channels_last=True))
+    short = replace(ADV, steps=8)
+    plain = train(short)
+    nhwc = train(replace(short, channels_last=True))
     assert formats == [False, True]
     np.testing.assert_allclose(curve(nhwc)["val_mse"], curve(plain)["val_mse"], rtol=1e-4)
-    bf16 = train(replace(ADV, amp="bf16"))
+    bf16 = train(replace(short, amp="bf16"))
     assert bf16.status == "finished"
     np.testing.assert_allclose(curve(bf16)["val_mse"], curve(plain)["val_mse"], rtol=0.1)
 

@@ -1,8 +1,9 @@
 """The discriminator of adversarial training, sized from the generator it judges.
 
 An SRGAN-style convolutional discriminator (Ledig et al. 2017, Fig. 4) scaled with the
-generator: ``stages = depth + 1`` stages, stage i two 3×3 convolutions (the second of
-stride 2, halving the grid) of width ``w·2^i`` with ``w = round(ratio · width)``, each
+generator: ``stages = min(depth + 1, 4)`` stages (SRGAN's four), stage i two 3×3
+convolutions (the second of stride 2, halving the grid) of width ``w·2^i`` (up to 8w, as
+SRGAN's 64 … 512) with ``w = round(ratio · width)``, each
 followed by a leaky ReLU (slope 0.2), then a global mean over the grid and one linear
 layer to a logit per field. ``width`` and ``depth`` are the generator's, so a sweep over
 the generator's size scales its discriminator with it; ``ratio`` (the run's
@@ -47,6 +48,9 @@ class Discriminator(nn.Module):
         return self.features(fields)[0]
 
 
+MAX_STAGES = 4  # SRGAN's discriminator: four stages, widths 64 … 512
+
+
 def discriminator_for(channels: int, width: int, depth: int, ratio: float = 1.0) -> Discriminator:
     """The discriminator of a generator of ``width`` and ``depth`` (see the module's docstring)."""
-    return Discriminator(channels, max(1, round(ratio * width)), depth + 1)
+    return Discriminator(channels, max(1, round(ratio * width)), min(depth + 1, MAX_STAGES))

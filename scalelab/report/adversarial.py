@@ -167,8 +167,8 @@ def page_adversarial(ctx: ReportContext, analysis: Analysis):
              "## Method",
              "Each adversarial run is paired with the run differing only in adversarial_weight "
              "(= 0). Gain: (L_0 − L_w)/L_0, positive where the adversarial run is better; "
-             "for the spread-skill ratio |1 − SSR_0| − |1 − SSR_w|. Trend: least-squares slope of "
-             "the gain against log10 N, per decade, with its 90% t interval. The "
+             "for the spread-skill ratio |1 − SSR_0| − |1 − SSR_w|. Trend: least-squares "
+             "slope of the gain against log10 N, per decade, with its 90% t interval. The "
              "discriminator is a training-time cost: N is the generator's."]
     text_block(fig, 0.07, 0.36, lines, size=7.5, width=0.88)
     return [("adversarial", fig)]

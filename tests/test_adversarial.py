@@ -11,7 +11,6 @@ import torch
 import torch.nn.functional as F
 
 from scalelab._errors import SpecError
-from scalelab.config import RunConfig
 from scalelab.train import train
 from scalelab.train.checkpoint import checkpoint_path
 from test_train_loop import TINY, _stopped_after_step_8, curve

@@ -693,35 +693,19 @@ def page_families(ctx: ReportContext, analysis: Analysis):
     return pages
 
 
-PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_families,
-         page_calibration, page_curves, page_reproducibility]
-
-from scalelab.report.shift import page_shift  # noqa: E402 - a page of its own module
-
-PAGES.append(page_shift)
-
-# the learning-rate sensitivity page (drawn only where the runs of one N vary in lr)
-from scalelab.report.lr_sensitivity import page_lr_sensitivity  # noqa: E402
-
-PAGES.append(page_lr_sensitivity)
-
-# the precision page (drawn only where the runs vary in weight precision)
-from scalelab.report.precision import page_precision  # noqa: E402  (its own module)
-
-PAGES.append(page_precision)
-
-# the learned-rescaling page (drawn only where runs record val_lr_rmse / val_recon_rmse)
-from scalelab.report.rescaling import page_rescaling  # noqa: E402
-
-PAGES.append(page_rescaling)
-
-# the learned-kernels page (drawn only where runs use degradation learned_kernel)
-from scalelab.report.kernels import page_kernels  # noqa: E402
-
-PAGES.append(page_kernels)
-
-# the adversarial term's gain against N (its own module), after the calibration pages; drawn
-# only where the table sweeps adversarial_weight against 0
+# Pages of an axis, each in its own module (they import this one's helpers, hence below)
+# and each emitted only where the runs have that axis: the adversarial term's gain against
+# N (runs at adversarial_weight 0 and > 0), scaling under geographic shift (val_*@region
+# columns), learning-rate sensitivity (runs of one N at several lr), weight precision and
+# QAT (runs at two or more weight precisions), learned rescaling (val_lr_rmse /
+# val_recon_rmse) and learned kernels (degradation learned_kernel).
 from scalelab.report.adversarial import page_adversarial  # noqa: E402
+from scalelab.report.kernels import page_kernels  # noqa: E402
+from scalelab.report.lr_sensitivity import page_lr_sensitivity  # noqa: E402
+from scalelab.report.precision import page_precision  # noqa: E402
+from scalelab.report.rescaling import page_rescaling  # noqa: E402
+from scalelab.report.shift import page_shift  # noqa: E402
 
-PAGES.insert(PAGES.index(page_calibration) + 1, page_adversarial)
+PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_families,
+         page_calibration, page_adversarial, page_curves, page_reproducibility, page_shift,
+         page_lr_sensitivity, page_precision, page_rescaling, page_kernels]

@@ -693,19 +693,20 @@ def page_families(ctx: ReportContext, analysis: Analysis):
     return pages
 
 
-# Pages of an axis, each in its own module (they import this one's helpers, hence below)
-# and each emitted only where the runs have that axis: the adversarial term's gain against
+# The laws predict weighed, and pages of an axis, each in its own module (they import this
+# one's helpers, hence below) and each emitted only where the runs have that axis: the adversarial term's gain against
 # N (runs at adversarial_weight 0 and > 0), scaling under geographic shift (val_*@region
 # columns), learning-rate sensitivity (runs of one N at several lr), weight precision and
 # QAT (runs at two or more weight precisions), learned rescaling (val_lr_rmse /
 # val_recon_rmse) and learned kernels (degradation learned_kernel).
 from scalelab.report.adversarial import page_adversarial  # noqa: E402
+from scalelab.report.candidates import page_candidates  # noqa: E402
 from scalelab.report.kernels import page_kernels  # noqa: E402
 from scalelab.report.lr_sensitivity import page_lr_sensitivity  # noqa: E402
 from scalelab.report.precision import page_precision  # noqa: E402
 from scalelab.report.rescaling import page_rescaling  # noqa: E402
 from scalelab.report.shift import page_shift  # noqa: E402
 
-PAGES = [page_summary, page_scaling, page_fit_quality, page_frontier, page_families,
-         page_calibration, page_adversarial, page_curves, page_reproducibility, page_shift,
+PAGES = [page_summary, page_scaling, page_fit_quality, page_candidates, page_frontier,
+         page_families, page_calibration, page_adversarial, page_curves, page_reproducibility, page_shift,
          page_lr_sensitivity, page_precision, page_rescaling, page_kernels]

@@ -551,6 +551,11 @@ def _init_timeout(label: str, value, source: str) -> None:
                         f"{value!r}.")
 
 
+def _boolean(label: str, value, source: str) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(f"{source}: {label} must be true or false, got {value!r}.")
+
+
 def _targets(label: str, value, source: str) -> None:
     if not isinstance(value, (list, dict)):
         raise SpecError(f"{source}: {label} must be a list such as [params=1e8, compute=1e18], "
@@ -606,6 +611,14 @@ class SweepSettings:
     wandb: dict = option({}, check=_mapping_of(WandbSettings, "scalelab.wandb."))
     targets: Any = option([], check=_targets, doc="predictions the report headlines (parsed "
                                                   "by from_section: a list of dicts)")
+    stack: str = option("auto", choices=("auto", "off"),
+                        doc="auto: runs that differ only in seed, lr, weight_decay, loss "
+                            "weights or schedule train together as one stacked model "
+                            "(scalelab.train.stacked); off: one run per worker at a time")
+    stack_max: int = option(16, minimum=1, expect="an integer >= 1",
+                            doc="most runs in one stack (fewer where memory is short)")
+    cuda_graphs: bool = option(False, check=_boolean, doc="capture the stacked step in a CUDA graph (CUDA "
+                                          "only; ignored on a CPU)")
     result: str = option("final", check=_result,
                          doc="each run's value the laws fit: final (its last value) or best "
                              "(its lowest over the curve, as early stopping keeps)")

@@ -25,6 +25,9 @@ LiveRun`), with the settings the driver hands it (``tracking(run_id)``).
   cluster with GPUs, for packing), with ``max_retries`` for lost workers. A cluster
   that is not there, a wrong address or a missing ``ray`` package is one sentence.
 
+Runs that share a shape (:mod:`scalelab.sweep.stacking`; ``scalelab.stack: auto``) go to
+one worker together and train as one stacked model, each still its own run.
+
 Workers pass ``checkpoint_dir=<store folder>/checkpoints/<run_id>`` (an absolute
 path) to ``scalelab.train.train`` so an interrupted run resumes from its last
 checkpoint instead of starting over. A Ray worker on a node that does not see the
@@ -203,9 +206,11 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int | None = None, devices="auto", runs_per_gpu: int = 1,
-                 checkpoint_root: str | Path | None = None, threads: int | None = None):
+                 checkpoint_root: str | Path | None = None, threads: int | None = None,
+                 stack: str = "off", stack_max: int = 16, cuda_graphs: bool = False):
         self.cores = _cores()
         self.checkpoint_root = checkpoint_root
+        self.stack, self.stack_max, self.cuda_graphs = stack, stack_max, cuda_graphs
         gpus = visible_cuda_devices() if devices == "auto" else (
             [] if devices == "cpu" else list(devices))
         if gpus:
@@ -215,6 +220,41 @@ class LocalExecutor:
             self.slots = ["cpu"] * (workers or self.cores)
         self.workers = len(self.slots)
         self.threads = threads or max(1, self.cores // self.workers)
+
+    def _device_memory(self, device: str) -> float | None:
+        if device.startswith("cuda"):
+            import torch
+
+            return torch.cuda.get_device_properties(int(device.split(":")[1])).total_memory
+        from scalelab.sweep.guards import machine_memory
+
+        return machine_memory()
+
+    def _take(self, queue: deque, device: str, reasons: set) -> list:
+        """The next run, with the queued runs it stacks with (``stack: auto``)."""
+        cfg = queue.popleft()
+        if self.stack == "off":
+            return [cfg]
+        from scalelab.sweep.stacking import stack_cap, take_group
+
+        cap = stack_cap(cfg, self.stack_max, self._device_memory(device),
+                        self.slots.count(device))
+        return take_group(queue, cfg, cap, reasons, self.workers)
+
+    def _submit(self, pool, group: list, device: str, tracking):
+        if len(group) == 1:
+            cfg = group[0]
+            return pool.submit(execute_run, cfg,
+                               checkpoint_dir_for(self.checkpoint_root, cfg.run_id),
+                               self.threads, device, tracking(cfg.run_id) if tracking else None,
+                               trunk_dir=trunk_dir_for(self.checkpoint_root, cfg))
+        from scalelab.sweep.stacking import execute_group
+
+        return pool.submit(execute_group, group,
+                           [checkpoint_dir_for(self.checkpoint_root, c.run_id) for c in group],
+                           self.threads, device,
+                           [tracking(c.run_id) if tracking else None for c in group],
+                           cuda_graphs=self.cuda_graphs)
 
     def _pool(self, device: str, channel) -> ProcessPoolExecutor:
         cuda_index = int(device.split(":")[1]) if device.startswith("cuda") else None
@@ -232,8 +272,9 @@ class LocalExecutor:
         """
         slots = [_Slot(device) for device in self.slots]
         channel = mp.get_context("spawn").Queue()  # handed to each worker when it starts
-        pending: dict = {}  # future -> (cfg, slot)
+        pending: dict = {}  # future -> (the runs it trains, slot)
         configs: dict = {}  # run_id -> cfg, of the runs handed out
+        reasons: set = set()  # why runs were not stacked, logged once each
         try:
             while queue or pending:
                 for slot in slots:
@@ -241,40 +282,51 @@ class LocalExecutor:
                         break
                     if any(s is slot for _, s in pending.values()):
                         continue
-                    cfg = queue.popleft()
+                    group = self._take(queue, slot.device, reasons)
                     if slot.pool is None:
                         slot.pool = self._pool(slot.device, channel)
-                    worker_device = slot.device  # "cpu" or "cuda:<index>"
-                    if on_start is not None:
-                        on_start(cfg, slot.device)
-                    configs[cfg.run_id] = cfg
-                    future = slot.pool.submit(
-                        execute_run, cfg,
-                        checkpoint_dir_for(self.checkpoint_root, cfg.run_id), self.threads,
-                        worker_device, tracking(cfg.run_id) if tracking else None,
-                        trunk_dir=trunk_dir_for(self.checkpoint_root, cfg))
-                    pending[future] = (cfg, slot)
+                    for cfg in group:
+                        if on_start is not None:
+                            on_start(cfg, slot.device)
+                        configs[cfg.run_id] = cfg
+                    # the worker's device: "cpu" or "cuda:<index>"
+                    future = self._submit(slot.pool, group, slot.device, tracking)
+                    pending[future] = (group, slot)
                 done, _ = wait(list(pending), timeout=POLL_S, return_when=FIRST_COMPLETED)
                 _drain(lambda: channel.get(timeout=0.05 if done else 0), configs, on_event)
                 for future in done:
-                    cfg, slot = pending.pop(future)
+                    group, slot = pending.pop(future)
                     try:
-                        outcome = future.result()
+                        outcomes = future.result()
                     except BrokenProcessPool:  # the worker died (killed, out of memory)
                         slot.pool.shutdown(wait=False, cancel_futures=True)
                         slot.pool = None
-                        outcome = RunResult(cfg.run_id, "failed", [], {},
-                                          "the worker process died while running this run "
-                                          "(killed or out of memory)\n" + traceback.format_exc())
+                        error = ("the worker process died while running this run (killed or "
+                                 "out of memory)\n" + traceback.format_exc())
+                        outcomes = [RunResult(c.run_id, "failed", [], {}, error) for c in group]
                     except Exception:  # noqa: BLE001 - e.g. an unpicklable result
-                        outcome = RunResult(cfg.run_id, "failed", [], {}, traceback.format_exc())
-                    yield cfg, outcome
+                        error = traceback.format_exc()
+                        outcomes = [RunResult(c.run_id, "failed", [], {}, error) for c in group]
+                    yield from _pairs(group, outcomes, self.stack)
         finally:
             for slot in slots:
                 if slot.pool is not None:
                     slot.pool.shutdown(wait=not pending, cancel_futures=True)
             channel.close()
             channel.cancel_join_thread()
+
+
+def _pairs(group: list, outcomes, stack: str) -> list:
+    """(cfg, result) of each run of a group (one result for a run that trained alone); a
+    run that could not be stacked says why in its info (``not_stacked``)."""
+    outcomes = outcomes if isinstance(outcomes, list) else [outcomes]
+    if stack != "off" and len(group) == 1:
+        from scalelab.stacking import stack_reason
+
+        reason = stack_reason(group[0])
+        if reason is not None:
+            outcomes[0].info["not_stacked"] = reason
+    return list(zip(group, outcomes))
 
 
 def connect_ray(address: str | None, num_cpus: int | None = None) -> bool:
@@ -334,7 +386,8 @@ class RayExecutor:
     def __init__(self, address: str | None = None, workers: int | None = None,
                  runs_per_gpu: int = 1, max_retries: int = 3,
                  checkpoint_root: str | Path | None = None, cpus_per_run: float = 1,
-                 gpus_per_run: float | None = None):
+                 gpus_per_run: float | None = None, stack: str = "off", stack_max: int = 16,
+                 cuda_graphs: bool = False):
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -343,6 +396,7 @@ class RayExecutor:
         self.address, self.workers = address, workers
         self.runs_per_gpu, self.max_retries = runs_per_gpu, max_retries
         self.cpus_per_run, self.gpus_per_run = cpus_per_run, gpus_per_run
+        self.stack, self.stack_max, self.cuda_graphs = stack, stack_max, cuda_graphs
         self.checkpoint_root = None if checkpoint_root is None else \
             str(Path(checkpoint_root).absolute())  # not relative to a Ray worker's folder
         # a cluster named by address is reached now, before the sweep starts any work
@@ -371,33 +425,49 @@ class RayExecutor:
                 raise SpecError(f"scalelab.gpus_per_run is {num_gpus} but the Ray cluster has "
                                 f"no GPUs; set gpus_per_run: 0 or add GPU nodes.")
             channel = Queue()  # an actor: workers on any node put rows, the driver takes them
-            task = ray.remote(execute_run).options(
-                num_cpus=self.cpus_per_run, num_gpus=num_gpus, max_retries=self.max_retries,
-                retry_exceptions=False)
+            options = dict(num_cpus=self.cpus_per_run, num_gpus=num_gpus,
+                           max_retries=self.max_retries, retry_exceptions=False)
+            task = ray.remote(execute_run).options(**options)
+            from scalelab.sweep.stacking import execute_group, stack_cap, take_group
+
+            group_task = ray.remote(execute_group).options(**options)
             threads = max(1, int(self.cpus_per_run))
-            pending: dict = {}  # object ref -> cfg
+            pending: dict = {}  # object ref -> the runs it trains
             configs: dict = {}
+            reasons: set = set()
             while queue or pending:
                 while queue and len(pending) < max(1, capacity):
                     cfg = queue.popleft()
-                    if on_start is not None:
-                        on_start(cfg, f"ray:{device}")
-                    configs[cfg.run_id] = cfg
-                    ref = task.remote(cfg,
-                                      checkpoint_dir_for(self.checkpoint_root, cfg.run_id),
-                                      threads, device,
-                                      tracking(cfg.run_id) if tracking else None, channel,
-                                      trunk_dir_for(self.checkpoint_root, cfg))
-                    pending[ref] = cfg
+                    group = [cfg] if self.stack == "off" else take_group(
+                        queue, cfg, stack_cap(cfg, self.stack_max, None), reasons,
+                        max(1, capacity))
+                    for member in group:
+                        if on_start is not None:
+                            on_start(member, f"ray:{device}")
+                        configs[member.run_id] = member
+                    if len(group) == 1:
+                        ref = task.remote(cfg,
+                                          checkpoint_dir_for(self.checkpoint_root, cfg.run_id),
+                                          threads, device,
+                                          tracking(cfg.run_id) if tracking else None, channel,
+                                          trunk_dir_for(self.checkpoint_root, cfg))
+                    else:
+                        ref = group_task.remote(
+                            group, [checkpoint_dir_for(self.checkpoint_root, c.run_id)
+                                    for c in group], threads, device,
+                            [tracking(c.run_id) if tracking else None for c in group], channel,
+                            self.cuda_graphs)
+                    pending[ref] = group
                 done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
                 _drain(lambda: channel.get_nowait(), configs, on_event)
                 for ref in done:
-                    cfg = pending.pop(ref)
+                    group = pending.pop(ref)
                     try:
-                        outcome = ray.get(ref)
+                        outcomes = ray.get(ref)
                     except Exception:  # noqa: BLE001 - worker lost beyond its retries
-                        outcome = RunResult(cfg.run_id, "failed", [], {}, traceback.format_exc())
-                    yield cfg, outcome
+                        error = traceback.format_exc()
+                        outcomes = [RunResult(c.run_id, "failed", [], {}, error) for c in group]
+                    yield from _pairs(group, outcomes, self.stack)
         finally:
             if started_here:
                 ray.shutdown()
@@ -412,10 +482,13 @@ def make_executor(spec, checkpoint_root: str | Path | None = None):
     if workers:
         workers = min(workers, max(1, len(spec.runs)))
     if settings.executor == "local":
-        return LocalExecutor(workers, settings.devices, settings.runs_per_gpu, checkpoint_root)
+        return LocalExecutor(workers, settings.devices, settings.runs_per_gpu, checkpoint_root,
+                             stack=settings.stack, stack_max=settings.stack_max,
+                             cuda_graphs=settings.cuda_graphs)
     if settings.executor == "ray":
         return RayExecutor(settings.address, workers, settings.runs_per_gpu,
                            settings.ray_max_retries, checkpoint_root, settings.cpus_per_run,
-                           settings.gpus_per_run)
+                           settings.gpus_per_run, stack=settings.stack,
+                           stack_max=settings.stack_max, cuda_graphs=settings.cuda_graphs)
     raise SpecError(f"scalelab.executor {settings.executor!r} is unknown; valid choices are "
                     f"local, ray.")

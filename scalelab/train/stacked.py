@@ -155,7 +155,7 @@ class _Member:
     template: dict  # its own optimiser's empty state_dict
     batches: torch.Generator  # batch indices
     noise: torch.Generator  # a stochastic network's training noise (the solo run's global RNG)
-    cpu_state: torch.Tensor  # the solo run's global CPU RNG state (for the checkpoint)
+    cpu_state: torch.Tensor  # on CUDA, the solo run's global CPU RNG state (unused there)
     checkpoint_dir: str | None
     on_row: Callable | None
     start: object
@@ -335,16 +335,53 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
             for name, param in net.named_parameters():
                 param.copy_(params[name][position])
 
-    def record(position: int, member: _Member, step: int, train_loss: float) -> bool:
+    @torch.no_grad()
+    def validation_outputs() -> list[list[torch.Tensor]]:
+        """What each member's network gives in :func:`evaluate`, call by call, from one
+        stacked forward per call: the same validation batches, and for a stochastic
+        network the same noise (a CPU generator seeded with the member's seed, drawn in
+        the order evaluate draws it)."""
+        live = [members[i] for i in alive]
+        outputs: list[list[torch.Tensor]] = [[] for _ in live]
+        gens = [torch.Generator(device="cpu").manual_seed(m.cfg.seed) for m in live]
+
+        def noisy(lr_b: torch.Tensor) -> torch.Tensor:
+            shape = (lr_b.shape[0], noise_channels, *lr_b.shape[-2:])
+            noise = torch.stack([torch.randn(shape, generator=g, dtype=lr_b.dtype)
+                                 for g in gens]).to(device)
+            return torch.cat([lr_b.expand(len(live), *lr_b.shape), noise], dim=2)
+
+        for i in range(0, lr_val.shape[0], EVAL_BATCH):
+            lr_b = lr_val[i:i + EVAL_BATCH]
+            with autocast:
+                if ensemble_members > 1:
+                    ens = stacked_forward(params, buffers, noisy(
+                        lr_b.repeat_interleave(ensemble_members, dim=0)))
+                    ens = ens.reshape(len(live), lr_b.shape[0], ensemble_members,
+                                      *ens.shape[2:])
+                    single = None if ensemble_loss else stacked_forward(
+                        params, buffers, noisy(lr_b))
+                else:
+                    ens, single = None, torch.vmap(call, in_dims=(0, 0, None))(
+                        params, buffers, lr_b)
+            for position in range(len(live)):
+                if ens is not None:
+                    outputs[position].append(ens[position])
+                if single is not None:
+                    outputs[position].append(single[position])
+        return outputs
+
+    def record(position: int, member: _Member, step: int, train_loss: float,
+               outputs: list) -> bool:
         cfg = member.cfg
-        sync(position, member)
+        replay = _Replay(outputs)
         samples_seen = step * cfg.batch_size
         row = {
             "step": step, "samples_seen": samples_seen, "samples": cfg.samples,
             "epochs": samples_seen / cfg.samples,
             "flops": 3.0 * member.size["flops_per_sample"] * samples_seen,
             "lr": lr_at(max(step - 1, 0), cfg), "train_loss": train_loss,
-            **evaluate(member.model, member.model, member.loss_fn, lr_val, hr_val, data_range,
+            **evaluate(replay, replay, member.loss_fn, lr_val, hr_val, data_range,
                        ensemble_members, threshold, autocast, val_reference, cfg.seed,
                        to_physical=data.to_physical, weights=data.val_weights,
                        masked=data.masked),
@@ -381,7 +418,8 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
         if member.checkpoint_dir is None:
             return
         sync(position, member)
-        rng = {"batches": member.batches.get_state(), "torch": member.cpu_state}
+        rng = {"batches": member.batches.get_state(),  # the solo run's global RNG states
+               "torch": member.cpu_state if device.type == "cuda" else member.noise.get_state()}
         if device.type == "cuda":
             rng["cuda"] = member.noise.get_state()
         save_checkpoint(member.checkpoint_dir, {
@@ -417,8 +455,9 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
 
     if start_step == 0:
         ended = []
+        outputs = validation_outputs()
         for position, index in enumerate(alive):
-            if not record(position, members[index], 0, float("nan")):
+            if not record(position, members[index], 0, float("nan"), outputs[position]):
                 members[index].status, members[index].diverged_step = "diverged", 0
                 ended.append(position)
         for position in ended:
@@ -481,6 +520,7 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
                           and members[i].cfg.checkpoint_every > 0
                           and done % members[i].cfg.checkpoint_every == 0 for i in alive]
         ended = []
+        outputs = validation_outputs() if evaluate_now else None
         if evaluate_now or any(checkpoint_now):
             values = torch.stack(step_losses).cpu().tolist()  # (steps, M)
             step_losses.clear()
@@ -502,7 +542,7 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
                 continue
             if evaluate_now:
                 if not record(position, member, done,
-                              member.running_sum / member.running_count):
+                              member.running_sum / member.running_count, outputs[position]):
                     member.status, member.diverged_step = "diverged", done
                     ended.append(position)
                     continue
@@ -522,6 +562,29 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
             end(position, members[index])
     return [RunResult(run_id=m.cfg.run_id, status=m.status, rows=m.rows, info=info(m))
             for m in members]
+
+
+EVAL_BATCH = 256  # the batch size of scalelab.train.loop.evaluate
+
+
+class _Replay:
+    """A member's network inside :func:`scalelab.train.loop.evaluate`: it hands back, call
+    by call, the outputs the stacked forward computed for the member (evaluate's own
+    metrics, loss and bookkeeping then run unchanged)."""
+
+    def __init__(self, outputs: list):
+        self.outputs = list(outputs)
+
+    def _next(self, *args, **kwargs) -> torch.Tensor:
+        return self.outputs.pop(0)
+
+    __call__ = sample = _next
+
+    def eval(self):
+        return self
+
+    def train(self, mode: bool = True):
+        return self
 
 
 class _Graph:

@@ -277,9 +277,10 @@ def test_a_sigkilled_sweep_of_stacks_finishes_each_run_once(tmp_path):
     for run_id, run in runs.items():
         assert run["status"] == "finished"
         assert run["steps"] == [0, 40, 80, 120]  # each row once: none lost, none twice
-        assert len(run["info"]["stacked_with"].split(",")) >= 1
         if 0 < killed.get(run_id, 0) < 120:
             assert run["attempts"] == 2 and run["info"]["resumed_from_step"] >= killed[run_id]
+    # trained in stacks (a run left alone by the kill may have trained by itself on restart)
+    assert sum(run["info"].get("stacked", 1) > 1 for run in runs.values()) >= 6
     table = scalelab.load_runs(store)
     for run_id, rows in table.groupby("run_id"):
         cfg = RunConfig(**{**TINY, "steps": 120, "eval_every": 40},

@@ -288,3 +288,16 @@ def test_a_sigkilled_sweep_of_stacks_finishes_each_run_once(tmp_path):
         solo = one_thread(lambda: train(cfg))
         np.testing.assert_allclose(rows.sort_values("step")["val_loss"],
                                    [r["val_loss"] for r in solo.rows], rtol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("graphs", [False, True])
+def test_members_on_cuda_give_their_solo_curves(graphs):
+    """On a GPU, with and without the CUDA graph of the stacked step."""
+    cfgs = [RunConfig(**{**TINY, "device": "cuda", "steps": 16}, ensemble_members=4,
+                      loss_variant="crps_fair", seed=seed, lr=lr)
+            for seed, lr in ((0, 3e-3), (1, 1e-3), (2, 2e-3))]
+    stacked = train_stacked(cfgs, cuda_graphs=graphs)
+    for cfg, result in zip(cfgs, stacked):
+        solo = train(cfg)
+        assert_same_curve(result.rows, solo.rows, rtol=1e-3, atol=1e-5)

@@ -21,9 +21,13 @@ solo run's to float tolerance (the grouped convolution sums in another order;
 ``tests/test_train_stacked.py``). A member that diverges ends there, as it would alone,
 and leaves the stack; the others go on.
 
-Not stacked (:func:`stack_reason` says why; the sweep runs them alone): a generative
-family (``diffusion``: its own objective and sampler), a trunk or branch of data budgets
-(they share checkpoints along the trunk), ``compile: true``.
+Which runs may share a stack is :mod:`scalelab.stacking`'s to say (torch-free, so the
+sweep's driver groups runs with it). Not stacked (:func:`~scalelab.stacking.stack_reason`
+says why; the sweep runs them alone): a generative family (``diffusion``: its own
+objective and sampler), a trunk or branch of data budgets (they share checkpoints along
+the trunk), ``compile: true``. Evaluation is stacked too: one vmapped forward per
+validation batch for all members, whose outputs :func:`scalelab.train.loop.evaluate`
+then scores per member as it scores a solo run's (``_Replay``).
 
 ``cuda_graphs=True`` (CUDA only; ignored on a CPU) captures the stacked training step —
 forward, backward and optimiser update, with static input buffers — in one CUDA graph

@@ -301,3 +301,22 @@ def test_members_on_cuda_give_their_solo_curves(graphs):
     for cfg, result in zip(cfgs, stacked):
         solo = train(cfg)
         assert_same_curve(result.rows, solo.rows, rtol=1e-3, atol=1e-5)
+
+
+def test_members_score_the_shifted_regions_as_their_solo_runs(tmp_path):
+    from test_data_regions import coded_grid
+
+    ds = coded_grid(0.0)
+    ds.lon.attrs["units"] = "degrees_east"
+    ds.to_netcdf(tmp_path / "g.nc", engine="h5netcdf")
+    options = {"path": str(tmp_path / "g.nc"), "variable": "t2m",
+               "regions": {"train": "west", "eval": ["east"]},
+               "region_boxes": {"west": [-90, 90, -180, 0], "east": [-90, 90, 0, 180]}}
+    cfgs = [RunConfig(**{**TINY, "field": "gridded", "field_size": 8, "scale": 2,
+                         "samples": 32, "val_samples": 8, "steps": 6, "eval_every": 3},
+                      options=options, seed=seed).validate() for seed in (0, 1)]
+    stacked = one_thread(lambda: train_stacked(cfgs))
+    for cfg, result in zip(cfgs, stacked):
+        solo = one_thread(lambda: train(cfg))
+        assert any("@east" in key for key in solo.rows[-1])
+        assert_same_curve(result.rows, solo.rows)

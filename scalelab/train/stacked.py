@@ -51,7 +51,7 @@ from scalelab.config import RunConfig
 from scalelab.data import make_run_data
 from scalelab.result import RunResult
 from scalelab.stacking import stack_key, stack_reason
-from scalelab.train import fieldmetrics
+from scalelab.train import fieldmetrics, regions
 from scalelab.train.checkpoint import rng_state, save_checkpoint
 from scalelab.train.loop import (_peak_memory_bytes, _versions, evaluate, evaluate_bicubic,
                                  is_generative, lr_at, make_loss, make_model, make_optimizer,
@@ -266,6 +266,7 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
     # each member as its solo run builds it: the same calls on the same RNG from its seed
     members: list[_Member] = []
     bicubic_by_loss: dict = {}
+    shifted_by_loss: dict = {}  # the shifted regions' validation sets (options.regions)
     for cfg, start, warned, on_row, folder in zip(cfgs, starts, warnings, on_rows,
                                                   checkpoint_dirs):
         torch.manual_seed(cfg.seed)
@@ -275,6 +276,9 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
             bicubic_by_loss[cfg.loss_variant] = evaluate_bicubic(
                 loss_fn, lr_val, hr_val, data_range, ensemble_members, val_reference,
                 to_physical=data.to_physical, weights=data.val_weights, masked=data.masked)
+        if cfg.loss_variant not in shifted_by_loss:
+            shifted_by_loss[cfg.loss_variant] = regions.region_sets(
+                data, loss_fn, ensemble_members, cfg.options.get("threshold"))
         size = run_size(cfg, model, tuple(lr_train.shape[1:]), loss_fn)
         template = make_optimizer(cfg, model).state_dict()
         noise = torch.Generator(device=device)
@@ -391,6 +395,12 @@ def _train_stack(cfgs, starts, warnings, on_rows, checkpoint_dirs, cuda_graphs):
                        masked=data.masked),
             **member.bicubic,
         }
+        shifted = shifted_by_loss[cfg.loss_variant]
+        if shifted:  # each shifted region, scored by the member's own network
+            sync(position, member)
+            row.update(regions.evaluate_regions(shifted, member.model, member.model,
+                                                member.loss_fn, ensemble_members, autocast,
+                                                cfg.seed, data.to_physical, data.masked))
         row["wall_time_s"] = elapsed(member)
         if not math.isfinite(row["val_loss"]):
             return False

@@ -52,10 +52,11 @@ from scalelab.data import make_run_data
 from scalelab.result import RunResult
 from scalelab.stacking import stack_key, stack_reason
 from scalelab.train import fieldmetrics, regions
-from scalelab.train.checkpoint import rng_state, save_checkpoint
+from scalelab.train.checkpoint import save_checkpoint
 from scalelab.train.loop import (_peak_memory_bytes, _versions, evaluate, evaluate_bicubic,
-                                 is_generative, lr_at, make_loss, make_model, make_optimizer,
-                                 resolve_device, run_size, starting_point)
+                                 lr_at, make_loss, make_model, make_optimizer, resolve_device,
+                                 run_size, starting_point)
+
 
 class StackedOptimizer:
     """Adam, AdamW or SGD (no momentum, as :func:`scalelab.train.loop.make_optimizer`

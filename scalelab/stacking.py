@@ -29,6 +29,14 @@ def stack_reason(cfg) -> str | None:
         return f"a {cfg.role} of data budgets shares checkpoints along its trunk"
     if cfg.compile:
         return "compile: true (the stacked step is not compiled; cuda_graphs is its switch)"
+    if cfg.adversarial_weight > 0:
+        return "adversarial training (its discriminator trains beside it)"
+    if cfg.quantized:
+        return "quantization-aware training (weight_bits/act_bits)"
+    if cfg.loss.needs_latent:
+        return "its loss reads the network's latent (kl)"
+    if cfg.parametrization != "standard":
+        return f"parametrization {cfg.parametrization} (per-layer learning rates)"
     return None
 
 

@@ -25,7 +25,8 @@ Which runs may share a stack is :mod:`scalelab.stacking`'s to say (torch-free, s
 sweep's driver groups runs with it). Not stacked (:func:`~scalelab.stacking.stack_reason`
 says why; the sweep runs them alone): a generative family (``diffusion``: its own
 objective and sampler), a trunk or branch of data budgets (they share checkpoints along
-the trunk), ``compile: true``. Evaluation is stacked too: one vmapped forward per
+the trunk), ``compile: true``, adversarial or quantization-aware training, a loss that
+reads the latent (``kl``), ``parametrization: mup``. Evaluation is stacked too: one vmapped forward per
 validation batch for all members, whose outputs :func:`scalelab.train.loop.evaluate`
 then scores per member as it scores a solo run's (``_Replay``).
 

@@ -84,8 +84,9 @@ def _split_pairs(field, n, size, scale, degradation, seed, split, device, option
     if not is_data(field):
         hr = make_fields(field, n, size, seed, split, device, options)
         return _degrade_split(hr, scale, degradation, options, seed, split), hr, None
-    patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, scale, seed,
-                                           region=region)
+    # only a grid has regions (photos have no latitude/longitude: refused with the spec)
+    where = {} if region is None else {"region": region}
+    patches = _source(field, options).read(_SPLIT_NAMES[split], n, size, scale, seed, **where)
     hr = torch.from_numpy(patches.target)
     if patches.lr is not None:  # from the coarse source
         lr = torch.from_numpy(patches.lr)

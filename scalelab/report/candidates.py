@@ -17,6 +17,9 @@ from scalelab.report.layout import Flow
 
 #: the longest note drawn in a table cell (the whole sentence is in ``Prediction.candidates``)
 NOTE_CHARS = 70
+#: the longest formula drawn (superscripts and Greek letters are wider than the table's
+#: estimate of a character; the law's name identifies it)
+FORMULA_CHARS = 36
 
 
 def _percent(value) -> str:
@@ -27,9 +30,9 @@ def _number(value) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) and np.isfinite(value) else "—"
 
 
-def _short(note) -> str:
+def _short(note, chars: int = NOTE_CHARS) -> str:
     note = "" if note is None or (isinstance(note, float) and np.isnan(note)) else str(note)
-    return note if len(note) <= NOTE_CHARS else note[:NOTE_CHARS - 1] + "…"
+    return note if len(note) <= chars else note[:chars - 1] + "…"
 
 
 def candidates_frame(prediction) -> pd.DataFrame:
@@ -45,7 +48,7 @@ def candidates_frame(prediction) -> pd.DataFrame:
                     f"{_number(c['upper'])}]" if np.isfinite(c.get("prediction", np.nan))
                     else "—")
         covered = c.get("covered", np.nan)
-        rows.append({"law": c["law"], "formula": _short(c.get("formula", "")),
+        rows.append({"law": c["law"], "formula": _short(c.get("formula", ""), FORMULA_CHARS),
                      "backtest ARE": _percent(c.get("backtest_are", np.nan)),
                      "covered": (f"{covered:.0%}" if np.isfinite(covered) else "—"), "prediction [interval]": interval,
                      "chosen": "★" if chosen else "", "note": _short(c.get("note", ""))})

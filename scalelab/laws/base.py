@@ -300,13 +300,20 @@ class Law(Estimator):
         """``{name: start values}`` in fitted coordinates."""
         raise NotImplementedError
 
+    def _check_positive(self, X: dict, symbols=None) -> None:
+        """One TableError sentence for the first input (of ``symbols``, default all) holding a
+        value <= 0, which a law in log space cannot read."""
+        law = type(self).__name__
+        for symbol in (X if symbols is None else symbols):
+            if (X[symbol] <= 0).any():
+                raise TableError(f"{law}.fit: {self.inputs[symbol]} must be positive for a "
+                                 f"power law in log space; drop the non-positive rows.")
+
     def _check_inputs(self, X: dict, y: np.ndarray) -> None:
         """Law-specific checks of the data (raise TableError)."""
         law = type(self).__name__
+        self._check_positive(X)
         for symbol, values in X.items():
-            if (values <= 0).any():
-                raise TableError(f"{law}.fit: {self.inputs[symbol]} must be positive for a "
-                                 f"power law in log space; drop the non-positive rows.")
             if np.unique(values).size < 2:
                 raise TableError(f"{law}.fit: all points have the same "
                                  f"{self.inputs[symbol]} ({values[0]:g}); a law in it needs "

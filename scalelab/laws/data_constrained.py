@@ -84,10 +84,7 @@ class DataConstrainedLaw(Law):
 
     def _check_inputs(self, X, y):
         law = type(self).__name__
-        for symbol, values in X.items():
-            if (values <= 0).any():
-                raise TableError(f"{law}.fit: {self.inputs[symbol]} must be positive; drop "
-                                 f"the rows where it is not.")
+        self._check_positive(X)
         for symbol in ("N", "D"):
             if np.unique(X[symbol]).size < 2:
                 raise TableError(f"{law}.fit: all points have the same {self.inputs[symbol]} "

@@ -78,10 +78,7 @@ class PrecisionLaw(Law):
 
     def _check_inputs(self, X, y):
         law = type(self).__name__
-        for symbol, values in X.items():
-            if (values <= 0).any():
-                raise TableError(f"{law}.fit: {self.inputs[symbol]} must be positive; drop "
-                                 f"the rows where it is not.")
+        self._check_positive(X)
         if np.unique(X["P"]).size < 2:
             raise TableError(f"{law}.fit: all runs train at {X['P'][0]:g} bits; gamma needs "
                              f"runs at two or more bit widths (e.g. weight_bits: [3, 4, 8]).")
@@ -141,9 +138,7 @@ class QATFractionLaw(Law):
         if ((X["F"] <= 0) | (X["F"] > 1)).any():
             raise TableError(f"{law}.fit: the QAT fraction must be in (0, 1]; fit QAT runs "
                              f"only (weight_bits set), dropping full-precision ones.")
-        for symbol in ("N", "D", "P"):
-            if (X[symbol] <= 0).any():
-                raise TableError(f"{law}.fit: {self.inputs[symbol]} must be positive.")
+        self._check_positive(X, ("N", "D", "P"))
         if np.unique(X["F"]).size < 3:
             raise TableError(f"{law}.fit: the runs hold {np.unique(X['F']).size} QAT "
                              f"fractions; the law needs three or more (e.g. qat_fraction: "

@@ -85,8 +85,14 @@ def overtraining_grid(sizes=(1.1e7, 3e7, 7.9e7, 1.5e8, 4.1e8),
                       multipliers=(5, 10, 20, 40, 80, 160, 320, 640),
                       distances=DISTANCES, noise: float = 0.007, seed: int = 0):
     """Models of each size trained at D = M·N samples for each multiplier M."""
+    return _multiplier_grid(sizes, multipliers, distances, noise, seed,
+                            lambda t: chinchilla_loss(t["params"], t["samples"]))
+
+
+def _multiplier_grid(sizes, multipliers, distances, noise, seed, truth):
+    """(fitted, held): each size at D = M·N for each multiplier M, and the largest size ×
+    each distance at every M, with ``truth(table)`` plus log-normal noise."""
     rng = np.random.default_rng(seed)
-    truth = lambda t: chinchilla_loss(t["params"], t["samples"])  # noqa: E731
     fitted = _frame([{"params": n, "samples": m * n, "multiplier": m, "flops": 6 * n * m * n}
                      for n in sizes for m in multipliers], noise, rng, truth)
     top = max(sizes)
@@ -147,12 +153,5 @@ def farseer_grid(sizes=tuple(np.geomspace(5e7, 1e9, 6)),
                  noise: float = 0.007, seed: int = 0, **constants):
     """Models of each size trained at D = M·N samples for each multiplier M, Farseer's
     surface (its code-data constants, or ``constants``) as the truth."""
-    rng = np.random.default_rng(seed)
-    truth = lambda t: farseer_loss(t["params"], t["samples"], **constants)  # noqa: E731
-    fitted = _frame([{"params": n, "samples": m * n, "multiplier": m, "flops": 6 * n * m * n}
-                     for n in sizes for m in multipliers], noise, rng, truth)
-    top = max(sizes)
-    held = _frame([{"params": top * d, "samples": m * top * d, "multiplier": m,
-                    "flops": 6 * m * (top * d)**2, "distance": d}
-                   for d in distances for m in multipliers], noise, rng, truth)
-    return fitted, held
+    return _multiplier_grid(sizes, multipliers, distances, noise, seed,
+                            lambda t: farseer_loss(t["params"], t["samples"], **constants))

@@ -149,6 +149,21 @@ def plot_loss_vs_lr(fit: LRSensitivity, ax, title: str | None = None) -> None:
         ax.set_title(title, fontsize=8)
 
 
+def _law_band(fit: LRSensitivity, target: float | None, column: str, colour: str,
+              law_label: str, band_label: str, ax) -> None:
+    """``fit.predict``'s ``column`` as a line from the smallest size to the largest or the
+    target, with its ``column_lower``–``column_upper`` band where the fit has one."""
+    o = fit.optima_
+    grid = np.geomspace(float(o["size"].min()), max(float(o["size"].max()), target or 0), 100)
+    band = fit.predict(params=grid)
+    ax.plot(grid, band[column], "-", color=colour, lw=1.2, label=law_label)
+    lower, upper = ("lr_lower", "lr_upper") if column == "lr_opt" else \
+        (f"{column}_lower", f"{column}_upper")
+    if band[lower].notna().all():
+        ax.fill_between(grid, band[lower], band[upper], color=colour, alpha=0.15, lw=0,
+                        label=band_label)
+
+
 def plot_optimum_law(fit: LRSensitivity, target: float | None, ax,
                      title: str | None = None) -> None:
     """η* against N with each size's interval, the law a·N^(−b) and its band to ``target``."""
@@ -161,13 +176,7 @@ def plot_optimum_law(fit: LRSensitivity, target: float | None, ax,
         ax.plot(other["size"], other["lr_opt"], "^", color="0.5", ms=5,
                 label="best rate tried (not bracketed)")
     if np.isfinite(fit.params_["b"]):
-        hi = max(float(o["size"].max()), target or 0)
-        grid = np.geomspace(float(o["size"].min()), hi, 100)
-        band = fit.predict(params=grid)
-        ax.plot(grid, band["lr_opt"], "-", color="C0", lw=1.2, label="a·N^(−b)")
-        if band["lr_lower"].notna().all():
-            ax.fill_between(grid, band["lr_lower"], band["lr_upper"], color="C0", alpha=0.15,
-                            lw=0, label=f"{LEVEL:.0%} interval")
+        _law_band(fit, target, "lr_opt", "C0", "a·N^(−b)", f"{LEVEL:.0%} interval", ax)
         if target:
             at = fit.predict(params=target).iloc[0]
             ax.plot([target], [at["lr_opt"]], "*", ms=11, color="C1", mec="k", mew=0.5,
@@ -186,13 +195,7 @@ def plot_sensitivity(fit: LRSensitivity, target: float | None, ax,
     o = fit.optima_
     ax.plot(o["size"], o["sensitivity"], "o", color="C2", ms=4, label="LR sensitivity")
     if np.isfinite(fit.params_["sensitivity_slope"]):
-        hi = max(float(o["size"].max()), target or 0)
-        grid = np.geomspace(float(o["size"].min()), hi, 100)
-        band = fit.predict(params=grid)
-        ax.plot(grid, band["sensitivity"], "-", color="C2", lw=1.2, label="S₀ + s·log₁₀ N")
-        if band["sensitivity_lower"].notna().all():
-            ax.fill_between(grid, band["sensitivity_lower"], band["sensitivity_upper"],
-                            color="C2", alpha=0.15, lw=0, label=f"{LEVEL:.0%} PI")
+        _law_band(fit, target, "sensitivity", "C2", "S₀ + s·log₁₀ N", f"{LEVEL:.0%} PI", ax)
     ax.set_xscale("log")
     ax.grid(True, which="both", alpha=0.25)
     ax.set_xlabel(f"{axis_symbol(fit.columns_['size'])}")

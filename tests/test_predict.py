@@ -264,3 +264,38 @@ def test_report_context_takes_each_runs_best_value_when_asked():
     assert best.final.set_index("run_id")["val_loss"].to_dict() == {"a": 0.3, "b": 0.1}
     final = ReportContext.build(table)
     assert final.final.set_index("run_id")["val_loss"].to_dict() == {"a": 0.4, "b": 0.1}
+
+
+
+def test_folds_of_equal_length_do_not_share_a_fit():
+    """A fit is cached by what it reads, not by the table's length and index: each compute
+    fold's loss envelope is a new frame indexed 0…n−1 (folds of one length once shared one
+    fit, so the backtests of a compute target read a fit that had seen the held point)."""
+    import pandas as pd
+
+    from scalelab.laws import PowerLaw, predict
+    from scalelab.laws._problem import compute_problem
+    from scalelab.laws.synthetic import chinchilla_loss
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for n in (1e3, 2e3, 4e3, 8e3, 1.6e4, 3.2e4):
+        for step in range(1, 21):
+            d = step * 640.0
+            loss = chinchilla_loss(n * 1e4, d * 1e4) * (1 + 0.003 * rng.standard_normal())
+            rows.append({"run_id": f"r{int(n)}", "params": n, "samples": 4096,
+                         "samples_seen": d, "step": step, "flops": 6 * n * d,
+                         "status": "finished", "val_loss": loss})
+    curves = pd.DataFrame(rows)
+    finals = curves[curves["step"] == 20]
+    target = {"compute": float(curves["flops"].max()) * 3}
+    problem = compute_problem(finals, curves, target, "val_loss")
+    assert len(problem.folds) >= 2
+    kept = [frozenset(f.left["run_id"]) for f in problem.folds]
+    assert len(kept) == len(set(kept))  # no fold twice
+    p = predict(curves, target, n_bootstrap=10)
+    rows = p.backtests[p.backtests["law"] == "PowerLaw"].set_index("k")
+    for fold in problem.folds:  # each fold's prediction is the law fitted to that fold
+        law = PowerLaw(n_bootstrap=0).fit(fold.left_slice, x="flops", y="val_loss")
+        direct = float(np.asarray(law.predict(fold.held["flops"].to_numpy(float)))[0])
+        assert rows.loc[fold.k, "prediction"] == pytest.approx(direct, rel=1e-6)

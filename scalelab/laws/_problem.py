@@ -369,7 +369,7 @@ def compute_problem(results: pd.DataFrame, curves: pd.DataFrame, target: dict,
         ends = curves.groupby("run_id")["flops"].max()
     sizes = np.sort(envelope["flops"].to_numpy(float))
     top = float(sizes[-1])
-    folds = []
+    folds, seen = [], set()
     for k in _fold_ks(sizes.size):
         cut = float(sizes[-k])
         if isoflop:
@@ -378,6 +378,9 @@ def compute_problem(results: pd.DataFrame, curves: pd.DataFrame, target: dict,
             held = envelope[envelope["flops"] >= cut * (1 - 1e-9)]
         else:
             kept = ends[ends < cut].index
+            if frozenset(kept) in seen:  # no run ends between these budgets: the same fold
+                continue
+            seen.add(frozenset(kept))
             left_runs = results[results["run_id"].isin(kept)] if "run_id" in results else \
                 results.iloc[:0]
             left = loss_envelope(curves[curves["run_id"].isin(kept)], y, n_budgets=N_BUDGETS)

@@ -308,10 +308,20 @@ def _fit_table(inst: _Instance, problem: Problem, fold=None) -> pd.DataFrame:
     return runs
 
 
+def _content_key(table: pd.DataFrame, columns) -> tuple:
+    """What a fit reads of ``table``: its length and a hash of the values (with the index) of
+    those of ``columns`` it has. The index alone is not enough: each compute fold's loss
+    envelope is a new frame indexed 0…n−1, and folds of equal length must not share a fit."""
+    names = [c for c in dict.fromkeys(c for c in columns if isinstance(c, str))
+             if c in table.columns]
+    return len(table), int(pd.util.hash_pandas_object(table[names], index=True).sum())
+
+
 def _fit(inst: _Instance, table: pd.DataFrame, problem: Problem, options: dict, cache: dict):
     """The instance fitted to ``table``, or the sentence why not (cached)."""
-    key = (inst.name, tuple(sorted(inst.columns.items())), problem.y, len(table),
-           hash(tuple(table.index)))
+    key = (inst.name, tuple(sorted(inst.columns.items())), problem.y,
+           _content_key(table, [*inst.columns.values(), problem.y, problem.lr, "step",
+                                "run_id"]))
     if key in cache:
         return cache[key]
     y = problem.y
